@@ -1,0 +1,3 @@
+"""backprop: make backpropagation visible and checkable."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from backpropcli.cli import main
+
+main()

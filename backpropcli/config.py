@@ -1,0 +1,282 @@
+"""Typed configs: defaults live here once; YAML overrides what it names; CLI flags override YAML.
+
+Every model forbids unknown keys and coerces nothing (a quoted "0.01" is not a
+number). Errors name the file, the dotted key and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from backpropcli.errors import ConfigError, InputError
+
+Dtype = Literal["float32", "float64"]
+Device = Literal["cpu", "cuda", "auto"]
+
+MAX_POINTS = 1_000_000
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def parse_points(value: Any) -> list[float]:
+    """Points from a number, a list of numbers, "1,2,3", or an inclusive range "start:stop:count"."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, a list, or start:stop:count")
+    if isinstance(value, (int, float)):
+        points = [float(value)]
+    elif isinstance(value, list):
+        if not value:
+            raise ValueError("expected at least one point")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise ValueError("expected a list of numbers")
+        points = [float(v) for v in value]
+    elif isinstance(value, str):
+        points = _parse_point_text(value.strip())
+    else:
+        raise ValueError("expected a number, a list, or start:stop:count")
+    if not all(math.isfinite(p) for p in points):
+        raise ValueError("points must be finite numbers")
+    return points
+
+
+def _number(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"{text.strip()!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{text.strip()!r} is not a finite number")
+    return number
+
+
+def _parse_point_text(text: str) -> list[float]:
+    if not text:
+        raise ValueError("expected a number, a comma list, or start:stop:count")
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"range {text!r} must be start:stop:count")
+        start, stop = _number(parts[0]), _number(parts[1])
+        try:
+            count = int(parts[2])
+        except ValueError:
+            raise ValueError(f"range count {parts[2]!r} is not a whole number") from None
+        if not 1 <= count <= MAX_POINTS:
+            raise ValueError(f"range count must be between 1 and {MAX_POINTS}, got {count}")
+        if count == 1:
+            return [start]
+        step = (stop - start) / (count - 1)
+        if not math.isfinite(step):
+            raise ValueError(f"range {text!r} is too wide")
+        # start + i*step, with the last point exactly stop
+        return [start + i * step for i in range(count - 1)] + [stop]
+    items = text.split(",")
+    if len(items) > MAX_POINTS:
+        raise ValueError(f"at most {MAX_POINTS} points")
+    return [_number(item) for item in items]
+
+
+Points = Annotated[list[float], BeforeValidator(parse_points)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+class RegressConfig(_Model):
+    """Part A of the report: y_hat = W*x + b fitted by plain gradient descent on the MSE."""
+
+    x: list[float] = Field([1.0, 2.0, 3.0, 4.0], description="inputs of the data set")
+    y: list[float] = Field([0.0, -1.0, -2.0, -3.0], description="targets, y = -x + 1")
+    data: str | None = Field(None, description="CSV file with header x,y; replaces x and y")
+    w0: float = Field(0.3, description="initial weight W")
+    b0: float = Field(-0.3, description="initial bias b")
+    lr: float = Field(0.01, gt=0, description="learning rate")
+    iters: int = Field(100, ge=1, le=100_000_000, description="gradient-descent iterations")
+    dtype: Dtype = "float32"
+    device: Device = "cpu"
+    zero_grad: bool = Field(True, description="zero the grads after each update, as the report does")
+    tol: float = Field(1e-3, gt=0, description="converged when |(W,b) - optimum| <= tol * max(1, |optimum|)")
+    log_every: int = Field(0, ge=0, description="print the loss every N iterations (0: never)")
+
+
+class SincConfig(_Model):
+    """f(x) = sin(x)/x, report section 3.2."""
+
+    function: Literal["sinc"] = "sinc"
+    x: Points = [2.0]
+    dtype: Dtype = "float64"
+
+
+class QuadConfig(_Model):
+    """f(x, y) = a*x^2 + b*x*y + c*y^2, report section 3.3."""
+
+    function: Literal["quad"] = "quad"
+    x: Points = [1.0]
+    y: Points = [1.0]
+    a: float = 1.0
+    b: float = 2.0
+    c: float = 3.0
+    dtype: Dtype = "float64"
+
+
+class SoftplusConfig(_Model):
+    """f(x) = ln(1 + e^x), report section 3.4."""
+
+    function: Literal["softplus"] = "softplus"
+    x: Points = [0.5]
+    dtype: Dtype = "float64"
+
+
+FUNCTION_CONFIGS: dict[str, type[_Model]] = {
+    "sinc": SincConfig,
+    "quad": QuadConfig,
+    "softplus": SoftplusConfig,
+}
+
+
+class _UniqueKeyLoader:
+    """Built lazily so that `import yaml` stays out of `backprop --help`."""
+
+    _cls = None
+
+    @classmethod
+    def get(cls):
+        if cls._cls is None:
+            import yaml
+
+            class Loader(yaml.SafeLoader):
+                def compose_node(self, parent, index):
+                    # Anchors and aliases are never needed in a config, and they make
+                    # "billion laughs" documents possible: refuse them outright.
+                    if self.check_event(yaml.AliasEvent):
+                        event = self.peek_event()
+                        raise yaml.MarkedYAMLError(
+                            None, None, "aliases (*name) are not allowed in a config", event.start_mark
+                        )
+                    return super().compose_node(parent, index)
+
+                def construct_mapping(self, node, deep=False):
+                    seen = set()
+                    for key_node, _ in node.value:
+                        key = self.construct_object(key_node, deep=deep)
+                        if key in seen:
+                            raise yaml.MarkedYAMLError(
+                                None, None, f"duplicate key {key!r}", key_node.start_mark
+                            )
+                        seen.add(key)
+                    return super().construct_mapping(node, deep=deep)
+
+            cls._cls = Loader
+        return cls._cls
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML mapping with safe loading only; ConfigError on anything else."""
+    import yaml
+
+    source = Path(path)
+    try:
+        if source.is_dir():
+            raise ConfigError(f"{source}: is a folder, not a config file")
+        raw = source.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read config file ({exc.strerror or exc})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: config file is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: not a UTF-8 text file") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader.get())  # a SafeLoader: no python tags
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}: invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: YAML nested too deeply") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def option_name(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def resolve(
+    model: type[_Model],
+    file_data: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    source: str | os.PathLike | None = None,
+) -> Any:
+    """Defaults < file < CLI. ``overrides`` holds CLI values; None means "not given"."""
+    file_data = dict(file_data or {})
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    merged = {**file_data, **given}
+    try:
+        return model.model_validate(merged)
+    except ValidationError as exc:
+        raise _explain(exc, model, given, source) from None
+    except RecursionError:
+        raise ConfigError(f"{source}: config nested too deeply") from None
+
+
+_EXPECTED = {
+    "float_type": "expected a number",
+    "int_type": "expected a whole number",
+    "bool_type": "expected true or false",
+    "string_type": "expected a string",
+    "list_type": "expected a list",
+    "finite_number": "expected a finite number",
+}
+
+
+def _explain(exc: ValidationError, model: type[_Model], given: dict, source) -> Exception:
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(loc) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        known = ", ".join(model.model_fields)
+        what = f"unknown key (known keys: {known})"
+    elif kind == "value_error":
+        what = str(error.get("ctx", {}).get("error", error["msg"]))
+    else:
+        what = _EXPECTED.get(kind, error["msg"][0].lower() + error["msg"][1:])
+    got = error.get("input")
+    shown = "" if kind == "extra_forbidden" or isinstance(got, (dict, list)) else f", got {_short(got)}"
+    if loc and loc[0] in given:
+        if loc[0] == "function":
+            return InputError(f"{option_name(loc[0])[2:]}: {what}")
+        return InputError(f"option {option_name(loc[0])}: {what}{shown}")
+    where = f"{source}: " if source else ""
+    return ConfigError(f"{where}key '{key}': {what}{shown}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def load(
+    model: type[_Model],
+    config_path: str | os.PathLike | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Any:
+    """Read ``config_path`` (if any) and resolve it with ``overrides`` against ``model``."""
+    data = read_yaml(config_path) if config_path else {}
+    if config_path and isinstance(data.get("data"), str) and not os.path.isabs(data["data"]):
+        # a data file named in a config is found relative to the config, not the cwd
+        data["data"] = str(Path(config_path).parent / data["data"])
+    return resolve(model, data, overrides, config_path)

@@ -1,0 +1,42 @@
+"""Turn result dataclasses into plain JSON (one object, full precision)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+
+def plain(obj: Any) -> Any:
+    """Recursively convert to JSON types. Non-finite floats become "nan", "inf", "-inf"
+    because JSON has no NaN; finite floats keep full precision (json uses repr)."""
+    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
+        return obj
+    if isinstance(obj, float):
+        if math.isnan(obj):
+            return "nan"
+        if math.isinf(obj):
+            return "inf" if obj > 0 else "-inf"
+        return obj
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, Path):
+        return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.repr}
+    if isinstance(obj, dict):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    if hasattr(obj, "model_dump"):  # a pydantic config
+        return plain(obj.model_dump(mode="python"))
+    if hasattr(obj, "item"):  # a 0-d tensor or numpy scalar
+        return plain(obj.item())
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(plain(obj), allow_nan=False, indent=2)

@@ -1,0 +1,298 @@
+"""Part A of the report: linear regression trained by plain gradient descent with autograd.
+
+The loop is the report's, line for line: W and b are leaf tensors with
+requires_grad; each step computes y_hat = W*x + b and the MSE, calls backward,
+updates W and b under torch.no_grad(), and zeroes the grads. Around it sit the
+diagnostics the report lacks: the least-squares optimum in closed form, the
+largest stable learning rate 2/lambda_max, and an honest verdict.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backpropcli.config import RegressConfig
+from backpropcli.errors import InputError
+
+# A loss this many times the first one counts as an explosion: stop there.
+EXPLOSION_FACTOR = 1e12
+MAX_DATA_BYTES = 200_000_000
+
+
+@dataclass(frozen=True)
+class Dataset:
+    x: list[float]
+    y: list[float]
+    source: str  # "config" or the CSV path
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """The least-squares line: where plain GD would end after infinitely many steps."""
+
+    W: float
+    b: float
+    loss: float
+
+
+@dataclass(frozen=True)
+class Curvature:
+    """The MSE is quadratic in (W, b) with the constant Hessian
+    H = (2/N) [[sum x^2, sum x], [sum x, N]]. GD with step lr contracts the error
+    by (1 - lr*lambda) along each eigenvector, so it is stable iff lr < 2/lambda_max."""
+
+    lambda_min: float
+    lambda_max: float
+
+    @property
+    def lr_max(self) -> float:
+        return 2.0 / self.lambda_max
+
+
+@dataclass
+class RegressionResult:
+    config: RegressConfig
+    device: str
+    n: int
+    W0: float
+    b0: float
+    W: float
+    b: float
+    initial_loss: float
+    final_loss: float
+    losses: list[float]
+    optimum: Optimum
+    distance: float  # |(W, b) - optimum|
+    grad_norm: float  # |grad L| at the final (W, b)
+    curvature: Curvature
+    iters_run: int
+    iters_to_converge: int | None  # plain GD in exact arithmetic at this lr; None if it never does
+    converged: bool
+    diverged: bool
+    stopped_at: int | None  # 1-based iteration where a blow-up stopped the run
+    trajectory: list[tuple[float, float]] = field(repr=False, default_factory=list)
+    data: Dataset | None = field(repr=False, default=None)
+
+    @property
+    def verdict(self) -> str:
+        if self.diverged:
+            return "diverged"
+        return "converged" if self.converged else "not converged yet"
+
+
+def read_csv(path: str | Path) -> tuple[list[float], list[float]]:
+    """Read a CSV with header x,y. Errors name the file and the row."""
+    source = Path(path)
+    try:
+        if source.is_dir():
+            raise InputError(f"data file {source}: is a folder")
+        if source.stat().st_size > MAX_DATA_BYTES:
+            raise InputError(f"data file {source}: larger than {MAX_DATA_BYTES} bytes")
+        text = source.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"data file {source}: not found") from None
+    except UnicodeDecodeError:
+        raise InputError(f"data file {source}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise InputError(f"data file {source}: cannot read ({exc.strerror or exc})") from None
+    if "\x00" in text:
+        raise InputError(f"data file {source}: not a text file")
+    rows = list(csv.reader(text.splitlines()))
+    rows = [row for row in rows if any(cell.strip() for cell in row)]
+    if not rows:
+        raise InputError(f"data file {source}: empty (expected a header x,y and rows)")
+    header = [cell.strip().lower() for cell in rows[0]]
+    if header != ["x", "y"]:
+        raise InputError(f"data file {source}: header must be 'x,y', got {','.join(rows[0])!r}")
+    xs, ys = [], []
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) != 2:
+            raise InputError(f"data file {source}: row {number}: expected 2 values, got {len(row)}")
+        values = []
+        for cell in row:
+            try:
+                value = float(cell)
+            except ValueError:
+                raise InputError(f"data file {source}: row {number}: {cell.strip()!r} is not a number") from None
+            if not math.isfinite(value):
+                raise InputError(f"data file {source}: row {number}: {cell.strip()!r} is not finite")
+            values.append(value)
+        xs.append(values[0])
+        ys.append(values[1])
+    return xs, ys
+
+
+def load_dataset(cfg: RegressConfig) -> Dataset:
+    """The data named by the config (a CSV file wins over inline x, y), validated."""
+    if cfg.data is not None:
+        x, y = read_csv(cfg.data)
+        source = cfg.data
+    else:
+        x, y, source = list(cfg.x), list(cfg.y), "config"
+    where = "config" if source == "config" else f"data file {source}"
+    if len(x) != len(y):
+        raise InputError(f"{where}: x has {len(x)} values but y has {len(y)}")
+    if len(x) < 2:
+        raise InputError(f"{where}: need at least 2 rows, got {len(x)}")
+    if len(set(x)) < 2:
+        raise InputError(f"{where}: need at least 2 distinct x values to fit a line")
+    return Dataset(x=x, y=y, source=source)
+
+
+def curvature(x: list[float]) -> Curvature:
+    n = len(x)
+    sxx = math.fsum(v * v for v in x)
+    sx = math.fsum(x)
+    h11, h12, h22 = 2 * sxx / n, 2 * sx / n, 2.0
+    mean, half_gap = (h11 + h22) / 2, math.hypot((h11 - h22) / 2, h12)
+    # lambda_min = det / lambda_max avoids cancellation in mean - half_gap
+    lam_max = mean + half_gap
+    return Curvature(lambda_min=(h11 * h22 - h12 * h12) / lam_max, lambda_max=lam_max)
+
+
+def least_squares(x: list[float], y: list[float]) -> Optimum:
+    """Closed-form least squares in float64 (torch.linalg.lstsq on [x, 1])."""
+    import torch
+
+    xs = torch.tensor(x, dtype=torch.float64)
+    ys = torch.tensor(y, dtype=torch.float64)
+    design = torch.stack([xs, torch.ones_like(xs)], dim=1)
+    solution = torch.linalg.lstsq(design, ys.unsqueeze(1), driver="gelsd").solution.squeeze(1)
+    w, b = solution.tolist()
+    loss = torch.mean((ys - (w * xs + b)) ** 2).item()
+    return Optimum(W=w, b=b, loss=loss)
+
+
+def iterations_to_converge(
+    x: list[float], lr: float, start: tuple[float, float], optimum: Optimum, tol: float
+) -> int | None:
+    """Steps plain GD needs, in exact arithmetic, to come within tol*max(1,|optimum|).
+
+    The error e = (W, b) - optimum obeys e_k = (I - lr*H)^k e_0. In the eigenbasis
+    of H, |e_k|^2 = sum_i (1 - lr*lambda_i)^(2k) c_i^2, which decreases in k when
+    every |1 - lr*lambda_i| < 1, so a bisection on k finds the first k that fits.
+    """
+    n = len(x)
+    h11, h12, h22 = 2 * math.fsum(v * v for v in x) / n, 2 * math.fsum(x) / n, 2.0
+    curv = curvature(x)
+    e0 = (start[0] - optimum.W, start[1] - optimum.b)
+    target = tol * max(1.0, math.hypot(optimum.W, optimum.b))
+    # eigenvectors of [[h11, h12], [h12, h22]]
+    coeffs = []
+    for lam in (curv.lambda_max, curv.lambda_min):
+        v = (h12, lam - h11) if abs(h12) > 0 else ((1.0, 0.0) if abs(lam - h11) < abs(lam - h22) else (0.0, 1.0))
+        norm = math.hypot(*v)
+        v = (v[0] / norm, v[1] / norm)
+        coeffs.append((1 - lr * lam, e0[0] * v[0] + e0[1] * v[1]))
+
+    def error(k: int) -> float:
+        return math.sqrt(math.fsum((c * abs(mu) ** k) ** 2 for mu, c in coeffs))
+
+    if error(0) <= target:
+        return 0
+    if max(abs(mu) for mu, _ in coeffs) >= 1:
+        return None
+    hi = 1
+    while error(hi) > target:
+        hi *= 2
+        if hi > 1 << 62:
+            return None
+    lo = hi // 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if error(mid) > target else (lo, mid)
+    return hi
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available here (use cpu or auto)")
+    return name
+
+
+def train(
+    cfg: RegressConfig,
+    on_step: Callable[[int, float], None] | None = None,
+    data: Dataset | None = None,
+) -> RegressionResult:
+    """Run the report's gradient-descent loop and diagnose the outcome.
+
+    ``on_step(iteration, loss)`` is called after each step (1-based), for
+    progress bars and logs; the core itself never prints.
+    """
+    import torch
+
+    data = data or load_dataset(cfg)
+    device = resolve_device(cfg.device)
+    dtype = getattr(torch, cfg.dtype)
+    x = torch.tensor(data.x, dtype=dtype, device=device)
+    y = torch.tensor(data.y, dtype=dtype, device=device)
+    W = torch.tensor(cfg.w0, dtype=dtype, device=device, requires_grad=True)
+    b = torch.tensor(cfg.b0, dtype=dtype, device=device, requires_grad=True)
+
+    losses: list[float] = []
+    trajectory = [(cfg.w0, cfg.b0)]
+    stopped_at = None
+    for step in range(1, cfg.iters + 1):
+        y_hat = W * x + b
+        loss = torch.mean((y - y_hat) ** 2)
+        loss.backward()
+        value = loss.item()
+        losses.append(value)
+        if not math.isfinite(value) or value > EXPLOSION_FACTOR * max(losses[0], 1e-300):
+            stopped_at = step
+            break
+        with torch.no_grad():
+            W -= cfg.lr * W.grad
+            b -= cfg.lr * b.grad
+        if cfg.zero_grad:
+            # gradients accumulate in .grad by default; without this, each step
+            # would use the sum of all gradients so far
+            W.grad.zero_()
+            b.grad.zero_()
+        trajectory.append((W.item(), b.item()))
+        if on_step is not None:
+            on_step(step, value)
+
+    final_loss = torch.mean((y - (W * x + b)) ** 2)
+    gW, gb = torch.autograd.grad(final_loss, (W, b))
+    optimum = least_squares(data.x, data.y)
+    curv = curvature(data.x)
+    w_end, b_end = W.item(), b.item()
+    distance = math.hypot(w_end - optimum.W, b_end - optimum.b)
+    final = final_loss.item()
+    diverged = stopped_at is not None or (
+        cfg.lr >= curv.lr_max and math.isfinite(final) and final > losses[0]
+    )
+    tolerance = cfg.tol * max(1.0, math.hypot(optimum.W, optimum.b))
+    return RegressionResult(
+        config=cfg,
+        device=device,
+        n=len(data.x),
+        W0=cfg.w0,
+        b0=cfg.b0,
+        W=w_end,
+        b=b_end,
+        initial_loss=losses[0],
+        final_loss=final,
+        losses=losses,
+        optimum=optimum,
+        distance=distance,
+        grad_norm=math.hypot(gW.item(), gb.item()),
+        curvature=curv,
+        iters_run=len(losses),
+        iters_to_converge=iterations_to_converge(data.x, cfg.lr, (cfg.w0, cfg.b0), optimum, cfg.tol),
+        converged=not diverged and math.isfinite(distance) and distance <= tolerance,
+        diverged=diverged,
+        stopped_at=stopped_at,
+        trajectory=trajectory,
+        data=data,
+    )
