@@ -44,6 +44,8 @@ def parse_points(value: Any) -> list[float]:
 
 
 def _number(text: str) -> float:
+    if not text.strip():
+        raise ValueError("empty entry in the list of points")
     try:
         number = float(text)
     except ValueError:
@@ -247,18 +249,17 @@ def _explain(exc: ValidationError, model: type[_Model], given: dict, source) -> 
     loc = [str(part) for part in error["loc"]]
     key = ".".join(loc) or "(top level)"
     kind = error["type"]
+    got = error.get("input")
     if kind == "extra_forbidden":
         known = ", ".join(model.model_fields)
         what = f"unknown key (known keys: {known})"
     elif kind == "value_error":
         what = str(error.get("ctx", {}).get("error", error["msg"]))
+        got = None  # the message already quotes what was wrong
     else:
         what = _EXPECTED.get(kind, error["msg"][0].lower() + error["msg"][1:])
-    got = error.get("input")
-    shown = "" if kind == "extra_forbidden" or isinstance(got, (dict, list)) else f", got {_short(got)}"
+    shown = "" if got is None or kind == "extra_forbidden" or isinstance(got, (dict, list)) else f", got {_short(got)}"
     if loc and loc[0] in given:
-        if loc[0] == "function":
-            return InputError(f"{option_name(loc[0])[2:]}: {what}")
         return InputError(f"option {option_name(loc[0])}: {what}{shown}")
     where = f"{source}: " if source else ""
     return ConfigError(f"{where}key '{key}': {what}{shown}")

@@ -70,3 +70,62 @@ def loss_curve(result, path: Path) -> Path:
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="best", fontsize=8)
     return save(fig, path)
+
+
+ERROR_FLOOR = 1e-18  # exact agreement is drawn here on the log axis
+
+
+def check_curves(check, path: Path) -> Path:
+    """f and f' (grad) or f'' (hessian) over the points: analytic against custom,
+    and each method's absolute error against the analytic column on a log axis."""
+    plt = _pyplot()
+    axis_var = check.variables[0]
+    order = sorted(range(len(check.points)), key=lambda i: check.points[i].inputs[axis_var])
+    xs = [check.points[i].inputs[axis_var] for i in order]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
+
+    def entries(point):
+        if point.gradients is not None:
+            return [(f"∂f/∂{v}", c) for v, c in point.gradients.items()]
+        k = len(check.variables)
+        names = check.variables
+        return [("f″" if k == 1 else f"∂²f/∂{names[i]}∂{names[j]}", point.hessian[i][j])
+                for i in range(k) for j in range(k) if j >= i]
+
+    if check.command == "grad":
+        top.plot(xs, [check.points[i].value_analytic for i in order], color="black", lw=1.5, label="f (analytic)")
+    labels = [name for name, _ in entries(check.points[0])]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, label in enumerate(labels):
+        analytic = [dict(entries(check.points[i]))[label].analytic for i in order]
+        custom = [dict(entries(check.points[i]))[label].custom for i in order]
+        color = colors[k % len(colors)]
+        top.plot(xs, analytic, color=color, lw=1.5, label=f"{label} analytic")
+        step = max(1, len(xs) // 60)
+        top.plot(xs[::step], custom[::step], "o", ms=3.5, mfc="none", color=color, label=f"{label} custom Function")
+    top.set_ylabel("value")
+    top.grid(alpha=0.3)
+    top.legend(fontsize=8, loc="best")
+    top.set_title(f"{check.function}: {'gradient' if check.command == 'grad' else 'second derivative'}, "
+                  f"{check.dtype}")
+
+    styles = {"custom": ("tab:blue", "-"), "autograd": ("tab:orange", "--"),
+              "finite_difference": ("tab:green", ":"), "derivative_graph": ("tab:purple", "-.")}
+    for method, (color, ls) in styles.items():
+        errors = []
+        for i in order:
+            comps = [c for _, c in entries(check.points[i])]
+            if method not in comps[0].abs_error:
+                break
+            e = max(c.abs_error[method] for c in comps)
+            errors.append(max(e, ERROR_FLOOR) if e == e else float("nan"))
+        else:
+            bottom.semilogy(xs, errors, color=color, ls=ls, lw=1.2, label=method.replace("_", " "))
+    bottom.set_xlabel(axis_var)
+    bottom.set_ylabel("|error| against analytic (log)")
+    bottom.grid(alpha=0.3, which="both")
+    bottom.legend(fontsize=8, loc="best")
+    bottom.text(0.01, 0.02, f"exact agreement drawn at {ERROR_FLOOR:g}; gaps are nan/inf",
+                transform=bottom.transAxes, fontsize=7, color="gray")
+    fig.tight_layout()
+    return save(fig, path)

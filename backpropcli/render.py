@@ -68,3 +68,126 @@ def advice(result) -> str | None:
     if not result.converged and result.config.zero_grad and result.iters_to_converge is not None:
         return f"not there yet: plain GD at this lr needs {result.iters_to_converge} steps (--iters)"
     return None
+
+
+# ---- grad / hessian checks -------------------------------------------------------------------------
+
+METHOD_LABELS = {
+    "analytic": "analytic",
+    "custom": "custom",
+    "autograd": "autograd",
+    "finite_difference": "finite diff",
+    "derivative_graph": "f′ graph",
+}
+
+
+def legend(check, derivative_label: str | None) -> str:
+    custom = ("the autograd.Function's backward" if check.command == "grad"
+              else "reverse over reverse through the custom backward")
+    of = "f" if check.command == "grad" else "the gradient"
+    text = (f"analytic: closed form, mpmath at 50 digits · custom: {custom} · autograd: through the "
+            f"report's decomposed graph · finite diff: central difference of {of}")
+    if derivative_label and check.command == "hessian" and len(check.variables) == 1:
+        text += f" · {derivative_label}: autograd through the report's graph of f′"
+    return text
+MAX_POINT_TABLES = 20
+
+
+def full(value: float) -> str:
+    """Every digit a float64 holds (17 significant)."""
+    return num(value, 17)
+
+
+def err(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return "0" if value == 0 else f"{value:.1e}"
+
+
+def _inputs(point) -> str:
+    return ", ".join(f"{k} = {num(v, 17)}" for k, v in point.inputs.items())
+
+
+def _entry_label(check, label: str) -> str:
+    if check.command == "grad":
+        return f"∂f/∂{label}"
+    if len(check.variables) == 1:
+        return "f″"
+    i, j = label[0], label[1]
+    return f"∂²f/∂{i}²" if i == j else f"∂²f/∂{i}∂{j}"
+
+
+def _point_entries(check, point):
+    if point.gradients is not None:
+        return list(point.gradients.items())
+    return [(f"{check.variables[i]}{check.variables[j]}", comp)
+            for i, row in enumerate(point.hessian) for j, comp in enumerate(row)]
+
+
+def check_point(check, point, derivative_label: str | None = None) -> Table:
+    verdict = Text("ok", style="bold green") if point.ok else Text("FAILED", style="bold red")
+    title = Text.assemble(f"{check.function} at {_inputs(point)}:  f = {full(point.value)}  ", verdict)
+    table = Table(title=title, title_justify="left")
+    table.add_column("derivative", no_wrap=True)
+    table.add_column("method", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True, min_width=22)
+    table.add_column("abs error", justify="right", no_wrap=True)
+    table.add_column("rel error", justify="right", no_wrap=True)
+    for index, (label, comp) in enumerate(_point_entries(check, point)):
+        if index:
+            table.add_section()
+        table.add_row(_entry_label(check, label), METHOD_LABELS["analytic"], full(comp.analytic), "", "")
+        for method, value in comp.methods().items():
+            name = METHOD_LABELS[method]
+            if method == "derivative_graph" and derivative_label:
+                name = f"{derivative_label}"
+            style = None if method != "custom" else ("green" if comp.ok else "bold red")
+            table.add_row("", name, full(value), err(comp.abs_error.get(method)),
+                          err(comp.rel_error.get(method)), style=style)
+    return table
+
+
+def check_summary(check) -> Table:
+    n = len(check.points)
+    good = sum(p.ok for p in check.points)
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("function", check.function + (f"  ({', '.join(f'{k} = {num(v)}' for k, v in check.params.items())})"
+                                                if check.params else ""))
+    table.add_row("points", f"{n} in {check.dtype}, rtol {check.rtol:g} against analytic")
+    table.add_row("max |error|", ",  ".join(f"{METHOD_LABELS[m]} {err(check.max_abs_error(m))}"
+                                          for m in ("custom", "autograd", "finite_difference")))
+    worst = check.worst()
+    if worst is not None and n > 1:
+        point, label, rel = worst
+        table.add_row("worst custom point", f"{_inputs(point)} ({_entry_label(check, label)}, rel error {err(rel)})")
+    failures = check.graph_failures
+    if failures:
+        example = _inputs(failures[0])
+        table.add_row("report's graph", Text(f"nan/inf at {len(failures)} point(s), e.g. {example}; "
+                                             "the custom Function stays finite", style="yellow"))
+    name = "gradcheck" if check.command == "grad" else "gradgradcheck"
+    if check.verified is None:
+        table.add_row(name, "skipped: no point with |x| <= 1e6 (its fixed step is meaningless beyond)")
+    else:
+        style = "green" if check.verified else "bold red"
+        table.add_row(name, Text(f"{'passed' if check.verified else 'FAILED'} "
+                                 f"(float64, {check.verified_points} point(s))", style=style))
+    verdict = (Text(f"all {n} point(s) ok", style="bold green") if good == n
+               else Text(f"{n - good} of {n} point(s) FAILED", style="bold red"))
+    table.add_row("verdict", verdict)
+    return table
+
+
+def check(check, show_all: bool = False, derivative_label: str | None = None) -> Group:
+    shown = check.points if show_all else check.points[:MAX_POINT_TABLES]
+    parts = [check_point(check, p, derivative_label) for p in shown]
+    if len(shown) < len(check.points):
+        parts.append(Text(f"... {len(check.points) - len(shown)} more point(s); --all shows every table",
+                          style="dim"))
+    parts.append(Text(legend(check, derivative_label), style="dim"))
+    parts.append(check_summary(check))
+    return Group(*parts)

@@ -1,0 +1,139 @@
+"""quad: f(x, y) = a·x² + b·x·y + c·y², report section 3.3.
+
+    df/dx = 2a·x + b·y       df/dy = b·x + 2c·y
+    df/da = x²   df/db = x·y   df/dc = y²
+    Hessian in (x, y): [[2a, b], [b, 2c]]
+"""
+
+from __future__ import annotations
+
+import mpmath
+import torch
+
+from backpropcli.functions.graph import Graph
+from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
+
+PARAMS = ("a", "b", "c")
+
+
+def _reduce(grad: torch.Tensor, like) -> torch.Tensor | None:
+    """Sum a broadcast gradient back to the shape of the input it belongs to."""
+    if not isinstance(like, torch.Tensor):
+        return None
+    return grad.sum_to_size(like.shape) if grad.shape != like.shape else grad
+
+
+class Quad(torch.autograd.Function):
+    """f(x, y) = a·x² + b·x·y + c·y²; df/dx = 2a·x + b·y, df/dy = b·x + 2c·y.
+
+    a, b, c may be numbers or tensors; as tensors that require grad they get
+    df/da = x², df/db = x·y, df/dc = y². The backward is written in torch ops of
+    the saved inputs, so it is differentiable: a second backward gives the
+    Hessian [[2a, b], [b, 2c]].
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, y, a, b, c):
+        return a * x * x + b * x * y + c * y * y
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, y, *params = inputs
+        ctx.is_tensor = [isinstance(p, torch.Tensor) for p in params]
+        ctx.numbers = [None if t else p for p, t in zip(params, ctx.is_tensor)]
+        tensors = [p for p in params if isinstance(p, torch.Tensor)]
+        ctx.save_for_backward(x, y, *tensors)
+        ctx.save_for_forward(x, y, *tensors)
+
+    @staticmethod
+    def _unpack(ctx):
+        x, y, *tensors = ctx.saved_tensors
+        it = iter(tensors)
+        a, b, c = (next(it) if t else n for t, n in zip(ctx.is_tensor, ctx.numbers))
+        return x, y, a, b, c
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y, a, b, c = Quad._unpack(ctx)
+        need = ctx.needs_input_grad
+        gx = _reduce(g * (2 * a * x + b * y), x) if need[0] else None
+        gy = _reduce(g * (b * x + 2 * c * y), y) if need[1] else None
+        ga = _reduce(g * x * x, a) if need[2] else None
+        gb = _reduce(g * x * y, b) if need[3] else None
+        gc = _reduce(g * y * y, c) if need[4] else None
+        return gx, gy, ga, gb, gc
+
+    @staticmethod
+    def jvp(ctx, x_t, y_t, a_t, b_t, c_t):
+        x, y, a, b, c = Quad._unpack(ctx)
+        terms = [
+            (x_t, lambda t: (2 * a * x + b * y) * t),
+            (y_t, lambda t: (b * x + 2 * c * y) * t),
+            (a_t, lambda t: x * x * t),
+            (b_t, lambda t: x * y * t),
+            (c_t, lambda t: y * y * t),
+        ]
+        out = None
+        for tangent, term in terms:
+            if tangent is not None:
+                out = term(tangent) if out is None else out + term(tangent)
+        return out
+
+
+quad = Quad.apply
+
+
+def graph(g: Graph) -> str:
+    """Figure 5: v1 = x², v2 = y², v3 = a·v1, v4 = b·x·y, v5 = c·v2, v6 = v3 + v4 + v5."""
+    g.op("v1", "x²", "square", torch.square, "x")
+    g.op("v2", "y²", "square", torch.square, "y")
+    g.op("v3", "a·v1", "mul", torch.mul, "a", "v1")
+    g.op("v4", "b·x·y", "mul3", lambda b, x, y: b * x * y, "b", "x", "y")
+    g.op("v5", "c·v2", "mul", torch.mul, "c", "v2")
+    g.op("v6", "v3 + v4 + v5", "add3", lambda p, q, r: p + q + r, "v3", "v4", "v5")
+    return "v6"
+
+
+def derivative_graph(g: Graph) -> str:
+    """df/dx = 2a·x + b·y as a graph (the first row of the Hessian differentiates it)."""
+    g.op("u1", "2a·x", "mul2", lambda a, x: 2 * a * x, "a", "x")
+    g.op("u2", "b·y", "mul", torch.mul, "b", "y")
+    g.op("u3", "u1 + u2", "add", torch.add, "u1", "u2")
+    return "u3"
+
+
+def reference(inputs: dict, params: dict, order: int = 1) -> Reference:
+    with mpmath.workdps(50):
+        x, y = mpmath.mpf(inputs["x"]), mpmath.mpf(inputs["y"])
+        a, b, c = (mpmath.mpf(params[p]) for p in PARAMS)
+        terms = (a * x * x, b * x * y, c * y * y)
+        gx_terms, gy_terms = (2 * a * x, b * y), (b * x, 2 * c * y)
+        hessian = [[float(2 * a), float(b)], [float(b), float(2 * c)]]
+        return Reference(
+            value=float(sum(terms)),
+            value_scale=float(sum(abs(t) for t in terms)),
+            gradient={"x": float(sum(gx_terms)), "y": float(sum(gy_terms))},
+            gradient_scale={"x": float(sum(abs(t) for t in gx_terms)), "y": float(sum(abs(t) for t in gy_terms))},
+            hessian=hessian if order >= 2 else None,
+            hessian_scale=[[abs(v) for v in row] for row in hessian] if order >= 2 else None,
+        )
+
+
+SPEC = FunctionSpec(
+    name="quad",
+    variables=("x", "y"),
+    params=PARAMS,
+    custom=quad,
+    graph=graph,
+    graph_title="Figure 5",
+    reference=reference,
+    formulas=Formulas(
+        f="a·x² + b·x·y + c·y²",
+        df="(2a·x + b·y,  b·x + 2c·y)",
+        d2f="[[2a, b], [b, 2c]]",
+    ),
+    derivative_graph=derivative_graph,
+    derivative_graph_title="graph of ∂f/∂x",
+)

@@ -1,0 +1,146 @@
+"""softplus: f(x) = ln(1 + e^x), report section 3.4.
+
+    f(x)   = max(x, 0) + log1p(e^(-|x|))   (never overflows; the report's graph does for x > ~709)
+    f'(x)  = sigmoid(x) = e^x/(1 + e^x)
+    f''(x) = sigmoid(x)·sigmoid(-x) = e^x/(1 + e^x)^2
+
+sigmoid is evaluated from z = e^(-|x|) <= 1, which never overflows:
+1/(1 + z) for x >= 0 and z/(1 + z) for x < 0. The product sigmoid(x)·sigmoid(-x)
+keeps full relative accuracy for large |x|, where the textbook
+sigmoid(x)·(1 - sigmoid(x)) computes 1 - 1 = 0 (already at x = 40).
+An underflowing true value (e.g. f(-1000) ~ 5e-435) comes out as 0, never nan.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import torch
+
+from backpropcli.functions.graph import Graph
+from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
+
+
+def softplus_value(x: torch.Tensor) -> torch.Tensor:
+    return torch.clamp_min(x, 0) + torch.log1p(torch.exp(-x.abs()))
+
+
+def sigmoid_value(x: torch.Tensor) -> torch.Tensor:
+    z = torch.exp(-x.abs())
+    return torch.where(x >= 0, 1 / (1 + z), z / (1 + z))
+
+
+def sigmoid_slope(x: torch.Tensor) -> torch.Tensor:
+    return sigmoid_value(x) * sigmoid_value(-x)
+
+
+class Softplus(torch.autograd.Function):
+    """f(x) = ln(1 + e^x); f'(x) = sigmoid(x) = e^x/(1 + e^x).
+
+    The backward goes through Sigmoid, a second custom Function whose own
+    backward is analytic, so the second derivative is hand-derived too.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        return softplus_value(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        (x,) = inputs
+        ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * Sigmoid.apply(x)
+
+    @staticmethod
+    def jvp(ctx, x_t):
+        (x,) = ctx.saved_tensors
+        return sigmoid_value(x) * x_t
+
+
+class Sigmoid(torch.autograd.Function):
+    """s(x) = 1/(1 + e^-x); s'(x) = s(x)·s(-x) = e^x/(1 + e^x)^2."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        return sigmoid_value(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        (x,) = inputs
+        ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * sigmoid_slope(x)
+
+    @staticmethod
+    def jvp(ctx, x_t):
+        (x,) = ctx.saved_tensors
+        return sigmoid_slope(x) * x_t
+
+
+softplus = Softplus.apply
+sigmoid = Sigmoid.apply
+
+
+def graph(g: Graph) -> str:
+    """Figure 6: v1 = e^x, v2 = 1 + v1, v3 = ln v2 (inf for x > ~709)."""
+    g.op("v1", "exp(x)", "exp", torch.exp, "x")
+    g.op("v2", "1 + v1", "add_const", lambda v1: 1 + v1, "v1")
+    g.op("v3", "ln(v2)", "log", torch.log, "v2")
+    return "v3"
+
+
+def derivative_graph(g: Graph) -> str:
+    """Figure 7, the graph of f' = e^x/(1 + e^x): v1 = e^x, v2 = v1 + 1, v3 = 1/v2, v4 = v1*v3."""
+    g.op("v1", "exp(x)", "exp", torch.exp, "x")
+    g.op("v2", "v1 + 1", "add_const", lambda v1: v1 + 1, "v1")
+    g.op("v3", "1/v2", "reciprocal", torch.reciprocal, "v2")
+    g.op("v4", "v1·v3", "mul", torch.mul, "v1", "v3")
+    return "v4"
+
+
+def reference(inputs: dict, params: dict, order: int = 1) -> Reference:
+    """Closed forms at 50 digits; mpmath's exponent range is unbounded, so e^(1e300) is fine."""
+    with mpmath.workdps(50):
+        x = mpmath.mpf(inputs["x"])
+        e = mpmath.exp(x)
+        f = mpmath.log1p(e)
+        s = e / (1 + e) if x < 0 else 1 / (1 + mpmath.exp(-x))
+        d2 = mpmath.exp(-abs(x)) / (1 + mpmath.exp(-abs(x))) ** 2
+        return Reference(
+            value=float(f),
+            value_scale=float(f),
+            gradient={"x": float(s)},
+            gradient_scale={"x": float(s)},
+            hessian=[[float(d2)]] if order >= 2 else None,
+            hessian_scale=[[float(d2)]] if order >= 2 else None,
+        )
+
+
+SPEC = FunctionSpec(
+    name="softplus",
+    variables=("x",),
+    params=(),
+    custom=softplus,
+    graph=graph,
+    graph_title="Figure 6",
+    reference=reference,
+    formulas=Formulas(
+        f="ln(1 + eˣ)",
+        df="eˣ/(1 + eˣ) = sigmoid(x)",
+        d2f="eˣ/(1 + eˣ)² = sigmoid(x)·sigmoid(−x)",
+    ),
+    derivative_graph=derivative_graph,
+    derivative_graph_title="Figure 7",
+)
