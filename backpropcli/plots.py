@@ -77,7 +77,7 @@ ERROR_FLOOR = 1e-18  # exact agreement is drawn here on the log axis
 
 def check_curves(check, path: Path) -> Path:
     """f and f' (grad) or f'' (hessian) over the points: analytic against custom,
-    and each method's absolute error against the analytic column on a log axis."""
+    and each method's relative error against the analytic column on a log axis."""
     plt = _pyplot()
     axis_var = check.variables[0]
     order = sorted(range(len(check.points)), key=lambda i: check.points[i].inputs[axis_var])
@@ -115,14 +115,15 @@ def check_curves(check, path: Path) -> Path:
         errors = []
         for i in order:
             comps = [c for _, c in entries(check.points[i])]
-            if method not in comps[0].abs_error:
+            if method not in comps[0].rel_error:
                 break
-            e = max(c.abs_error[method] for c in comps)
+            e = max(c.rel_error[method] for c in comps)
             errors.append(max(e, ERROR_FLOOR) if e == e else float("nan"))
         else:
-            bottom.semilogy(xs, errors, color=color, ls=ls, lw=1.2, label=method.replace("_", " "))
+            label = {"derivative_graph": "autograd of the report's f′ graph"}.get(method, method.replace("_", " "))
+            bottom.semilogy(xs, errors, color=color, ls=ls, lw=1.2, label=label)
     bottom.set_xlabel(axis_var)
-    bottom.set_ylabel("|error| against analytic (log)")
+    bottom.set_ylabel("relative error against analytic (log)")
     bottom.grid(alpha=0.3, which="both")
     bottom.legend(fontsize=8, loc="best")
     bottom.text(0.01, 0.02, f"exact agreement drawn at {ERROR_FLOOR:g}; gaps are nan/inf",
