@@ -113,6 +113,57 @@ OutOption = Annotated[
     typer.Option("--out", help="Folder for figures and run records, e.g. [cyan]--out runs/today[/cyan]."),
 ]
 PlotOption = Annotated[bool, typer.Option("--plot", help="Write the figures as PNG into --out, e.g. [cyan]--plot[/cyan].")]
+TraceOption = Annotated[bool, typer.Option("--trace", help="Show the chain rule node by node: values, local, upstream and "
+    "downstream gradients, read from the graph PyTorch runs, e.g. [cyan]--trace[/cyan].")]
+GraphOption = Annotated[bool, typer.Option("--graph", help="Write a picture of the traced graph (PNG) and its Graphviz DOT "
+    "text into --out, e.g. [cyan]--graph[/cyan].")]
+AutogradGraphOption = Annotated[bool, typer.Option("--autograd-graph", help="Print PyTorch's own backward graph "
+    "(grad_fn.next_functions) as a tree: built anew on every forward pass, the report's point about dynamic "
+    "graphs; a custom Function is one node, the report's graph many, e.g. [cyan]--autograd-graph[/cyan].")]
+
+
+class Views:
+    """What to show of the graph behind a result: --trace, --graph, --autograd-graph."""
+
+    def __init__(self, trace: bool, graph: bool, autograd_graph: bool):
+        self.trace, self.graph, self.autograd_graph = trace, graph, autograd_graph
+
+    def __bool__(self) -> bool:
+        return self.trace or self.graph or self.autograd_graph
+
+
+def _graph_views(views: Views, make_trace, make_trees, symbol: str, stem: str, out: Path, json_output: bool):
+    """Compute the requested views once; print them (unless --json); return (json fields, files)."""
+    from backpropcli.files import write_text
+
+    fields, files = {}, []
+    traced = make_trace() if (views.trace or views.graph) else None
+    if views.graph:
+        from backpropcli import plots
+
+        folder = _prepare_out(out)
+        files.append(plots.graph_picture(traced, folder / f"{stem}-graph.png", symbol))
+        files.append(write_text(folder / f"{stem}-graph.dot", plots.dot_text(traced, symbol)))
+    if traced is not None:
+        fields["trace"] = _trace_payload(traced)
+        if views.trace and not json_output:
+            stdout.print(render.trace(traced, symbol))
+    if views.autograd_graph:
+        trees = make_trees()
+        fields["autograd_graph"] = trees
+        if not json_output:
+            stdout.print(render.autograd_graphs(trees, "PyTorch's backward graph, walked from grad_fn.next_functions "
+                                                "(rebuilt on every forward pass: a dynamic graph)"))
+    return fields, files
+
+
+def _trace_payload(traced) -> dict:
+    return {
+        "title": traced.title,
+        "nodes": [{"name": n.name, "expr": n.expr, "op": n.op, "value": n.value, "grad": n.grad} for n in traced.nodes],
+        "edges": [{"from": e.source, "to": e.target, "local": e.local, "upstream": e.upstream,
+                   "downstream": e.downstream, "rule": e.rule} for e in traced.edges],
+    }
 
 
 class DtypeChoice(str, Enum):
@@ -194,6 +245,9 @@ def regress(
         help="Zero the gradients after each update as the report does; e.g. [cyan]--no-zero-grad[/cyan] "
         "lets them accumulate, to see what goes wrong. [default: --zero-grad]")] = None,
     plot: PlotOption = False,
+    trace: TraceOption = False,
+    graph: GraphOption = False,
+    autograd_graph: AutogradGraphOption = False,
     out: OutOption = Path("outputs"),
     json_output: JsonOption = False,
     config: ConfigOption = None,
@@ -207,16 +261,25 @@ def regress(
         "log_every": log_every, "zero_grad": zero_grad,
     })
     dataset = regression.load_dataset(cfg)
-    if plot:
+    views = Views(trace, graph, autograd_graph)
+    if plot or graph:
         _prepare_out(out)  # fail before a long run, not after it
     with _step_reporter(cfg, quiet=json_output) as on_step:
         result = regression.train(cfg, on_step=on_step, data=dataset)
     plots = _regression_plots(result, out) if plot else []
-
-    if json_output:
-        _emit_json(_regression_payload(result, plots))
-    else:
+    if not json_output:
         stdout.print(render.regression(result))
+    extra = {}
+    if views:
+        from backpropcli import trace as traces
+
+        extra, files = _graph_views(views, lambda: traces.regression_trace(cfg, dataset),
+                                    lambda: traces.regression_autograd_graph(cfg, dataset), "L", "regress", out,
+                                    json_output)
+        plots += files
+    if json_output:
+        _emit_json({**_regression_payload(result, plots), **extra})
+    else:
         _print_paths(plots)
     tip = render.advice(result)
     if result.diverged:
@@ -393,7 +456,8 @@ def _function_config(function: Optional[str], config: Optional[Path], given: dic
     return configs.resolve(model, data, given, config)
 
 
-def _run_check(kind: str, function, x, y, a, b, c, dtype, show_all, plot, out, json_output, config) -> None:
+def _run_check(kind: str, function, x, y, a, b, c, dtype, show_all, plot, views: Views, out, json_output,
+               config) -> None:
     from backpropcli import checks, functions
 
     cfg = _function_config(function, config, {"x": x, "y": y, "a": a, "b": b, "c": c, "dtype": _value(dtype)})
@@ -401,7 +465,7 @@ def _run_check(kind: str, function, x, y, a, b, c, dtype, show_all, plot, out, j
     points = {v: getattr(cfg, v) for v in spec.variables}
     params = {p: getattr(cfg, p) for p in spec.params}
     evaluate = checks.gradients if kind == "grad" else checks.hessians
-    if plot:
+    if plot or views.graph:
         _prepare_out(out)
     with _point_progress(quiet=json_output) as progress:
         result = evaluate(spec, points, params, cfg.dtype, progress=progress)
@@ -411,10 +475,23 @@ def _run_check(kind: str, function, x, y, a, b, c, dtype, show_all, plot, out, j
 
         curve = result if len(result.points) >= 3 else evaluate(spec, _plot_range(spec, points), params, cfg.dtype)
         plots.append(figures.check_curves(curve, _prepare_out(out) / f"{kind}-{spec.name}.png"))
-    if json_output:
-        _emit_json(_check_payload(result, cfg, plots))
-    else:
+    if not json_output:
         stdout.print(render.check(result, show_all, spec.derivative_graph_title))
+    extra = {}
+    if views:
+        from backpropcli import trace as traces
+
+        first = result.points[0].inputs  # several points: the trace of the first
+        derivative = kind == "hessian"
+        symbol = "f" if not derivative else ("f′" if len(spec.variables) == 1 else "∂f/∂x")
+        extra, files = _graph_views(
+            views, lambda: traces.function_trace(spec, first, params, derivative),
+            lambda: traces.function_autograd_graphs(spec, first, params, derivative),
+            symbol, f"{kind}-{spec.name}", out, json_output)
+        plots += files
+    if json_output:
+        _emit_json({**_check_payload(result, cfg, plots), **extra})
+    else:
         _print_paths(plots)
     if not result.ok:
         _print_error(f"{kind} check failed for {spec.name}: the custom Function disagrees with the analytic "
@@ -508,11 +585,15 @@ def grad(
     dtype: FDtypeOption = None,
     show_all: AllOption = False,
     plot: PlotOption = False,
+    trace: TraceOption = False,
+    graph: GraphOption = False,
+    autograd_graph: AutogradGraphOption = False,
     out: OutOption = Path("outputs"),
     json_output: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    _run_check("grad", function, x, y, a, b, c, dtype, show_all, plot, out, json_output, config)
+    _run_check("grad", function, x, y, a, b, c, dtype, show_all, plot, Views(trace, graph, autograd_graph), out,
+               json_output, config)
 
 
 @app.command(help=HESSIAN_HELP)
@@ -527,11 +608,15 @@ def hessian(
     dtype: FDtypeOption = None,
     show_all: AllOption = False,
     plot: PlotOption = False,
+    trace: TraceOption = False,
+    graph: GraphOption = False,
+    autograd_graph: AutogradGraphOption = False,
     out: OutOption = Path("outputs"),
     json_output: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    _run_check("hessian", function, x, y, a, b, c, dtype, show_all, plot, out, json_output, config)
+    _run_check("hessian", function, x, y, a, b, c, dtype, show_all, plot, Views(trace, graph, autograd_graph), out,
+               json_output, config)
 
 
 def main() -> None:

@@ -130,3 +130,155 @@ def check_curves(check, path: Path) -> Path:
                 transform=bottom.transAxes, fontsize=7, color="gray")
     fig.tight_layout()
     return save(fig, path)
+
+
+# ---- graph pictures -----------------------------------------------------------------------------
+
+VALUE_COLOR, GRAD_COLOR, EDGE_COLOR = "#1f1f1f", "#c0392b", "#7f8c8d"
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        head = ", ".join(f"{v + 0.0:.3g}" for v in value[:3])  # + 0.0 turns -0 into 0
+        return f"[{head}{', …' if len(value) > 3 else ''}]"
+    return f"{value + 0.0:.6g}"
+
+
+def _crosses(start, end, boxes) -> bool:
+    """Does the straight segment start-end pass through any of the boxes (x0, y0, x1, y1)?"""
+    for k in range(1, 40):
+        t = k / 40
+        x, y = start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1])
+        if any(x0 < x < x1 and y0 < y < y1 for x0, y0, x1, y1 in boxes):
+            return True
+    return False
+
+
+def _layout(trace, dx: float, dy: float) -> dict[str, tuple[float, float]]:
+    """Left-to-right layered layout: a node's layer is its longest path from an input
+    (networkx's topological order); an input sits just before its first consumer, so
+    parameters do not stretch across the picture; within a layer, nodes are ordered by
+    the mean height of their neighbours (barycentre sweeps) to keep edges from crossing."""
+    import networkx as nx
+
+    g = nx.DiGraph()
+    g.add_nodes_from(n.name for n in trace.nodes)
+    g.add_edges_from((e.source, e.target) for e in trace.edges)
+    layer: dict[str, int] = {}
+    for name in nx.topological_sort(g):
+        preds = list(g.predecessors(name))
+        layer[name] = 1 + max(layer[p] for p in preds) if preds else 0
+    for name in g.nodes:
+        succs = list(g.successors(name))
+        if not list(g.predecessors(name)) and succs:
+            layer[name] = min(layer[c] for c in succs) - 1
+    layers: dict[int, list[str]] = {}
+    for name in (n.name for n in trace.nodes):
+        layers.setdefault(layer[name], []).append(name)
+    low = min(layers)
+    order = {d - low: names for d, names in sorted(layers.items())}
+
+    def place() -> dict[str, float]:
+        return {name: (len(names) - 1) / 2 - i for names in order.values() for i, name in enumerate(names)}
+
+    for _ in range(4):
+        for sweep in (sorted(order), sorted(order, reverse=True)):
+            height = place()
+            for d in sweep:
+                def centre(name):
+                    around = list(g.predecessors(name)) + list(g.successors(name))
+                    return sum(height[a] for a in around) / len(around) if around else height[name]
+
+                order[d] = sorted(order[d], key=lambda name: -centre(name))
+    height = place()
+    return {name: (d * dx, height[name] * dy) for d, names in order.items() for name in names}
+
+
+def graph_picture(trace, path: Path, symbol: str = "f") -> Path:
+    """The traced graph, left to right in the direction of the forward pass: each box shows
+    the node, its operation and value (black) and its gradient (red); arrows carry the
+    local gradient."""
+    plt = _pyplot()
+    from matplotlib.patches import FancyBboxPatch
+
+    def grad_label(node):
+        return "no gradient (data)" if node.grad is None else f"∂{symbol}/∂{node.name} {_fmt(node.grad)}"
+
+    longest = max(len(text) for n in trace.nodes for text in (f"value {_fmt(n.value)}", grad_label(n), n.expr))
+    width, height, dy = max(2.3, 0.11 * longest), 1.25, 1.75
+    dx = width + 1.8
+    pos = _layout(trace, dx, dy)
+    n_layers = len({p[0] for p in pos.values()})
+    tallest = max(sum(1 for q in pos.values() if q[0] == p[0]) for p in pos.values())
+
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.78 * dx * n_layers + 1), max(3.0, 1.55 * tallest + 2.2)))
+    top_margin = max(p[1] for p in pos.values()) + height / 2 + 0.3
+    for e in trace.edges:
+        (x0, y0), (x1, y1) = pos[e.source], pos[e.target]
+        start, end = (x0 + width / 2, y0), (x1 - width / 2, y1)
+        others = [(px - width / 2, py - height / 2, px + width / 2, py + height / 2)
+                  for name, (px, py) in pos.items() if name not in (e.source, e.target)]
+        if _crosses(start, end, others):
+            # a skip connection (v1 -> v4 in Figure 7): arc over the boxes in between
+            start, end = (x0, y0 + height / 2), (x1, y1 + height / 2)
+            ax.annotate("", xy=end, xytext=start, arrowprops=dict(
+                arrowstyle="-|>", color=EDGE_COLOR, lw=1.3, shrinkA=2, shrinkB=2, connectionstyle="arc3,rad=-0.3"))
+            span = end[0] - start[0]
+            lx, ly = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.15 * span
+            top_margin = max(top_margin, ly + 0.3)
+        else:
+            ax.annotate("", xy=end, xytext=start,
+                        arrowprops=dict(arrowstyle="-|>", color=EDGE_COLOR, lw=1.3, shrinkA=2, shrinkB=2))
+            # edges into the same node get staggered labels
+            incoming = [f for f in trace.edges if f.target == e.target]
+            k = incoming.index(e)
+            t = 0.5 if len(incoming) == 1 else 0.3 + 0.4 * k / (len(incoming) - 1)
+            lx, ly = start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1]) + 0.16
+        ax.text(lx, ly, "data" if e.local is None else f"local {_fmt(e.local)}", fontsize=6.5, color=EDGE_COLOR, ha="center", va="center",
+                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
+    for node in trace.nodes:
+        x, y = pos[node.name]
+        is_output = node.name == trace.output
+        ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
+                                    boxstyle="round,pad=0.04,rounding_size=0.12",
+                                    fc="#fdf2e9" if is_output else ("#eef5fb" if node.op != "input" else "#f4f6f6"),
+                                    ec="#34495e", lw=1.4 if is_output else 1.0))
+        title = node.name if node.op == "input" else f"{node.name} = {node.expr}"
+        ax.text(x, y + 0.36, title, ha="center", va="center", fontsize=9, fontweight="bold", color=VALUE_COLOR)
+        ax.text(x, y + 0.08, node.op, ha="center", va="center", fontsize=7, style="italic", color="#566573")
+        ax.text(x, y - 0.17, f"value {_fmt(node.value)}", ha="center", va="center", fontsize=7.5, color=VALUE_COLOR)
+        ax.text(x, y - 0.42, grad_label(node), ha="center", va="center", fontsize=7.5,
+                color=GRAD_COLOR if node.grad is not None else "#95a5a6", fontweight="bold")
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    ax.set_xlim(min(xs) - width / 2 - 0.3, max(xs) + width / 2 + 0.3)
+    ax.set_ylim(min(ys) - height / 2 - 0.6, top_margin)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(trace.title, fontsize=9)
+    ax.text(0.5, 0.0, f"forward pass left to right · black: value · red: gradient ∂{symbol}/∂node · "
+            "on arrows: local gradient", transform=ax.transAxes, ha="center", va="bottom", fontsize=7,
+            color="#566573")
+    return save(fig, path)
+
+
+def dot_text(trace, symbol: str = "f") -> str:
+    """The same graph as Graphviz DOT, for those who have Graphviz (dot -Tpng)."""
+
+    def quote(text: str) -> str:
+        escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+
+    lines = ["digraph backprop {", "  rankdir=LR;", '  node [shape=box, style="rounded", fontname="Helvetica"];',
+             f"  label={quote(trace.title)};"]
+    for node in trace.nodes:
+        title = node.name if node.op == "input" else f"{node.name} = {node.expr}"
+        label = f"{title}\n{node.op}\nvalue {_fmt(node.value)}\n∂{symbol}/∂{node.name} {_fmt(node.grad)}"
+        lines.append(f"  {quote(node.name)} [label={quote(label)}];")
+    for e in trace.edges:
+        label = "data" if e.local is None else "local " + _fmt(e.local)
+        lines.append(f"  {quote(e.source)} -> {quote(e.target)} [label={quote(label)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -191,3 +191,68 @@ def check(check, show_all: bool = False, derivative_label: str | None = None) ->
     parts.append(Text(legend(check, derivative_label), style="dim"))
     parts.append(check_summary(check))
     return Group(*parts)
+
+
+# ---- traces and autograd graphs --------------------------------------------------------------------
+
+
+def short(value, digits: int = 10, items: int = 4) -> str:
+    """A number, or a vector shortened to its first few entries."""
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        head = ", ".join(num(v + 0.0, 6) for v in value[:items])  # + 0.0: no "-0" in a derivation
+        return f"[{head}{', …' if len(value) > items else ''}]" + (f" (n={len(value)})" if len(value) > items else "")
+    return num(value + 0.0, digits)
+
+
+def trace(trace, symbol: str = "f") -> Group:
+    """The report's hand derivation as two tables: nodes (forward values, upstream grads)
+    and edges (local gradient, upstream, downstream = upstream × local)."""
+    nodes = Table(title=trace.title, title_justify="left")
+    nodes.add_column("node", no_wrap=True)
+    nodes.add_column("expression", no_wrap=True)
+    nodes.add_column("value", justify="right")
+    nodes.add_column(f"∂{symbol}/∂node", justify="right", style="red")
+    nodes.add_column("= sum over outgoing edges")
+    for node in trace.nodes:
+        edges = trace.outgoing(node.name)
+        if node.name == trace.output:
+            how = f"the output: ∂{symbol}/∂{symbol} = 1"
+        elif node.grad is None:
+            how = "data: no gradient needed"
+        elif len(edges) == 1:
+            how = f"via {edges[0].target}"
+        else:
+            how = " + ".join(f"{short(e.downstream, 6)} via {e.target}" for e in edges)
+        nodes.add_row(node.name, node.expr if node.op != "input" else "input", short(node.value),
+                      short(node.grad), how)
+
+    edges = Table(title="chain rule along each edge: downstream = upstream × local", title_justify="left")
+    edges.add_column("edge", no_wrap=True)
+    edges.add_column("local ∂child/∂parent", justify="right")
+    edges.add_column("rule")
+    edges.add_column(f"upstream ∂{symbol}/∂child", justify="right", style="red")
+    edges.add_column("downstream", justify="right", style="red")
+    for e in trace.edges:
+        edges.add_row(f"{e.source} → {e.target}", short(e.local), e.rule, short(e.upstream), short(e.downstream))
+    return Group(nodes, edges)
+
+
+def autograd_graphs(trees: dict[str, dict], title: str) -> Group:
+    from rich.tree import Tree
+
+    labels = {"custom": "custom Function (one node: its backward is hand-written)",
+              "graph": "the report's decomposed graph (one node per primitive)",
+              "loss": "the report's training loss, mean((y - (W*x + b))**2)"}
+
+    def grow(branch, node):
+        for child in node["children"]:
+            grow(branch.add(child["name"]), child)
+
+    parts = [Text(title, style="bold")]
+    for kind, tree in trees.items():
+        root = Tree(Text.assemble((labels.get(kind, kind), "dim"), "\n", tree["name"]))
+        grow(root, tree)
+        parts.append(root)
+    return Group(*parts)

@@ -113,3 +113,32 @@ def test_bad_input_exits_2_with_one_line(runner, args, message):
     assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert result.stderr.count("\n") == 1 and result.stdout == ""
+
+
+def test_trace_and_autograd_graph_on_grad(runner):
+    result = invoke(runner, "grad", "sinc", "--x", "2", "--trace", "--autograd-graph")
+    assert result.exit_code == 0
+    for text in ("1/x", "sin(x)", "v2 (mul swaps)", "-1/x²", "SincBackward",
+                 "ReciprocalBackward0", "SinBackward0", "dynamic graph"):
+        assert text in result.stdout
+
+
+def test_trace_json_and_graph_files(runner, tmp_path):
+    result = invoke(runner, "hessian", "softplus", "--x", "0.5,1", "--trace", "--graph", "--autograd-graph",
+                    "--out", str(tmp_path), "--json")
+    assert result.exit_code == 0
+    payload = json.loads(result.stdout)
+    nodes = {n["name"]: n for n in payload["trace"]["nodes"]}
+    assert set(nodes) == {"x", "v1", "v2", "v3", "v4"}  # Figure 7, at the first point
+    assert nodes["x"]["value"] == 0.5 and nodes["x"]["grad"] == pytest.approx(0.2350037122015945, rel=1e-14)
+    assert {"from", "to", "local", "upstream", "downstream"} <= set(payload["trace"]["edges"][0])
+    assert payload["autograd_graph"]["custom"]["name"] == "MulBackward0"
+    names = sorted(p.split("/")[-1] for p in payload["plots"])
+    assert names == ["hessian-softplus-graph.dot", "hessian-softplus-graph.png"]
+
+
+def test_regress_trace(runner, tmp_path):
+    result = invoke(runner, "regress", "--trace", "--graph", "--autograd-graph", "--out", str(tmp_path))
+    assert result.exit_code == 0
+    assert "1/N = 1/4" in result.stdout and "MeanBackward0" in result.stdout
+    assert (tmp_path / "regress-graph.png").exists() and (tmp_path / "regress-graph.dot").exists()

@@ -1,0 +1,275 @@
+"""Chain-rule traces of a recorded graph: the report's derivations, with PyTorch's numbers.
+
+For every node: its forward value and its upstream gradient df/dnode, read from
+the real graph with retain_grad() after one backward pass. For every edge
+parent -> child: the local gradient d child / d parent (a partial derivative:
+the child's own op differentiated in that one parent, the other parents held
+fixed), the child's upstream gradient, and the downstream contribution that
+backprop sends to the parent (a vector-Jacobian product). A node's gradient is
+the sum of the contributions along its outgoing edges; `Trace.consistent`
+checks that against what PyTorch accumulated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from backpropcli.functions.graph import Graph, GraphBuilder, build
+
+Number = float | list[float]
+
+
+@dataclass
+class TraceNode:
+    name: str
+    expr: str
+    op: str
+    value: Number
+    grad: Number | None  # df/dnode; None for inputs that do not require grad (data)
+
+
+@dataclass
+class TraceEdge:
+    source: str  # the parent (input side of the forward pass)
+    target: str  # the child
+    local: Number | None  # d target / d source; None where the source is data (no gradient)
+    upstream: Number  # df/dtarget
+    downstream: Number | None  # the contribution to df/dsource
+    rule: str  # the local gradient in symbols, e.g. "cos(x)" or "v2 (mul swaps)"
+
+
+@dataclass
+class Trace:
+    title: str
+    output: str
+    nodes: list[TraceNode]
+    edges: list[TraceEdge] = field(default_factory=list)
+
+    def node(self, name: str) -> TraceNode:
+        return next(n for n in self.nodes if n.name == name)
+
+    def outgoing(self, name: str) -> list[TraceEdge]:
+        return [e for e in self.edges if e.source == name]
+
+    def consistent(self, rel: float = 1e-12) -> bool:
+        """Does every node's gradient equal the sum of its downstream contributions?"""
+        for node in self.nodes:
+            edges = self.outgoing(node.name)
+            if not edges or node.grad is None:
+                continue
+            total = _add([e.downstream for e in edges])
+            for got, want in zip(_flat(total), _flat(node.grad)):
+                if not (math.isnan(got) and math.isnan(want)) and abs(got - want) > rel * max(abs(want), 1e-300):
+                    return False
+        return True
+
+
+def _flat(value: Number) -> list[float]:
+    return value if isinstance(value, list) else [value]
+
+
+def _add(values: list[Number]) -> Number:
+    if all(not isinstance(v, list) for v in values):
+        return math.fsum(values) if all(math.isfinite(v) for v in values) else sum(values)
+    return [sum(parts) for parts in zip(*[_flat(v) for v in values])]
+
+
+def _number(tensor) -> Number:
+    values = tensor.detach().reshape(-1).tolist()
+    return values[0] if len(values) == 1 else values
+
+
+# The local gradient of each primitive, in symbols of its parents (for the trace's "rule" column).
+def _rule(op: str, parents: tuple[str, ...], index: int, n: int) -> str:
+    p = parents[index]
+    others = [q for i, q in enumerate(parents) if i != index]
+    rules: dict[str, Callable[[], str]] = {
+        "reciprocal": lambda: f"-1/{p}²",
+        "sin": lambda: f"cos({p})",
+        "cos": lambda: f"-sin({p})",
+        "exp": lambda: f"exp({p})",
+        "log": lambda: f"1/{p}",
+        "square": lambda: f"2·{p}",
+        "neg_square": lambda: f"-2·{p}",
+        "add_const": lambda: "1",
+        "add": lambda: "1 (add distributes)",
+        "add3": lambda: "1 (add distributes)",
+        "mul": lambda: f"{others[0]} (mul swaps)",
+        "mul3": lambda: f"{'·'.join(others)} (mul swaps)",
+        "mul2": lambda: f"2·{others[0]}",
+        "sub": lambda: "1" if index == 0 else "-1",
+        "mean": lambda: f"1/N = 1/{n}",
+    }
+    return rules.get(op, lambda: "")()
+
+
+def trace_graph(graph: Graph, title: str) -> Trace:
+    """Backpropagate through an already recorded graph and read off every number."""
+    import torch
+
+    for node in graph.nodes.values():
+        if node.op != "input" and node.tensor.requires_grad:
+            node.tensor.retain_grad()
+    output = graph.result
+    output.backward(torch.ones_like(output))
+
+    nodes = []
+    for node in graph.nodes.values():
+        t = node.tensor
+        if node.name == graph.output:
+            grad = _number(torch.ones_like(t))
+        elif t.requires_grad and t.grad is not None:
+            grad = _number(t.grad)
+        elif t.requires_grad:
+            grad = _number(torch.zeros_like(t))  # does not reach the output
+        else:
+            grad = None
+        nodes.append(TraceNode(node.name, node.expr, node.op, _number(t), grad))
+
+    edges = []
+    for node in graph.nodes.values():
+        if not node.parents:
+            continue
+        child_grad = torch.ones_like(node.tensor) if node.name == graph.output else node.tensor.grad
+        if child_grad is None:
+            child_grad = torch.zeros_like(node.tensor)
+        copies = [graph.nodes[p].tensor.detach().clone().requires_grad_(True) for p in node.parents]
+        for index, parent in enumerate(node.parents):
+            if not graph.nodes[parent].tensor.requires_grad:
+                edges.append(TraceEdge(parent, node.name, None, _number(child_grad), None, "data"))
+                continue
+            local, downstream = _partials(node.fn, copies, index, child_grad)
+            n = node.tensor.numel() if node.op != "mean" else copies[0].numel()
+            edges.append(TraceEdge(parent, node.name, _number(local), _number(child_grad), _number(downstream),
+                                   _rule(node.op, node.parents, index, n)))
+    return Trace(title, graph.output, nodes, edges)
+
+
+def _partials(fn, copies, index, upstream):
+    """Local gradient d child/d parent (elementwise, or per element where shapes differ)
+    and the downstream contribution (the vector-Jacobian product with the upstream grad)."""
+    import torch
+
+    args = list(copies)
+    out = fn(*args)
+    (downstream,) = torch.autograd.grad(out, args[index], grad_outputs=upstream, retain_graph=True)
+    parent = args[index]
+    if parent.numel() < out.numel():
+        # a scalar parent broadcast over a vector child (W·x): one partial per element, by forward mode
+        def recompute(p):
+            return fn(*[p if i == index else a.detach() for i, a in enumerate(args)])
+
+        _, local = torch.func.jvp(recompute, (parent.detach(),), (torch.ones_like(parent),))
+    else:
+        # elementwise, or a reduction to a scalar (mean): d out/d parent_i with a unit upstream
+        (local,) = torch.autograd.grad(out, parent, grad_outputs=torch.ones_like(out))
+    return local, downstream
+
+
+def function_trace(spec, inputs: dict[str, float], params: dict[str, float], derivative: bool = False) -> Trace:
+    """The chain rule through the report's graph of f (or of f' for the Hessian) at one point."""
+    import torch
+
+    builder: GraphBuilder = spec.derivative_graph if derivative else spec.graph
+    leaves = {v: torch.tensor(inputs[v], dtype=torch.float64, requires_grad=True) for v in spec.variables}
+    # the parameters require grad too, so the trace shows df/da = x², df/db = x·y, df/dc = y²
+    consts = {p: torch.tensor(params[p], dtype=torch.float64, requires_grad=True) for p in spec.params}
+    graph = build(builder, {**leaves, **consts})
+    where = ", ".join(f"{k} = {v:g}" for k, v in inputs.items())
+    if derivative:
+        title = f"{spec.name}: the graph of f′ that the second derivative differentiates "
+        title += f"({spec.derivative_graph_title}) at {where}"
+    else:
+        title = f"{spec.name}: the report's graph ({spec.graph_title}) at {where}"
+    return trace_graph(graph, title)
+
+
+def regression_graph(g: Graph) -> str:
+    """One iteration's loss, L = mean((y - (W·x + b))²)."""
+    import torch
+
+    g.op("Wx", "W·x", "mul", torch.mul, "W", "x")
+    g.op("y_hat", "Wx + b", "add", torch.add, "Wx", "b")
+    g.op("r", "y - y_hat", "sub", torch.sub, "y", "y_hat")
+    g.op("s", "r²", "square", torch.square, "r")
+    g.op("L", "mean(s)", "mean", torch.mean, "s")
+    return "L"
+
+
+def regression_trace(cfg, dataset) -> Trace:
+    """The graph of the first iteration's loss at (W0, b0), with the gradients the update uses."""
+    import torch
+
+    dtype = getattr(torch, cfg.dtype)
+    inputs = {
+        "W": torch.tensor(cfg.w0, dtype=dtype, requires_grad=True),
+        "b": torch.tensor(cfg.b0, dtype=dtype, requires_grad=True),
+        "x": torch.tensor(dataset.x, dtype=dtype),
+        "y": torch.tensor(dataset.y, dtype=dtype),
+    }
+    graph = build(regression_graph, inputs)
+    return trace_graph(graph, f"regression: one iteration's loss at W = {cfg.w0:g}, b = {cfg.b0:g}")
+
+
+MAX_TREE_NODES = 200
+
+
+def autograd_tree(tensor, leaf_names: dict[int, str]) -> dict:
+    """PyTorch's own backward graph from tensor.grad_fn, walked through next_functions.
+
+    A custom Function shows up as a single node (SincBackward); the report's
+    graph as one node per primitive (MulBackward0, ReciprocalBackward0, ...).
+    Returns nested {"name": str, "children": [...]}.
+    """
+    count = 0
+
+    def walk(fn) -> dict:
+        nonlocal count
+        count += 1
+        name = type(fn).__name__
+        if name == "AccumulateGrad":
+            name = f"AccumulateGrad ({leaf_names.get(id(fn.variable), 'leaf')})"
+        children = []
+        for next_fn, _ in fn.next_functions:
+            if next_fn is not None and count < MAX_TREE_NODES:
+                children.append(walk(next_fn))
+        return {"name": name, "children": children}
+
+    if tensor.grad_fn is None:
+        return {"name": "(no grad_fn: nothing requires grad)", "children": []}
+    return walk(tensor.grad_fn)
+
+
+def function_autograd_graphs(spec, inputs: dict[str, float], params: dict[str, float],
+                             derivative: bool = False) -> dict[str, dict]:
+    """The backward graphs of the custom Function and of the report's graph, for f (or for f',
+    the graph a second backward pass walks: create_graph=True records the custom backward)."""
+    import torch
+
+    trees = {}
+    for kind in ("custom", "graph"):
+        leaves = {v: torch.tensor(inputs[v], dtype=torch.float64, requires_grad=True) for v in spec.variables}
+        names = {id(t): v for v, t in leaves.items()}
+        if kind == "custom":
+            out = spec.custom(*leaves.values(), *[params[p] for p in spec.params])
+        else:
+            consts = {p: torch.tensor(params[p], dtype=torch.float64) for p in spec.params}
+            out = build(spec.graph, {**leaves, **consts}).result
+        if derivative:
+            first = spec.variables[0]
+            (out,) = torch.autograd.grad(out, leaves[first], create_graph=True)
+        trees[kind] = autograd_tree(out, names)
+    return trees
+
+
+def regression_autograd_graph(cfg, dataset) -> dict[str, dict]:
+    import torch
+
+    dtype = getattr(torch, cfg.dtype)
+    W = torch.tensor(cfg.w0, dtype=dtype, requires_grad=True)
+    b = torch.tensor(cfg.b0, dtype=dtype, requires_grad=True)
+    x, y = torch.tensor(dataset.x, dtype=dtype), torch.tensor(dataset.y, dtype=dtype)
+    loss = torch.mean((y - (W * x + b)) ** 2)  # the report's line, not the traced graph
+    return {"loss": autograd_tree(loss, {id(W): "W", id(b): "b"})}

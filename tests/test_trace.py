@@ -1,0 +1,119 @@
+"""Chain-rule traces against the report's hand derivations, and the graph pictures."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from backpropcli import functions, plots, trace
+from backpropcli.config import RegressConfig
+from backpropcli.regression import load_dataset
+
+
+def grads(t):
+    return {n.name: n.grad for n in t.nodes}
+
+
+def values(t):
+    return {n.name: n.value for n in t.nodes}
+
+
+def local(t, source, target):
+    return next(e.local for e in t.edges if (e.source, e.target) == (source, target))
+
+
+@pytest.mark.parametrize("x", [2.0, -0.7, 5.0, 1e-3])
+def test_sinc_trace_is_section_3_2(x):
+    t = trace.function_trace(functions.get("sinc"), {"x": x}, {})
+    v, g = values(t), grads(t)
+    assert v["v1"] == pytest.approx(1 / x, rel=1e-15) and v["v2"] == pytest.approx(math.sin(x), rel=1e-15)
+    assert g["v3"] == 1.0
+    assert g["v1"] == pytest.approx(math.sin(x), rel=1e-15)  # df/dv1 = v2
+    assert g["v2"] == pytest.approx(1 / x, rel=1e-15)  # df/dv2 = v1
+    assert local(t, "x", "v1") == pytest.approx(-1 / x**2, rel=1e-15)
+    assert local(t, "x", "v2") == pytest.approx(math.cos(x), rel=1e-15)
+    assert g["x"] == pytest.approx((x * math.cos(x) - math.sin(x)) / x**2, rel=1e-9)
+    assert t.consistent()
+
+
+@pytest.mark.parametrize("x,y,a,b,c", [(1, 1, 1, 2, 3), (-2, 0.5, 3, -1, 2), (0.25, -4, -1, 0.5, 1)])
+def test_quad_trace_is_section_3_3(x, y, a, b, c):
+    t = trace.function_trace(functions.get("quad"), {"x": x, "y": y}, {"a": a, "b": b, "c": c})
+    v, g = values(t), grads(t)
+    assert (v["v1"], v["v2"], v["v4"]) == (x * x, y * y, b * x * y)
+    assert g["v3"] == g["v4"] == g["v5"] == 1.0  # the add gate distributes
+    assert g["v1"] == a and g["v2"] == c
+    assert g["x"] == pytest.approx(2 * a * x + b * y) and g["y"] == pytest.approx(b * x + 2 * c * y)
+    assert (g["a"], g["b"], g["c"]) == pytest.approx((x * x, x * y, y * y))
+    assert local(t, "x", "v4") == b * y and local(t, "b", "v4") == x * y  # the mul gate swaps
+    assert t.consistent()
+
+
+@pytest.mark.parametrize("x", [0.5, -3.0, 10.0])
+def test_softplus_traces_are_section_3_4_and_figure_7(x):
+    t = trace.function_trace(functions.get("softplus"), {"x": x}, {})
+    v, g = values(t), grads(t)
+    e = math.exp(x)
+    assert v["v1"] == pytest.approx(e) and v["v2"] == pytest.approx(1 + e)
+    assert g["v2"] == pytest.approx(1 / (1 + e)) and g["v1"] == pytest.approx(1 / (1 + e))
+    assert g["x"] == pytest.approx(e / (1 + e), rel=1e-14)
+
+    d = trace.function_trace(functions.get("softplus"), {"x": x}, {}, derivative=True)
+    v, g = values(d), grads(d)
+    assert v["v4"] == pytest.approx(e / (1 + e), rel=1e-14)
+    assert g["v3"] == pytest.approx(e)  # dv4/dv3 = v1
+    assert g["v2"] == pytest.approx(-e / (1 + e) ** 2, rel=1e-14)  # -v1/v2²
+    assert g["v1"] == pytest.approx(1 / (1 + e) - e / (1 + e) ** 2, rel=1e-12)  # v3 - v1/v2²
+    assert g["x"] == pytest.approx(e / (1 + e) ** 2, rel=1e-13)
+    assert d.consistent()
+
+
+def test_regression_trace_gives_the_gradients_the_update_uses():
+    cfg = RegressConfig(dtype="float64")
+    t = trace.regression_trace(cfg, load_dataset(cfg))
+    x, y = np.array([1.0, 2, 3, 4]), np.array([0.0, -1, -2, -3])
+    r = y - (0.3 * x - 0.3)
+    g = grads(t)
+    assert g["W"] == pytest.approx(-2 * np.mean(r * x), rel=1e-14)
+    assert g["b"] == pytest.approx(-2 * np.mean(r), rel=1e-14)
+    assert g["x"] is None and g["y"] is None  # data
+    assert values(t)["L"] == pytest.approx(np.mean(r * r))
+    assert local(t, "s", "L") == [0.25] * 4 and local(t, "W", "Wx") == [1.0, 2.0, 3.0, 4.0]
+    assert t.consistent()
+
+
+def test_consistency_check_can_fail():
+    t = trace.function_trace(functions.get("sinc"), {"x": 2.0}, {})
+    t.edges[0].downstream += 1e-6
+    assert not t.consistent()
+
+
+def test_dot_text_matches_the_trace():
+    t = trace.function_trace(functions.get("quad"), {"x": 1.0, "y": 1.0}, {"a": 1.0, "b": 2.0, "c": 3.0})
+    dot = plots.dot_text(t)
+    nodes = re.findall(r'^  "(\w+)" \[label=', dot, flags=re.M)
+    edges = re.findall(r'^  "(\w+)" -> "(\w+)"', dot, flags=re.M)
+    assert nodes == [n.name for n in t.nodes]
+    assert edges == [(e.source, e.target) for e in t.edges]
+    assert dot.startswith("digraph backprop {") and "rankdir=LR" in dot
+
+
+def test_graph_picture_is_written_and_not_trivial(tmp_path):
+    import matplotlib.image as mpimg
+
+    t = trace.function_trace(functions.get("softplus"), {"x": 0.5}, {}, derivative=True)
+    path = plots.graph_picture(t, tmp_path / "g.png", "f′")
+    pixels = mpimg.imread(path)
+    assert pixels.shape[0] > 200 and pixels.shape[1] > 800
+    assert pixels[..., :3].std() > 0.05  # not a blank canvas
+
+
+def test_autograd_trees():
+    trees = trace.function_autograd_graphs(functions.get("sinc"), {"x": 2.0}, {})
+    assert trees["custom"]["name"] == "SincBackward"
+    assert trees["custom"]["children"][0]["name"] == "AccumulateGrad (x)"
+    assert trees["graph"]["name"] == "MulBackward0"
+    assert {c["name"] for c in trees["graph"]["children"]} == {"ReciprocalBackward0", "SinBackward0"}
+    second = trace.function_autograd_graphs(functions.get("softplus"), {"x": 0.5}, {}, derivative=True)
+    assert "SigmoidBackward" in str(second["custom"])  # the custom backward was recorded
