@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test bench clean
 
 demo: $(STAMP)
-	$(BIN)/backprop regress --plot
+	$(BIN)/backprop report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

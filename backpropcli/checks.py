@@ -77,18 +77,28 @@ class Check:
         """The point, entry and relative error of the custom column furthest from the analytic."""
         best = None
         for point in self.points:
-            for label, comp in _entries(self, point):
+            for label, comp in entries(self, point):
                 err = comp.rel_error.get("custom", 0.0)
                 if best is None or not err <= best[2]:
                     best = (point, label, err)
         return best
 
     def max_abs_error(self, method: str) -> float:
-        errs = [comp.abs_error[method] for p in self.points for _, comp in _entries(self, p)]
+        errs = [comp.abs_error[method] for p in self.points for _, comp in entries(self, p)]
         return max(errs, key=lambda e: (math.isnan(e), e)) if errs else 0.0
 
 
-def _entries(check: Check, point: Point):
+def entry_label(check: Check, label: str) -> str:
+    """∂f/∂x for a gradient entry; f″, ∂²f/∂x², ∂²f/∂x∂y for a Hessian entry."""
+    if check.command == "grad":
+        return f"∂f/∂{label}"
+    if len(check.variables) == 1:
+        return "f″"
+    i, j = label[0], label[1]
+    return f"∂²f/∂{i}²" if i == j else f"∂²f/∂{i}∂{j}"
+
+
+def entries(check: Check, point: Point):
     if point.gradients is not None:
         yield from point.gradients.items()
     if point.hessian is not None:

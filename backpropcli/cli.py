@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from backpropcli import __version__, render
+from backpropcli import __version__, payloads, render
 from backpropcli.config import RegressConfig
 from backpropcli.errors import BackpropError
 
@@ -145,7 +145,7 @@ def _graph_views(views: Views, make_trace, make_trees, symbol: str, stem: str, o
         files.append(plots.graph_picture(traced, folder / f"{stem}-graph.png", symbol))
         files.append(write_text(folder / f"{stem}-graph.dot", plots.dot_text(traced, symbol)))
     if traced is not None:
-        fields["trace"] = _trace_payload(traced)
+        fields["trace"] = payloads.trace(traced)
         if views.trace and not json_output:
             stdout.print(render.trace(traced, symbol))
     if views.autograd_graph:
@@ -155,15 +155,6 @@ def _graph_views(views: Views, make_trace, make_trees, symbol: str, stem: str, o
             stdout.print(render.autograd_graphs(trees, "PyTorch's backward graph, walked from grad_fn.next_functions "
                                                 "(rebuilt on every forward pass: a dynamic graph)"))
     return fields, files
-
-
-def _trace_payload(traced) -> dict:
-    return {
-        "title": traced.title,
-        "nodes": [{"name": n.name, "expr": n.expr, "op": n.op, "value": n.value, "grad": n.grad} for n in traced.nodes],
-        "edges": [{"from": e.source, "to": e.target, "local": e.local, "upstream": e.upstream,
-                   "downstream": e.downstream, "rule": e.rule} for e in traced.edges],
-    }
 
 
 class DtypeChoice(str, Enum):
@@ -278,7 +269,7 @@ def regress(
                                     json_output)
         plots += files
     if json_output:
-        _emit_json({**_regression_payload(result, plots), **extra})
+        _emit_json({**payloads.regression(result, plots), **extra})
     else:
         _print_paths(plots)
     tip = render.advice(result)
@@ -293,32 +284,6 @@ def _prepare_out(out: Path) -> Path:
     from backpropcli.files import prepare_dir
 
     return prepare_dir(out)
-
-
-def _regression_payload(result, plots: list[Path]) -> dict:
-    from backpropcli.jsonify import plain
-
-    return {
-        "command": "regress",
-        "config": plain(result.config),
-        "W": result.W,
-        "b": result.b,
-        "final_loss": result.final_loss,
-        "initial_loss": result.initial_loss,
-        "losses": result.losses,
-        "optimum": plain(result.optimum),
-        "distance": result.distance,
-        "grad_norm": result.grad_norm,
-        "lr_max": result.curvature.lr_max,
-        "iters_run": result.iters_run,
-        "iters_to_converge": result.iters_to_converge,
-        "verdict": result.verdict,
-        "converged": result.converged,
-        "diverged": result.diverged,
-        "stopped_at": result.stopped_at,
-        "device": result.device,
-        "plots": [str(p) for p in plots],
-    }
 
 
 def _regression_plots(result, out: Path) -> list[Path]:
@@ -433,34 +398,13 @@ Examples:
 """
 
 
-def _function_config(function: Optional[str], config: Optional[Path], given: dict):
-    """Pick the function (argument, else the config's `function:`) and resolve its config."""
-    from backpropcli import config as configs
-    from backpropcli.errors import InputError
-
-    data = configs.read_yaml(config) if config else {}
-    name = function or data.get("function")
-    known = ", ".join(configs.FUNCTION_CONFIGS)
-    if name is None:
-        raise InputError(f"which function? give one of {known}, e.g. 'backprop grad sinc'")
-    if name not in configs.FUNCTION_CONFIGS:
-        raise InputError(f"unknown function {name!r}; known functions: {known}")
-    model = configs.FUNCTION_CONFIGS[name]
-    given = {k: v for k, v in given.items() if v is not None}
-    extra = [k for k in given if k not in model.model_fields]
-    if extra:
-        takes = " ".join(configs.option_name(k) for k in model.model_fields if k not in ("function", "dtype"))
-        raise InputError(f"{name} does not take {configs.option_name(extra[0])} (it takes {takes})")
-    if function is not None:
-        data["function"] = function
-    return configs.resolve(model, data, given, config)
-
-
 def _run_check(kind: str, function, x, y, a, b, c, dtype, show_all, plot, views: Views, out, json_output,
                config) -> None:
     from backpropcli import checks, functions
 
-    cfg = _function_config(function, config, {"x": x, "y": y, "a": a, "b": b, "c": c, "dtype": _value(dtype)})
+    from backpropcli import config as configs
+
+    cfg = configs.load_function(function, config, {"x": x, "y": y, "a": a, "b": b, "c": c, "dtype": _value(dtype)})
     spec = functions.get(cfg.function)
     points = {v: getattr(cfg, v) for v in spec.variables}
     params = {p: getattr(cfg, p) for p in spec.params}
@@ -490,7 +434,7 @@ def _run_check(kind: str, function, x, y, a, b, c, dtype, show_all, plot, views:
             symbol, f"{kind}-{spec.name}", out, json_output)
         plots += files
     if json_output:
-        _emit_json({**_check_payload(result, cfg, plots), **extra})
+        _emit_json({**payloads.check(result, cfg, plots), **extra})
     else:
         _print_paths(plots)
     if not result.ok:
@@ -506,43 +450,6 @@ def _plot_range(spec, points: dict) -> dict:
     half = 5.0 * max(1.0, abs(centre) / 10)
     xs = [centre - half + i * (2 * half / 200) for i in range(201)]
     return {v: (xs if v == first else points[v][:1]) for v in spec.variables}
-
-
-def _check_payload(result, cfg, plots: list[Path]) -> dict:
-    from backpropcli.jsonify import plain
-
-    def comparison(c) -> dict:
-        entry = {m: getattr(c, m) for m in ("analytic", "custom", "autograd", "finite_difference")}
-        if c.derivative_graph is not None:
-            entry["derivative_graph"] = c.derivative_graph
-        entry["abs_error"] = c.abs_error
-        entry["ok"] = c.ok
-        return entry
-
-    points = []
-    for p in result.points:
-        item = {"inputs": p.inputs, "value": p.value, "value_analytic": p.value_analytic,
-                "value_graph": p.value_graph}
-        if p.gradients is not None:
-            item["gradients"] = {v: comparison(c) for v, c in p.gradients.items()}
-        else:
-            item["hessian"] = {m: [[getattr(c, m) for c in row] for row in p.hessian]
-                               for m in ("analytic", "custom", "autograd", "finite_difference")}
-            if p.hessian[0][0].derivative_graph is not None:
-                item["hessian"]["derivative_graph"] = [[c.derivative_graph for c in row] for row in p.hessian]
-            item["hessian"]["abs_error"] = {m: [[c.abs_error[m] for c in row] for row in p.hessian]
-                                            for m in ("custom", "autograd", "finite_difference")}
-        item["ok"] = p.ok
-        points.append(item)
-    verdict_key = "gradcheck" if result.command == "grad" else "gradgradcheck"
-    payload = {"command": result.command, "function": result.function, "config": plain(cfg)}
-    if result.command == "hessian":
-        payload["variables"] = result.variables
-    payload.update({"params": result.params, "dtype": result.dtype, "rtol": result.rtol, "points": points,
-                    verdict_key: result.verified, f"{verdict_key}_points": result.verified_points,
-                    "graph_failures": len(result.graph_failures), "ok": result.ok,
-                    "plots": [str(p) for p in plots]})
-    return plain(payload)
 
 
 class _point_progress:
@@ -617,6 +524,52 @@ def hessian(
 ) -> None:
     _run_check("hessian", function, x, y, a, b, c, dtype, show_all, plot, Views(trace, graph, autograd_graph), out,
                json_output, config)
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+REPORT_HELP = """The whole seed report, recomputed and checked, in one folder.
+
+Runs Part A (regression, with the report's settings and with settings that converge)
+and Part B (sinc, quad and softplus: first and second derivatives, four ways each)
+with the configs in --config-dir; draws Figures 1 and 2 and the graphs of Figures 4-7
+with their chain-rule traces; and lists where the report needs correcting, decided
+from the numbers. Writes report.md and a self-contained report.html (figures
+embedded). Exit 1 if any check in it fails.
+
+Examples:
+
+  [cyan]backprop report[/cyan]
+
+  [cyan]backprop report --out /tmp/report --json[/cyan]
+"""
+
+
+@app.command(help=REPORT_HELP)
+@_guarded
+def report(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the report and its figures, e.g. "
+                                      "[cyan]--out /tmp/report[/cyan].")] = Path("outputs/report"),
+    config_dir: Annotated[Path, typer.Option("--config-dir", help="Folder with regress.yaml, "
+                                             "regress-converged.yaml, sinc.yaml, quad.yaml and softplus.yaml, e.g. "
+                                             "[cyan]--config-dir configs[/cyan].")] = Path("configs"),
+    json_output: JsonOption = False,
+) -> None:
+    from backpropcli import report as reports
+
+    built = reports.build(config_dir, out)
+    if json_output:
+        _emit_json({"command": "report", "ok": built.ok, "report": str(built.markdown), "html": str(built.html),
+                    "checks": [{"name": i.name, "ok": i.ok, "detail": i.detail} for i in built.items],
+                    "files": [str(p) for p in built.files], "sections": built.sections})
+    else:
+        stdout.print(render.report_summary(built))
+        stdout.print(f"report: {built.markdown}  (and {built.html.name}, {len(built.files)} files in {built.folder})",
+                     markup=False, soft_wrap=True)
+    if not built.ok:
+        failed = [i.name for i in built.items if not i.ok]
+        _print_error(f"{len(failed)} check(s) in the report failed: {failed[0]}" + (" ..." if len(failed) > 1 else ""))
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -281,3 +281,29 @@ def load(
         # a data file named in a config is found relative to the config, not the cwd
         data["data"] = str(Path(config_path).parent / data["data"])
     return resolve(model, data, overrides, config_path)
+
+
+def load_function(function: str | None, config_path: str | os.PathLike | None, given: dict[str, Any]) -> Any:
+    """Pick the function (argument, else the file's `function:`) and resolve its config.
+
+    An option the function does not take (--y for sinc) is a usage error that
+    says which options it does take.
+    """
+    data = read_yaml(config_path) if config_path else {}
+    name = function or data.get("function")
+    known = ", ".join(FUNCTION_CONFIGS)
+    if function is None and name is not None and not isinstance(name, str):
+        raise ConfigError(f"{config_path}: key 'function': expected one of {known}, got {_short(name)}")
+    if name is None:
+        raise InputError(f"which function? give one of {known}, e.g. 'backprop grad sinc'")
+    if name not in FUNCTION_CONFIGS:
+        raise InputError(f"unknown function {name!r}; known functions: {known}")
+    model = FUNCTION_CONFIGS[name]
+    given = {k: v for k, v in given.items() if v is not None}
+    extra = [k for k in given if k not in model.model_fields]
+    if extra:
+        takes = " ".join(option_name(k) for k in model.model_fields if k not in ("function", "dtype"))
+        raise InputError(f"{name} does not take {option_name(extra[0])} (it takes {takes})")
+    if function is not None:
+        data["function"] = function
+    return resolve(model, data, given, config_path)

@@ -110,23 +110,9 @@ def _inputs(point) -> str:
     return ", ".join(f"{k} = {num(v, 17)}" for k, v in point.inputs.items())
 
 
-def _entry_label(check, label: str) -> str:
-    if check.command == "grad":
-        return f"∂f/∂{label}"
-    if len(check.variables) == 1:
-        return "f″"
-    i, j = label[0], label[1]
-    return f"∂²f/∂{i}²" if i == j else f"∂²f/∂{i}∂{j}"
-
-
-def _point_entries(check, point):
-    if point.gradients is not None:
-        return list(point.gradients.items())
-    return [(f"{check.variables[i]}{check.variables[j]}", comp)
-            for i, row in enumerate(point.hessian) for j, comp in enumerate(row)]
-
-
 def check_point(check, point, derivative_label: str | None = None) -> Table:
+    from backpropcli import checks  # imports torch: only once there is a result to show
+
     verdict = Text("ok", style="bold green") if point.ok else Text("FAILED", style="bold red")
     title = Text.assemble(f"{check.function} at {_inputs(point)}:  f = {full(point.value)}  ", verdict)
     table = Table(title=title, title_justify="left")
@@ -135,10 +121,10 @@ def check_point(check, point, derivative_label: str | None = None) -> Table:
     table.add_column("value", justify="right", no_wrap=True, min_width=22)
     table.add_column("abs error", justify="right", no_wrap=True)
     table.add_column("rel error", justify="right", no_wrap=True)
-    for index, (label, comp) in enumerate(_point_entries(check, point)):
+    for index, (label, comp) in enumerate(checks.entries(check, point)):
         if index:
             table.add_section()
-        table.add_row(_entry_label(check, label), METHOD_LABELS["analytic"], full(comp.analytic), "", "")
+        table.add_row(checks.entry_label(check, label), METHOD_LABELS["analytic"], full(comp.analytic), "", "")
         for method, value in comp.methods().items():
             name = METHOD_LABELS[method]
             if method == "derivative_graph" and derivative_label:
@@ -150,6 +136,8 @@ def check_point(check, point, derivative_label: str | None = None) -> Table:
 
 
 def check_summary(check) -> Table:
+    from backpropcli import checks
+
     n = len(check.points)
     good = sum(p.ok for p in check.points)
     table = Table(show_header=False, box=None, padding=(0, 2))
@@ -163,7 +151,7 @@ def check_summary(check) -> Table:
     worst = check.worst()
     if worst is not None and n > 1:
         point, label, rel = worst
-        table.add_row("worst custom point", f"{_inputs(point)} ({_entry_label(check, label)}, rel error {err(rel)})")
+        table.add_row("worst custom point", f"{_inputs(point)} ({checks.entry_label(check, label)}, rel error {err(rel)})")
     failures = check.graph_failures
     if failures:
         example = _inputs(failures[0])
@@ -256,3 +244,15 @@ def autograd_graphs(trees: dict[str, dict], title: str) -> Group:
         grow(root, tree)
         parts.append(root)
     return Group(*parts)
+
+
+def report_summary(report) -> Group:
+    table = Table(title="backprop report: the seed report recomputed and checked", title_justify="left")
+    table.add_column("check")
+    table.add_column("result", no_wrap=True)
+    for item in report.items:
+        table.add_row(item.name, Text("ok", style="green") if item.ok else Text("FAILED", style="bold red"))
+    good = sum(item.ok for item in report.items)
+    verdict = (Text(f"all {good} checks ok", style="bold green") if report.ok
+               else Text(f"{len(report.items) - good} of {len(report.items)} checks FAILED", style="bold red"))
+    return Group(table, verdict)

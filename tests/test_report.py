@@ -1,0 +1,94 @@
+"""`backprop report`: built into a temp folder, every figure exists, numbers match the commands."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from backpropcli import report
+from backpropcli.cli import app
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return report.build("configs", tmp_path_factory.mktemp("report"))
+
+
+def section(text: str, start: str, end: str | None) -> str:
+    i = text.index(start)
+    return text[i:text.index(end, i)] if end else text[i:]
+
+
+def test_every_referenced_figure_exists(built):
+    text = built.markdown.read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert len(images) >= 9  # Figures 1, 2 (twice), 4, 5, 6, 7 and the loss graph
+    for name in images:
+        assert not Path(name).is_absolute()
+        path = built.folder / name
+        assert path.exists() and path.read_bytes().startswith(b"\x89PNG"), name
+    for figure in ("Figure 1", "Figure 2", "Figure 4", "Figure 5", "Figure 6", "Figure 7"):
+        assert f"![{figure}" in text
+
+
+def test_html_is_self_contained(built):
+    html = built.html.read_text()
+    assert html.count("<img") >= 9 and html.count('src="data:image/png;base64,') == html.count("<img")
+    assert "<table>" in html and "<h2>Where the report needs correcting</h2>" in html
+
+
+def test_corrections_are_computed(built):
+    text = built.markdown.read_text()
+    fixes = section(text, "## Where the report needs correcting", "## Summary")
+    assert "has not converged" in fixes and "2356 iterations" in fixes and "309 steps" in fixes
+    assert "sinc at x = 0: the report's graph breaks" in fixes
+    assert "softplus at x = 1000: the report's graph breaks" in fixes
+    assert "x = -1000: the report's graph breaks" not in fixes  # e^-1000 underflows harmlessly there
+    assert built.ok and all(item.ok for item in built.items)
+
+
+def test_numbers_match_the_commands_own_json(built, runner):
+    text = built.markdown.read_text()
+    for command, name in (("grad", "sinc"), ("grad", "quad"), ("grad", "softplus"), ("hessian", "softplus")):
+        payload = json.loads(runner.invoke(app, [command, "--config", f"configs/{name}.yaml", "--json"]).stdout)
+        mine = built.sections[f"{command}_{name}"]
+        assert mine["points"] == payload["points"]
+        point = payload["points"][0]
+        columns = point["gradients"]["x"] if command == "grad" else {
+            k: v[0][0] for k, v in point["hessian"].items() if k != "abs_error"}
+        for method in ("analytic", "custom", "autograd", "finite_difference"):
+            assert repr(columns[method]) in text, (command, name, method)
+    regress = json.loads(runner.invoke(app, ["regress", "--config", "configs/regress.yaml", "--json"]).stdout)
+    assert built.sections["regress_report"]["W"] == regress["W"]
+    assert repr(regress["W"]) in text and repr(regress["b"]) in text
+
+
+def test_golden_stable_parts(built):
+    text = built.markdown.read_text()
+    for name, start, end in (("report-corrections.md", "## Where the report needs correcting", "## Summary"),
+                             ("report-quad.md", "### a·x²", "### ln(1 + eˣ)")):
+        expected = (GOLDEN / name).read_text()
+        assert section(text, start, end) == expected, f"update tests/golden/{name} if this change is intended"
+
+
+def test_cli_summary_and_exit_codes(runner, tmp_path):
+    result = runner.invoke(app, ["report", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert "all 17 checks ok" in result.stdout and "report.md" in result.stdout
+
+    configs = tmp_path / "configs"
+    shutil.copytree("configs", configs)
+    (configs / "regress-converged.yaml").write_text("lr: 0.01\niters: 5\n")  # does not converge
+    failed = runner.invoke(app, ["report", "--config-dir", str(configs), "--out", str(tmp_path / "f"), "--json"])
+    assert failed.exit_code == 1
+    payload = json.loads(failed.stdout)
+    assert payload["ok"] is False
+    assert [c["name"] for c in payload["checks"] if not c["ok"]] == [
+        "regression with settings that converge does converge"]
+
+    missing = runner.invoke(app, ["report", "--config-dir", str(tmp_path / "nothing")])
+    assert missing.exit_code == 2 and "missing config file(s)" in missing.stderr
