@@ -135,5 +135,5 @@ SPEC = FunctionSpec(
         d2f="[[2a, b], [b, 2c]]",
     ),
     derivative_graph=derivative_graph,
-    derivative_graph_title="graph of ∂f/∂x",
+    derivative_graph_title="∂f/∂x graph",
 )

@@ -205,5 +205,5 @@ SPEC = FunctionSpec(
         d2f="((2 − x²)·sin x − 2x·cos x)/x³,  f″(0) = −1/3",
     ),
     derivative_graph=derivative_graph,
-    derivative_graph_title="graph of f′ from section 3.2",
+    derivative_graph_title="f′ graph (3.2)",
 )
