@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from backpropcli.errors import ConfigError, InputError
 
@@ -85,8 +86,26 @@ def _parse_point_text(text: str) -> list[float]:
 Points = Annotated[list[float], BeforeValidator(parse_points)]
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+    @model_validator(mode="after")
+    def _fits_dtype(self):
+        """A number beyond float32's range would silently become inf in a float32 run."""
+        if getattr(self, "dtype", None) != "float32":
+            return self
+        for key, value in self:
+            if key == "tol":  # a tolerance never becomes a tensor
+                continue
+            values = value if isinstance(value, list) else [value]
+            for v in values:
+                if isinstance(v, float) and abs(v) > FLOAT32_MAX:
+                    raise ValueError(f"{key} = {v:g} does not fit in float32 (largest {FLOAT32_MAX:.3g}); "
+                                     "use dtype float64")
+        return self
 
 
 class RegressConfig(_Model):
@@ -173,6 +192,12 @@ class _UniqueKeyLoader:
                         seen.add(key)
                     return super().construct_mapping(node, deep=deep)
 
+            # YAML 1.1 (PyYAML) reads 1e-3 as a string; accept it as a float, as YAML 1.2 does
+            Loader.add_implicit_resolver(
+                "tag:yaml.org,2002:float",
+                re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+                list("-+0123456789"),
+            )
             cls._cls = Loader
         return cls._cls
 
@@ -259,7 +284,9 @@ def _explain(exc: ValidationError, model: type[_Model], given: dict, source) -> 
     else:
         what = _EXPECTED.get(kind, error["msg"][0].lower() + error["msg"][1:])
     shown = "" if got is None or kind == "extra_forbidden" or isinstance(got, (dict, list)) else f", got {_short(got)}"
-    if loc and loc[0] in given:
+    if not loc:  # a check across keys
+        return InputError(what) if given else ConfigError(f"{source}: {what}" if source else what)
+    if loc[0] in given:
         return InputError(f"option {option_name(loc[0])}: {what}{shown}")
     where = f"{source}: " if source else ""
     return ConfigError(f"{where}key '{key}': {what}{shown}")

@@ -189,22 +189,32 @@ def iterations_to_converge(
         v = (v[0] / norm, v[1] / norm)
         coeffs.append((1 - lr * lam, e0[0] * v[0] + e0[1] * v[1]))
 
-    def error(k: int) -> float:
-        return math.sqrt(math.fsum((c * abs(mu) ** k) ** 2 for mu, c in coeffs))
+    def log_error(k: int) -> float:
+        # log |e_k|, summed in log space: (1e308 * mu^k)^2 must not overflow
+        logs = [2 * (math.log(abs(c)) + k * math.log(abs(mu))) for mu, c in coeffs if c != 0 and mu != 0]
+        if not logs:
+            return -math.inf
+        top = max(logs)
+        return 0.5 * (top + math.log(math.fsum(math.exp(v - top) for v in logs)))
 
-    if error(0) <= target:
+    if not all(math.isfinite(v) for v in (*e0, target, *(mu for mu, _ in coeffs), *(c for _, c in coeffs))):
+        return None
+    if target <= 0:
+        return None
+    log_target = math.log(target)
+    if log_error(0) <= log_target:
         return 0
     if max(abs(mu) for mu, _ in coeffs) >= 1:
         return None
     hi = 1
-    while error(hi) > target:
+    while log_error(hi) > log_target:
         hi *= 2
         if hi > 1 << 62:
             return None
     lo = hi // 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if error(mid) > target else (lo, mid)
+        lo, hi = (mid, hi) if log_error(mid) > log_target else (lo, mid)
     return hi
 
 
@@ -216,6 +226,18 @@ def resolve_device(name: str) -> str:
     if name == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available here (use cpu or auto)")
     return name
+
+
+def _check_fits(dtype: str, source: str, **tensors) -> None:
+    """A data value beyond the dtype's range silently becomes inf: refuse it instead.
+    (Values in a config are checked by the config model.)"""
+    import torch
+
+    for name, tensor in tensors.items():
+        if not bool(torch.isfinite(tensor).all()):
+            limit = torch.finfo(tensor.dtype).max
+            raise InputError(f"data file {source}: a value of {name} does not fit in {dtype} (largest {limit:.3g}); "
+                             "use --dtype float64 or rescale")
 
 
 def train(
@@ -237,6 +259,7 @@ def train(
     y = torch.tensor(data.y, dtype=dtype, device=device)
     W = torch.tensor(cfg.w0, dtype=dtype, device=device, requires_grad=True)
     b = torch.tensor(cfg.b0, dtype=dtype, device=device, requires_grad=True)
+    _check_fits(cfg.dtype, data.source, x=x, y=y)
 
     losses: list[float] = []
     trajectory = [(cfg.w0, cfg.b0)]

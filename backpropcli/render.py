@@ -59,6 +59,11 @@ def advice(result) -> str | None:
         return ("the gradients were never zeroed, so each step used the running sum of all "
                 "gradients so far: (W, b) overshoots and circles the optimum instead of settling")
     if result.diverged:
+        if not math.isfinite(result.initial_loss):
+            return (f"the very first loss is not finite: the data or the start (W0, b0) overflow "
+                    f"{result.config.dtype}; rescale them")
+        if not (math.isfinite(lr_max) and lr_max > 0):
+            return f"x² overflows {result.config.dtype}, so no learning rate is stable: rescale the data"
         if result.config.lr >= lr_max:
             return (f"lr {num(result.config.lr)} is above the largest stable learning rate "
                     f"2/lambda_max = {num(lr_max, 6)}; try --lr {num(0.9 * lr_max, 3)}")

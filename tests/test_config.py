@@ -102,3 +102,17 @@ def test_function_configs():
     assert (q.a, q.b, q.c, q.x, q.y) == (1.0, 2.0, 3.0, [1.0], [1.0])
     with pytest.raises(InputError, match="option --y"):
         load(SincConfig, None, {"y": "1"})
+
+
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
+    # PyYAML (YAML 1.1) reads `1e-3` as a string; a config must not
+    cfg = load(RegressConfig, write(tmp_path, "lr: 1e-2\ntol: 5E-4\nw0: -2e0\n"))
+    assert (cfg.lr, cfg.tol, cfg.w0) == (0.01, 0.0005, -2.0)
+
+
+def test_values_must_fit_float32_when_it_is_the_dtype(tmp_path):
+    with pytest.raises(ConfigError, match="w0 = 1e\\+300 does not fit in float32"):
+        load(RegressConfig, write(tmp_path, "w0: 1e300\n"))
+    assert load(RegressConfig, write(tmp_path, "w0: 1e300\ndtype: float64\n")).w0 == 1e300
+    with pytest.raises(InputError, match="c = 1e\\+40 does not fit"):
+        load(QuadConfig, None, {"c": 1e40, "dtype": "float32"})

@@ -249,3 +249,31 @@ def test_unknown_function_lists_the_known_ones():
 
     with pytest.raises(InputError, match="known functions: sinc, quad, softplus"):
         functions.get("tanh")
+
+
+@settings(max_examples=100, deadline=None)
+@given(finite, finite, finite, finite, finite)
+def test_quad_hessian_property_exact(x, y, a, b, c):
+    xs = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (x, y)]
+    gx, gy = torch.autograd.grad(quad(*xs, a, b, c), xs, create_graph=True)
+    rows = [torch.autograd.grad(g, xs, retain_graph=True) for g in (gx, gy)]
+    got = [[v.item() for v in row] for row in rows]
+    assert got == [[2 * a, b], [b, 2 * c]]  # exact: each entry is one rounding-free product
+
+
+moderate = st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(moderate)
+def test_gradcheck_and_gradgradcheck_property(points):
+    for fn in (sinc, softplus):
+        x = torch.tensor(points, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(fn, (x,))
+        assert torch.autograd.gradgradcheck(fn, (x,))
+    y = torch.tensor(points[::-1], dtype=torch.float64, requires_grad=True)
+    x = torch.tensor(points, dtype=torch.float64, requires_grad=True)
+    params = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (0.5, -1.5, 2.0)]
+    # quad's values reach 1e6 here: allow gradcheck's finite differences their rounding error
+    atol = max(1e-5, 10 * 1.1e-16 * float(quad(x, y, *params).detach().abs().max()) / 1e-6)
+    assert torch.autograd.gradcheck(quad, (x, y, *params), atol=atol)
