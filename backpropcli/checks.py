@@ -11,6 +11,7 @@ points, so the gradient of the sum is the gradient at each point.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -110,6 +111,15 @@ def entries(check: Check, point: Point):
 # ---- tolerances ---------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=None)
+def _limits(dtype: str) -> tuple[float, float]:
+    """(unit roundoff, smallest normal) of a dtype."""
+    import torch
+
+    info = torch.finfo(getattr(torch, dtype))
+    return info.eps / 2, info.tiny
+
+
 def _within(value: float, ref: float, scale: float, dtype: str) -> bool:
     """|value - ref| <= rtol*|ref| + 8u*scale + tiny.
 
@@ -117,12 +127,10 @@ def _within(value: float, ref: float, scale: float, dtype: str) -> bool:
     points near a zero of the quantity, where relative error means nothing; the
     tiny term (smallest normal number) handles true values that underflow.
     """
-    import torch
-
-    info = torch.finfo(getattr(torch, dtype))
+    u, tiny = _limits(dtype)
     if not math.isfinite(value):
         return value == ref  # an overflow that the true value shares (quad at x = 1e200) is right
-    return abs(value - ref) <= RTOL[dtype] * abs(ref) + 8 * (info.eps / 2) * abs(scale) + info.tiny
+    return abs(value - ref) <= RTOL[dtype] * abs(ref) + 8 * u * abs(scale) + tiny
 
 
 def _relative(error: float, ref: float) -> float:

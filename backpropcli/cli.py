@@ -458,14 +458,15 @@ class _point_progress:
     MANY = 2_000
 
     def __init__(self, quiet: bool):
-        self.quiet, self.progress = quiet, None
+        self.wanted = not quiet and stdout.is_terminal
+        self.progress = None
 
     def __enter__(self):
         return self.update
 
     def update(self, done: int, total: int) -> None:
         if self.progress is None:
-            if self.quiet or total < self.MANY or not stdout.is_terminal:
+            if not self.wanted or total < self.MANY:
                 return
             from rich.progress import Progress
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import mpmath
 import torch
 
+from backpropcli.functions.elementwise import chunked, vmap_elementwise
 from backpropcli.functions.graph import Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
@@ -23,43 +24,67 @@ def _reduce(grad: torch.Tensor, like) -> torch.Tensor | None:
     return grad.sum_to_size(like.shape) if grad.shape != like.shape else grad
 
 
+def _value_kernel(x, y, a, b, c):
+    return (a * x + b * y) * x + c * y * y  # a·x² + b·x·y + c·y², one multiply fewer
+
+
+def _gradient_kernel(x, y, a, b, c):
+    return 2 * a * x + b * y, b * x + 2 * c * y
+
+
+def _save(ctx, inputs) -> None:
+    """Save x, y and the parameters that are tensors; numbers stay on ctx."""
+    x, y, *params = inputs
+    ctx.is_tensor = [isinstance(p, torch.Tensor) for p in params]
+    ctx.numbers = [None if t else p for p, t in zip(params, ctx.is_tensor)]
+    tensors = [p for p in params if isinstance(p, torch.Tensor)]
+    ctx.save_for_backward(x, y, *tensors)
+    ctx.save_for_forward(x, y, *tensors)
+
+
+def _saved(ctx):
+    x, y, *tensors = ctx.saved_tensors
+    it = iter(tensors)
+    a, b, c = (next(it) if t else n for t, n in zip(ctx.is_tensor, ctx.numbers))
+    return x, y, a, b, c
+
+
+def _sum_terms(terms) -> torch.Tensor | None:
+    """Sum of tangent * coefficient over the inputs that have a tangent (None: no tangent)."""
+    out = None
+    for tangent, coefficient in terms:
+        if tangent is not None:
+            term = coefficient(tangent)
+            out = term if out is None else out + term
+    return out
+
+
 class Quad(torch.autograd.Function):
     """f(x, y) = a·x² + b·x·y + c·y²; df/dx = 2a·x + b·y, df/dy = b·x + 2c·y.
 
     a, b, c may be numbers or tensors; as tensors that require grad they get
-    df/da = x², df/db = x·y, df/dc = y². The backward is written in torch ops of
-    the saved inputs, so it is differentiable: a second backward gives the
-    Hessian [[2a, b], [b, 2c]].
+    df/da = x², df/db = x·y, df/dc = y². The gradient in (x, y) comes from
+    QuadGrad, a second Function whose own backward is the Hessian
+    [[2a, b], [b, 2c]]: a second backward pass is hand-derived too.
     """
-
-    generate_vmap_rule = True
 
     @staticmethod
     def forward(x, y, a, b, c):
-        return a * x * x + b * x * y + c * y * y
+        return chunked(_value_kernel, (x, y), (a, b, c))
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, y, *params = inputs
-        ctx.is_tensor = [isinstance(p, torch.Tensor) for p in params]
-        ctx.numbers = [None if t else p for p, t in zip(params, ctx.is_tensor)]
-        tensors = [p for p in params if isinstance(p, torch.Tensor)]
-        ctx.save_for_backward(x, y, *tensors)
-        ctx.save_for_forward(x, y, *tensors)
-
-    @staticmethod
-    def _unpack(ctx):
-        x, y, *tensors = ctx.saved_tensors
-        it = iter(tensors)
-        a, b, c = (next(it) if t else n for t, n in zip(ctx.is_tensor, ctx.numbers))
-        return x, y, a, b, c
+        _save(ctx, inputs)
 
     @staticmethod
     def backward(ctx, g):
-        x, y, a, b, c = Quad._unpack(ctx)
+        x, y, a, b, c = _saved(ctx)
         need = ctx.needs_input_grad
-        gx = _reduce(g * (2 * a * x + b * y), x) if need[0] else None
-        gy = _reduce(g * (b * x + 2 * c * y), y) if need[1] else None
+        gx = gy = None
+        if need[0] or need[1]:
+            dx, dy = QuadGrad.apply(x, y, a, b, c)
+            gx = _reduce(g * dx, x) if need[0] else None
+            gy = _reduce(g * dy, y) if need[1] else None
         ga = _reduce(g * x * x, a) if need[2] else None
         gb = _reduce(g * x * y, b) if need[3] else None
         gc = _reduce(g * y * y, c) if need[4] else None
@@ -67,19 +92,53 @@ class Quad(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, x_t, y_t, a_t, b_t, c_t):
-        x, y, a, b, c = Quad._unpack(ctx)
-        terms = [
-            (x_t, lambda t: (2 * a * x + b * y) * t),
-            (y_t, lambda t: (b * x + 2 * c * y) * t),
-            (a_t, lambda t: x * x * t),
-            (b_t, lambda t: x * y * t),
-            (c_t, lambda t: y * y * t),
-        ]
-        out = None
-        for tangent, term in terms:
-            if tangent is not None:
-                out = term(tangent) if out is None else out + term(tangent)
-        return out
+        x, y, a, b, c = _saved(ctx)
+        dx, dy = QuadGrad.apply(x, y, a, b, c)
+        return _sum_terms([(x_t, lambda t: dx * t), (y_t, lambda t: dy * t), (a_t, lambda t: x * x * t),
+                           (b_t, lambda t: x * y * t), (c_t, lambda t: y * y * t)])
+
+    @staticmethod
+    def vmap(info, in_dims, x, y, a, b, c):
+        return vmap_elementwise(Quad.apply, in_dims, x, y, a, b, c)
+
+
+class QuadGrad(torch.autograd.Function):
+    """(df/dx, df/dy) = (2a·x + b·y, b·x + 2c·y); its derivatives are the Hessian
+    [[2a, b], [b, 2c]] in (x, y), and 2x, (y, x), 2y in a, b, c."""
+
+    @staticmethod
+    def forward(x, y, a, b, c):
+        return chunked(_gradient_kernel, (x, y), (a, b, c))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _save(ctx, inputs)
+
+    @staticmethod
+    def backward(ctx, gdx, gdy):
+        x, y, a, b, c = _saved(ctx)
+        need = ctx.needs_input_grad
+        return (
+            _reduce(2 * a * gdx + b * gdy, x) if need[0] else None,
+            _reduce(b * gdx + 2 * c * gdy, y) if need[1] else None,
+            _reduce(2 * x * gdx, a) if need[2] else None,
+            _reduce(y * gdx + x * gdy, b) if need[3] else None,
+            _reduce(2 * y * gdy, c) if need[4] else None,
+        )
+
+    @staticmethod
+    def jvp(ctx, x_t, y_t, a_t, b_t, c_t):
+        x, y, a, b, c = _saved(ctx)
+        tdx = _sum_terms([(x_t, lambda t: 2 * a * t), (y_t, lambda t: b * t), (a_t, lambda t: 2 * x * t),
+                          (b_t, lambda t: y * t)])
+        tdy = _sum_terms([(x_t, lambda t: b * t), (y_t, lambda t: 2 * c * t), (b_t, lambda t: x * t),
+                          (c_t, lambda t: 2 * y * t)])
+        zero = torch.zeros_like(x)
+        return (zero if tdx is None else tdx), (zero if tdy is None else tdy)
+
+    @staticmethod
+    def vmap(info, in_dims, x, y, a, b, c):
+        return vmap_elementwise(QuadGrad.apply, in_dims, x, y, a, b, c, outputs=2)
 
 
 quad = Quad.apply

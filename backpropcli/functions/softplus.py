@@ -4,10 +4,10 @@
     f'(x)  = sigmoid(x) = e^x/(1 + e^x)
     f''(x) = sigmoid(x)·sigmoid(-x) = e^x/(1 + e^x)^2
 
-sigmoid is evaluated from z = e^(-|x|) <= 1, which never overflows:
-1/(1 + z) for x >= 0 and z/(1 + z) for x < 0. The product sigmoid(x)·sigmoid(-x)
-keeps full relative accuracy for large |x|, where the textbook
-sigmoid(x)·(1 - sigmoid(x)) computes 1 - 1 = 0 (already at x = 40).
+The value is torch.logaddexp(x, 0), which computes exactly the stable form above
+in one fused kernel. The product sigmoid(x)·sigmoid(-x) keeps full relative
+accuracy for large |x|, where the textbook sigmoid(x)·(1 - sigmoid(x))
+computes 1 - 1 = 0 (already at x = 40).
 An underflowing true value (e.g. f(-1000) ~ 5e-435) comes out as 0, never nan.
 """
 
@@ -16,21 +16,24 @@ from __future__ import annotations
 import mpmath
 import torch
 
+from backpropcli.functions.elementwise import vmap_elementwise
 from backpropcli.functions.graph import Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
 
 def softplus_value(x: torch.Tensor) -> torch.Tensor:
-    return torch.clamp_min(x, 0) + torch.log1p(torch.exp(-x.abs()))
+    # logaddexp(x, 0) = max(x, 0) + log1p(e^(-|x|)), in one fused kernel
+    return torch.logaddexp(x, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
 def sigmoid_value(x: torch.Tensor) -> torch.Tensor:
-    z = torch.exp(-x.abs())
-    return torch.where(x >= 0, 1 / (1 + z), z / (1 + z))
+    # torch.sigmoid is 1/(1 + e^(-x)): e^(-x) overflows to inf for x < -709, giving 0 (the
+    # true value underflows there too); elsewhere every step keeps full relative accuracy
+    return torch.sigmoid(x)
 
 
 def sigmoid_slope(x: torch.Tensor) -> torch.Tensor:
-    return sigmoid_value(x) * sigmoid_value(-x)
+    return torch.sigmoid(x) * torch.sigmoid(-x)
 
 
 class Softplus(torch.autograd.Function):
@@ -39,8 +42,6 @@ class Softplus(torch.autograd.Function):
     The backward goes through Sigmoid, a second custom Function whose own
     backward is analytic, so the second derivative is hand-derived too.
     """
-
-    generate_vmap_rule = True
 
     @staticmethod
     def forward(x):
@@ -60,13 +61,15 @@ class Softplus(torch.autograd.Function):
     @staticmethod
     def jvp(ctx, x_t):
         (x,) = ctx.saved_tensors
-        return sigmoid_value(x) * x_t
+        return Sigmoid.apply(x) * x_t
+
+    @staticmethod
+    def vmap(info, in_dims, x):
+        return vmap_elementwise(Softplus.apply, in_dims, x)
 
 
 class Sigmoid(torch.autograd.Function):
     """s(x) = 1/(1 + e^-x); s'(x) = s(x)·s(-x) = e^x/(1 + e^x)^2."""
-
-    generate_vmap_rule = True
 
     @staticmethod
     def forward(x):
@@ -87,6 +90,10 @@ class Sigmoid(torch.autograd.Function):
     def jvp(ctx, x_t):
         (x,) = ctx.saved_tensors
         return sigmoid_slope(x) * x_t
+
+    @staticmethod
+    def vmap(info, in_dims, x):
+        return vmap_elementwise(Sigmoid.apply, in_dims, x)
 
 
 softplus = Softplus.apply
