@@ -15,7 +15,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from backpropcli import __version__, payloads, render
-from backpropcli.config import RegressConfig
+from backpropcli import defaults
 from backpropcli.errors import BackpropError
 
 stdout = Console(highlight=False)
@@ -168,8 +168,8 @@ class DeviceChoice(str, Enum):
     auto = "auto"
 
 
-def _default(model, key: str) -> str:
-    return f"[default: {model.model_fields[key].default}]"
+def _default(section: dict, key: str) -> str:
+    return f"[default: {section[key]}]"
 
 
 def _value(choice: Optional[Enum]) -> Optional[str]:
@@ -214,22 +214,22 @@ Examples:
 @_guarded
 def regress(
     lr: Annotated[Optional[float], typer.Option(show_default=False,
-        help=f"Learning rate, e.g. [cyan]--lr 0.1[/cyan]. {_default(RegressConfig, 'lr')}")] = None,
+        help=f"Learning rate, e.g. [cyan]--lr 0.1[/cyan]. {_default(defaults.REGRESS, 'lr')}")] = None,
     iters: Annotated[Optional[int], typer.Option(min=1, show_default=False,
-        help=f"Gradient-descent steps, e.g. [cyan]--iters 2000[/cyan]. {_default(RegressConfig, 'iters')}")] = None,
+        help=f"Gradient-descent steps, e.g. [cyan]--iters 2000[/cyan]. {_default(defaults.REGRESS, 'iters')}")] = None,
     w0: Annotated[Optional[float], typer.Option("--w0", show_default=False,
-        help=f"Initial weight W, e.g. [cyan]--w0 0[/cyan]. {_default(RegressConfig, 'w0')}")] = None,
+        help=f"Initial weight W, e.g. [cyan]--w0 0[/cyan]. {_default(defaults.REGRESS, 'w0')}")] = None,
     b0: Annotated[Optional[float], typer.Option("--b0", show_default=False,
-        help=f"Initial bias b, e.g. [cyan]--b0 0[/cyan]. {_default(RegressConfig, 'b0')}")] = None,
+        help=f"Initial bias b, e.g. [cyan]--b0 0[/cyan]. {_default(defaults.REGRESS, 'b0')}")] = None,
     dtype: Annotated[Optional[DtypeChoice], typer.Option(show_default=False,
-        help=f"Floating-point type, e.g. [cyan]--dtype float64[/cyan]. {_default(RegressConfig, 'dtype')}")] = None,
+        help=f"Floating-point type, e.g. [cyan]--dtype float64[/cyan]. {_default(defaults.REGRESS, 'dtype')}")] = None,
     data: Annotated[Optional[Path], typer.Option(show_default=False,
         help="CSV file with header x,y instead of the report's data, e.g. [cyan]--data points.csv[/cyan].")] = None,
     device: Annotated[Optional[DeviceChoice], typer.Option(show_default=False,
-        help=f"Where to train, e.g. [cyan]--device auto[/cyan] (cuda when available). {_default(RegressConfig, 'device')}")] = None,
+        help=f"Where to train, e.g. [cyan]--device auto[/cyan] (cuda when available). {_default(defaults.REGRESS, 'device')}")] = None,
     tol: Annotated[Optional[float], typer.Option(show_default=False,
         help="Converged when |(W,b) - optimum| <= tol * max(1, |optimum|), e.g. [cyan]--tol 1e-6[/cyan]. "
-        f"{_default(RegressConfig, 'tol')}")] = None,
+        f"{_default(defaults.REGRESS, 'tol')}")] = None,
     log_every: Annotated[Optional[int], typer.Option(min=0, show_default=False,
         help="Print the loss every N steps on stderr, e.g. [cyan]--log-every 10[/cyan]. [default: 0, never]")] = None,
     zero_grad: Annotated[Optional[bool], typer.Option("--zero-grad/--no-zero-grad", show_default=False,
@@ -246,7 +246,7 @@ def regress(
     from backpropcli import config as configs
     from backpropcli import regression
 
-    cfg = configs.load(RegressConfig, config, {
+    cfg = configs.load(configs.RegressConfig, config, {
         "lr": lr, "iters": iters, "w0": w0, "b0": b0, "dtype": _value(dtype),
         "data": None if data is None else str(data), "device": _value(device), "tol": tol,
         "log_every": log_every, "zero_grad": zero_grad,
@@ -308,7 +308,7 @@ class _step_reporter:
 
     LONG_RUN = 20_000
 
-    def __init__(self, cfg: RegressConfig, quiet: bool):
+    def __init__(self, cfg, quiet: bool):
         self.cfg, self.quiet, self.progress = cfg, quiet, None
 
     def __enter__(self):
@@ -348,8 +348,7 @@ YOption = Annotated[Optional[str], typer.Option("--y", show_default=False,
 
 def _param_option(name: str) -> Any:
     return Annotated[Optional[float], typer.Option(f"--{name}", show_default=False,
-        help=f"Parameter {name} of quad, e.g. [cyan]--{name} 2[/cyan]. [default: "
-        f"{ {'a': 1, 'b': 2, 'c': 3}[name]}]")]
+        help=f"Parameter {name} of quad, e.g. [cyan]--{name} 2[/cyan]. {_default(defaults.QUAD, name)}")]
 
 
 AOption, BOption, COption = _param_option("a"), _param_option("b"), _param_option("c")

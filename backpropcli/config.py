@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from backpropcli import defaults
+from backpropcli.defaults import REGRESS as R
 from backpropcli.errors import ConfigError, InputError
 
 Dtype = Literal["float32", "float64"]
@@ -111,46 +113,46 @@ class _Model(BaseModel):
 class RegressConfig(_Model):
     """Part A of the report: y_hat = W*x + b fitted by plain gradient descent on the MSE."""
 
-    x: list[float] = Field([1.0, 2.0, 3.0, 4.0], description="inputs of the data set")
-    y: list[float] = Field([0.0, -1.0, -2.0, -3.0], description="targets, y = -x + 1")
-    data: str | None = Field(None, description="CSV file with header x,y; replaces x and y")
-    w0: float = Field(0.3, description="initial weight W")
-    b0: float = Field(-0.3, description="initial bias b")
-    lr: float = Field(0.01, gt=0, description="learning rate")
-    iters: int = Field(100, ge=1, le=100_000_000, description="gradient-descent iterations")
-    dtype: Dtype = "float32"
-    device: Device = "cpu"
-    zero_grad: bool = Field(True, description="zero the grads after each update, as the report does")
-    tol: float = Field(1e-3, gt=0, description="converged when |(W,b) - optimum| <= tol * max(1, |optimum|)")
-    log_every: int = Field(0, ge=0, description="print the loss every N iterations (0: never)")
+    x: list[float] = Field(R["x"], description="inputs of the data set")
+    y: list[float] = Field(R["y"], description="targets")
+    data: str | None = Field(R["data"], description="CSV file with header x,y; replaces x and y")
+    w0: float = Field(R["w0"], description="initial weight W")
+    b0: float = Field(R["b0"], description="initial bias b")
+    lr: float = Field(R["lr"], gt=0, description="learning rate")
+    iters: int = Field(R["iters"], ge=1, le=100_000_000, description="gradient-descent iterations")
+    dtype: Dtype = R["dtype"]
+    device: Device = R["device"]
+    zero_grad: bool = Field(R["zero_grad"], description="zero the grads after each update, as the report does")
+    tol: float = Field(R["tol"], gt=0, description="converged when |(W,b) - optimum| <= tol * max(1, |optimum|)")
+    log_every: int = Field(R["log_every"], ge=0, description="print the loss every N iterations (0: never)")
 
 
 class SincConfig(_Model):
     """f(x) = sin(x)/x, report section 3.2."""
 
     function: Literal["sinc"] = "sinc"
-    x: Points = [2.0]
-    dtype: Dtype = "float64"
+    x: Points = defaults.SINC["x"]
+    dtype: Dtype = defaults.SINC["dtype"]
 
 
 class QuadConfig(_Model):
     """f(x, y) = a*x^2 + b*x*y + c*y^2, report section 3.3."""
 
     function: Literal["quad"] = "quad"
-    x: Points = [1.0]
-    y: Points = [1.0]
-    a: float = 1.0
-    b: float = 2.0
-    c: float = 3.0
-    dtype: Dtype = "float64"
+    x: Points = defaults.QUAD["x"]
+    y: Points = defaults.QUAD["y"]
+    a: float = defaults.QUAD["a"]
+    b: float = defaults.QUAD["b"]
+    c: float = defaults.QUAD["c"]
+    dtype: Dtype = defaults.QUAD["dtype"]
 
 
 class SoftplusConfig(_Model):
     """f(x) = ln(1 + e^x), report section 3.4."""
 
     function: Literal["softplus"] = "softplus"
-    x: Points = [0.5]
-    dtype: Dtype = "float64"
+    x: Points = defaults.SOFTPLUS["x"]
+    dtype: Dtype = defaults.SOFTPLUS["dtype"]
 
 
 FUNCTION_CONFIGS: dict[str, type[_Model]] = {

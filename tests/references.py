@@ -37,3 +37,9 @@ def quad_exact(x, y, a, b, c):
               "x": abs(2 * a * x) + abs(b * y), "y": abs(b * x) + abs(2 * c * y),
               "a": x * x, "b": abs(x * y), "c": y * y}
     return value, grads, scales
+
+
+def softplus_third(x: float) -> float:
+    """f''' of ln(1 + e^x), by mpmath's numerical differentiation of its closed form."""
+    with mpmath.workdps(40):
+        return float(mpmath.diff(lambda t: mpmath.log1p(mpmath.exp(t)), mpmath.mpf(x), 3))

@@ -115,7 +115,7 @@ def test_python_m_entry_point():
 def test_help_imports_neither_torch_nor_matplotlib():
     code = ("import sys; from backpropcli.cli import main; sys.argv=['backprop','--help'];\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('torch', 'matplotlib', 'mpmath', 'yaml') if m in sys.modules]\n"
+            "heavy = [m for m in ('torch', 'matplotlib', 'mpmath', 'yaml', 'pydantic') if m in sys.modules]\n"
             "print('HEAVY', heavy, file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "HEAVY []" in done.stderr

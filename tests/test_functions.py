@@ -277,3 +277,17 @@ def test_gradcheck_and_gradgradcheck_property(points):
     # quad's values reach 1e6 here: allow gradcheck's finite differences their rounding error
     atol = max(1e-5, 10 * 1.1e-16 * float(quad(x, y, *params).detach().abs().max()) / 1e-6)
     assert torch.autograd.gradcheck(quad, (x, y, *params), atol=atol)
+
+
+@pytest.mark.parametrize("x", [0.0, 1e-9, 1e-3, 0.5, 0.999, 1.0, 2.0, -7.5, 40.0])
+def test_third_derivatives_stay_finite_and_right(x):
+    """Beyond the accuracy goals (which stop at f''), the towers of Functions end in traced
+    formulas for f'''; they must still be right, and finite at the singular point."""
+    for fn, reference, rel in ((sinc, ref.sinc, 1e-7), (softplus, ref.softplus_third, 1e-9)):
+        t = torch.tensor([x], dtype=torch.float64, requires_grad=True)
+        g = fn(t)
+        for _ in range(3):
+            (g,) = torch.autograd.grad(g.sum(), t, create_graph=True)
+        want = reference(x, 3) if fn is sinc else reference(x)
+        assert math.isfinite(g.item())
+        assert g.item() == pytest.approx(want, rel=rel, abs=1e-12)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import mpmath
 import torch
 
-from backpropcli.functions.elementwise import vmap_elementwise
+from backpropcli.functions.elementwise import chunked, vmap_elementwise
 from backpropcli.functions.graph import Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
@@ -32,8 +32,18 @@ def sigmoid_value(x: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(x)
 
 
-def sigmoid_slope(x: torch.Tensor) -> torch.Tensor:
+def _slope_kernel(x: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(x) * torch.sigmoid(-x)
+
+
+def sigmoid_slope(x: torch.Tensor) -> torch.Tensor:
+    return chunked(_slope_kernel, (x,))
+
+
+def sigmoid_curvature(x: torch.Tensor) -> torch.Tensor:
+    """s''(x) = s(x)·s(-x)·(s(-x) - s(x)), in traceable ops (higher derivatives differentiate it)."""
+    s, r = torch.sigmoid(x), torch.sigmoid(-x)
+    return s * r * (r - s)
 
 
 class Softplus(torch.autograd.Function):
@@ -69,7 +79,7 @@ class Softplus(torch.autograd.Function):
 
 
 class Sigmoid(torch.autograd.Function):
-    """s(x) = 1/(1 + e^-x); s'(x) = s(x)·s(-x) = e^x/(1 + e^x)^2."""
+    """s(x) = 1/(1 + e^-x); s'(x) = s(x)·s(-x) = e^x/(1 + e^x)^2, computed by SigmoidSlope."""
 
     @staticmethod
     def forward(x):
@@ -84,16 +94,44 @@ class Sigmoid(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        return grad_output * sigmoid_slope(x)
+        return grad_output * SigmoidSlope.apply(x)
 
     @staticmethod
     def jvp(ctx, x_t):
         (x,) = ctx.saved_tensors
-        return sigmoid_slope(x) * x_t
+        return SigmoidSlope.apply(x) * x_t
 
     @staticmethod
     def vmap(info, in_dims, x):
         return vmap_elementwise(Sigmoid.apply, in_dims, x)
+
+
+class SigmoidSlope(torch.autograd.Function):
+    """s'(x) = s(x)·s(-x); its derivative s''(x) = s(x)·s(-x)·(s(-x) - s(x))."""
+
+    @staticmethod
+    def forward(x):
+        return sigmoid_slope(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        (x,) = inputs
+        ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * sigmoid_curvature(x)
+
+    @staticmethod
+    def jvp(ctx, x_t):
+        (x,) = ctx.saved_tensors
+        return sigmoid_curvature(x) * x_t
+
+    @staticmethod
+    def vmap(info, in_dims, x):
+        return vmap_elementwise(SigmoidSlope.apply, in_dims, x)
 
 
 softplus = Softplus.apply
