@@ -18,8 +18,9 @@ from backpropcli import __version__, payloads, render
 from backpropcli import defaults
 from backpropcli.errors import BackpropError
 
-stdout = Console(highlight=False)
-stderr = Console(stderr=True, highlight=False)
+# no emoji codes: "--x=-100:100:5" must not turn into an emoji
+stdout = Console(highlight=False, emoji=False)
+stderr = Console(stderr=True, highlight=False, emoji=False)
 
 
 class _OneLineErrors(TyperGroup):

@@ -71,10 +71,12 @@ def startup(repeats: int) -> list[dict]:
             "python -c 'import typer'", median_time(command([PYTHON, "-c", "import typer"]), repeats), None),
         row("backprop grad sinc --x 2.0", grad_one,
             "python -c 'import torch'", median_time(command([PYTHON, "-c", "import torch"]), repeats), 1.15),
+        # gradcheck's first call imports torch.fx's symbolic shapes, which import sympy;
+        # parsing options makes Typer import pydantic: no Typer tool that runs gradcheck starts faster
         row("backprop grad sinc --x 2.0", grad_one,
-            "import torch + what gradcheck imports (the floor)",
-            median_time(command([PYTHON, "-c", "import torch, torch.fx.experimental.symbolic_shapes"]), repeats),
-            None),
+            "import torch + what gradcheck and Typer's parser import (the floor)",
+            median_time(command([PYTHON, "-c", "import torch, torch.fx.experimental.symbolic_shapes, typer._adapters"]),
+                        repeats), None),
         row("backprop grad sinc --x=-100:100:100000",
             median_time(command([BACKPROP, "grad", "sinc", "--x=-100:100:100000"]), repeats),
             "backprop grad sinc --x 2.0", grad_one, 3.0),
@@ -120,50 +122,20 @@ def functions(repeats: int, n: int) -> list[dict]:
     return rows
 
 
-def regression(repeats: int, n: int = 1_000_000, iters: int = 100) -> list[dict]:
-    import torch
+def regression(repeats: int) -> list[dict]:
+    """Seconds per iteration on 10^6 points, each loop in fresh processes (see loops.py)."""
+    script = str(Path(__file__).with_name("loops.py"))
 
-    from backpropcli.config import RegressConfig
-    from backpropcli.regression import Dataset, train
+    def per_iteration(variant: str) -> float:
+        runs = [float(subprocess.run([PYTHON, script, variant], capture_output=True, text=True, check=True).stdout)
+                for _ in range(repeats)]
+        return statistics.median(runs)
 
-    gen = torch.Generator().manual_seed(0)
-    xs = torch.rand(n, generator=gen, dtype=torch.float64) * 4
-    ys = -xs + 1 + 0.1 * torch.randn(n, generator=gen, dtype=torch.float64)
-    data = Dataset(xs.tolist(), ys.tolist(), "synthetic")
-
-    def tool_per_iteration() -> float:
-        # the difference of two run lengths cancels the set-up (data, least squares, diagnostics)
-        short = median_time(lambda: train(RegressConfig(lr=0.1, iters=iters, dtype="float64"), data=data), repeats)
-        long = median_time(lambda: train(RegressConfig(lr=0.1, iters=2 * iters, dtype="float64"), data=data), repeats)
-        return (long - short) / iters
-
-    def analytic():
-        # the floor for this algorithm: the gradient derived by hand, no autograd
-        W, b = torch.tensor(0.3, dtype=torch.float64), torch.tensor(-0.3, dtype=torch.float64)
-        for _ in range(iters):
-            r = ys - (W * xs + b)
-            W, b = W + 0.1 * 2 * torch.mean(r * xs), b + 0.1 * 2 * torch.mean(r)
-
-    def report_style():
-        # the report's script, line for line
-        W = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
-        b = torch.tensor(-0.3, dtype=torch.float64, requires_grad=True)
-        for _ in range(iters):
-            y_hat = W * xs + b
-            loss = ((ys - y_hat) ** 2).mean()
-            loss.backward()
-            with torch.no_grad():
-                W -= 0.1 * W.grad
-                b -= 0.1 * b.grad
-            W.grad.zero_()
-            b.grad.zero_()
-
-    tool = tool_per_iteration()
+    tool = per_iteration("tool")
     return [
-        row(f"regress, {n:.0e} points: one iteration", tool, "a hand-derived analytic-gradient loop",
-            median_time(analytic, repeats) / iters, 1.5),
-        row(f"regress, {n:.0e} points: one iteration", tool, "the report-style script",
-            median_time(report_style, repeats) / iters, None),
+        row("regress, 10^6 points: one iteration", tool, "a hand-derived analytic-gradient loop",
+            per_iteration("analytic"), 1.5),
+        row("regress, 10^6 points: one iteration", tool, "the report-style script", per_iteration("report"), None),
     ]
 
 
@@ -178,17 +150,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="runs per measurement (median); default 5")
     parser.add_argument("--points", type=int, default=10_000_000, help="points for the Function benchmarks")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench.json"))
+    parser.add_argument("--only", choices=["start-up", "functions", "regression"], help="one section only")
     args = parser.parse_args()
 
     import torch
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(140, Console().width))
+    console = Console(width=max(140, Console().width), emoji=False)
     sections = {}
     for name, measure in (("start-up", lambda: startup(args.repeats)),
-                          ("custom Functions", lambda: functions(args.repeats, args.points)),
+                          ("functions", lambda: functions(args.repeats, args.points)),
                           ("regression", lambda: regression(args.repeats))):
+        if args.only and args.only != name:
+            continue
         console.print(f"measuring {name} ...", style="dim")
         sections[name] = measure()
 
