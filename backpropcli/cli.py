@@ -337,7 +337,7 @@ class _step_reporter:
 
 FunctionArgument = Annotated[
     Optional[str],
-    typer.Argument(help="The function: sinc, quad or softplus, e.g. [cyan]sinc[/cyan]. "
+    typer.Argument(metavar="FUNCTION", help="The function: sinc, quad or softplus, e.g. [cyan]sinc[/cyan]. "
                    "May come from --config instead.", show_default=False),
 ]
 XOption = Annotated[Optional[str], typer.Option("--x", show_default=False,
@@ -481,50 +481,35 @@ class _point_progress:
             self.progress.stop()
 
 
-@app.command(help=GRAD_HELP)
-@_guarded
-def grad(
-    function: FunctionArgument = None,
-    x: XOption = None,
-    y: YOption = None,
-    a: AOption = None,
-    b: BOption = None,
-    c: COption = None,
-    dtype: FDtypeOption = None,
-    show_all: AllOption = False,
-    plot: PlotOption = False,
-    trace: TraceOption = False,
-    graph: GraphOption = False,
-    autograd_graph: AutogradGraphOption = False,
-    out: OutOption = Path("outputs"),
-    json_output: JsonOption = False,
-    config: ConfigOption = None,
-) -> None:
-    _run_check("grad", function, x, y, a, b, c, dtype, show_all, plot, Views(trace, graph, autograd_graph), out,
-               json_output, config)
+def _check_command(kind: str) -> Callable:
+    """`grad` and `hessian` take the same options; only the check differs."""
+
+    def command(
+        function: FunctionArgument = None,
+        x: XOption = None,
+        y: YOption = None,
+        a: AOption = None,
+        b: BOption = None,
+        c: COption = None,
+        dtype: FDtypeOption = None,
+        show_all: AllOption = False,
+        plot: PlotOption = False,
+        trace: TraceOption = False,
+        graph: GraphOption = False,
+        autograd_graph: AutogradGraphOption = False,
+        out: OutOption = Path("outputs"),
+        json_output: JsonOption = False,
+        config: ConfigOption = None,
+    ) -> None:
+        _run_check(kind, function, x, y, a, b, c, dtype, show_all, plot, Views(trace, graph, autograd_graph), out,
+                   json_output, config)
+
+    command.__name__ = kind
+    return _guarded(command)
 
 
-@app.command(help=HESSIAN_HELP)
-@_guarded
-def hessian(
-    function: FunctionArgument = None,
-    x: XOption = None,
-    y: YOption = None,
-    a: AOption = None,
-    b: BOption = None,
-    c: COption = None,
-    dtype: FDtypeOption = None,
-    show_all: AllOption = False,
-    plot: PlotOption = False,
-    trace: TraceOption = False,
-    graph: GraphOption = False,
-    autograd_graph: AutogradGraphOption = False,
-    out: OutOption = Path("outputs"),
-    json_output: JsonOption = False,
-    config: ConfigOption = None,
-) -> None:
-    _run_check("hessian", function, x, y, a, b, c, dtype, show_all, plot, Views(trace, graph, autograd_graph), out,
-               json_output, config)
+app.command("grad", help=GRAD_HELP)(_check_command("grad"))
+app.command("hessian", help=HESSIAN_HELP)(_check_command("hessian"))
 
 
 # ---- report ------------------------------------------------------------------------------------

@@ -65,3 +65,10 @@ def vmap_elementwise(apply: Callable, in_dims: tuple, *args, outputs: int = 1):
         return apply(*args), (None,) * outputs if outputs > 1 else None
     out = apply(*moved)
     return out, ((0,) * outputs if outputs > 1 else 0)
+
+
+def save_input(ctx, inputs, output) -> None:
+    """setup_context of a one-input Function: keep x for backward and for jvp."""
+    (x,) = inputs
+    ctx.save_for_backward(x)
+    ctx.save_for_forward(x)

@@ -30,7 +30,7 @@ import math
 import torch
 from mpmath import libmp
 
-from backpropcli.functions.elementwise import chunked, vmap_elementwise
+from backpropcli.functions.elementwise import chunked, save_input, vmap_elementwise
 from backpropcli.functions.graph import Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
@@ -127,11 +127,7 @@ class Sinc(torch.autograd.Function):
     def forward(x):
         return sinc_value(x)
 
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        (x,) = inputs
-        ctx.save_for_backward(x)
-        ctx.save_for_forward(x)
+    setup_context = staticmethod(save_input)
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -156,11 +152,7 @@ class SincGrad(torch.autograd.Function):
     def forward(x):
         return sinc_prime(x)
 
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        (x,) = inputs
-        ctx.save_for_backward(x)
-        ctx.save_for_forward(x)
+    setup_context = staticmethod(save_input)
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -185,11 +177,7 @@ class SincSecond(torch.autograd.Function):
     def forward(x):
         return sinc_second(x)
 
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        (x,) = inputs
-        ctx.save_for_backward(x)
-        ctx.save_for_forward(x)
+    setup_context = staticmethod(save_input)
 
     @staticmethod
     def backward(ctx, grad_output):

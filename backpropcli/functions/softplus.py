@@ -16,7 +16,7 @@ from __future__ import annotations
 import mpmath
 import torch
 
-from backpropcli.functions.elementwise import chunked, vmap_elementwise
+from backpropcli.functions.elementwise import chunked, save_input, vmap_elementwise
 from backpropcli.functions.graph import Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
@@ -57,11 +57,7 @@ class Softplus(torch.autograd.Function):
     def forward(x):
         return softplus_value(x)
 
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        (x,) = inputs
-        ctx.save_for_backward(x)
-        ctx.save_for_forward(x)
+    setup_context = staticmethod(save_input)
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -85,11 +81,7 @@ class Sigmoid(torch.autograd.Function):
     def forward(x):
         return sigmoid_value(x)
 
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        (x,) = inputs
-        ctx.save_for_backward(x)
-        ctx.save_for_forward(x)
+    setup_context = staticmethod(save_input)
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -113,11 +105,7 @@ class SigmoidSlope(torch.autograd.Function):
     def forward(x):
         return sigmoid_slope(x)
 
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        (x,) = inputs
-        ctx.save_for_backward(x)
-        ctx.save_for_forward(x)
+    setup_context = staticmethod(save_input)
 
     @staticmethod
     def backward(ctx, grad_output):
