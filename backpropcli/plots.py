@@ -83,14 +83,12 @@ def check_curves(check, path: Path) -> Path:
     order = sorted(range(len(check.points)), key=lambda i: check.points[i].inputs[axis_var])
     xs = [check.points[i].inputs[axis_var] for i in order]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
+    from backpropcli import checks
 
     def entries(point):
-        if point.gradients is not None:
-            return [(f"∂f/∂{v}", c) for v, c in point.gradients.items()]
-        k = len(check.variables)
-        names = check.variables
-        return [("f″" if k == 1 else f"∂²f/∂{names[i]}∂{names[j]}", point.hessian[i][j])
-                for i in range(k) for j in range(k) if j >= i]
+        """(label, comparison) of each derivative; a Hessian's upper triangle (it is symmetric)."""
+        return [(checks.entry_label(check, label), comp) for label, comp in checks.entries(check, point)
+                if point.gradients is not None or label[0] <= label[1]]
 
     if check.command == "grad":
         top.plot(xs, [check.points[i].value_analytic for i in order], color="black", lw=1.5, label="f (analytic)")

@@ -45,6 +45,9 @@ class Curvature:
     H = (2/N) [[sum x^2, sum x], [sum x, N]]. GD with step lr contracts the error
     by (1 - lr*lambda) along each eigenvector, so it is stable iff lr < 2/lambda_max."""
 
+    h11: float
+    h12: float
+    h22: float
     lambda_min: float
     lambda_max: float
 
@@ -151,7 +154,7 @@ def curvature(x: list[float]) -> Curvature:
     mean, half_gap = (h11 + h22) / 2, math.hypot((h11 - h22) / 2, h12)
     # lambda_min = det / lambda_max avoids cancellation in mean - half_gap
     lam_max = mean + half_gap
-    return Curvature(lambda_min=(h11 * h22 - h12 * h12) / lam_max, lambda_max=lam_max)
+    return Curvature(h11, h12, h22, lambda_min=(h11 * h22 - h12 * h12) / lam_max, lambda_max=lam_max)
 
 
 def least_squares(x: list[float], y: list[float]) -> Optimum:
@@ -168,7 +171,7 @@ def least_squares(x: list[float], y: list[float]) -> Optimum:
 
 
 def iterations_to_converge(
-    x: list[float], lr: float, start: tuple[float, float], optimum: Optimum, tol: float
+    curv: Curvature, lr: float, start: tuple[float, float], optimum: Optimum, tol: float
 ) -> int | None:
     """Steps plain GD needs, in exact arithmetic, to come within tol*max(1,|optimum|).
 
@@ -176,9 +179,7 @@ def iterations_to_converge(
     of H, |e_k|^2 = sum_i (1 - lr*lambda_i)^(2k) c_i^2, which decreases in k when
     every |1 - lr*lambda_i| < 1, so a bisection on k finds the first k that fits.
     """
-    n = len(x)
-    h11, h12, h22 = 2 * math.fsum(v * v for v in x) / n, 2 * math.fsum(x) / n, 2.0
-    curv = curvature(x)
+    h11, h12, h22 = curv.h11, curv.h12, curv.h22
     e0 = (start[0] - optimum.W, start[1] - optimum.b)
     target = tol * max(1.0, math.hypot(optimum.W, optimum.b))
     # eigenvectors of [[h11, h12], [h12, h22]]
@@ -315,7 +316,7 @@ def train(
         grad_norm=math.hypot(gW.item(), gb.item()),
         curvature=curv,
         iters_run=len(losses),
-        iters_to_converge=iterations_to_converge(data.x, cfg.lr, (cfg.w0, cfg.b0), optimum, cfg.tol),
+        iters_to_converge=iterations_to_converge(curv, cfg.lr, (cfg.w0, cfg.b0), optimum, cfg.tol),
         converged=not diverged and math.isfinite(distance) and distance <= tolerance,
         diverged=diverged,
         stopped_at=stopped_at,

@@ -76,7 +76,7 @@ def test_optimum_and_curvature_against_closed_forms():
 @pytest.mark.parametrize("lr,tol", [(0.01, 1e-3), (0.1, 1e-4), (0.05, 1e-6)])
 def test_iterations_to_converge_matches_brute_force(lr, tol):
     opt = least_squares(list(X), list(Y))
-    k = iterations_to_converge(list(X), lr, (0.3, -0.3), opt, tol)
+    k = iterations_to_converge(curvature(list(X)), lr, (0.3, -0.3), opt, tol)
     w, b, k_brute = 0.3, -0.3, 0
     target = tol * math.hypot(opt.W, opt.b)
     while math.hypot(w - opt.W, b - opt.b) > target:
@@ -88,7 +88,7 @@ def test_iterations_to_converge_matches_brute_force(lr, tol):
 
 def test_unstable_lr_never_converges_and_diverges():
     opt = least_squares(list(X), list(Y))
-    assert iterations_to_converge(list(X), 0.13, (0.3, -0.3), opt, 1e-3) is None
+    assert iterations_to_converge(curvature(list(X)), 0.13, (0.3, -0.3), opt, 1e-3) is None
     result = train(RegressConfig(lr=0.5, iters=1000))
     assert result.diverged and result.stopped_at is not None and result.stopped_at < 1000
     assert len(result.losses) == result.stopped_at
