@@ -153,7 +153,7 @@ def broadcast_points(spec: FunctionSpec, points: dict[str, list[float]]) -> dict
     """Pair the variables' points elementwise; a single value is repeated."""
     sizes = {name: len(points[name]) for name in spec.variables}
     n = max(sizes.values())
-    for name, size in sizes.items():
+    for size in sizes.values():
         if size not in (1, n):
             listing = ", ".join(f"{k} has {v}" for k, v in sizes.items())
             raise InputError(f"the points must pair up ({listing}); give equal counts or a single value")
@@ -181,10 +181,8 @@ def _step(x, dtype):
     return ((x + h) - x).detach()
 
 
-def _gradient_fd(spec, leaves, params, dtype, differentiate):
-    """Central differences of ``differentiate(*leaves)`` (a tuple of tensors) along each variable."""
-    import torch
-
+def _gradient_fd(leaves, dtype, differentiate):
+    """Central differences of ``differentiate(leaves)`` (a tuple of tensors) along each variable."""
     columns = []
     base = [leaf.detach() for leaf in leaves]
     for j in range(len(leaves)):
@@ -299,7 +297,7 @@ def gradients(spec: FunctionSpec, points: dict[str, list[float]], params: dict[s
     graph = build(spec.graph, {**dict(zip(spec.variables, graph_leaves)), **_param_tensors(spec, params, tdtype)})
     naive = _grads(graph.result, graph_leaves)
 
-    fd = _gradient_fd(spec, leaves, params, tdtype, _custom_value(spec, params))
+    fd = _gradient_fd(leaves, tdtype, _custom_value(spec, params))
 
     values, graph_values = out.detach().tolist(), graph.result.detach().tolist()
     custom_l = [g.detach().tolist() for g in custom]
@@ -355,7 +353,7 @@ def hessians(spec: FunctionSpec, points: dict[str, list[float]], params: dict[st
         derivative = _grads(d_graph.result, d_leaf)[0].detach().tolist()
 
     # finite differences of the custom gradient: column j from a step in variable j
-    fd = _gradient_fd(spec, leaves, params, tdtype, _custom_gradient(spec, params))
+    fd = _gradient_fd(leaves, tdtype, _custom_gradient(spec, params))
     fd_l = [[fd[j][i].tolist() for j in range(k)] for i in range(k)]  # fd_l[i][j][point]
 
     values, graph_values = out.detach().tolist(), graph.result.detach().tolist()

@@ -181,15 +181,15 @@ def _layout(trace, dx: float, dy: float) -> dict[str, tuple[float, float]]:
     def place() -> dict[str, float]:
         return {name: (len(names) - 1) / 2 - i for names in order.values() for i, name in enumerate(names)}
 
+    def centre(name: str, height: dict[str, float]) -> float:
+        around = list(g.predecessors(name)) + list(g.successors(name))
+        return sum(height[a] for a in around) / len(around) if around else height[name]
+
     for _ in range(4):
         for sweep in (sorted(order), sorted(order, reverse=True)):
-            height = place()
             for d in sweep:
-                def centre(name):
-                    around = list(g.predecessors(name)) + list(g.successors(name))
-                    return sum(height[a] for a in around) / len(around) if around else height[name]
-
-                order[d] = sorted(order[d], key=lambda name: -centre(name))
+                height = place()
+                order[d] = sorted(order[d], key=lambda name: -centre(name, height))
     height = place()
     return {name: (d * dx, height[name] * dy) for d, names in order.items() for name in names}
 
@@ -234,7 +234,8 @@ def graph_picture(trace, path: Path, symbol: str = "f") -> Path:
             k = incoming.index(e)
             t = 0.5 if len(incoming) == 1 else 0.3 + 0.4 * k / (len(incoming) - 1)
             lx, ly = start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1]) + 0.16
-        ax.text(lx, ly, "data" if e.local is None else f"local {_fmt(e.local)}", fontsize=6.5, color=EDGE_COLOR, ha="center", va="center",
+        label = "data" if e.local is None else f"local {_fmt(e.local)}"
+        ax.text(lx, ly, label, fontsize=6.5, color=EDGE_COLOR, ha="center", va="center",
                 bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
     for node in trace.nodes:
         x, y = pos[node.name]

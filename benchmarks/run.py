@@ -170,7 +170,7 @@ def main() -> None:
     table = Table(title=f"backprop benchmarks: medians of {args.repeats} runs, ratios taken in this run")
     for column in ("measurement", "time", "baseline", "baseline time", "ratio", "goal"):
         table.add_column(column, justify="right" if "time" in column or column in ("ratio", "goal") else "left")
-    for name, rows in sections.items():
+    for rows in sections.values():
         table.add_section()
         for r in rows:
             verdict = "" if r["goal"] is None else (" met" if r["met"] else " NOT met")
