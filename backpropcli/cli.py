@@ -180,7 +180,7 @@ def _value(choice: Optional[Enum]) -> Optional[str]:
 def _emit_json(payload: Any) -> None:
     from backpropcli.jsonify import dumps
 
-    sys.stdout.write(dumps(payload) + "\n")
+    sys.stdout.write(dumps(payload, pretty=sys.stdout.isatty()) + "\n")
     sys.stdout.flush()
 
 

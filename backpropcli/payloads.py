@@ -63,7 +63,7 @@ def check(result, cfg, plots: list[Path]) -> dict:
                     verdict_key: result.verified, f"{verdict_key}_points": result.verified_points,
                     "graph_failures": len(result.graph_failures), "ok": result.ok,
                     "plots": [str(p) for p in plots]})
-    return plain(payload)
+    return payload  # plain numbers already; nan and inf become strings when it is written
 
 
 def trace(traced) -> dict:
