@@ -420,7 +420,7 @@ def _run_check(kind: str, function, x, y, a, b, c, dtype, show_all, plot, views:
         curve = result if len(result.points) >= 3 else evaluate(spec, _plot_range(spec, points), params, cfg.dtype)
         plots.append(figures.check_curves(curve, _prepare_out(out) / f"{kind}-{spec.name}.png"))
     if not json_output:
-        stdout.print(render.check(result, show_all, spec.derivative_graph_title))
+        stdout.print(render.check_tables(result, show_all, spec.derivative_graph_title))
     extra = {}
     if views:
         from backpropcli import trace as traces

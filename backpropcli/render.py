@@ -175,7 +175,7 @@ def check_summary(check) -> Table:
     return table
 
 
-def check(check, show_all: bool = False, derivative_label: str | None = None) -> Group:
+def check_tables(check, show_all: bool = False, derivative_label: str | None = None) -> Group:
     shown = check.points if show_all else check.points[:MAX_POINT_TABLES]
     parts = [check_point(check, p, derivative_label) for p in shown]
     if len(shown) < len(check.points):
