@@ -1,28 +1,49 @@
-"""Gradients and Hessians compared four ways, at many points at once.
+"""Derivatives of order 1 (gradient) or 2 (Hessian) compared four ways, at many points at once.
 
     analytic           closed form in mpmath at 50 digits (the ground truth)
-    custom             the custom autograd.Function (backward, or backward of backward)
+    custom             the custom autograd.Function (backward, or backward of backward);
+                       absent when the function has none (a typed expression)
     autograd           autograd through the report's decomposed graph
-    finite_difference  central differences of the custom value (or gradient)
+    finite_difference  central differences of the value (order 1) or of the gradient (order 2)
+                       of the custom Function, or of the graph where there is none
 
-Points are evaluated as one batch: every function is elementwise in its
-points, so the gradient of the sum is the gradient at each point.
+The verdict judges the custom column, or autograd through the graph where there
+is no custom Function. Points are evaluated as one batch: every function is
+elementwise in its points, so the gradient of the sum is the gradient at each point.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
 
 from backpropcli.errors import InputError
 from backpropcli.functions import FunctionSpec
 from backpropcli.functions.graph import build
 
-COMPARED = ("custom", "autograd", "finite_difference")
+METHODS = ("custom", "autograd", "finite_difference")
 RTOL = {"float64": 1e-10, "float32": 1e-5}
 GRADCHECK_POINTS = 16  # gradcheck builds a dense Jacobian: a sample of points is enough
 GRADCHECK_MAX_ABS = 1e6  # beyond this its fixed step 1e-6 is close to the spacing of floats
+
+
+class Order(IntEnum):
+    """Which derivative a check compares: 1, the gradient; 2, the Hessian."""
+
+    GRADIENT = 1
+    HESSIAN = 2
+
+    @property
+    def command(self) -> str:
+        return "grad" if self is Order.GRADIENT else "hessian"
+
+    @property
+    def gradcheck_name(self) -> str:
+        return "gradcheck" if self is Order.GRADIENT else "gradgradcheck"
 
 
 @dataclass
@@ -30,7 +51,7 @@ class Comparison:
     """One derivative at one point, by every method, with errors against the analytic one."""
 
     analytic: float
-    custom: float
+    custom: float | None  # None: the function has no custom Function
     autograd: float
     finite_difference: float
     ok: bool
@@ -39,73 +60,100 @@ class Comparison:
     derivative_graph: float | None = None  # the report's graph of f' differentiated (Figure 7)
 
     def methods(self) -> dict[str, float]:
-        values = {m: getattr(self, m) for m in COMPARED}
+        """Every column that was computed, in display order."""
+        values = {m: getattr(self, m) for m in METHODS if getattr(self, m) is not None}
         if self.derivative_graph is not None:
             values["derivative_graph"] = self.derivative_graph
         return values
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Point:
+    """What every point has; ``extra`` holds optional fields a caller adds (e.g. digits_lost),
+    written into the point's JSON as they are."""
+
     inputs: dict[str, float]
-    value: float  # the custom Function's value
+    value: float  # the custom Function's value (the graph's where there is none)
     value_analytic: float
     value_graph: float  # the report's graph: nan or inf where it breaks
     ok: bool
-    gradients: dict[str, Comparison] | None = None
-    hessian: list[list[Comparison]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class GradientPoint(Point):
+    gradients: dict[str, Comparison]  # by variable
+
+    def entries(self, variables) -> Iterator[tuple[str, Comparison]]:
+        yield from self.gradients.items()
+
+
+@dataclass(kw_only=True)
+class HessianPoint(Point):
+    hessian: list[list[Comparison]]  # [i][j]: d2f / d(variable i) d(variable j)
+
+    def entries(self, variables) -> Iterator[tuple[str, Comparison]]:
+        for i, row in enumerate(self.hessian):
+            for j, comp in enumerate(row):
+                yield f"{variables[i]}{variables[j]}", comp
 
 
 @dataclass
 class Check:
-    command: str  # "grad" or "hessian"
+    order: Order
     function: str
     variables: list[str]
     params: dict[str, float]
     dtype: str
     rtol: float
-    points: list[Point]
-    verified: bool | None  # gradcheck / gradgradcheck verdict; None when no point was eligible
-    verified_points: int
+    points: list[GradientPoint] | list[HessianPoint]
+    gradcheck: bool | None  # gradcheck (order 1) / gradgradcheck (order 2); None when no point was eligible
+    gradcheck_points: int
     ok: bool
+    has_custom: bool = True  # False: no custom Function; the verdict judges autograd through the graph
+    extra: dict[str, Any] = field(default_factory=dict)  # optional check-level JSON fields (e.g. expression)
+
+    @property
+    def command(self) -> str:
+        return self.order.command
+
+    @property
+    def judged(self) -> str:
+        """The column the verdict is about."""
+        return "custom" if self.has_custom else "autograd"
 
     @property
     def graph_failures(self) -> list[Point]:
         """Points where the report's naive graph gives nan/inf but the custom Function does not."""
         return [p for p in self.points if not math.isfinite(p.value_graph) and math.isfinite(p.value)]
 
+    def entries(self, point: Point) -> Iterator[tuple[str, Comparison]]:
+        """(key, comparison) of each derivative at a point: "x" for a gradient, "xy" for a Hessian."""
+        return point.entries(self.variables)
+
+    def label(self, key: str) -> str:
+        """∂f/∂x for a gradient entry; f″, ∂²f/∂x², ∂²f/∂x∂y for a Hessian entry."""
+        if self.order is Order.GRADIENT:
+            return f"∂f/∂{key}"
+        if len(self.variables) == 1:
+            return "f″"
+        i, j = key[0], key[1]
+        return f"∂²f/∂{i}²" if i == j else f"∂²f/∂{i}∂{j}"
+
     def worst(self) -> tuple[Point, str, float] | None:
-        """The point, entry and relative error of the custom column furthest from the analytic."""
-        best = None
+        """The point, entry and relative error of the judged column furthest from the analytic."""
+        worst = None
         for point in self.points:
-            for label, comp in entries(self, point):
-                err = comp.rel_error.get("custom", 0.0)
-                if best is None or not err <= best[2]:
-                    best = (point, label, err)
-        return best
+            for key, comp in self.entries(point):
+                err = comp.rel_error.get(self.judged, 0.0)
+                if worst is None or not err <= worst[2]:
+                    worst = (point, key, err)
+        return worst
 
     def max_abs_error(self, method: str) -> float:
-        errs = [comp.abs_error[method] for p in self.points for _, comp in entries(self, p)]
+        errs = [comp.abs_error[method] for p in self.points for _, comp in self.entries(p)
+                if method in comp.abs_error]
         return max(errs, key=lambda e: (math.isnan(e), e)) if errs else 0.0
-
-
-def entry_label(check: Check, label: str) -> str:
-    """∂f/∂x for a gradient entry; f″, ∂²f/∂x², ∂²f/∂x∂y for a Hessian entry."""
-    if check.command == "grad":
-        return f"∂f/∂{label}"
-    if len(check.variables) == 1:
-        return "f″"
-    i, j = label[0], label[1]
-    return f"∂²f/∂{i}²" if i == j else f"∂²f/∂{i}∂{j}"
-
-
-def entries(check: Check, point: Point):
-    if point.gradients is not None:
-        yield from point.gradients.items()
-    if point.hessian is not None:
-        for i, row in enumerate(point.hessian):
-            for j, comp in enumerate(row):
-                yield f"{check.variables[i]}{check.variables[j]}", comp
 
 
 # ---- tolerances ---------------------------------------------------------------------------------
@@ -139,10 +187,10 @@ def _relative(error: float, ref: float) -> float:
     return error if math.isnan(error) or error == 0 else math.inf
 
 
-def _compare(ref: float, scale: float, dtype: str, **values: float | None) -> Comparison:
+def _compare(ref: float, scale: float, dtype: str, judged: str, **values: float | None) -> Comparison:
     abs_err = {m: abs(v - ref) for m, v in values.items() if v is not None}
     rel_err = {m: _relative(e, ref) for m, e in abs_err.items()}
-    return Comparison(analytic=ref, **values, ok=_within(values["custom"], ref, scale, dtype),
+    return Comparison(analytic=ref, **values, ok=_within(values[judged], ref, scale, dtype),
                       abs_error=abs_err, rel_error=rel_err)
 
 
@@ -196,23 +244,39 @@ def _gradient_fd(leaves, dtype, differentiate):
     return columns  # columns[j][i]: d(output i)/d(variable j)
 
 
-def _custom_value(spec, params):
+def subject(spec: FunctionSpec) -> Callable:
+    """What the checks differentiate, called as f(*variables, *params): the custom Function,
+    or autograd through the graph where there is none."""
+    if spec.custom is not None:
+        return spec.custom
+
+    def through_graph(*args):
+        import torch
+
+        variables, params = args[:len(spec.variables)], args[len(spec.variables):]
+        like = variables[0]
+        params = [p if isinstance(p, torch.Tensor) else torch.tensor(p, dtype=like.dtype) for p in params]
+        return build(spec.graph, {**dict(zip(spec.variables, variables)), **dict(zip(spec.params, params))}).result
+
+    return through_graph
+
+
+def _value_of(f: Callable, params: list):
     import torch
 
     def value(args):
         with torch.no_grad():
-            return (spec.custom(*args, *[params[p] for p in spec.params]),)
+            return (f(*args, *params),)
 
     return value
 
 
-def _custom_gradient(spec, params):
+def _gradient_of(f: Callable, params: list):
     import torch
 
     def gradient(args):
         leaves = [a.detach().requires_grad_(True) for a in args]
-        out = spec.custom(*leaves, *[params[p] for p in spec.params])
-        return tuple(g.detach() for g in torch.autograd.grad(out.sum(), leaves))
+        return tuple(g.detach() for g in _grads(f(*leaves, *params), leaves))
 
     return gradient
 
@@ -235,8 +299,9 @@ def _verify_sample(spec, points, n):
     return [eligible[int(k * stride)] for k in range(GRADCHECK_POINTS)]
 
 
-def run_gradcheck(spec: FunctionSpec, points, params, second_order: bool) -> tuple[bool | None, int]:
-    """torch.autograd.gradcheck (or gradgradcheck) on the custom Function, in float64.
+def run_gradcheck(spec: FunctionSpec, points, params, order: Order) -> tuple[bool | None, int]:
+    """torch.autograd.gradcheck (order 1) or gradgradcheck (order 2) on the custom Function
+    (the graph where there is none), in float64.
 
     Its finite differences use a fixed step of 1e-6, so they carry a rounding
     error of about u·|f|/1e-6 (u = 2^-53): for quad at x ~ 1e5, where f ~ 1e10,
@@ -261,116 +326,127 @@ def run_gradcheck(spec: FunctionSpec, points, params, second_order: bool) -> tup
     )
     inputs = variables + parameters
     leaves = [t for t in inputs if t.requires_grad]
-    out = spec.custom(*inputs)
-    if second_order:
+    f = subject(spec)
+    out = f(*inputs)
+    if order is Order.HESSIAN:
         differentiated = torch.cat([g.reshape(-1) for g in torch.autograd.grad(out.sum(), leaves)])
     else:
         differentiated = out
     eps = 1e-6
     rounding = torch.finfo(torch.float64).eps / 2 * float(differentiated.detach().abs().max()) / eps
     atol = max(1e-5, 10 * rounding)
-    check = torch.autograd.gradgradcheck if second_order else torch.autograd.gradcheck
+    check = torch.autograd.gradgradcheck if order is Order.HESSIAN else torch.autograd.gradcheck
     try:
-        passed = check(spec.custom, inputs, eps=eps, atol=atol, raise_exception=False)
+        passed = check(f, inputs, eps=eps, atol=atol, raise_exception=False)
     except RuntimeError:
         passed = False
     return bool(passed), len(sample)
 
 
-# ---- the two checks -------------------------------------------------------------------------------
+# ---- the check ------------------------------------------------------------------------------------
 
 
-def gradients(spec: FunctionSpec, points: dict[str, list[float]], params: dict[str, float],
-              dtype: str = "float64", progress=None) -> Check:
-    """f and its gradient at every point, four ways."""
+def derivatives(spec: FunctionSpec, points: dict[str, list[float]], params: dict[str, float],
+                order: Order | int = Order.GRADIENT, dtype: str = "float64",
+                progress: Callable[[int, int], None] | None = None, gradcheck: bool = True) -> Check:
+    """f and its derivatives of ``order`` at every point, four ways (five with the report's f' graph).
+
+    ``progress(done, total)`` is called per point while the 50-digit references are computed;
+    ``gradcheck=False`` skips torch's gradcheck (a plotting range needs only the columns).
+    """
     import torch
 
-    tdtype = getattr(torch, dtype)
+    order = Order(order)
     points = broadcast_points(spec, points)
-    leaves = _leaves(spec, points, tdtype)
-    used = {v: leaf.detach().tolist() for v, leaf in zip(spec.variables, leaves)}  # inputs as rounded to dtype
-
-    out = spec.custom(*leaves, *[params[p] for p in spec.params])
-    custom = _grads(out, leaves)
-
-    graph_leaves = _leaves(spec, points, tdtype)
-    graph = build(spec.graph, {**dict(zip(spec.variables, graph_leaves)), **_param_tensors(spec, params, tdtype)})
-    naive = _grads(graph.result, graph_leaves)
-
-    fd = _gradient_fd(leaves, tdtype, _custom_value(spec, params))
-
-    values, graph_values = out.detach().tolist(), graph.result.detach().tolist()
-    custom_l = [g.detach().tolist() for g in custom]
-    naive_l = [g.detach().tolist() for g in naive]
-    fd_l = [col[0].tolist() for col in fd]
-
+    measure = _first_order if order is Order.GRADIENT else _second_order
+    columns = measure(spec, points, params, getattr(torch, dtype))
+    judged = "custom" if spec.custom is not None else "autograd"
     result = []
-    for i in range(len(values)):
-        inputs = {v: used[v][i] for v in spec.variables}
-        ref = spec.reference(inputs, params, 1)
-        comps = {
-            v: _compare(ref.gradient[v], ref.gradient_scale[v], dtype,
-                        custom=custom_l[j][i], autograd=naive_l[j][i], finite_difference=fd_l[j][i])
-            for j, v in enumerate(spec.variables)
-        }
-        value_ok = _within(values[i], ref.value, ref.value_scale, dtype)
-        result.append(Point(inputs=inputs, value=values[i], value_analytic=ref.value, value_graph=graph_values[i],
-                            gradients=comps, ok=value_ok and all(c.ok for c in comps.values())))
+    n = len(columns.values)
+    for i in range(n):
+        result.append(_point(spec, order, columns, i, params, dtype, judged))
         if progress is not None:
-            progress(i + 1, len(values))
+            progress(i + 1, n)
+    verified, n_verified = run_gradcheck(spec, points, params, order) if gradcheck else (None, 0)
+    return Check(order, spec.name, list(spec.variables), dict(params), dtype, RTOL[dtype], result, verified,
+                 n_verified, ok=all(p.ok for p in result) and verified is not False,
+                 has_custom=spec.custom is not None)
 
-    verified, n_verified = run_gradcheck(spec, points, params, second_order=False)
-    return Check("grad", spec.name, list(spec.variables), dict(params), dtype, RTOL[dtype], result,
-                 verified, n_verified, ok=all(p.ok for p in result) and verified is not False)
+
+@dataclass
+class _Columns:
+    """Every method's numbers at every point, before the references: entries[key][method][point]."""
+
+    used: dict[str, list[float]]  # the inputs as rounded to the dtype
+    values: list[float]
+    graph_values: list[float]
+    entries: dict[str, dict[str, list[float] | None]]
 
 
-def hessians(spec: FunctionSpec, points: dict[str, list[float]], params: dict[str, float],
-             dtype: str = "float64", progress=None) -> Check:
-    """The Hessian in the function's variables at every point, four ways (five with the report's f' graph)."""
-    import torch
-
-    tdtype = getattr(torch, dtype)
-    points = broadcast_points(spec, points)
+def _graph_of(spec: FunctionSpec, points, params, tdtype, builder=None):
     leaves = _leaves(spec, points, tdtype)
-    used = {v: leaf.detach().tolist() for v, leaf in zip(spec.variables, leaves)}
+    graph = build(builder or spec.graph, {**dict(zip(spec.variables, leaves)), **_param_tensors(spec, params, tdtype)})
+    return graph, leaves
+
+
+def _first_order(spec: FunctionSpec, points, params, tdtype) -> _Columns:
+    f, args = subject(spec), [params[p] for p in spec.params]
+    leaves = _leaves(spec, points, tdtype)
+    out = f(*leaves, *args)
+    mine = _grads(out, leaves)
+    graph, graph_leaves = _graph_of(spec, points, params, tdtype)
+    naive = _grads(graph.result, graph_leaves)
+    fd = _gradient_fd(leaves, tdtype, _value_of(f, args))
+    entries = {v: {"custom": mine[j].detach().tolist() if spec.custom is not None else None,
+                   "autograd": naive[j].detach().tolist(), "finite_difference": fd[j][0].tolist(),
+                   "derivative_graph": None}
+               for j, v in enumerate(spec.variables)}
+    return _Columns(_used(spec, leaves), out.detach().tolist(), graph.result.detach().tolist(), entries)
+
+
+def _second_order(spec: FunctionSpec, points, params, tdtype) -> _Columns:
+    f, args = subject(spec), [params[p] for p in spec.params]
     k = len(spec.variables)
-
-    # custom: reverse over reverse, so the custom backward itself is differentiated
-    out = spec.custom(*leaves, *[params[p] for p in spec.params])
+    leaves = _leaves(spec, points, tdtype)
+    # reverse over reverse, so the custom backward itself is differentiated
+    out = f(*leaves, *args)
     first = _grads(out, leaves, create_graph=True)
-    custom = [[g.detach().tolist() for g in _grads(first[i], leaves)] for i in range(k)]
-
-    graph_leaves = _leaves(spec, points, tdtype)
-    param_t = _param_tensors(spec, params, tdtype)
-    graph = build(spec.graph, {**dict(zip(spec.variables, graph_leaves)), **param_t})
+    mine = [[g.detach().tolist() for g in _grads(first[i], leaves)] for i in range(k)]
+    graph, graph_leaves = _graph_of(spec, points, params, tdtype)
     naive_first = _grads(graph.result, graph_leaves, create_graph=True)
     naive = [[g.detach().tolist() for g in _grads(naive_first[i], graph_leaves)] for i in range(k)]
-
     derivative = None
     if spec.derivative_graph is not None and k == 1:
-        d_leaf = _leaves(spec, points, tdtype)
-        d_graph = build(spec.derivative_graph, {spec.variables[0]: d_leaf[0], **param_t})
-        derivative = _grads(d_graph.result, d_leaf)[0].detach().tolist()
+        d_graph, d_leaves = _graph_of(spec, points, params, tdtype, spec.derivative_graph)
+        derivative = _grads(d_graph.result, d_leaves)[0].detach().tolist()
+    # finite differences of the gradient: column j from a step in variable j
+    fd = _gradient_fd(leaves, tdtype, _gradient_of(f, args))
+    entries = {f"{vi}{vj}": {"custom": mine[i][j] if spec.custom is not None else None, "autograd": naive[i][j],
+                             "finite_difference": fd[j][i].tolist(), "derivative_graph": derivative}
+               for i, vi in enumerate(spec.variables) for j, vj in enumerate(spec.variables)}
+    return _Columns(_used(spec, leaves), out.detach().tolist(), graph.result.detach().tolist(), entries)
 
-    # finite differences of the custom gradient: column j from a step in variable j
-    fd = _gradient_fd(leaves, tdtype, _custom_gradient(spec, params))
-    fd_l = [[fd[j][i].tolist() for j in range(k)] for i in range(k)]  # fd_l[i][j][point]
 
-    values, graph_values = out.detach().tolist(), graph.result.detach().tolist()
-    result = []
-    for p in range(len(values)):
-        inputs = {v: used[v][p] for v in spec.variables}
-        ref = spec.reference(inputs, params, 2)
-        rows = [[
-            _compare(ref.hessian[i][j], ref.hessian_scale[i][j], dtype, custom=custom[i][j][p],
-                     autograd=naive[i][j][p], finite_difference=fd_l[i][j][p],
-                     derivative_graph=None if derivative is None else derivative[p])
-            for j in range(k)] for i in range(k)]
-        result.append(Point(inputs=inputs, value=values[p], value_analytic=ref.value, value_graph=graph_values[p],
-                            hessian=rows, ok=all(c.ok for row in rows for c in row)))
-        if progress is not None:
-            progress(p + 1, len(values))
+def _used(spec: FunctionSpec, leaves) -> dict[str, list[float]]:
+    return {v: leaf.detach().tolist() for v, leaf in zip(spec.variables, leaves)}
 
-    verified, n_verified = run_gradcheck(spec, points, params, second_order=True)
-    return Check("hessian", spec.name, list(spec.variables), dict(params), dtype, RTOL[dtype], result,
-                 verified, n_verified, ok=all(p.ok for p in result) and verified is not False)
+
+def _point(spec: FunctionSpec, order: Order, columns: _Columns, i: int, params, dtype: str, judged: str) -> Point:
+    """One point: the reference at 50 digits against every column."""
+    inputs = {v: columns.used[v][i] for v in spec.variables}
+    ref = spec.reference(inputs, params, int(order))
+
+    def compare(key: str, truth: float, scale: float) -> Comparison:
+        values = {m: (None if column is None else column[i]) for m, column in columns.entries[key].items()}
+        return _compare(truth, scale, dtype, judged, **values)
+
+    common = dict(inputs=inputs, value=columns.values[i], value_analytic=ref.value,
+                  value_graph=columns.graph_values[i])
+    if order is Order.GRADIENT:
+        gradients = {v: compare(v, ref.gradient[v], ref.gradient_scale[v]) for v in spec.variables}
+        value_ok = _within(columns.values[i], ref.value, ref.value_scale, dtype)
+        return GradientPoint(**common, gradients=gradients,
+                             ok=value_ok and all(c.ok for c in gradients.values()))
+    rows = [[compare(f"{vi}{vj}", ref.hessian[a][b], ref.hessian_scale[a][b])
+             for b, vj in enumerate(spec.variables)] for a, vi in enumerate(spec.variables)]
+    return HessianPoint(**common, hessian=rows, ok=all(c.ok for row in rows for c in row))

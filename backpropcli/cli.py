@@ -14,8 +14,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from backpropcli import __version__, payloads, render
-from backpropcli import defaults
+from backpropcli import __version__, defaults, render
 from backpropcli.errors import BackpropError
 
 # no emoji codes: "--x=-100:100:5" must not turn into an emoji
@@ -123,39 +122,23 @@ AutogradGraphOption = Annotated[bool, typer.Option("--autograd-graph", help="Pri
     "graphs; a custom Function is one node, the report's graph many, e.g. [cyan]--autograd-graph[/cyan].")]
 
 
-class Views:
-    """What to show of the graph behind a result: --trace, --graph, --autograd-graph."""
+def _show_views(views, json_output: bool) -> dict:
+    """Print the graph views of a run (unless --json); return their JSON fields."""
+    if views is None:
+        return {}
+    from backpropcli import payloads
 
-    def __init__(self, trace: bool, graph: bool, autograd_graph: bool):
-        self.trace, self.graph, self.autograd_graph = trace, graph, autograd_graph
-
-    def __bool__(self) -> bool:
-        return self.trace or self.graph or self.autograd_graph
-
-
-def _graph_views(views: Views, make_trace, make_trees, symbol: str, stem: str, out: Path, json_output: bool):
-    """Compute the requested views once; print them (unless --json); return (json fields, files)."""
-    from backpropcli.files import write_text
-
-    fields, files = {}, []
-    traced = make_trace() if (views.trace or views.graph) else None
-    if views.graph:
-        from backpropcli import plots
-
-        folder = _prepare_out(out)
-        files.append(plots.graph_picture(traced, folder / f"{stem}-graph.png", symbol))
-        files.append(write_text(folder / f"{stem}-graph.dot", plots.dot_text(traced, symbol)))
-    if traced is not None:
-        fields["trace"] = payloads.trace(traced)
-        if views.trace and not json_output:
-            stdout.print(render.trace(traced, symbol))
-    if views.autograd_graph:
-        trees = make_trees()
-        fields["autograd_graph"] = trees
+    fields = {}
+    if views.trace is not None:
+        fields["trace"] = payloads.trace(views.trace)
+        if views.show_trace and not json_output:
+            stdout.print(render.trace(views.trace, views.symbol))
+    if views.autograd_graph is not None:
+        fields["autograd_graph"] = views.autograd_graph
         if not json_output:
-            stdout.print(render.autograd_graphs(trees, "PyTorch's backward graph, walked from grad_fn.next_functions "
-                                                "(rebuilt on every forward pass: a dynamic graph)"))
-    return fields, files
+            stdout.print(render.autograd_graphs(views.autograd_graph, "PyTorch's backward graph, walked from "
+                                                "grad_fn.next_functions (rebuilt on every forward pass: a dynamic graph)"))
+    return fields
 
 
 class DtypeChoice(str, Enum):
@@ -245,63 +228,29 @@ def regress(
     config: ConfigOption = None,
 ) -> None:
     from backpropcli import config as configs
-    from backpropcli import regression
+    from backpropcli import payloads, runs
 
     cfg = configs.load(configs.RegressConfig, config, {
         "lr": lr, "iters": iters, "w0": w0, "b0": b0, "dtype": _value(dtype),
         "data": None if data is None else str(data), "device": _value(device), "tol": tol,
         "log_every": log_every, "zero_grad": zero_grad,
     })
-    dataset = regression.load_dataset(cfg)
-    views = Views(trace, graph, autograd_graph)
-    if plot or graph:
-        _prepare_out(out)  # fail before a long run, not after it
+    request = runs.RegressRequest(cfg, plot, runs.Views(trace, graph, autograd_graph), out)
     with _step_reporter(cfg, quiet=json_output) as on_step:
-        result = regression.train(cfg, on_step=on_step, data=dataset)
-    plots = _regression_plots(result, out) if plot else []
+        run = runs.regress(request, on_step=on_step)
     if not json_output:
-        stdout.print(render.regression(result))
-    extra = {}
-    if views:
-        from backpropcli import trace as traces
-
-        extra, files = _graph_views(views, lambda: traces.regression_trace(cfg, dataset),
-                                    lambda: traces.regression_autograd_graph(cfg, dataset), "L", "regress", out,
-                                    json_output)
-        plots += files
+        stdout.print(render.regression(run.result))
+    extra = _show_views(run.views, json_output)
     if json_output:
-        _emit_json({**payloads.regression(result, plots), **extra})
+        _emit_json({**payloads.regression(run.result, run.plots), "files": [str(p) for p in run.files], **extra})
     else:
-        _print_paths(plots)
-    tip = render.advice(result)
-    if result.diverged:
+        _print_paths(run.files)
+    tip = render.advice(run.result)
+    if run.result.diverged:
         _print_error(f"diverged: {tip}")
         raise typer.Exit(1)
     if tip and not json_output:
         stdout.print(tip, style="yellow", markup=False, soft_wrap=True)
-
-
-def _prepare_out(out: Path) -> Path:
-    from backpropcli.files import prepare_dir
-
-    return prepare_dir(out)
-
-
-def _regression_plots(result, out: Path) -> list[Path]:
-    import yaml
-
-    from backpropcli import plots
-    from backpropcli.files import write_text
-
-    folder = _prepare_out(out)
-    written = [
-        plots.regression_line(result, folder / "regress-line.png"),
-        plots.loss_curve(result, folder / "regress-loss.png"),
-    ]
-    record = "# resolved config of this run (defaults < --config file < flags)\n"
-    record += yaml.safe_dump(result.config.model_dump(mode="json"), sort_keys=False)
-    written.append(write_text(folder / "regress-config.yaml", record))
-    return written
 
 
 class _step_reporter:
@@ -349,7 +298,7 @@ YOption = Annotated[Optional[str], typer.Option("--y", show_default=False,
 
 def _param_option(name: str) -> Any:
     return Annotated[Optional[float], typer.Option(f"--{name}", show_default=False,
-        help=f"Parameter {name} of quad, e.g. [cyan]--{name} 2[/cyan]. {_default(defaults.QUAD, name)}")]
+        help=f"Parameter {name} of the function, e.g. [cyan]--{name} 2[/cyan]. [default: the function's own]")]
 
 
 AOption, BOption, COption = _param_option("a"), _param_option("b"), _param_option("c")
@@ -398,58 +347,28 @@ Examples:
 """
 
 
-def _run_check(kind: str, function, x, y, a, b, c, dtype, show_all, plot, views: Views, out, json_output,
-               config) -> None:
-    from backpropcli import checks, functions
-
+def _check(order: int, function, options: dict, show_all: bool, plot: bool, views, out: Path, json_output: bool,
+           config) -> None:
     from backpropcli import config as configs
+    from backpropcli import payloads, runs
 
-    cfg = configs.load_function(function, config, {"x": x, "y": y, "a": a, "b": b, "c": c, "dtype": _value(dtype)})
-    spec = functions.get(cfg.function)
-    points = {v: getattr(cfg, v) for v in spec.variables}
-    params = {p: getattr(cfg, p) for p in spec.params}
-    evaluate = checks.gradients if kind == "grad" else checks.hessians
-    if plot or views.graph:
-        _prepare_out(out)
+    cfg = configs.load_function(function, config, options)
+    request = runs.CheckRequest(cfg, order, plot, views, out)
     with _point_progress(quiet=json_output) as progress:
-        result = evaluate(spec, points, params, cfg.dtype, progress=progress)
-    plots = []
-    if plot:
-        from backpropcli import plots as figures
-
-        curve = result if len(result.points) >= 3 else evaluate(spec, _plot_range(spec, points), params, cfg.dtype)
-        plots.append(figures.check_curves(curve, _prepare_out(out) / f"{kind}-{spec.name}.png"))
+        run = runs.check(request, progress=progress)
+    result = run.check
     if not json_output:
-        stdout.print(render.check_tables(result, show_all, spec.derivative_graph_title))
-    extra = {}
-    if views:
-        from backpropcli import trace as traces
-
-        first = result.points[0].inputs  # several points: the trace of the first
-        derivative = kind == "hessian"
-        symbol = "f" if not derivative else ("f′" if len(spec.variables) == 1 else "∂f/∂x")
-        extra, files = _graph_views(
-            views, lambda: traces.function_trace(spec, first, params, derivative),
-            lambda: traces.function_autograd_graphs(spec, first, params, derivative),
-            symbol, f"{kind}-{spec.name}", out, json_output)
-        plots += files
+        stdout.print(render.check_tables(result, show_all, run.spec.derivative_graph_title))
+    extra = _show_views(run.views, json_output)
     if json_output:
-        _emit_json({**payloads.check(result, cfg, plots), **extra})
+        _emit_json({**payloads.check(result, cfg, run.plots), "files": [str(p) for p in run.files], **extra})
     else:
-        _print_paths(plots)
+        _print_paths(run.files)
     if not result.ok:
-        _print_error(f"{kind} check failed for {spec.name}: the custom Function disagrees with the analytic "
-                     "reference" + (" or gradcheck failed" if result.verified is False else ""))
+        subject = "the custom Function" if result.has_custom else "autograd through the graph"
+        _print_error(f"{result.command} check failed for {result.function}: {subject} disagrees with the analytic "
+                     "reference" + (f" or {result.order.gradcheck_name} failed" if result.gradcheck is False else ""))
         raise typer.Exit(1)
-
-
-def _plot_range(spec, points: dict) -> dict:
-    """A default range of 201 points around the given one(s), along the first variable."""
-    first = spec.variables[0]
-    centre = points[first][0]
-    half = 5.0 * max(1.0, abs(centre) / 10)
-    xs = [centre - half + i * (2 * half / 200) for i in range(201)]
-    return {v: (xs if v == first else points[v][:1]) for v in spec.variables}
 
 
 class _point_progress:
@@ -481,8 +400,8 @@ class _point_progress:
             self.progress.stop()
 
 
-def _check_command(kind: str) -> Callable:
-    """`grad` and `hessian` take the same options; only the check differs."""
+def _check_command(name: str, order: int) -> Callable:
+    """`grad` (order 1) and `hessian` (order 2) take the same options; only the order differs."""
 
     def command(
         function: FunctionArgument = None,
@@ -501,15 +420,18 @@ def _check_command(kind: str) -> Callable:
         json_output: JsonOption = False,
         config: ConfigOption = None,
     ) -> None:
-        _run_check(kind, function, x, y, a, b, c, dtype, show_all, plot, Views(trace, graph, autograd_graph), out,
-                   json_output, config)
+        from backpropcli import runs
 
-    command.__name__ = kind
+        options = {"x": x, "y": y, "a": a, "b": b, "c": c, "dtype": _value(dtype)}
+        _check(order, function, options, show_all, plot, runs.Views(trace, graph, autograd_graph), out, json_output,
+               config)
+
+    command.__name__ = name
     return _guarded(command)
 
 
-app.command("grad", help=GRAD_HELP)(_check_command("grad"))
-app.command("hessian", help=HESSIAN_HELP)(_check_command("hessian"))
+app.command("grad", help=GRAD_HELP)(_check_command("grad", 1))
+app.command("hessian", help=HESSIAN_HELP)(_check_command("hessian", 2))
 
 
 # ---- report ------------------------------------------------------------------------------------
@@ -541,19 +463,19 @@ def report(
                                              "[cyan]--config-dir configs[/cyan].")] = Path("configs"),
     json_output: JsonOption = False,
 ) -> None:
-    from backpropcli import report as reports
+    from backpropcli import runs
 
-    built = reports.build(config_dir, out)
+    built = runs.report(runs.ReportRequest(config_dir, out))
     if json_output:
         _emit_json({"command": "report", "ok": built.ok, "report": str(built.markdown), "html": str(built.html),
-                    "checks": [{"name": i.name, "ok": i.ok, "detail": i.detail} for i in built.items],
+                    "checks": [{"name": v.name, "ok": v.ok, "detail": v.detail} for v in built.verdicts],
                     "files": [str(p) for p in built.files], "sections": built.sections})
     else:
         stdout.print(render.report_summary(built))
         stdout.print(f"report: {built.markdown}  (and {built.html.name}, {len(built.files)} files in {built.folder})",
                      markup=False, soft_wrap=True)
     if not built.ok:
-        failed = [i.name for i in built.items if not i.ok]
+        failed = [v.name for v in built.verdicts if not v.ok]
         _print_error(f"{len(failed)} check(s) in the report failed: {failed[0]}" + (" ..." if len(failed) > 1 else ""))
         raise typer.Exit(1)
 

@@ -12,9 +12,8 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from backpropcli import defaults
 from backpropcli.defaults import REGRESS as R
 from backpropcli.errors import ConfigError, InputError
 
@@ -127,43 +126,29 @@ class RegressConfig(_Model):
     log_every: int = Field(R["log_every"], ge=0, description="print the loss every N iterations (0: never)")
 
 
-class SincConfig(_Model):
-    """f(x) = sin(x)/x, report section 3.2."""
-
-    function: Literal["sinc"] = "sinc"
-    x: Points = defaults.SINC["x"]
-    dtype: Dtype = defaults.SINC["dtype"]
-
-
-class QuadConfig(_Model):
-    """f(x, y) = a*x^2 + b*x*y + c*y^2, report section 3.3."""
-
-    function: Literal["quad"] = "quad"
-    x: Points = defaults.QUAD["x"]
-    y: Points = defaults.QUAD["y"]
-    a: float = defaults.QUAD["a"]
-    b: float = defaults.QUAD["b"]
-    c: float = defaults.QUAD["c"]
-    dtype: Dtype = defaults.QUAD["dtype"]
+def function_model(spec) -> type[_Model]:
+    """The config model of one function, generated from its registry entry (cached per spec):
+    `function`, one Points field per variable, one float per parameter (required where the
+    spec gives no default, as for an expression's a, b, c) and `dtype`."""
+    cached = _FUNCTION_MODELS.get(spec.name)
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    fields: dict[str, Any] = {"function": (Literal[spec.name], spec.name)}  # type: ignore[valid-type]
+    for name in spec.variables:
+        fields[name] = (Points, list(spec.points[name])) if name in spec.points else (Points, ...)
+    for name in spec.params:
+        fields[name] = (float, spec.param_defaults[name]) if name in spec.param_defaults else (float, ...)
+    fields["dtype"] = (Dtype, "float64")
+    model = create_model(f"{spec.name.capitalize()}Config", __base__=_Model, __doc__=spec.summary, **fields)
+    _FUNCTION_MODELS[spec.name] = (spec, model)
+    return model
 
 
-class SoftplusConfig(_Model):
-    """f(x) = ln(1 + e^x), report section 3.4."""
-
-    function: Literal["softplus"] = "softplus"
-    x: Points = defaults.SOFTPLUS["x"]
-    dtype: Dtype = defaults.SOFTPLUS["dtype"]
-
-
-FUNCTION_CONFIGS: dict[str, type[_Model]] = {
-    "sinc": SincConfig,
-    "quad": QuadConfig,
-    "softplus": SoftplusConfig,
-}
+_FUNCTION_MODELS: dict[str, tuple[Any, type[_Model]]] = {}
 
 
 class _UniqueKeyLoader:
-    """Built lazily so that `import yaml` stays out of `backprop --help`."""
+    """Built on first use, so that importing this module does not import yaml."""
 
     _cls = None
 
@@ -315,19 +300,20 @@ def load(
 def load_function(function: str | None, config_path: str | os.PathLike | None, given: dict[str, Any]) -> Any:
     """Pick the function (argument, else the file's `function:`) and resolve its config.
 
-    An option the function does not take (--y for sinc) is a usage error that
-    says which options it does take.
+    An option the function does not take (--y for a function of x) is a usage
+    error that says which options it does take.
     """
+    from backpropcli import functions  # imports torch: only once a function is asked for
+
     data = read_yaml(config_path) if config_path else {}
     name = function or data.get("function")
-    known = ", ".join(FUNCTION_CONFIGS)
+    known = ", ".join(functions.REGISTRY)
     if function is None and name is not None and not isinstance(name, str):
         raise ConfigError(f"{config_path}: key 'function': expected one of {known}, got {_short(name)}")
     if name is None:
-        raise InputError(f"which function? give one of {known}, e.g. 'backprop grad sinc'")
-    if name not in FUNCTION_CONFIGS:
-        raise InputError(f"unknown function {name!r}; known functions: {known}")
-    model = FUNCTION_CONFIGS[name]
+        raise InputError(f"which function? give one of {known}, e.g. 'backprop grad {next(iter(functions.REGISTRY))}'")
+    spec = functions.resolve(name)
+    model = function_model(spec)
     given = {k: v for k, v in given.items() if v is not None}
     extra = [k for k in given if k not in model.model_fields]
     if extra:

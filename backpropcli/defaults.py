@@ -1,6 +1,7 @@
-"""The report's settings: the one place every default is written down.
+"""The regression's settings (report section 2.1), written down once.
 
-The typed config models (config.py) take their defaults from here. It is kept
+RegressConfig (config.py) takes its defaults from here; a function's defaults
+live in its registry entry (functions/). It is kept
 free of pydantic so that `backprop --help` can show the defaults without
 importing it (pydantic costs about 60 ms of start-up).
 """
@@ -19,7 +20,3 @@ REGRESS = {
     "tol": 1e-3,
     "log_every": 0,
 }
-SINC = {"x": [2.0], "dtype": "float64"}  # the worked example of section 3.2
-QUAD = {"x": [1.0], "y": [1.0], "a": 1.0, "b": 2.0, "c": 3.0, "dtype": "float64"}  # section 3.3
-SOFTPLUS = {"x": [0.5], "dtype": "float64"}  # section 3.4
-FUNCTIONS = {"sinc": SINC, "quad": QUAD, "softplus": SOFTPLUS}

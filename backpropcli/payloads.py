@@ -31,36 +31,43 @@ def regression(result, plots: list[Path]) -> dict:
     }
 
 
-def check(result, cfg, plots: list[Path]) -> dict:
-    def comparison(c) -> dict:
-        entry = {m: getattr(c, m) for m in ("analytic", "custom", "autograd", "finite_difference")}
-        if c.derivative_graph is not None:
-            entry["derivative_graph"] = c.derivative_graph
-        entry["abs_error"] = c.abs_error
-        entry["ok"] = c.ok
-        return entry
+def _comparison(c) -> dict:
+    entry = c.methods()
+    entry = {"analytic": c.analytic, **entry}
+    entry["abs_error"] = c.abs_error
+    entry["ok"] = c.ok
+    return entry
 
+
+def _hessian(point) -> dict:
+    first = point.hessian[0][0]
+    methods = ["analytic", *first.methods()]
+    matrix = {m: [[getattr(c, m) for c in row] for row in point.hessian] for m in methods}
+    matrix["abs_error"] = {m: [[c.abs_error[m] for c in row] for row in point.hessian]
+                           for m in methods if m in first.abs_error and m != "derivative_graph"}
+    return matrix
+
+
+def check(result, cfg, plots: list[Path]) -> dict:
+    """The grad (order 1) or hessian (order 2) payload; a point's and the check's ``extra``
+    fields are added as they are."""
     points = []
     for p in result.points:
         item = {"inputs": p.inputs, "value": p.value, "value_analytic": p.value_analytic,
                 "value_graph": p.value_graph}
-        if p.gradients is not None:
-            item["gradients"] = {v: comparison(c) for v, c in p.gradients.items()}
+        if result.order == 1:
+            item["gradients"] = {v: _comparison(c) for v, c in p.gradients.items()}
         else:
-            item["hessian"] = {m: [[getattr(c, m) for c in row] for row in p.hessian]
-                               for m in ("analytic", "custom", "autograd", "finite_difference")}
-            if p.hessian[0][0].derivative_graph is not None:
-                item["hessian"]["derivative_graph"] = [[c.derivative_graph for c in row] for row in p.hessian]
-            item["hessian"]["abs_error"] = {m: [[c.abs_error[m] for c in row] for row in p.hessian]
-                                            for m in ("custom", "autograd", "finite_difference")}
+            item["hessian"] = _hessian(p)
         item["ok"] = p.ok
+        item.update(p.extra)
         points.append(item)
-    verdict_key = "gradcheck" if result.command == "grad" else "gradgradcheck"
-    payload = {"command": result.command, "function": result.function, "config": plain(cfg)}
-    if result.command == "hessian":
+    verdict_key = result.order.gradcheck_name
+    payload = {"command": result.command, "function": result.function, **result.extra, "config": plain(cfg)}
+    if result.order == 2:
         payload["variables"] = result.variables
     payload.update({"params": result.params, "dtype": result.dtype, "rtol": result.rtol, "points": points,
-                    verdict_key: result.verified, f"{verdict_key}_points": result.verified_points,
+                    verdict_key: result.gradcheck, f"{verdict_key}_points": result.gradcheck_points,
                     "graph_failures": len(result.graph_failures), "ok": result.ok,
                     "plots": [str(p) for p in plots]})
     return payload  # plain numbers already; nan and inf become strings when it is written

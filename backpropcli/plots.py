@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from backpropcli.files import write_atomic
+from backpropcli.fmt import compact
 
 DPI = 150
 
@@ -83,28 +84,28 @@ def check_curves(check, path: Path) -> Path:
     order = sorted(range(len(check.points)), key=lambda i: check.points[i].inputs[axis_var])
     xs = [check.points[i].inputs[axis_var] for i in order]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
-    from backpropcli import checks
+    first = check.order == 1
 
     def entries(point):
         """(label, comparison) of each derivative; a Hessian's upper triangle (it is symmetric)."""
-        return [(checks.entry_label(check, label), comp) for label, comp in checks.entries(check, point)
-                if point.gradients is not None or label[0] <= label[1]]
+        return [(check.label(key), comp) for key, comp in check.entries(point) if first or key[0] <= key[1]]
 
-    if check.command == "grad":
+    if first:
         top.plot(xs, [check.points[i].value_analytic for i in order], color="black", lw=1.5, label="f (analytic)")
     labels = [name for name, _ in entries(check.points[0])]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, label in enumerate(labels):
         analytic = [dict(entries(check.points[i]))[label].analytic for i in order]
-        custom = [dict(entries(check.points[i]))[label].custom for i in order]
+        judged = [getattr(dict(entries(check.points[i]))[label], check.judged) for i in order]
         color = colors[k % len(colors)]
         top.plot(xs, analytic, color=color, lw=1.5, label=f"{label} analytic")
         step = max(1, len(xs) // 60)
-        top.plot(xs[::step], custom[::step], "o", ms=3.5, mfc="none", color=color, label=f"{label} custom Function")
+        name = "custom Function" if check.has_custom else "autograd"
+        top.plot(xs[::step], judged[::step], "o", ms=3.5, mfc="none", color=color, label=f"{label} {name}")
     top.set_ylabel("value")
     top.grid(alpha=0.3)
     top.legend(fontsize=8, loc="best")
-    top.set_title(f"{check.function}: {'gradient' if check.command == 'grad' else 'second derivative'}, "
+    top.set_title(f"{check.function}: {'gradient' if first else 'second derivative'}, "
                   f"{check.dtype}")
 
     styles = {"custom": ("tab:blue", "-"), "autograd": ("tab:orange", "--"),
@@ -133,15 +134,6 @@ def check_curves(check, path: Path) -> Path:
 # ---- graph pictures -----------------------------------------------------------------------------
 
 VALUE_COLOR, GRAD_COLOR, EDGE_COLOR = "#1f1f1f", "#c0392b", "#7f8c8d"
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, list):
-        head = ", ".join(f"{v + 0.0:.3g}" for v in value[:3])  # + 0.0 turns -0 into 0
-        return f"[{head}{', …' if len(value) > 3 else ''}]"
-    return f"{value + 0.0:.6g}"
 
 
 def _crosses(start, end, boxes) -> bool:
@@ -202,9 +194,9 @@ def graph_picture(trace, path: Path, symbol: str = "f") -> Path:
     from matplotlib.patches import FancyBboxPatch
 
     def grad_label(node):
-        return "no gradient (data)" if node.grad is None else f"∂{symbol}/∂{node.name} {_fmt(node.grad)}"
+        return "no gradient (data)" if node.grad is None else f"∂{symbol}/∂{node.name} {compact(node.grad)}"
 
-    longest = max(len(text) for n in trace.nodes for text in (f"value {_fmt(n.value)}", grad_label(n), n.expr))
+    longest = max(len(text) for n in trace.nodes for text in (f"value {compact(n.value)}", grad_label(n), n.expr))
     width, height, dy = max(2.3, 0.11 * longest), 1.25, 1.75
     dx = width + 1.8
     pos = _layout(trace, dx, dy)
@@ -234,7 +226,7 @@ def graph_picture(trace, path: Path, symbol: str = "f") -> Path:
             k = incoming.index(e)
             t = 0.5 if len(incoming) == 1 else 0.3 + 0.4 * k / (len(incoming) - 1)
             lx, ly = start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1]) + 0.16
-        label = "data" if e.local is None else f"local {_fmt(e.local)}"
+        label = "data" if e.local is None else f"local {compact(e.local)}"
         ax.text(lx, ly, label, fontsize=6.5, color=EDGE_COLOR, ha="center", va="center",
                 bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
     for node in trace.nodes:
@@ -247,7 +239,7 @@ def graph_picture(trace, path: Path, symbol: str = "f") -> Path:
         title = node.name if node.op == "input" else f"{node.name} = {node.expr}"
         ax.text(x, y + 0.36, title, ha="center", va="center", fontsize=9, fontweight="bold", color=VALUE_COLOR)
         ax.text(x, y + 0.08, node.op, ha="center", va="center", fontsize=7, style="italic", color="#566573")
-        ax.text(x, y - 0.17, f"value {_fmt(node.value)}", ha="center", va="center", fontsize=7.5, color=VALUE_COLOR)
+        ax.text(x, y - 0.17, f"value {compact(node.value)}", ha="center", va="center", fontsize=7.5, color=VALUE_COLOR)
         ax.text(x, y - 0.42, grad_label(node), ha="center", va="center", fontsize=7.5,
                 color=GRAD_COLOR if node.grad is not None else "#95a5a6", fontweight="bold")
     xs = [p[0] for p in pos.values()]
@@ -274,10 +266,10 @@ def dot_text(trace, symbol: str = "f") -> str:
              f"  label={quote(trace.title)};"]
     for node in trace.nodes:
         title = node.name if node.op == "input" else f"{node.name} = {node.expr}"
-        label = f"{title}\n{node.op}\nvalue {_fmt(node.value)}\n∂{symbol}/∂{node.name} {_fmt(node.grad)}"
+        label = f"{title}\n{node.op}\nvalue {compact(node.value)}\n∂{symbol}/∂{node.name} {compact(node.grad)}"
         lines.append(f"  {quote(node.name)} [label={quote(label)}];")
     for e in trace.edges:
-        label = "data" if e.local is None else "local " + _fmt(e.local)
+        label = "data" if e.local is None else "local " + compact(e.local)
         lines.append(f"  {quote(e.source)} -> {quote(e.target)} [label={quote(label)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"

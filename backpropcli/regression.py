@@ -1,7 +1,8 @@
 """Part A of the report: linear regression trained by plain gradient descent with autograd.
 
-The loop is the report's, line for line: W and b are leaf tensors with
-requires_grad; each step computes y_hat = W*x + b and the MSE, calls backward,
+The loop is the report's: W and b are leaf tensors with requires_grad; each
+step computes y_hat = W*x + b and the MSE (PyTorch's fused mse_loss, the same
+numbers as the report's mean((y - y_hat)**2) in one pass), calls backward,
 updates W and b under torch.no_grad(), and zeroes the grads. Around it sit the
 diagnostics the report lacks: the least-squares optimum in closed form, the
 largest stable learning rate 2/lambda_max, and an honest verdict.
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from backpropcli.config import RegressConfig
 from backpropcli.errors import InputError
+from backpropcli.functions.graph import ADD, MEAN, MUL, SQUARE, SUB, Graph
 
 # A loss this many times the first one counts as an explosion: stop there.
 EXPLOSION_FACTOR = 1e12
@@ -77,7 +79,6 @@ class RegressionResult:
     converged: bool
     diverged: bool
     stopped_at: int | None  # 1-based iteration where a blow-up stopped the run
-    trajectory: list[tuple[float, float]] = field(repr=False, default_factory=list)
     data: Dataset | None = field(repr=False, default=None)
 
     @property
@@ -85,6 +86,16 @@ class RegressionResult:
         if self.diverged:
             return "diverged"
         return "converged" if self.converged else "not converged yet"
+
+
+def loss_graph(g: Graph) -> str:
+    """One iteration's loss as a graph, L = mean((y - (W·x + b))²): what a trace walks."""
+    g.op("Wx", "W·x", MUL, "W", "x")
+    g.op("y_hat", "Wx + b", ADD, "Wx", "b")
+    g.op("r", "y - y_hat", SUB, "y", "y_hat")
+    g.op("s", "r²", SQUARE, "r")
+    g.op("L", "mean(s)", MEAN, "s")
+    return "L"
 
 
 def read_csv(path: str | Path) -> tuple[list[float], list[float]]:
@@ -264,7 +275,6 @@ def train(
     _check_fits(cfg.dtype, data.source, x=x, y=y)
 
     losses: list[float] = []
-    trajectory = [(cfg.w0, cfg.b0)]
     stopped_at = None
     for step in range(1, cfg.iters + 1):
         y_hat = W * x + b
@@ -285,7 +295,6 @@ def train(
             # would use the sum of all gradients so far
             W.grad.zero_()
             b.grad.zero_()
-        trajectory.append((W.item(), b.item()))
         if on_step is not None:
             on_step(step, value)
 
@@ -320,6 +329,5 @@ def train(
         converged=not diverged and math.isfinite(distance) and distance <= tolerance,
         diverged=diverged,
         stopped_at=stopped_at,
-        trajectory=trajectory,
         data=data,
     )

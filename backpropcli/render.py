@@ -8,16 +8,10 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from backpropcli.fmt import error as err
+from backpropcli.fmt import full, num, short
+
 VERDICT_STYLE = {"converged": "bold green", "not converged yet": "bold yellow", "diverged": "bold red"}
-
-
-def num(value: float, digits: int = 10) -> str:
-    """A float with `digits` significant digits; nan/inf spelled out."""
-    if value is None:
-        return "-"
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return f"{value:.{digits}g}"
 
 
 def regression(result) -> Group:
@@ -87,28 +81,20 @@ METHOD_LABELS = {
 
 
 def legend(check, derivative_label: str | None) -> str:
-    custom = ("the autograd.Function's backward" if check.command == "grad"
-              else "reverse over reverse through the custom backward")
-    of = "f" if check.command == "grad" else "the gradient"
-    text = (f"analytic: closed form, mpmath at 50 digits · custom: {custom} · autograd: through the "
-            f"report's decomposed graph · finite diff: central difference of {of}")
-    if derivative_label and check.command == "hessian" and len(check.variables) == 1:
+    first = check.order == 1  # the gradient; 2: the Hessian
+    parts = ["analytic: closed form, mpmath at 50 digits"]
+    if check.has_custom:
+        custom = "the autograd.Function's backward" if first else "reverse over reverse through the custom backward"
+        parts.append(f"custom: {custom}")
+    parts.append("autograd: through the report's decomposed graph")
+    parts.append(f"finite diff: central difference of {'f' if first else 'the gradient'}")
+    text = " · ".join(parts)
+    if derivative_label and not first and len(check.variables) == 1:
         text += f" · {derivative_label}: autograd through the report's graph of f′"
     return text
+
+
 MAX_POINT_TABLES = 20
-
-
-def full(value: float) -> str:
-    """Every digit a float64 holds (17 significant)."""
-    return num(value, 17)
-
-
-def err(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return "0" if value == 0 else f"{value:.1e}"
 
 
 def _inputs(point) -> str:
@@ -116,8 +102,6 @@ def _inputs(point) -> str:
 
 
 def check_point(check, point, derivative_label: str | None = None) -> Table:
-    from backpropcli import checks  # imports torch: only once there is a result to show
-
     verdict = Text("ok", style="bold green") if point.ok else Text("FAILED", style="bold red")
     title = Text.assemble(f"{check.function} at {_inputs(point)}:  f = {full(point.value)}  ", verdict)
     table = Table(title=title, title_justify="left")
@@ -126,49 +110,46 @@ def check_point(check, point, derivative_label: str | None = None) -> Table:
     table.add_column("value", justify="right", no_wrap=True, min_width=22)
     table.add_column("abs error", justify="right", no_wrap=True)
     table.add_column("rel error", justify="right", no_wrap=True)
-    for index, (label, comp) in enumerate(checks.entries(check, point)):
+    for index, (key, comp) in enumerate(check.entries(point)):
         if index:
             table.add_section()
-        table.add_row(checks.entry_label(check, label), METHOD_LABELS["analytic"], full(comp.analytic), "", "")
+        table.add_row(check.label(key), METHOD_LABELS["analytic"], full(comp.analytic), "", "")
         for method, value in comp.methods().items():
             name = METHOD_LABELS[method]
             if method == "derivative_graph" and derivative_label:
-                name = f"{derivative_label}"
-            style = None if method != "custom" else ("green" if comp.ok else "bold red")
+                name = derivative_label
+            style = None if method != check.judged else ("green" if comp.ok else "bold red")
             table.add_row("", name, full(value), err(comp.abs_error.get(method)),
                           err(comp.rel_error.get(method)), style=style)
     return table
 
 
 def check_summary(check) -> Table:
-    from backpropcli import checks
-
     n = len(check.points)
     good = sum(p.ok for p in check.points)
     table = Table(show_header=False, box=None, padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("function", check.function + (f"  ({', '.join(f'{k} = {num(v)}' for k, v in check.params.items())})"
-                                                if check.params else ""))
+    params = ", ".join(f"{k} = {num(v)}" for k, v in check.params.items())
+    table.add_row("function", check.function + (f"  ({params})" if check.params else ""))
     table.add_row("points", f"{n} in {check.dtype}, rtol {check.rtol:g} against analytic")
-    table.add_row("max |error|", ",  ".join(f"{METHOD_LABELS[m]} {err(check.max_abs_error(m))}"
-                                          for m in ("custom", "autograd", "finite_difference")))
+    methods = [m for m in ("custom", "autograd", "finite_difference") if m != "custom" or check.has_custom]
+    table.add_row("max |error|", ",  ".join(f"{METHOD_LABELS[m]} {err(check.max_abs_error(m))}" for m in methods))
     worst = check.worst()
     if worst is not None and n > 1:
-        point, label, rel = worst
-        table.add_row("worst custom point", f"{_inputs(point)} ({checks.entry_label(check, label)}, rel error {err(rel)})")
+        point, key, rel = worst
+        table.add_row(f"worst {check.judged} point", f"{_inputs(point)} ({check.label(key)}, rel error {err(rel)})")
     failures = check.graph_failures
     if failures:
-        example = _inputs(failures[0])
-        table.add_row("report's graph", Text(f"nan/inf at {len(failures)} point(s), e.g. {example}; "
+        table.add_row("report's graph", Text(f"nan/inf at {len(failures)} point(s), e.g. {_inputs(failures[0])}; "
                                              "the custom Function stays finite", style="yellow"))
-    name = "gradcheck" if check.command == "grad" else "gradgradcheck"
-    if check.verified is None:
+    name = check.order.gradcheck_name
+    if check.gradcheck is None:
         table.add_row(name, "skipped: no point with |x| <= 1e6 (its fixed step is meaningless beyond)")
     else:
-        style = "green" if check.verified else "bold red"
-        table.add_row(name, Text(f"{'passed' if check.verified else 'FAILED'} "
-                                 f"(float64, {check.verified_points} point(s))", style=style))
+        style = "green" if check.gradcheck else "bold red"
+        table.add_row(name, Text(f"{'passed' if check.gradcheck else 'FAILED'} "
+                                 f"(float64, {check.gradcheck_points} point(s))", style=style))
     verdict = (Text(f"all {n} point(s) ok", style="bold green") if good == n
                else Text(f"{n - good} of {n} point(s) FAILED", style="bold red"))
     table.add_row("verdict", verdict)
@@ -189,28 +170,18 @@ def check_tables(check, show_all: bool = False, derivative_label: str | None = N
 # ---- traces and autograd graphs --------------------------------------------------------------------
 
 
-def short(value, digits: int = 10, items: int = 4) -> str:
-    """A number, or a vector shortened to its first few entries."""
-    if value is None:
-        return "-"
-    if isinstance(value, list):
-        head = ", ".join(num(v + 0.0, 6) for v in value[:items])  # + 0.0: no "-0" in a derivation
-        return f"[{head}{', …' if len(value) > items else ''}]" + (f" (n={len(value)})" if len(value) > items else "")
-    return num(value + 0.0, digits)
-
-
-def trace(trace, symbol: str = "f") -> Group:
+def trace(traced, symbol: str = "f") -> Group:
     """The report's hand derivation as two tables: nodes (forward values, upstream grads)
     and edges (local gradient, upstream, downstream = upstream × local)."""
-    nodes = Table(title=trace.title, title_justify="left")
+    nodes = Table(title=traced.title, title_justify="left")
     nodes.add_column("node", no_wrap=True)
     nodes.add_column("expression", no_wrap=True)
     nodes.add_column("value", justify="right")
     nodes.add_column(f"∂{symbol}/∂node", justify="right", style="red")
     nodes.add_column("= sum over outgoing edges")
-    for node in trace.nodes:
-        edges = trace.outgoing(node.name)
-        if node.name == trace.output:
+    for node in traced.nodes:
+        edges = traced.outgoing(node.name)
+        if node.name == traced.output:
             how = f"the output: ∂{symbol}/∂{symbol} = 1"
         elif node.grad is None:
             how = "data: no gradient needed"
@@ -227,7 +198,7 @@ def trace(trace, symbol: str = "f") -> Group:
     edges.add_column("rule")
     edges.add_column(f"upstream ∂{symbol}/∂child", justify="right", style="red")
     edges.add_column("downstream", justify="right", style="red")
-    for e in trace.edges:
+    for e in traced.edges:
         edges.add_row(f"{e.source} → {e.target}", short(e.local), e.rule, short(e.upstream), short(e.downstream))
     return Group(nodes, edges)
 
@@ -255,9 +226,9 @@ def report_summary(report) -> Group:
     table = Table(title="backprop report: the seed report recomputed and checked", title_justify="left")
     table.add_column("check")
     table.add_column("result", no_wrap=True)
-    for item in report.items:
+    for item in report.verdicts:
         table.add_row(item.name, Text("ok", style="green") if item.ok else Text("FAILED", style="bold red"))
-    good = sum(item.ok for item in report.items)
+    good = sum(item.ok for item in report.verdicts)
     verdict = (Text(f"all {good} checks ok", style="bold green") if report.ok
-               else Text(f"{len(report.items) - good} of {len(report.items)} checks FAILED", style="bold red"))
+               else Text(f"{len(report.verdicts) - good} of {len(report.verdicts)} checks FAILED", style="bold red"))
     return Group(table, verdict)

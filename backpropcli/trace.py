@@ -13,10 +13,10 @@ checks that against what PyTorch accumulated.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from backpropcli.functions.graph import Graph, GraphBuilder, build
+from backpropcli.regression import loss_graph
 
 Number = float | list[float]
 
@@ -46,9 +46,6 @@ class Trace:
     output: str
     nodes: list[TraceNode]
     edges: list[TraceEdge] = field(default_factory=list)
-
-    def node(self, name: str) -> TraceNode:
-        return next(n for n in self.nodes if n.name == name)
 
     def outgoing(self, name: str) -> list[TraceEdge]:
         return [e for e in self.edges if e.source == name]
@@ -81,36 +78,12 @@ def _number(tensor) -> Number:
     return values[0] if len(values) == 1 else values
 
 
-# The local gradient of each primitive, in symbols of its parents (for the trace's "rule" column).
-def _rule(op: str, parents: tuple[str, ...], index: int, n: int) -> str:
-    p = parents[index]
-    others = [q for i, q in enumerate(parents) if i != index]
-    rules: dict[str, Callable[[], str]] = {
-        "reciprocal": lambda: f"-1/{p}²",
-        "sin": lambda: f"cos({p})",
-        "cos": lambda: f"-sin({p})",
-        "exp": lambda: f"exp({p})",
-        "log": lambda: f"1/{p}",
-        "square": lambda: f"2·{p}",
-        "neg_square": lambda: f"-2·{p}",
-        "add_const": lambda: "1",
-        "add": lambda: "1 (add distributes)",
-        "add3": lambda: "1 (add distributes)",
-        "mul": lambda: f"{others[0]} (mul swaps)",
-        "mul3": lambda: f"{'·'.join(others)} (mul swaps)",
-        "mul2": lambda: f"2·{others[0]}",
-        "sub": lambda: "1" if index == 0 else "-1",
-        "mean": lambda: f"1/N = 1/{n}",
-    }
-    return rules.get(op, lambda: "")()
-
-
 def trace_graph(graph: Graph, title: str) -> Trace:
     """Backpropagate through an already recorded graph and read off every number."""
     import torch
 
     for node in graph.nodes.values():
-        if node.op != "input" and node.tensor.requires_grad:
+        if node.parents and node.tensor.requires_grad:
             node.tensor.retain_grad()
     output = graph.result
     output.backward(torch.ones_like(output))
@@ -126,7 +99,7 @@ def trace_graph(graph: Graph, title: str) -> Trace:
             grad = _number(torch.zeros_like(t))  # does not reach the output
         else:
             grad = None
-        nodes.append(TraceNode(node.name, node.expr, node.op, _number(t), grad))
+        nodes.append(TraceNode(node.name, node.expr, node.op.name, _number(t), grad))
 
     edges = []
     for node in graph.nodes.values():
@@ -140,10 +113,9 @@ def trace_graph(graph: Graph, title: str) -> Trace:
             if not graph.nodes[parent].tensor.requires_grad:
                 edges.append(TraceEdge(parent, node.name, None, _number(child_grad), None, "data"))
                 continue
-            local, downstream = _partials(node.fn, copies, index, child_grad)
-            n = node.tensor.numel() if node.op != "mean" else copies[0].numel()
-            edges.append(TraceEdge(parent, node.name, _number(local), _number(child_grad), _number(downstream),
-                                   _rule(node.op, node.parents, index, n)))
+            local, downstream = _partials(node.op.forward, copies, index, child_grad)
+            rule = node.op.rule(node.parents, index, copies[index].numel())
+            edges.append(TraceEdge(parent, node.name, _number(local), _number(child_grad), _number(downstream), rule))
     return Trace(title, graph.output, nodes, edges)
 
 
@@ -186,30 +158,23 @@ def function_trace(spec, inputs: dict[str, float], params: dict[str, float], der
     return trace_graph(graph, title)
 
 
-def regression_graph(g: Graph) -> str:
-    """One iteration's loss, L = mean((y - (W·x + b))²)."""
+def _regression_inputs(cfg, dataset, dtype) -> dict:
     import torch
 
-    g.op("Wx", "W·x", "mul", torch.mul, "W", "x")
-    g.op("y_hat", "Wx + b", "add", torch.add, "Wx", "b")
-    g.op("r", "y - y_hat", "sub", torch.sub, "y", "y_hat")
-    g.op("s", "r²", "square", torch.square, "r")
-    g.op("L", "mean(s)", "mean", torch.mean, "s")
-    return "L"
+    return {
+        "W": torch.tensor(cfg.w0, dtype=dtype, requires_grad=True),
+        "b": torch.tensor(cfg.b0, dtype=dtype, requires_grad=True),
+        "x": torch.tensor(dataset.x, dtype=dtype),
+        "y": torch.tensor(dataset.y, dtype=dtype),
+    }
 
 
 def regression_trace(cfg, dataset) -> Trace:
     """The graph of the first iteration's loss at (W0, b0), with the gradients the update uses."""
     import torch
 
-    dtype = getattr(torch, cfg.dtype)
-    inputs = {
-        "W": torch.tensor(cfg.w0, dtype=dtype, requires_grad=True),
-        "b": torch.tensor(cfg.b0, dtype=dtype, requires_grad=True),
-        "x": torch.tensor(dataset.x, dtype=dtype),
-        "y": torch.tensor(dataset.y, dtype=dtype),
-    }
-    graph = build(regression_graph, inputs)
+    inputs = _regression_inputs(cfg, dataset, getattr(torch, cfg.dtype))
+    graph = build(loss_graph, inputs)
     return trace_graph(graph, f"regression: one iteration's loss at W = {cfg.w0:g}, b = {cfg.b0:g}")
 
 
@@ -268,8 +233,6 @@ def regression_autograd_graph(cfg, dataset) -> dict[str, dict]:
     import torch
 
     dtype = getattr(torch, cfg.dtype)
-    W = torch.tensor(cfg.w0, dtype=dtype, requires_grad=True)
-    b = torch.tensor(cfg.b0, dtype=dtype, requires_grad=True)
-    x, y = torch.tensor(dataset.x, dtype=dtype), torch.tensor(dataset.y, dtype=dtype)
-    loss = torch.mean((y - (W * x + b)) ** 2)  # the report's line, not the traced graph
-    return {"loss": autograd_tree(loss, {id(W): "W", id(b): "b"})}
+    inputs = _regression_inputs(cfg, dataset, dtype)
+    loss = build(loss_graph, inputs).result  # the same primitives as the report's line
+    return {"loss": autograd_tree(loss, {id(inputs["W"]): "W", id(inputs["b"]): "b"})}

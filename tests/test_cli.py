@@ -51,8 +51,9 @@ def test_regress_plot_writes_figures_and_config(runner, tmp_path):
     out = tmp_path / "run"
     result = run(runner, "regress", "--plot", "--out", str(out), "--json")
     assert result.exit_code == 0
-    plots = json.loads(result.stdout)["plots"]
-    names = sorted(p.split("/")[-1] for p in plots)
+    payload = json.loads(result.stdout)
+    assert sorted(p.split("/")[-1] for p in payload["plots"]) == ["regress-line.png", "regress-loss.png"]
+    names = sorted(p.split("/")[-1] for p in payload["files"])
     assert names == ["regress-config.yaml", "regress-line.png", "regress-loss.png"]
     for name in ("regress-line.png", "regress-loss.png"):
         data = (out / name).read_bytes()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from backpropcli.config import QuadConfig, RegressConfig, SincConfig, load, parse_points, read_yaml
+from backpropcli.config import RegressConfig, function_model, load, parse_points, read_yaml
 from backpropcli.errors import ConfigError, InputError
 
 
@@ -96,7 +96,14 @@ def test_bad_points(spec):
         parse_points(spec)
 
 
-def test_function_configs():
+def model(name: str):
+    from backpropcli import functions
+
+    return function_model(functions.get(name))
+
+
+def test_function_configs_come_from_the_registry():
+    SincConfig, QuadConfig = model("sinc"), model("quad")
     assert SincConfig().x == [2.0]
     q = QuadConfig()
     assert (q.a, q.b, q.c, q.x, q.y) == (1.0, 2.0, 3.0, [1.0], [1.0])
@@ -115,4 +122,4 @@ def test_values_must_fit_float32_when_it_is_the_dtype(tmp_path):
         load(RegressConfig, write(tmp_path, "w0: 1e300\n"))
     assert load(RegressConfig, write(tmp_path, "w0: 1e300\ndtype: float64\n")).w0 == 1e300
     with pytest.raises(InputError, match="c = 1e\\+40 does not fit"):
-        load(QuadConfig, None, {"c": 1e40, "dtype": "float32"})
+        load(model("quad"), None, {"c": 1e40, "dtype": "float32"})

@@ -238,12 +238,6 @@ def test_package_reference_agrees_with_the_test_reference(name):
         assert r.hessian[0][0] == pytest.approx(test_ref(x, 2), rel=1e-15, abs=1e-300)
 
 
-def test_registry_names_match_the_config_models():
-    from backpropcli.config import FUNCTION_CONFIGS
-
-    assert list(functions.REGISTRY) == list(FUNCTION_CONFIGS)
-
-
 def test_unknown_function_lists_the_known_ones():
     from backpropcli.errors import InputError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backpropcli import report
+from backpropcli import runs
 from backpropcli.cli import app
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -15,7 +15,7 @@ GOLDEN = Path(__file__).parent / "golden"
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    return report.build("configs", tmp_path_factory.mktemp("report"))
+    return runs.report(runs.ReportRequest(Path("configs"), tmp_path_factory.mktemp("report")))
 
 
 def section(text: str, start: str, end: str | None) -> str:
@@ -48,7 +48,7 @@ def test_corrections_are_computed(built):
     assert "sinc at x = 0: the report's graph breaks" in fixes
     assert "softplus at x = 1000: the report's graph breaks" in fixes
     assert "x = -1000: the report's graph breaks" not in fixes  # e^-1000 underflows harmlessly there
-    assert built.ok and all(item.ok for item in built.items)
+    assert built.ok and all(verdict.ok for verdict in built.verdicts)
 
 
 def test_numbers_match_the_commands_own_json(built, runner):

@@ -11,7 +11,7 @@ import mpmath
 import torch
 
 from backpropcli.functions.elementwise import chunked, vmap_elementwise
-from backpropcli.functions.graph import Graph
+from backpropcli.functions.graph import ADD, ADD3, MUL, MUL3, SQUARE, TWICE_MUL, Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
 PARAMS = ("a", "b", "c")
@@ -146,20 +146,20 @@ quad = Quad.apply
 
 def graph(g: Graph) -> str:
     """Figure 5: v1 = x², v2 = y², v3 = a·v1, v4 = b·x·y, v5 = c·v2, v6 = v3 + v4 + v5."""
-    g.op("v1", "x²", "square", torch.square, "x")
-    g.op("v2", "y²", "square", torch.square, "y")
-    g.op("v3", "a·v1", "mul", torch.mul, "a", "v1")
-    g.op("v4", "b·x·y", "mul3", lambda b, x, y: b * x * y, "b", "x", "y")
-    g.op("v5", "c·v2", "mul", torch.mul, "c", "v2")
-    g.op("v6", "v3 + v4 + v5", "add3", lambda p, q, r: p + q + r, "v3", "v4", "v5")
+    g.op("v1", "x²", SQUARE, "x")
+    g.op("v2", "y²", SQUARE, "y")
+    g.op("v3", "a·v1", MUL, "a", "v1")
+    g.op("v4", "b·x·y", MUL3, "b", "x", "y")
+    g.op("v5", "c·v2", MUL, "c", "v2")
+    g.op("v6", "v3 + v4 + v5", ADD3, "v3", "v4", "v5")
     return "v6"
 
 
 def derivative_graph(g: Graph) -> str:
     """df/dx = 2a·x + b·y as a graph (the first row of the Hessian differentiates it)."""
-    g.op("u1", "2a·x", "mul2", lambda a, x: 2 * a * x, "a", "x")
-    g.op("u2", "b·y", "mul", torch.mul, "b", "y")
-    g.op("u3", "u1 + u2", "add", torch.add, "u1", "u2")
+    g.op("u1", "2a·x", TWICE_MUL, "a", "x")
+    g.op("u2", "b·y", MUL, "b", "y")
+    g.op("u3", "u1 + u2", ADD, "u1", "u2")
     return "u3"
 
 
@@ -182,6 +182,8 @@ def reference(inputs: dict, params: dict, order: int = 1) -> Reference:
 
 SPEC = FunctionSpec(
     name="quad",
+    summary="f(x, y) = a*x^2 + b*x*y + c*y^2, report section 3.3",
+    points={"x": [1.0], "y": [1.0]},  # the report's worked example
     variables=("x", "y"),
     params=PARAMS,
     custom=quad,
@@ -195,4 +197,6 @@ SPEC = FunctionSpec(
     ),
     derivative_graph=derivative_graph,
     derivative_graph_title="∂f/∂x graph",
+    param_defaults={"a": 1.0, "b": 2.0, "c": 3.0},
+    heading="a·x² + b·x·y + c·y² (section 3.3, Figure 5)",
 )

@@ -31,7 +31,7 @@ import torch
 from mpmath import libmp
 
 from backpropcli.functions.elementwise import chunked, save_input, vmap_elementwise
-from backpropcli.functions.graph import Graph
+from backpropcli.functions.graph import COS, MUL, NEG_SQUARE, RECIPROCAL, SIN, ADD, Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
 SERIES_CUTOFF = 1.0
@@ -199,21 +199,21 @@ sinc = Sinc.apply
 
 def graph(g: Graph) -> str:
     """Figure 4: v1 = 1/x, v2 = sin x, v3 = v1*v2 (nan at x = 0: inf * 0)."""
-    g.op("v1", "1/x", "reciprocal", torch.reciprocal, "x")
-    g.op("v2", "sin(x)", "sin", torch.sin, "x")
-    g.op("v3", "v1·v2", "mul", torch.mul, "v1", "v2")
+    g.op("v1", "1/x", RECIPROCAL, "x")
+    g.op("v2", "sin(x)", SIN, "x")
+    g.op("v3", "v1·v2", MUL, "v1", "v2")
     return "v3"
 
 
 def derivative_graph(g: Graph) -> str:
     """The report's f' = v2*(-1/x^2) + v1*cos x, as a graph."""
-    g.op("v1", "1/x", "reciprocal", torch.reciprocal, "x")
-    g.op("v2", "sin(x)", "sin", torch.sin, "x")
-    g.op("v4", "cos(x)", "cos", torch.cos, "x")
-    g.op("v5", "-v1·v1", "neg_square", lambda v1: -(v1 * v1), "v1")
-    g.op("v6", "v2·v5", "mul", torch.mul, "v2", "v5")
-    g.op("v7", "v1·v4", "mul", torch.mul, "v1", "v4")
-    g.op("v8", "v6 + v7", "add", torch.add, "v6", "v7")
+    g.op("v1", "1/x", RECIPROCAL, "x")
+    g.op("v2", "sin(x)", SIN, "x")
+    g.op("v4", "cos(x)", COS, "x")
+    g.op("v5", "-v1·v1", NEG_SQUARE, "v1")
+    g.op("v6", "v2·v5", MUL, "v2", "v5")
+    g.op("v7", "v1·v4", MUL, "v1", "v4")
+    g.op("v8", "v6 + v7", ADD, "v6", "v7")
     return "v8"
 
 
@@ -270,6 +270,8 @@ def _float(value) -> float:
 
 SPEC = FunctionSpec(
     name="sinc",
+    summary="f(x) = sin(x)/x, report section 3.2",
+    points={"x": [2.0]},  # the report's worked example
     variables=("x",),
     params=(),
     custom=sinc,
@@ -283,4 +285,6 @@ SPEC = FunctionSpec(
     ),
     derivative_graph=derivative_graph,
     derivative_graph_title="f′ graph (3.2)",
+    heading="sin(x)/x (section 3.2, Figure 4)",
+    singular_points=(0.0,),
 )

@@ -17,7 +17,7 @@ import mpmath
 import torch
 
 from backpropcli.functions.elementwise import chunked, save_input, vmap_elementwise
-from backpropcli.functions.graph import Graph
+from backpropcli.functions.graph import EXP, LOG, MUL, RECIPROCAL, Graph, add_constant
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
 
@@ -128,18 +128,18 @@ sigmoid = Sigmoid.apply
 
 def graph(g: Graph) -> str:
     """Figure 6: v1 = e^x, v2 = 1 + v1, v3 = ln v2 (inf for x > ~709)."""
-    g.op("v1", "exp(x)", "exp", torch.exp, "x")
-    g.op("v2", "1 + v1", "add_const", lambda v1: 1 + v1, "v1")
-    g.op("v3", "ln(v2)", "log", torch.log, "v2")
+    g.op("v1", "exp(x)", EXP, "x")
+    g.op("v2", "1 + v1", add_constant(1), "v1")
+    g.op("v3", "ln(v2)", LOG, "v2")
     return "v3"
 
 
 def derivative_graph(g: Graph) -> str:
     """Figure 7, the graph of f' = e^x/(1 + e^x): v1 = e^x, v2 = v1 + 1, v3 = 1/v2, v4 = v1*v3."""
-    g.op("v1", "exp(x)", "exp", torch.exp, "x")
-    g.op("v2", "v1 + 1", "add_const", lambda v1: v1 + 1, "v1")
-    g.op("v3", "1/v2", "reciprocal", torch.reciprocal, "v2")
-    g.op("v4", "v1·v3", "mul", torch.mul, "v1", "v3")
+    g.op("v1", "exp(x)", EXP, "x")
+    g.op("v2", "v1 + 1", add_constant(1), "v1")
+    g.op("v3", "1/v2", RECIPROCAL, "v2")
+    g.op("v4", "v1·v3", MUL, "v1", "v3")
     return "v4"
 
 
@@ -163,6 +163,8 @@ def reference(inputs: dict, params: dict, order: int = 1) -> Reference:
 
 SPEC = FunctionSpec(
     name="softplus",
+    summary="f(x) = ln(1 + e^x), report section 3.4",
+    points={"x": [0.5]},  # the report's worked example
     variables=("x",),
     params=(),
     custom=softplus,
@@ -176,4 +178,7 @@ SPEC = FunctionSpec(
     ),
     derivative_graph=derivative_graph,
     derivative_graph_title="Figure 7",
+    heading="ln(1 + eˣ) (section 3.4, Figures 6 and 7)",
+    derivative_figure=True,
+    singular_points=(-1000.0, 1000.0),
 )

@@ -1,9 +1,9 @@
-"""What the registry holds for each function, side by side."""
+"""What the registry holds for each function, side by side: the one place a function is described."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from backpropcli.functions.graph import GraphBuilder
 
@@ -33,13 +33,26 @@ class Formulas:
 
 @dataclass(frozen=True)
 class FunctionSpec:
+    """A function and everything the tool says about it.
+
+    ``custom`` is the hand-written autograd.Function's apply, called as
+    custom(*variables, *params); None where there is none (a typed expression):
+    then the checks judge autograd through ``graph`` instead.
+    """
+
     name: str
+    summary: str  # one line, e.g. "f(x) = sin(x)/x, report section 3.2"
     variables: tuple[str, ...]
-    params: tuple[str, ...]
-    custom: Callable  # the autograd.Function's apply: custom(*variables, *params)
+    points: Mapping[str, list[float]]  # default points per variable (the report's worked example)
+    custom: Callable | None
     graph: GraphBuilder  # the report's decomposed graph of f
     graph_title: str  # e.g. "Figure 4"
     reference: Callable[..., Reference]  # reference(inputs: dict, params: dict, order: int)
     formulas: Formulas
+    params: tuple[str, ...] = ()
+    param_defaults: Mapping[str, float] = field(default_factory=dict)  # a param without one must be given
     derivative_graph: GraphBuilder | None = None  # the report's graph of f' (Figure 7 for softplus)
     derivative_graph_title: str | None = None
+    heading: str = ""  # the report's section heading; empty: the summary
+    derivative_figure: bool = False  # the report draws the graph of f' too (Figure 7)
+    singular_points: tuple[float, ...] = ()  # where the report's naive graph breaks (its corrections)

@@ -1,0 +1,403 @@
+"""The application layer: one function per command.
+
+Each takes a typed request and returns a result dataclass: the numbers, every
+file it wrote and the graph views that were asked for. Nothing here prints or
+exits; progress goes to a callback. cli.py renders these results for a
+terminal or as JSON; report.py renders them as Markdown and HTML.
+
+Heavy modules (torch, matplotlib, mpmath, pydantic) are imported inside the
+functions, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+StepCallback = Callable[[int, float], None]  # (iteration, loss)
+PointCallback = Callable[[int, int], None]  # (points done, total)
+FIGURE_SUFFIX = ".png"
+
+
+@dataclass(frozen=True)
+class Views:
+    """What to show of the graph behind a result: --trace, --graph, --autograd-graph."""
+
+    trace: bool = False
+    graph: bool = False
+    autograd_graph: bool = False
+
+    def __bool__(self) -> bool:
+        return self.trace or self.graph or self.autograd_graph
+
+
+@dataclass
+class GraphViews:
+    """The views computed for one result: the chain-rule trace, PyTorch's backward graph
+    (trees by kind), and the picture and DOT files written."""
+
+    symbol: str  # what the graph computes: "f", "f′", "∂f/∂x", "L"
+    trace: Any | None = None  # trace.Trace, for --trace and --graph
+    autograd_graph: dict[str, dict] | None = None
+    files: list[Path] = field(default_factory=list)
+    show_trace: bool = False  # asked for with --trace (--graph alone computes it without showing it)
+
+
+# ---- shared steps -------------------------------------------------------------------------------
+
+
+def _folder(out: Path) -> Path:
+    from backpropcli.files import prepare_dir
+
+    return prepare_dir(out)
+
+
+def _figures(paths: list[Path]) -> list[Path]:
+    return [p for p in paths if p.suffix == FIGURE_SUFFIX]
+
+
+def stem(name: str) -> str:
+    """A file-name-safe form of a function's name (an expression may hold '/' or '*')."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "f"
+
+
+def write_graph(traced, folder: Path, name: str, symbol: str) -> list[Path]:
+    """The traced graph as a picture (PNG) and as Graphviz DOT text."""
+    from backpropcli import plots
+    from backpropcli.files import write_text
+
+    return [plots.graph_picture(traced, folder / f"{name}.png", symbol),
+            write_text(folder / f"{name}.dot", plots.dot_text(traced, symbol))]
+
+
+def graph_views(views: Views, make_trace: Callable, make_trees: Callable, symbol: str, name: str,
+                out: Path) -> GraphViews | None:
+    """Compute the views asked for, once; write the graph files when --graph asks."""
+    if not views:
+        return None
+    shown = GraphViews(symbol, show_trace=views.trace)
+    if views.trace or views.graph:
+        shown.trace = make_trace()
+    if views.graph:
+        shown.files = write_graph(shown.trace, _folder(out), f"{name}-graph", symbol)
+    if views.autograd_graph:
+        shown.autograd_graph = make_trees()
+    return shown
+
+
+# ---- regress ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegressRequest:
+    config: Any  # config.RegressConfig, resolved (defaults < file < flags)
+    plot: bool = False
+    views: Views = Views()
+    out: Path = Path("outputs")
+
+
+@dataclass
+class RegressRun:
+    result: Any  # regression.RegressionResult
+    files: list[Path]  # every file written, in order
+    views: GraphViews | None = None
+
+    @property
+    def plots(self) -> list[Path]:
+        """The figures among the files."""
+        return _figures(self.files)
+
+
+def regression_figures(result, folder: Path, prefix: str) -> list[Path]:
+    """Figures 1 and 2 of the report: the fitted line and the loss curve."""
+    from backpropcli import plots
+
+    return [plots.regression_line(result, folder / f"{prefix}-line.png"),
+            plots.loss_curve(result, folder / f"{prefix}-loss.png")]
+
+
+def _config_record(result, folder: Path) -> Path:
+    import yaml
+
+    from backpropcli.files import write_text
+
+    record = "# resolved config of this run (defaults < --config file < flags)\n"
+    record += yaml.safe_dump(result.config.model_dump(mode="json"), sort_keys=False)
+    return write_text(folder / "regress-config.yaml", record)
+
+
+def regress(request: RegressRequest, on_step: StepCallback | None = None) -> RegressRun:
+    """Part A: train, then write the figures and the resolved config (--plot) and the graph views."""
+    from backpropcli import regression
+    from backpropcli import trace as traces
+
+    cfg = request.config
+    dataset = regression.load_dataset(cfg)
+    if request.plot or request.views.graph:
+        _folder(request.out)  # fail before a long run, not after it
+    result = regression.train(cfg, on_step=on_step, data=dataset)
+    files = []
+    if request.plot:
+        folder = _folder(request.out)
+        files += regression_figures(result, folder, "regress") + [_config_record(result, folder)]
+    views = graph_views(request.views, lambda: traces.regression_trace(cfg, dataset),
+                        lambda: traces.regression_autograd_graph(cfg, dataset), "L", "regress", request.out)
+    return RegressRun(result, files + (views.files if views else []), views)
+
+
+# ---- grad and hessian --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """A derivative check of order 1 (grad) or 2 (hessian) of one function.
+
+    ``config`` is the function's resolved config (config.load_function): its
+    ``function`` names a registered function or holds an expression's text.
+    """
+
+    config: Any
+    order: int = 1
+    plot: bool = False
+    views: Views = Views()
+    out: Path = Path("outputs")
+
+
+@dataclass
+class CheckRun:
+    check: Any  # checks.Check
+    spec: Any  # functions.FunctionSpec
+    config: Any
+    files: list[Path]
+    views: GraphViews | None = None
+
+    @property
+    def plots(self) -> list[Path]:
+        return _figures(self.files)
+
+
+PLOT_POINTS = 201
+
+
+def plot_range(spec, points: dict) -> dict:
+    """A default range of 201 points around the given one(s), along the first variable."""
+    first = spec.variables[0]
+    centre = points[first][0]
+    half = 5.0 * max(1.0, abs(centre) / 10)
+    xs = [centre - half + i * (2 * half / (PLOT_POINTS - 1)) for i in range(PLOT_POINTS)]
+    return {v: (xs if v == first else points[v][:1]) for v in spec.variables}
+
+
+def derivative_symbol(spec, order: int) -> str:
+    """What the traced graph computes: f for a gradient; f′ (or ∂f/∂x) for a Hessian."""
+    if order == 1:
+        return "f"
+    return "f′" if len(spec.variables) == 1 else f"∂f/∂{spec.variables[0]}"
+
+
+def check(request: CheckRequest, progress: PointCallback | None = None) -> CheckRun:
+    """grad / hessian: the check at every point, its figure (--plot) and the graph views of the first point."""
+    from backpropcli import checks, functions
+    from backpropcli import trace as traces
+
+    cfg, order = request.config, checks.Order(request.order)
+    spec = functions.resolve(cfg.function)
+    points = {v: getattr(cfg, v) for v in spec.variables}
+    params = {p: getattr(cfg, p) for p in spec.params}
+    if request.plot or request.views.graph:
+        _folder(request.out)
+    result = checks.derivatives(spec, points, params, order, cfg.dtype, progress=progress)
+    name = f"{order.command}-{stem(spec.name)}"
+    files = []
+    if request.plot:
+        from backpropcli import plots
+
+        # a curve needs points: around a single one, a range (its columns only: no gradcheck)
+        curve = result if len(result.points) >= 3 else checks.derivatives(
+            spec, plot_range(spec, points), params, order, cfg.dtype, gradcheck=False)
+        files.append(plots.check_curves(curve, _folder(request.out) / f"{name}.png"))
+    first = result.points[0].inputs  # several points: the views of the first
+    derivative = order is checks.Order.HESSIAN
+    views = graph_views(request.views, lambda: traces.function_trace(spec, first, params, derivative),
+                        lambda: traces.function_autograd_graphs(spec, first, params, derivative),
+                        derivative_symbol(spec, order), name, request.out)
+    return CheckRun(result, spec, cfg, files + (views.files if views else []), views)
+
+
+# ---- report ---------------------------------------------------------------------------------------------
+
+REGRESS_CONFIGS = {"report": "regress.yaml", "converged": "regress-converged.yaml"}
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    config_dir: Path = Path("configs")  # regress.yaml, regress-converged.yaml and <function>.yaml for each
+    out: Path = Path("outputs/report")
+
+
+@dataclass
+class Verdict:
+    """One verdict of the report, for the summary and the exit code."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class TracedFigure:
+    title: str  # "Figure 4"
+    trace: Any
+    file_stem: str
+    symbol: str
+
+
+@dataclass
+class FunctionPart:
+    """Part B for one function: its config, both checks and its traced figures."""
+
+    spec: Any
+    config: Any
+    gradient: Any  # checks.Check of order 1
+    hessian: Any  # checks.Check of order 2
+    figures: list[TracedFigure] = field(default_factory=list)
+
+
+@dataclass
+class Breakage:
+    """A point where the report's naive graph is expected to break: both checks there."""
+
+    spec: Any
+    gradient: Any
+    hessian: Any
+
+
+@dataclass
+class ReportRun:
+    config_dir: Path
+    folder: Path
+    regressions: dict[str, Any]  # "report" / "converged" -> RegressionResult
+    regression_figures: dict[str, list[Path]]
+    loss_trace: Any
+    functions: list[FunctionPart]
+    breakages: list[Breakage]
+    verdicts: list[Verdict]
+    files: list[Path]
+    markdown: Path | None = None
+    html: Path | None = None
+    sections: dict = field(repr=False, default_factory=dict)  # the commands' own JSON payloads
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.verdicts)
+
+
+def _report_config_files() -> list[str]:
+    from backpropcli import functions
+
+    return [*REGRESS_CONFIGS.values(), *(f"{name}.yaml" for name in functions.REGISTRY)]
+
+
+def report(request: ReportRequest) -> ReportRun:
+    """The whole seed report: Part A and Part B recomputed, checked, and written as Markdown and HTML."""
+    from backpropcli import report as reports
+    from backpropcli.errors import ConfigError
+    from backpropcli.files import write_text
+
+    config_dir = Path(request.config_dir)
+    missing = [name for name in _report_config_files() if not (config_dir / name).is_file()]
+    if missing:
+        raise ConfigError(f"{config_dir}: missing config file(s) {', '.join(missing)} (see --config-dir)")
+    folder = _folder(request.out)
+    run = ReportRun(config_dir, folder, {}, {}, None, [], [], [], [])
+    _report_part_a(run)
+    _report_part_b(run)
+    _report_breakages(run)
+    text = reports.markdown(run)
+    run.markdown = write_text(folder / "report.md", text)
+    run.html = write_text(folder / "report.html", reports.to_html(text, folder))
+    run.files += [run.markdown, run.html]
+    return run
+
+
+def _report_part_a(run: ReportRun) -> None:
+    from backpropcli import config, payloads, regression
+    from backpropcli import trace as traces
+
+    for key, file in REGRESS_CONFIGS.items():
+        cfg = config.load(config.RegressConfig, run.config_dir / file)
+        result = regression.train(cfg)
+        run.regressions[key] = result
+        run.regression_figures[key] = regression_figures(result, run.folder, f"{key}-regression")
+        run.files += run.regression_figures[key]
+        run.sections[f"regress_{key}"] = payloads.regression(result, run.regression_figures[key])
+        run.verdicts.append(Verdict(f"regression ({key} settings) ran without diverging", not result.diverged,
+                                    result.verdict))
+    converged = run.regressions["converged"]
+    run.verdicts.append(Verdict("regression with settings that converge does converge", converged.converged,
+                                f"W = {converged.W:.6g}, b = {converged.b:.6g}"))
+    cfg = run.regressions["report"].config
+    run.loss_trace = traces.regression_trace(cfg, regression.load_dataset(cfg))
+    run.files += write_graph(run.loss_trace, run.folder, "regression-graph", "L")
+    run.verdicts.append(Verdict("regression trace: each gradient is the sum of its downstream contributions",
+                                run.loss_trace.consistent(1e-5), run.loss_trace.title))
+
+
+def _report_part_b(run: ReportRun) -> None:
+    from backpropcli import checks, config, functions, payloads
+
+    for spec in functions.REGISTRY.values():
+        cfg = config.load_function(None, run.config_dir / f"{spec.name}.yaml", {})
+        points = {v: getattr(cfg, v) for v in spec.variables}
+        params = {p: getattr(cfg, p) for p in spec.params}
+        part = FunctionPart(spec, cfg, *(checks.derivatives(spec, points, params, order, cfg.dtype)
+                                         for order in checks.Order))
+        run.functions.append(part)
+        for result in (part.gradient, part.hessian):
+            run.sections[f"{result.command}_{spec.name}"] = payloads.check(result, cfg, [])
+            run.verdicts.append(Verdict(f"{result.command} {spec.name}: custom Function agrees with the analytic "
+                                        "reference", result.ok, f"{len(result.points)} point(s), rtol {result.rtol:g}"))
+    for part in run.functions:
+        _report_figures(run, part)
+
+
+def _report_figures(run: ReportRun, part: FunctionPart) -> None:
+    """The traced graph of f (and of f′ where the report draws it) at the config's first point."""
+    from backpropcli import trace as traces
+
+    spec = part.spec
+    first = {v: getattr(part.config, v)[0] for v in spec.variables}
+    params = {p: getattr(part.config, p) for p in spec.params}
+    part.figures.append(TracedFigure(spec.graph_title, traces.function_trace(spec, first, params),
+                                     f"{spec.name}-graph", "f"))
+    if spec.derivative_figure:
+        part.figures.append(TracedFigure(spec.derivative_graph_title,
+                                         traces.function_trace(spec, first, params, derivative=True),
+                                         f"{spec.name}-derivative-graph", "f′"))
+    for figure in part.figures:
+        run.files += write_graph(figure.trace, run.folder, figure.file_stem, figure.symbol)
+        run.verdicts.append(Verdict(f"{figure.title} trace ({spec.name}): the chain rule adds up",
+                                    figure.trace.consistent(), figure.trace.title))
+
+
+def _report_breakages(run: ReportRun) -> None:
+    """At the points where the report's graphs break, the custom Functions must stay finite and right."""
+    from backpropcli import checks, functions
+    from backpropcli.fmt import unsigned
+
+    for spec in functions.REGISTRY.values():
+        if not spec.singular_points:
+            continue
+        points = {spec.variables[0]: list(spec.singular_points)}
+        params = dict(spec.param_defaults)
+        broken = Breakage(spec, *(checks.derivatives(spec, points, params, order) for order in checks.Order))
+        run.breakages.append(broken)
+        for gp, hp in zip(broken.gradient.points, broken.hessian.points):
+            (key, first), (_, second) = next(gp.entries(spec.variables)), next(hp.entries(spec.variables))
+            run.verdicts.append(Verdict(
+                f"{spec.name} at {key} = {gp.inputs[key]:g}: the custom Function is finite and right",
+                gp.ok and hp.ok, f"f = {unsigned(gp.value):.6g}, f′ = {unsigned(first.custom):.6g}, "
+                f"f″ = {unsigned(second.custom):.6g}"))
