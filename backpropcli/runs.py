@@ -220,10 +220,12 @@ def check(request: CheckRequest, progress: PointCallback | None = None) -> Check
             spec, plot_range(spec, points), params, order, cfg.dtype, gradcheck=False)
         files.append(plots.check_curves(curve, _folder(request.out) / f"{name}.png"))
     first = result.points[0].inputs  # several points: the views of the first
-    derivative = order is checks.Order.HESSIAN
-    views = graph_views(request.views, lambda: traces.function_trace(spec, first, params, derivative),
-                        lambda: traces.function_autograd_graphs(spec, first, params, derivative),
-                        derivative_symbol(spec, order), name, request.out)
+    second = order is checks.Order.HESSIAN
+    # a Hessian traces the graph of f' where the function has one; else the graph of f
+    traced_order = order if spec.derivative_graph is not None else checks.Order.GRADIENT
+    views = graph_views(request.views, lambda: traces.function_trace(spec, first, params, traced_order == 2),
+                        lambda: traces.function_autograd_graphs(spec, first, params, second),
+                        derivative_symbol(spec, traced_order), name, request.out)
     return CheckRun(result, spec, cfg, files + (views.files if views else []), views)
 
 

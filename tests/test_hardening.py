@@ -99,7 +99,7 @@ CONFIG_CASES = {
     "bool for number": ("lr: true\n", "x: true\n", "key "),
     "duplicate key": ("lr: 1\nlr: 2\n", "x: 1\nx: 2\n", "duplicate key"),
     "alias bomb": ('a: &a ["lol","lol"]\nb: &b [*a,*a]\nc: &c [*b,*b]\nd: [*c,*c]\n', "aliases"),
-    "deep nesting": ("x: " + "[" * 5000 + "]" * 5000 + "\n", ""),
+    "deep nesting": ("x: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
     "syntax": ("lr: [0.1\n", "invalid YAML"),
     "not a mapping": ("[1, 2]\n", "expected a mapping"),
     "scalar": ("42\n", "expected a mapping"),
@@ -115,7 +115,7 @@ def test_bad_config_files(runner, tmp_path, command, case):
     texts = CONFIG_CASES[case]
     regress_text, function_text, message = texts if len(texts) == 3 else (texts[0], texts[0], texts[1])
     if command == ["regress"] and not regress_text:
-        return
+        pytest.skip("regress has no `function` key")
     text = regress_text if command == ["regress"] else function_text
     if command != ["regress"] and case != "function is a list":
         command = [*command, "sinc"]
