@@ -272,8 +272,6 @@ def _value_of(f: Callable, params: list):
 
 
 def _gradient_of(f: Callable, params: list):
-    import torch
-
     def gradient(args):
         leaves = [a.detach().requires_grad_(True) for a in args]
         return tuple(g.detach() for g in _grads(f(*leaves, *params), leaves))

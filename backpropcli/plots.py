@@ -186,12 +186,30 @@ def _layout(trace, dx: float, dy: float) -> dict[str, tuple[float, float]]:
     return {name: (d * dx, height[name] * dy) for d, names in order.items() for name in names}
 
 
+def _draw_nodes(ax, trace, pos, width: float, height: float, grad_label) -> None:
+    """Each node as a box: name and expression, operation, value (black) and gradient (red)."""
+    from matplotlib.patches import FancyBboxPatch
+
+    for node in trace.nodes:
+        x, y = pos[node.name]
+        is_output = node.name == trace.output
+        ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
+                                    boxstyle="round,pad=0.04,rounding_size=0.12",
+                                    fc="#fdf2e9" if is_output else ("#eef5fb" if node.op != "input" else "#f4f6f6"),
+                                    ec="#34495e", lw=1.4 if is_output else 1.0))
+        title = node.name if node.op == "input" else f"{node.name} = {node.expr}"
+        ax.text(x, y + 0.36, title, ha="center", va="center", fontsize=9, fontweight="bold", color=VALUE_COLOR)
+        ax.text(x, y + 0.08, node.op, ha="center", va="center", fontsize=7, style="italic", color="#566573")
+        ax.text(x, y - 0.17, f"value {compact(node.value)}", ha="center", va="center", fontsize=7.5, color=VALUE_COLOR)
+        ax.text(x, y - 0.42, grad_label(node), ha="center", va="center", fontsize=7.5,
+                color=GRAD_COLOR if node.grad is not None else "#95a5a6", fontweight="bold")
+
+
 def graph_picture(trace, path: Path, symbol: str = "f") -> Path:
     """The traced graph, left to right in the direction of the forward pass: each box shows
     the node, its operation and value (black) and its gradient (red); arrows carry the
     local gradient."""
     plt = _pyplot()
-    from matplotlib.patches import FancyBboxPatch
 
     def grad_label(node):
         return "no gradient (data)" if node.grad is None else f"∂{symbol}/∂{node.name} {compact(node.grad)}"
@@ -229,19 +247,7 @@ def graph_picture(trace, path: Path, symbol: str = "f") -> Path:
         label = "data" if e.local is None else f"local {compact(e.local)}"
         ax.text(lx, ly, label, fontsize=6.5, color=EDGE_COLOR, ha="center", va="center",
                 bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
-    for node in trace.nodes:
-        x, y = pos[node.name]
-        is_output = node.name == trace.output
-        ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
-                                    boxstyle="round,pad=0.04,rounding_size=0.12",
-                                    fc="#fdf2e9" if is_output else ("#eef5fb" if node.op != "input" else "#f4f6f6"),
-                                    ec="#34495e", lw=1.4 if is_output else 1.0))
-        title = node.name if node.op == "input" else f"{node.name} = {node.expr}"
-        ax.text(x, y + 0.36, title, ha="center", va="center", fontsize=9, fontweight="bold", color=VALUE_COLOR)
-        ax.text(x, y + 0.08, node.op, ha="center", va="center", fontsize=7, style="italic", color="#566573")
-        ax.text(x, y - 0.17, f"value {compact(node.value)}", ha="center", va="center", fontsize=7.5, color=VALUE_COLOR)
-        ax.text(x, y - 0.42, grad_label(node), ha="center", va="center", fontsize=7.5,
-                color=GRAD_COLOR if node.grad is not None else "#95a5a6", fontweight="bold")
+    _draw_nodes(ax, trace, pos, width, height, grad_label)
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
     ax.set_xlim(min(xs) - width / 2 - 0.3, max(xs) + width / 2 + 0.3)

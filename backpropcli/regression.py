@@ -252,27 +252,10 @@ def _check_fits(dtype: str, source: str, **tensors) -> None:
                              "use --dtype float64 or rescale")
 
 
-def train(
-    cfg: RegressConfig,
-    on_step: Callable[[int, float], None] | None = None,
-    data: Dataset | None = None,
-) -> RegressionResult:
-    """Run the report's gradient-descent loop and diagnose the outcome.
-
-    ``on_step(iteration, loss)`` is called after each step (1-based), for
-    progress bars and logs; the core itself never prints.
-    """
+def _descend(cfg: RegressConfig, W, b, x, y, on_step) -> tuple[list[float], int | None]:
+    """The report's loop; returns the loss before each update and where a blow-up stopped it."""
     import torch
     from torch.nn.functional import mse_loss
-
-    data = data or load_dataset(cfg)
-    device = resolve_device(cfg.device)
-    dtype = getattr(torch, cfg.dtype)
-    x = torch.tensor(data.x, dtype=dtype, device=device)
-    y = torch.tensor(data.y, dtype=dtype, device=device)
-    W = torch.tensor(cfg.w0, dtype=dtype, device=device, requires_grad=True)
-    b = torch.tensor(cfg.b0, dtype=dtype, device=device, requires_grad=True)
-    _check_fits(cfg.dtype, data.source, x=x, y=y)
 
     losses: list[float] = []
     stopped_at = None
@@ -298,6 +281,32 @@ def train(
         if on_step is not None:
             on_step(step, value)
 
+    return losses, stopped_at
+
+
+def train(
+    cfg: RegressConfig,
+    on_step: Callable[[int, float], None] | None = None,
+    data: Dataset | None = None,
+) -> RegressionResult:
+    """Run the report's gradient-descent loop and diagnose the outcome.
+
+    ``on_step(iteration, loss)`` is called after each step (1-based), for
+    progress bars and logs; the core itself never prints.
+    """
+    import torch
+    from torch.nn.functional import mse_loss
+
+    data = data or load_dataset(cfg)
+    device = resolve_device(cfg.device)
+    dtype = getattr(torch, cfg.dtype)
+    x = torch.tensor(data.x, dtype=dtype, device=device)
+    y = torch.tensor(data.y, dtype=dtype, device=device)
+    W = torch.tensor(cfg.w0, dtype=dtype, device=device, requires_grad=True)
+    b = torch.tensor(cfg.b0, dtype=dtype, device=device, requires_grad=True)
+    _check_fits(cfg.dtype, data.source, x=x, y=y)
+
+    losses, stopped_at = _descend(cfg, W, b, x, y, on_step)
     final_loss = mse_loss(W * x + b, y)
     gW, gb = torch.autograd.grad(final_loss, (W, b))
     optimum = least_squares(data.x, data.y)
