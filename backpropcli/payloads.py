@@ -6,6 +6,14 @@ from pathlib import Path
 
 from backpropcli.jsonify import plain
 
+FIGURE_SUFFIXES = (".png",)
+
+
+def written(paths: list[Path]) -> dict:
+    """`plots` lists the figures only; `files` every file the command wrote."""
+    return {"plots": [str(p) for p in paths if Path(p).suffix in FIGURE_SUFFIXES],
+            "files": [str(p) for p in paths]}
+
 
 def regression(result, plots: list[Path]) -> dict:
     return {
@@ -27,7 +35,7 @@ def regression(result, plots: list[Path]) -> dict:
         "diverged": result.diverged,
         "stopped_at": result.stopped_at,
         "device": result.device,
-        "plots": [str(p) for p in plots],
+        **written(plots),
     }
 
 
@@ -61,8 +69,7 @@ def check(result, cfg, plots: list[Path]) -> dict:
         payload["variables"] = result.variables
     payload.update({"params": result.params, "dtype": result.dtype, "rtol": result.rtol, "points": points,
                     verdict_key: result.verified, f"{verdict_key}_points": result.verified_points,
-                    "graph_failures": len(result.graph_failures), "ok": result.ok,
-                    "plots": [str(p) for p in plots]})
+                    "graph_failures": len(result.graph_failures), "ok": result.ok, **written(plots)})
     return payload  # plain numbers already; nan and inf become strings when it is written
 
 

@@ -37,6 +37,9 @@ class Optimum:
     W: float
     b: float
     loss: float
+    # The residual is rounding noise: the data lie on a line up to float64's
+    # resolution of y (the loss itself then differs from machine to machine).
+    exact_fit: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,7 +170,16 @@ def least_squares(x: list[float], y: list[float]) -> Optimum:
     solution = torch.linalg.lstsq(design, ys.unsqueeze(1), driver="gelsd").solution.squeeze(1)
     w, b = solution.tolist()
     loss = torch.mean((ys - (w * xs + b)) ** 2).item()
-    return Optimum(W=w, b=b, loss=loss)
+    return Optimum(W=w, b=b, loss=loss, exact_fit=is_rounding_level(loss, max(map(abs, y))))
+
+
+def is_rounding_level(mse: float, y_scale: float) -> bool:
+    """An MSE whose residuals are within a few dozen float64 ulps of y's size.
+
+    Residuals of an exact line still come out as ~u·|y| (u = 2^-53) after the
+    solve; which multiple of u is down to the CPU's summation order.
+    """
+    return mse <= (64 * 2.0**-53 * y_scale) ** 2
 
 
 def iterations_to_converge(

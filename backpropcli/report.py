@@ -1,6 +1,6 @@
 """`backprop report`: the seed report recomputed, checked, and written as Markdown and HTML.
 
-Everything in it is computed here from the configs in configs/: the tables,
+Everything in it is computed here from the report's experiment configs: the tables,
 the figures, the graphs, and the list of corrections (what the report gets
 wrong is decided from the numbers, not written by hand).
 """
@@ -11,6 +11,7 @@ import base64
 import math
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from backpropcli import checks, config, functions, payloads, plots, regression, trace
@@ -106,9 +107,17 @@ def _trace_tables(t: trace.Trace, symbol: str) -> str:
 # ---- the report ---------------------------------------------------------------------------------
 
 
-def build(config_dir: str | Path, out: str | Path) -> Report:
-    """Run Part A and Part B with the configs in ``config_dir``; write the report into ``out``."""
+def build(config_dir: str | Path | None, out: str | Path) -> Report:
+    """Run Part A and Part B with the configs in ``config_dir`` (None: the report's own,
+    shipped inside the package); write the report into ``out``."""
+    if config_dir is None:
+        with resources.as_file(resources.files("backpropcli") / "configs") as shipped:
+            return _build(shipped, "the report's own experiment configs (shipped with backprop)", out)
     config_dir = Path(config_dir)
+    return _build(config_dir, f"the configs in `{config_dir}/`", out)
+
+
+def _build(config_dir: Path, source: str, out: str | Path) -> Report:
     missing = [name for name in CONFIG_FILES if not (config_dir / name).is_file()]
     if missing:
         raise ConfigError(f"{config_dir}: missing config file(s) {', '.join(missing)} (see --config-dir)")
@@ -117,8 +126,8 @@ def build(config_dir: str | Path, out: str | Path) -> Report:
     items: list[Item] = []
     sections: dict = {}
     md: list[str] = ["# An introduction to backpropagation, recomputed\n",
-                     "Every number, table and figure below was computed by `backprop report` from the configs "
-                     f"in `{config_dir}/`; the analytic columns are closed forms evaluated with mpmath at 50 "
+                     f"Every number, table and figure below was computed by `backprop report` from {source}; "
+                     "the analytic columns are closed forms evaluated with mpmath at 50 "
                      "digits, the ground truth every other column is measured against.\n"]
 
     # ---- Part A
