@@ -17,6 +17,7 @@ from pathlib import Path
 
 from backpropcli.config import RegressConfig
 from backpropcli.errors import InputError
+from backpropcli.files import read_capped
 
 # A loss this many times the first one counts as an explosion: stop there.
 EXPLOSION_FACTOR = 1e12
@@ -96,11 +97,11 @@ def read_csv(path: str | Path) -> tuple[list[float], list[float]]:
     try:
         if source.is_dir():
             raise InputError(f"data file {source}: is a folder")
-        if source.stat().st_size > MAX_DATA_BYTES:
-            raise InputError(f"data file {source}: larger than {MAX_DATA_BYTES} bytes")
-        text = source.read_bytes().decode("utf-8-sig")
+        text = read_capped(source, MAX_DATA_BYTES).decode("utf-8-sig")
     except FileNotFoundError:
         raise InputError(f"data file {source}: not found") from None
+    except OverflowError:
+        raise InputError(f"data file {source}: larger than {MAX_DATA_BYTES} bytes") from None
     except UnicodeDecodeError:
         raise InputError(f"data file {source}: not a UTF-8 text file") from None
     except OSError as exc:
