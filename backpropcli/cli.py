@@ -242,7 +242,7 @@ def regress(
         stdout.print(render.regression(run.result))
     extra = _show_views(run.views, json_output)
     if json_output:
-        _emit_json({**payloads.regression(run.result, run.plots), "files": [str(p) for p in run.files], **extra})
+        _emit_json({**payloads.regression(run.result, run.files), **extra})
     else:
         _print_paths(run.files)
     tip = render.advice(run.result)
@@ -361,7 +361,7 @@ def _check(order: int, function, options: dict, show_all: bool, plot: bool, view
         stdout.print(render.check_tables(result, show_all, run.spec.derivative_graph_title))
     extra = _show_views(run.views, json_output)
     if json_output:
-        _emit_json({**payloads.check(result, cfg, run.plots), "files": [str(p) for p in run.files], **extra})
+        _emit_json({**payloads.check(result, cfg, run.files), **extra})
     else:
         _print_paths(run.files)
     if not result.ok:
@@ -440,7 +440,7 @@ REPORT_HELP = """The whole seed report, recomputed and checked, in one folder.
 
 Runs Part A (regression, with the report's settings and with settings that converge)
 and Part B (sinc, quad and softplus: first and second derivatives, four ways each)
-with the configs in --config-dir; draws Figures 1 and 2 and the graphs of Figures 4-7
+with the report's own configs (or those in --config-dir); draws Figures 1 and 2 and the graphs of Figures 4-7
 with their chain-rule traces; and lists where the report needs correcting, decided
 from the numbers. Writes report.md and a self-contained report.html (figures
 embedded). Exit 1 if any check in it fails.
@@ -458,9 +458,10 @@ Examples:
 def report(
     out: Annotated[Path, typer.Option("--out", help="Folder for the report and its figures, e.g. "
                                       "[cyan]--out /tmp/report[/cyan].")] = Path("outputs/report"),
-    config_dir: Annotated[Path, typer.Option("--config-dir", help="Folder with regress.yaml, "
-                                             "regress-converged.yaml, sinc.yaml, quad.yaml and softplus.yaml, e.g. "
-                                             "[cyan]--config-dir configs[/cyan].")] = Path("configs"),
+    config_dir: Annotated[Optional[Path], typer.Option(
+        "--config-dir", help="Folder with regress.yaml, regress-converged.yaml, sinc.yaml, quad.yaml and "
+        "softplus.yaml, e.g. [cyan]--config-dir configs[/cyan]. Default: the report's own configs, "
+        "shipped with backprop.")] = None,
     json_output: JsonOption = False,
 ) -> None:
     from backpropcli import runs

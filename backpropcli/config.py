@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from backpropcli.defaults import REGRESS as R
 from backpropcli.errors import ConfigError, InputError
+from backpropcli.files import read_capped
 
 Dtype = Literal["float32", "float64"]
 Device = Literal["cpu", "cuda", "auto"]
@@ -197,13 +198,13 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     try:
         if source.is_dir():
             raise ConfigError(f"{source}: is a folder, not a config file")
-        raw = source.read_bytes()
+        raw = read_capped(source, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"{source}: config file not found") from None
+    except OverflowError:
+        raise ConfigError(f"{source}: config file is larger than {MAX_CONFIG_BYTES} bytes") from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read config file ({exc.strerror or exc})") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{source}: config file is larger than {MAX_CONFIG_BYTES} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -1,4 +1,5 @@
-"""Writing results to disk: atomically, so a reader never sees half a file."""
+"""Files in and out: reads with a byte cap, writes that are atomic, so a reader
+never sees half a file."""
 
 from __future__ import annotations
 
@@ -8,6 +9,29 @@ from collections.abc import Callable
 from pathlib import Path
 
 from backpropcli.errors import OutputError
+
+
+def read_capped(path: str | os.PathLike, limit: int) -> bytes:
+    """The file's bytes, or OverflowError past ``limit``.
+
+    The cap is enforced while reading, not from ``st_size``, which is 0 for
+    /dev/zero, pipes and other files whose size is only known at the end.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OverflowError(limit)
+    return data
+
+
+def _mode_for(target: Path) -> int:
+    """Keep an existing file's permissions; a new file gets 0666 less the umask, as open() would."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def prepare_dir(path: str | os.PathLike) -> Path:
@@ -37,7 +61,7 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     tmp = Path(tmp_name)
     try:
         write(tmp)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, _mode_for(target))
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -6,8 +6,16 @@ from pathlib import Path
 
 from backpropcli.jsonify import plain
 
+FIGURE_SUFFIXES = (".png",)
 
-def regression(result, plots: list[Path]) -> dict:
+
+def written(paths: list[Path]) -> dict:
+    """`plots` lists the figures only; `files` every file the command wrote."""
+    return {"plots": [str(p) for p in paths if Path(p).suffix in FIGURE_SUFFIXES],
+            "files": [str(p) for p in paths]}
+
+
+def regression(result, files: list[Path]) -> dict:
     return {
         "command": "regress",
         "config": plain(result.config),
@@ -27,7 +35,7 @@ def regression(result, plots: list[Path]) -> dict:
         "diverged": result.diverged,
         "stopped_at": result.stopped_at,
         "device": result.device,
-        "plots": [str(p) for p in plots],
+        **written(files),
     }
 
 
@@ -48,7 +56,7 @@ def _hessian(point) -> dict:
     return matrix
 
 
-def check(result, cfg, plots: list[Path]) -> dict:
+def check(result, cfg, files: list[Path]) -> dict:
     """The grad (order 1) or hessian (order 2) payload; a point's and the check's ``extra``
     fields are added as they are."""
     points = []
@@ -68,8 +76,7 @@ def check(result, cfg, plots: list[Path]) -> dict:
         payload["variables"] = result.variables
     payload.update({"params": result.params, "dtype": result.dtype, "rtol": result.rtol, "points": points,
                     verdict_key: result.gradcheck, f"{verdict_key}_points": result.gradcheck_points,
-                    "graph_failures": len(result.graph_failures), "ok": result.ok,
-                    "plots": [str(p) for p in plots]})
+                    "graph_failures": len(result.graph_failures), "ok": result.ok, **written(files)})
     return payload  # plain numbers already; nan and inf become strings when it is written
 
 

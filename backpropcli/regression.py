@@ -18,6 +18,7 @@ from pathlib import Path
 
 from backpropcli.config import RegressConfig
 from backpropcli.errors import InputError
+from backpropcli.files import read_capped
 from backpropcli.functions.graph import ADD, MEAN, MUL, SQUARE, SUB, Graph
 
 # A loss this many times the first one counts as an explosion: stop there.
@@ -39,6 +40,9 @@ class Optimum:
     W: float
     b: float
     loss: float
+    # The residual is rounding noise: the data lie on a line up to float64's
+    # resolution of y (the loss itself then differs from machine to machine).
+    exact_fit: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,11 +108,11 @@ def read_csv(path: str | Path) -> tuple[list[float], list[float]]:
     try:
         if source.is_dir():
             raise InputError(f"data file {source}: is a folder")
-        if source.stat().st_size > MAX_DATA_BYTES:
-            raise InputError(f"data file {source}: larger than {MAX_DATA_BYTES} bytes")
-        text = source.read_bytes().decode("utf-8-sig")
+        text = read_capped(source, MAX_DATA_BYTES).decode("utf-8-sig")
     except FileNotFoundError:
         raise InputError(f"data file {source}: not found") from None
+    except OverflowError:
+        raise InputError(f"data file {source}: larger than {MAX_DATA_BYTES} bytes") from None
     except UnicodeDecodeError:
         raise InputError(f"data file {source}: not a UTF-8 text file") from None
     except OSError as exc:
@@ -178,7 +182,16 @@ def least_squares(x: list[float], y: list[float]) -> Optimum:
     solution = torch.linalg.lstsq(design, ys.unsqueeze(1), driver="gelsd").solution.squeeze(1)
     w, b = solution.tolist()
     loss = torch.mean((ys - (w * xs + b)) ** 2).item()
-    return Optimum(W=w, b=b, loss=loss)
+    return Optimum(W=w, b=b, loss=loss, exact_fit=is_rounding_level(loss, max(map(abs, y))))
+
+
+def is_rounding_level(mse: float, y_scale: float) -> bool:
+    """An MSE whose residuals are within a few dozen float64 ulps of y's size.
+
+    Residuals of an exact line still come out as ~u·|y| (u = 2^-53) after the
+    solve; which multiple of u is down to the CPU's summation order.
+    """
+    return mse <= (64 * 2.0**-53 * y_scale) ** 2
 
 
 def iterations_to_converge(

@@ -24,7 +24,8 @@ def regression(result) -> Group:
     params.add_column("least squares", justify="right")
     params.add_row("W", num(result.W0), num(result.W), num(opt.W))
     params.add_row("b", num(result.b0), num(result.b), num(opt.b))
-    params.add_row("loss (MSE)", num(result.initial_loss), num(result.final_loss), num(opt.loss))
+    params.add_row("loss (MSE)", num(result.initial_loss), num(result.final_loss),
+                   "0 (exact fit)" if opt.exact_fit else num(opt.loss))
 
     diag = Table(show_header=False, box=None, padding=(0, 2))
     diag.add_column(style="bold")

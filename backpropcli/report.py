@@ -74,8 +74,8 @@ def _trace_tables(traced, symbol: str) -> str:
 def markdown(run) -> str:
     """The whole report as Markdown (figures referenced by file name, beside it in run.folder)."""
     md = ["# An introduction to backpropagation, recomputed\n",
-          "Every number, table and figure below was computed by `backprop report` from the configs "
-          f"in `{run.config_dir}/`; the analytic columns are closed forms evaluated with mpmath at 50 "
+          f"Every number, table and figure below was computed by `backprop report` from {run.source}; "
+          "the analytic columns are closed forms evaluated with mpmath at 50 "
           "digits, the ground truth every other column is measured against.\n"]
     md += _part_a(run)
     md += _part_b(run)

@@ -19,7 +19,6 @@ from typing import Any
 
 StepCallback = Callable[[int, float], None]  # (iteration, loss)
 PointCallback = Callable[[int, int], None]  # (points done, total)
-FIGURE_SUFFIX = ".png"
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,9 @@ def _folder(out: Path) -> Path:
 
 
 def _figures(paths: list[Path]) -> list[Path]:
-    return [p for p in paths if p.suffix == FIGURE_SUFFIX]
+    from backpropcli.payloads import FIGURE_SUFFIXES
+
+    return [p for p in paths if p.suffix in FIGURE_SUFFIXES]
 
 
 def stem(name: str) -> str:
@@ -236,7 +237,8 @@ REGRESS_CONFIGS = {"report": "regress.yaml", "converged": "regress-converged.yam
 
 @dataclass(frozen=True)
 class ReportRequest:
-    config_dir: Path = Path("configs")  # regress.yaml, regress-converged.yaml and <function>.yaml for each
+    # regress.yaml, regress-converged.yaml and <function>.yaml for each; None: the report's own, shipped
+    config_dir: Path | None = None
     out: Path = Path("outputs/report")
 
 
@@ -279,7 +281,7 @@ class Breakage:
 
 @dataclass
 class ReportRun:
-    config_dir: Path
+    source: str  # where the configs came from, in words
     folder: Path
     regressions: dict[str, Any]  # "report" / "converged" -> RegressionResult
     regression_figures: dict[str, list[Path]]
@@ -305,32 +307,40 @@ def _report_config_files() -> list[str]:
 
 def report(request: ReportRequest) -> ReportRun:
     """The whole seed report: Part A and Part B recomputed, checked, and written as Markdown and HTML."""
+    if request.config_dir is None:
+        from importlib import resources
+
+        with resources.as_file(resources.files("backpropcli") / "configs") as shipped:
+            return _report(shipped, "the report's own experiment configs (shipped with backprop)", request.out)
+    config_dir = Path(request.config_dir)
+    return _report(config_dir, f"the configs in `{config_dir}/`", request.out)
+
+
+def _report(config_dir: Path, source: str, out: Path) -> ReportRun:
     from backpropcli import report as reports
     from backpropcli.errors import ConfigError
     from backpropcli.files import write_text
 
-    config_dir = Path(request.config_dir)
     missing = [name for name in _report_config_files() if not (config_dir / name).is_file()]
     if missing:
         raise ConfigError(f"{config_dir}: missing config file(s) {', '.join(missing)} (see --config-dir)")
-    folder = _folder(request.out)
-    run = ReportRun(config_dir, folder, {}, {}, None, [], [], [], [])
-    _report_part_a(run)
-    _report_part_b(run)
+    run = ReportRun(source, _folder(out), {}, {}, None, [], [], [], [])
+    _report_part_a(run, config_dir)
+    _report_part_b(run, config_dir)
     _report_breakages(run)
     text = reports.markdown(run)
-    run.markdown = write_text(folder / "report.md", text)
-    run.html = write_text(folder / "report.html", reports.to_html(text, folder))
+    run.markdown = write_text(run.folder / "report.md", text)
+    run.html = write_text(run.folder / "report.html", reports.to_html(text, run.folder))
     run.files += [run.markdown, run.html]
     return run
 
 
-def _report_part_a(run: ReportRun) -> None:
+def _report_part_a(run: ReportRun, config_dir: Path) -> None:
     from backpropcli import config, payloads, regression
     from backpropcli import trace as traces
 
     for key, file in REGRESS_CONFIGS.items():
-        cfg = config.load(config.RegressConfig, run.config_dir / file)
+        cfg = config.load(config.RegressConfig, config_dir / file)
         result = regression.train(cfg)
         run.regressions[key] = result
         run.regression_figures[key] = regression_figures(result, run.folder, f"{key}-regression")
@@ -348,11 +358,11 @@ def _report_part_a(run: ReportRun) -> None:
                                 run.loss_trace.consistent(1e-5), run.loss_trace.title))
 
 
-def _report_part_b(run: ReportRun) -> None:
+def _report_part_b(run: ReportRun, config_dir: Path) -> None:
     from backpropcli import checks, config, functions, payloads
 
     for spec in functions.REGISTRY.values():
-        cfg = config.load_function(None, run.config_dir / f"{spec.name}.yaml", {})
+        cfg = config.load_function(None, config_dir / f"{spec.name}.yaml", {})
         points = {v: getattr(cfg, v) for v in spec.variables}
         params = {p: getattr(cfg, p) for p in spec.params}
         part = FunctionPart(spec, cfg, *(checks.derivatives(spec, points, params, order, cfg.dtype)

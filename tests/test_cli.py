@@ -52,9 +52,9 @@ def test_regress_plot_writes_figures_and_config(runner, tmp_path):
     result = run(runner, "regress", "--plot", "--out", str(out), "--json")
     assert result.exit_code == 0
     payload = json.loads(result.stdout)
-    assert sorted(p.split("/")[-1] for p in payload["plots"]) == ["regress-line.png", "regress-loss.png"]
-    names = sorted(p.split("/")[-1] for p in payload["files"])
-    assert names == ["regress-config.yaml", "regress-line.png", "regress-loss.png"]
+    figures = sorted(p.split("/")[-1] for p in payload["plots"])
+    assert figures == ["regress-line.png", "regress-loss.png"]  # figures only
+    assert sorted(p.split("/")[-1] for p in payload["files"]) == ["regress-config.yaml", *figures]
     for name in ("regress-line.png", "regress-loss.png"):
         data = (out / name).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 10_000

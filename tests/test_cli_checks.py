@@ -133,9 +133,9 @@ def test_trace_json_and_graph_files(runner, tmp_path):
     assert nodes["x"]["value"] == 0.5 and nodes["x"]["grad"] == pytest.approx(0.2350037122015945, rel=1e-14)
     assert {"from", "to", "local", "upstream", "downstream"} <= set(payload["trace"]["edges"][0])
     assert payload["autograd_graph"]["custom"]["name"] == "MulBackward0"
+    assert sorted(p.split("/")[-1] for p in payload["files"]) == ["hessian-softplus-graph.dot",
+                                                                  "hessian-softplus-graph.png"]
     assert [p.split("/")[-1] for p in payload["plots"]] == ["hessian-softplus-graph.png"]  # figures only
-    names = sorted(p.split("/")[-1] for p in payload["files"])
-    assert names == ["hessian-softplus-graph.dot", "hessian-softplus-graph.png"]
 
 
 def test_regress_trace(runner, tmp_path):

@@ -255,3 +255,24 @@ def test_ctrl_c_during_a_long_run_exits_130_and_leaves_no_partial_file(tmp_path)
     assert lines == ["error: interrupted; no partial files were left behind"]
     assert "Traceback" not in stdout + stderr
     assert list(out.iterdir()) == []  # the folder was prepared, nothing half-written in it
+
+
+@pytest.mark.parametrize("flag", ["--config", "--data"])
+def test_endless_device_files_are_refused_by_the_byte_cap(runner, flag):
+    # st_size is 0 for /dev/zero: only a capped read stops it
+    result = run(runner, ["regress", flag, "/dev/zero"])
+    assert result.exit_code == 2 and "larger than" in result.stderr
+
+
+def test_written_files_follow_the_umask_and_keep_an_existing_mode(tmp_path):
+    old = os.umask(0o077)
+    try:
+        fresh = write_text(tmp_path / "fresh.txt", "a")
+    finally:
+        os.umask(old)
+    assert fresh.stat().st_mode & 0o777 == 0o600
+    kept = tmp_path / "kept.txt"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    write_text(kept, "new")
+    assert kept.read_text() == "new" and kept.stat().st_mode & 0o777 == 0o640

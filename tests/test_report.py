@@ -9,8 +9,7 @@ import pytest
 
 from backpropcli import runs
 from backpropcli.cli import app
-
-GOLDEN = Path(__file__).parent / "golden"
+from conftest import check_golden
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +70,7 @@ def test_golden_stable_parts(built):
     text = built.markdown.read_text()
     for name, start, end in (("report-corrections.md", "## Where the report needs correcting", "## Summary"),
                              ("report-quad.md", "### a·x²", "### ln(1 + eˣ)")):
-        expected = (GOLDEN / name).read_text()
-        assert section(text, start, end) == expected, f"update tests/golden/{name} if this change is intended"
+        check_golden(name, section(text, start, end))
 
 
 def test_cli_summary_and_exit_codes(runner, tmp_path):
@@ -92,3 +90,11 @@ def test_cli_summary_and_exit_codes(runner, tmp_path):
 
     missing = runner.invoke(app, ["report", "--config-dir", str(tmp_path / "nothing")])
     assert missing.exit_code == 2 and "missing config file(s)" in missing.stderr
+
+
+def test_report_runs_from_any_folder_with_its_shipped_configs(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no configs/ here: the package's own are used
+    result = runner.invoke(app, ["report", "--json"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "outputs" / "report" / "report.md").is_file()
+    assert "shipped with backprop" in (tmp_path / "outputs" / "report" / "report.md").read_text()

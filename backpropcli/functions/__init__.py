@@ -11,6 +11,9 @@ import importlib.util
 from backpropcli.errors import InputError
 from backpropcli.functions import quad, sinc, softplus
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
+from backpropcli.functions.warmup import warm_unary_ops
+
+warm_unary_ops()  # before any large call: see warmup.py (pytorch/pytorch#188792)
 
 REGISTRY: dict[str, FunctionSpec] = {spec.name: spec for spec in (sinc.SPEC, quad.SPEC, softplus.SPEC)}
 
