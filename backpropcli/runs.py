@@ -299,7 +299,8 @@ class ReportRun:
         return all(v.ok for v in self.verdicts)
 
 
-def _report_config_files() -> list[str]:
+def report_config_files() -> list[str]:
+    """The configs `backprop report` reads: the two regressions and one per registered function."""
     from backpropcli import functions
 
     return [*REGRESS_CONFIGS.values(), *(f"{name}.yaml" for name in functions.REGISTRY)]
@@ -321,7 +322,7 @@ def _report(config_dir: Path, source: str, out: Path) -> ReportRun:
     from backpropcli.errors import ConfigError
     from backpropcli.files import write_text
 
-    missing = [name for name in _report_config_files() if not (config_dir / name).is_file()]
+    missing = [name for name in report_config_files() if not (config_dir / name).is_file()]
     if missing:
         raise ConfigError(f"{config_dir}: missing config file(s) {', '.join(missing)} (see --config-dir)")
     run = ReportRun(source, _folder(out), {}, {}, None, [], [], [], [])

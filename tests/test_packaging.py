@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backpropcli.report import CONFIG_FILES
+from backpropcli.runs import report_config_files
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
@@ -18,7 +18,7 @@ def test_report_configs_ship_in_the_package_and_match_the_examples():
     # one source of truth: configs/ (what users read) and the package data (what
     # `backprop report` runs) are the same files
     shipped = resources.files("backpropcli") / "configs"
-    for name in CONFIG_FILES:
+    for name in report_config_files():
         assert (shipped / name).read_text() == (ROOT / "configs" / name).read_text(), name
 
 
