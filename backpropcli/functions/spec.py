@@ -43,12 +43,12 @@ class FunctionSpec:
     name: str
     summary: str  # one line, e.g. "f(x) = sin(x)/x, report section 3.2"
     variables: tuple[str, ...]
-    points: Mapping[str, list[float]]  # default points per variable (the report's worked example)
     custom: Callable | None
     graph: GraphBuilder  # the report's decomposed graph of f
-    graph_title: str  # e.g. "Figure 4"
     reference: Callable[..., Reference]  # reference(inputs: dict, params: dict, order: int)
     formulas: Formulas
+    graph_title: str = "its graph"  # e.g. "Figure 4"
+    points: Mapping[str, list[float]] = field(default_factory=dict)  # default points; a variable without must be given
     params: tuple[str, ...] = ()
     param_defaults: Mapping[str, float] = field(default_factory=dict)  # a param without one must be given
     derivative_graph: GraphBuilder | None = None  # the report's graph of f' (Figure 7 for softplus)
