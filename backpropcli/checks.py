@@ -46,12 +46,12 @@ class Order(IntEnum):
         return "gradcheck" if self is Order.GRADIENT else "gradgradcheck"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Comparison:
     """One derivative at one point, by every method, with errors against the analytic one."""
 
     analytic: float
-    custom: float | None  # None: the function has no custom Function
+    custom: float | None = None  # None: the function has no custom Function
     autograd: float
     finite_difference: float
     ok: bool
@@ -187,8 +187,8 @@ def _relative(error: float, ref: float) -> float:
     return error if math.isnan(error) or error == 0 else math.inf
 
 
-def _compare(ref: float, scale: float, dtype: str, judged: str, **values: float | None) -> Comparison:
-    abs_err = {m: abs(v - ref) for m, v in values.items() if v is not None}
+def _compare(ref: float, scale: float, dtype: str, judged: str, **values: float) -> Comparison:
+    abs_err = {m: abs(v - ref) for m, v in values.items()}
     rel_err = {m: _relative(e, ref) for m, e in abs_err.items()}
     return Comparison(analytic=ref, **values, ok=_within(values[judged], ref, scale, dtype),
                       abs_error=abs_err, rel_error=rel_err)
@@ -380,6 +380,11 @@ class _Columns:
     graph_values: list[float]
     entries: dict[str, dict[str, list[float] | None]]
 
+    @functools.cached_property
+    def present(self) -> dict[str, list[tuple[str, list[float]]]]:
+        """Per entry, the (method, column) pairs that were computed."""
+        return {key: [(m, c) for m, c in methods.items() if c is not None] for key, methods in self.entries.items()}
+
 
 def _graph_of(spec: FunctionSpec, points, params, tdtype, builder=None):
     leaves = _leaves(spec, points, tdtype)
@@ -433,18 +438,16 @@ def _point(spec: FunctionSpec, order: Order, columns: _Columns, i: int, params, 
     """One point: the reference at 50 digits against every column."""
     inputs = {v: columns.used[v][i] for v in spec.variables}
     ref = spec.reference(inputs, params, int(order))
-
-    def compare(key: str, truth: float, scale: float) -> Comparison:
-        values = {m: (None if column is None else column[i]) for m, column in columns.entries[key].items()}
-        return _compare(truth, scale, dtype, judged, **values)
-
+    present = columns.present
     common = dict(inputs=inputs, value=columns.values[i], value_analytic=ref.value,
                   value_graph=columns.graph_values[i])
     if order is Order.GRADIENT:
-        gradients = {v: compare(v, ref.gradient[v], ref.gradient_scale[v]) for v in spec.variables}
+        gradients = {v: _compare(ref.gradient[v], ref.gradient_scale[v], dtype, judged,
+                                 **{m: column[i] for m, column in present[v]}) for v in spec.variables}
         value_ok = _within(columns.values[i], ref.value, ref.value_scale, dtype)
         return GradientPoint(**common, gradients=gradients,
                              ok=value_ok and all(c.ok for c in gradients.values()))
-    rows = [[compare(f"{vi}{vj}", ref.hessian[a][b], ref.hessian_scale[a][b])
+    rows = [[_compare(ref.hessian[a][b], ref.hessian_scale[a][b], dtype, judged,
+                      **{m: column[i] for m, column in present[vi + vj]})
              for b, vj in enumerate(spec.variables)] for a, vi in enumerate(spec.variables)]
     return HessianPoint(**common, hessian=rows, ok=all(c.ok for row in rows for c in row))
