@@ -122,6 +122,10 @@ AutogradGraphOption = Annotated[bool, typer.Option("--autograd-graph", help="Pri
     "graphs; a custom Function is one node, the report's graph many, e.g. [cyan]--autograd-graph[/cyan].")]
 
 
+AUTOGRAD_GRAPH_TITLE = ("PyTorch's backward graph, walked from grad_fn.next_functions "
+                        "(rebuilt on every forward pass: a dynamic graph)")
+
+
 def _show_views(views, json_output: bool) -> dict:
     """Print the graph views of a run (unless --json); return their JSON fields."""
     if views is None:
@@ -136,8 +140,7 @@ def _show_views(views, json_output: bool) -> dict:
     if views.autograd_graph is not None:
         fields["autograd_graph"] = views.autograd_graph
         if not json_output:
-            stdout.print(render.autograd_graphs(views.autograd_graph, "PyTorch's backward graph, walked from "
-                                                "grad_fn.next_functions (rebuilt on every forward pass: a dynamic graph)"))
+            stdout.print(render.autograd_graphs(views.autograd_graph, AUTOGRAD_GRAPH_TITLE))
     return fields
 
 
