@@ -375,10 +375,12 @@ def diagnose(target: Target, points: dict[str, list[float]], params: dict[str, f
 
     # -- capabilities, probed on a sample
     t0 = time.perf_counter()
-    idx = _sample_indices(judged, oks, n, sample)
-    capabilities = _Probes(run, target, columns, idx, custom, truth, ref, reference, inputs, params,
-                           backward_error, add, findings, autograd is not None and untraceable is None).all()
+    idx = _sample_indices(judged, custom, n, sample)
+    probes = _Probes(run, target, columns, idx, custom, truth, ref, reference, inputs, params,
+                     backward_error, add, findings, autograd is not None and untraceable is None)
+    capabilities = probes.all()
     timings["capabilities"] = time.perf_counter() - t0
+    timings.update({f"probe {name}": t for name, t in probes.times.items()})
     timings["total"] = time.perf_counter() - started
 
     ordered = sorted(findings.values(), key=lambda f: (f.severity != "error", _ORDER.index(f.code)
@@ -522,9 +524,16 @@ def _points(variables, inputs, values, custom, autograd, fd, truth, source, ref,
     return out
 
 
-def _sample_indices(judged, oks, n: int, sample: int) -> list[int]:
-    """Up to ``sample`` evenly spaced points with a finite truth (the probes need one)."""
-    good = [i for i in range(n) if all(bool(j[i]) for j in judged)] or list(range(n))
+def _sample_indices(judged, custom, n: int, sample: int) -> list[int]:
+    """Up to ``sample`` evenly spaced points where the truth and the custom gradient are finite
+    (the probes compare against both; a nan point is already a finding of its own)."""
+    import torch
+
+    mask = torch.ones(n, dtype=torch.bool)
+    for j, c in zip(judged, custom):
+        mask &= j & torch.isfinite(c)
+    good = mask.nonzero().flatten().tolist() or [i for i in range(n) if all(bool(j[i]) for j in judged)] \
+        or list(range(n))
     if len(good) <= sample:
         return good
     step = len(good) / sample
@@ -560,14 +569,18 @@ class _Probes:
     def all(self) -> list[Capability]:
         probes = [self.backward, self.grad_output, self.double_backward, self.forward_ad, self.func_grad,
                   self.func_vmap, self.func_hessian, self.float32, self.non_contiguous, self.batched_grad]
-        out = []
-        for name, probe in zip(CAPABILITIES, probes):
+        results = {}
+        self.times = {}
+        # backward's verdict sums up the first-derivative findings, so it is judged last
+        for name, probe in [*zip(CAPABILITIES[1:], probes[1:]), (CAPABILITIES[0], probes[0])]:
+            t0 = time.perf_counter()
             try:
                 ok, detail = probe()
             except Exception as e:  # noqa: BLE001 - a probe that breaks on the user's code says so
                 ok, detail = False, _one_line(e)
-            out.append(Capability(name, ok, detail))
-        return out
+            self.times[name] = time.perf_counter() - t0
+            results[name] = Capability(name, ok, detail)
+        return [results[name] for name in CAPABILITIES]
 
     # -- helpers
     def leaves(self, dtype=None):
@@ -582,7 +595,7 @@ class _Probes:
         return bool((_close(got.to(self.torch.float64), t, rtol, self.tol(j, rtol)) | ~self.torch.isfinite(t)).all())
 
     def setup_context_problem(self, e: Exception) -> bool:
-        if "setup_context" in str(e) or self.target.kind == "function-ctx":
+        if "setup_context" in str(e) or (self.target.kind == "function-ctx" and "jvp" not in str(e)):
             self.add("no-setup-context", "warning",
                      f"{self.target.name} has forward(ctx, ...) and no setup_context, so torch.func (grad, vmap, "
                      "jacrev, hessian) refuses it; split it into forward(inputs...) and "
@@ -608,14 +621,18 @@ class _Probes:
             return True
         return False
 
-    def explain(self, e: Exception) -> str:
-        if self.setup_context_problem(e):
+    def explain(self, e: Exception, func: bool = True) -> str:
+        """Why a probe failed; a torch.func transform on an old-style Function fails for want of setup_context."""
+        if (func or "setup_context" in str(e)) and self.setup_context_problem(e):
             return "needs setup_context (old-style forward(ctx, ...))"
         if self.vmap_problem(e):
             return "no vmap rule (vmap staticmethod or generate_vmap_rule)"
         if self.jvp_problem(e):
             return "no jvp staticmethod"
         return _one_line(e)
+
+    def first_wrong(self) -> bool:
+        return any(f.severity == "error" for f in self.findings.values())
 
     # -- the probes
     def backward(self):
@@ -710,6 +727,10 @@ class _Probes:
             first = torch.autograd.grad(out, leaves, v, create_graph=True, allow_unused=True)
             if any(f is None or not f.requires_grad for f in first):
                 raise RuntimeError("backward's result is not recorded by autograd")
+            if any("Error" in type(f.grad_fn).__name__ for f in first):
+                # @once_differentiable records a node that raises only when it is reached, and
+                # differentiating toward the input does not reach it: look at the node instead
+                raise RuntimeError("backward is marked @once_differentiable")
             got = []
             for f in first:
                 row = torch.autograd.grad(f, leaves, torch.ones_like(f), retain_graph=True, allow_unused=True)
@@ -725,6 +746,8 @@ class _Probes:
                      reason=text)
             return False, f"second backward raises: {text}"
         ok, bad = self.second_ok(got)
+        if not ok and self.first_wrong():
+            return False, "second derivative differs from the truth (the first derivative is already wrong)"
         if not ok:
             shown = [self.inputs[b] for b in bad[:WORST]]
             self.add("wrong-second-derivative", "warning",
@@ -739,12 +762,20 @@ class _Probes:
         return True, "second derivative matches the truth" + (", gradgradcheck passes" if passed else "")
 
     def gradgradcheck(self) -> bool | None:
+        """torch's gradgradcheck on 4 points (None: not applicable, the output is not float64)."""
+        import warnings
+
         torch = self.torch
         xs = [x[:4].clone().requires_grad_(True) for x in self.xs]
         try:
             probe = self.run.apply(*xs)
+            if probe.dtype != torch.float64:
+                return None
+            # its step is 1e-6: allow for the rounding error of f/1e-6 (as checks.run_gradcheck does)
             atol = max(1e-5, 10 * torch.finfo(torch.float64).eps * float(probe.detach().abs().max() + 1) / 1e-6)
-            return bool(torch.autograd.gradgradcheck(self.run.apply, xs, atol=atol, raise_exception=False))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return bool(torch.autograd.gradgradcheck(self.run.apply, xs, atol=atol, raise_exception=False))
         except Exception:  # noqa: BLE001
             return False
 
@@ -760,7 +791,7 @@ class _Probes:
                     out = self.run.apply(*args)
                     t = fwAD.unpack_dual(out).tangent
             except Exception as e:  # noqa: BLE001
-                return False, self.explain(e)
+                return False, self.explain(e, func=False)
             if t is None:
                 t = torch.zeros_like(self.xs[j])
             rt = RTOL["float64"] if t.dtype == torch.float64 else RTOL["float32"]
@@ -827,9 +858,12 @@ class _Probes:
         for j, g in enumerate(grads):
             if g is None or g.dtype != torch.float32:
                 return False, "backward changes the dtype"
-            if not self.matches_truth(g, j, RTOL["float32"]):
-                return False, "float32 gradient is further from the truth than float32 allows"
-        return True, "dtype kept; gradient within float32's precision"
+            # judged against the float64 backward, so a wrong derivative is not counted twice
+            c = self.custom[j]
+            if not bool((_close(g.to(torch.float64), c, RTOL["float32"], RTOL["float32"] * 1e-2 * _scale(c) + 1e-300)
+                         | ~torch.isfinite(c)).all()):
+                return False, "float32 gradient is further from the float64 one than float32 allows"
+        return True, "dtype kept; gradient within float32's precision of the float64 one"
 
     def non_contiguous(self):
         torch = self.torch
@@ -868,7 +902,7 @@ class _Probes:
         try:
             got = torch.autograd.grad(out, leaves, vs, is_grads_batched=True, allow_unused=True, retain_graph=True)
         except Exception as e:  # noqa: BLE001
-            reason = self.explain(e)
+            reason = self.explain(e, func=False)
             if "no-vmap-rule" not in self.findings and "no-setup-context" not in self.findings:
                 self.add("no-batched-grad", "warning",
                          f"batched gradients (is_grads_batched=True, jacrev) fail: {_one_line(e)}; "
