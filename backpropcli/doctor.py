@@ -337,8 +337,20 @@ def diagnose(target: Target, points: dict[str, list[float]], params: dict[str, f
     inputs = [{v: float(columns[j][i]) for j, v in enumerate(variables)} for i in range(n)]
     ref = None
     if reference is not None:
-        refs = [reference(inp, params, 1) for inp in inputs]
-        ref = [torch.tensor([float(r.gradient[v]) for r in refs], dtype=torch.float64) for v in variables]
+        try:
+            refs = [reference(inp, params, 1) for inp in inputs]
+            ref = [torch.tensor([float(r.gradient[v]) for r in refs], dtype=torch.float64) for v in variables]
+            ref_values = torch.tensor([float(r.value) for r in refs], dtype=torch.float64)
+        except Exception as e:  # noqa: BLE001 - a reference that cannot judge these points
+            raise BackpropError(f"the reference failed: {_one_line(e)}") from None
+        differs = torch.isfinite(ref_values) & ~_close(values, ref_values, RTOL[tol_dtype],
+                                                        RTOL[tol_dtype] * 1e-2 * _scale(ref_values) + 1e-300)
+        if bool(differs.any()):
+            i = int(differs.nonzero()[0])
+            add("value-differs", "warning",
+                f"forward's value differs from the reference at {int(differs.sum())} of {n} points (e.g. "
+                f"{_where(inputs[i])}: {_fmt(float(values[i]))} vs {_fmt(float(ref_values[i]))}); is it the same "
+                "function?", points=[inputs[q] for q in differs.nonzero().flatten().tolist()[:WORST]])
     timings["reference"] = time.perf_counter() - t0
 
     # -- the truth, per point and variable
@@ -391,7 +403,7 @@ def diagnose(target: Target, points: dict[str, list[float]], params: dict[str, f
                      timings={k2: round(v, 4) for k2, v in timings.items()})
 
 
-_ORDER = ("backward-raises", "ignores-grad-output", "grad-output-misused", "swapped-gradients", "sign-flipped",
+_ORDER = ("backward-raises", "value-differs", "ignores-grad-output", "grad-output-misused", "swapped-gradients", "sign-flipped",
           "scaled-by", "returns-zero", "wrong-at-points", "nan-where-finite", "wrong-jvp", "wrong-non-contiguous",
           "dtype-changed", "not-twice-differentiable", "wrong-second-derivative", "no-setup-context", "no-jvp",
           "no-vmap-rule", "fails-non-contiguous", "no-batched-grad")

@@ -186,3 +186,13 @@ def test_the_shipped_example():
     fixed = diagnose(load("examples/my_ops.py:MySincFixed"), {"x": XS}, reference=sinc_reference)
     assert fixed.ok and fixed.findings == []
     assert all(c.ok for c in fixed.capabilities)
+
+
+def test_a_reference_for_another_function_is_flagged():
+    result = diagnose(target_of(Softplus), {"x": XS}, reference=sinc_reference)
+    assert "value-differs" in result.codes and "wrong-at-points" in result.codes and not result.ok
+
+
+def test_params_must_cover_forward():
+    with pytest.raises(InputError, match="one or two tensor inputs.*give the others as params"):
+        diagnose(target_of(Quad), {"x": XS, "y": YS})
