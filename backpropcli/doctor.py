@@ -96,6 +96,7 @@ class Diagnosis:
     findings: list[Finding]
     points: list[Point]
     timings: dict[str, float]  # seconds per stage
+    warnings: list[str] = field(default_factory=list)  # Python warnings the user's code raised, once each
 
     @property
     def codes(self) -> list[str]:
@@ -121,7 +122,7 @@ class Diagnosis:
             "params": self.params, "truth": self.truth, "ok": self.ok,
             "capabilities": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.capabilities],
             "findings": [f.as_dict() for f in self.findings],
-            "points": points, "timings": self.timings,
+            "points": points, "timings": self.timings, "warnings": self.warnings,
         })
 
 
@@ -272,8 +273,31 @@ def diagnose(target: Target, points: dict[str, list[float]], params: dict[str, f
 
     ``params`` are passed as constants by name (e.g. Quad's a, b, c). ``reference(inputs, params,
     order)`` returns a functions.spec.Reference; without it the truth comes from the forward's own
-    ops or from finite differences.
+    ops or from finite differences. Warnings raised while the user's code runs (deprecations,
+    gradcheck's dtype notes) are collected in Diagnosis.warnings, never printed.
     """
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _diagnose(target, points, params, reference, sample)
+    import os
+
+    import torch
+
+    torch_dir = os.path.dirname(torch.__file__)
+    seen: list[str] = []
+    for w in caught:
+        if str(w.filename).startswith(torch_dir):
+            continue  # torch's own notes (deprecations, our probes' dtypes), not about the user's code
+        text = f"{w.category.__name__}: {str(w.message).strip().splitlines()[0] if str(w.message).strip() else ''}"
+        if text not in seen:
+            seen.append(text)
+    result.warnings = seen
+    return result
+
+
+def _diagnose(target, points, params, reference, sample) -> Diagnosis:
     import torch
 
     timings: dict[str, float] = {}
@@ -334,7 +358,8 @@ def diagnose(target: Target, points: dict[str, list[float]], params: dict[str, f
 
     # -- the reference (one call per point)
     t0 = time.perf_counter()
-    inputs = [{v: float(columns[j][i]) for j, v in enumerate(variables)} for i in range(n)]
+    column_lists = [c.tolist() for c in columns]
+    inputs = [dict(zip(variables, row)) for row in zip(*column_lists)]
     ref = None
     if reference is not None:
         try:

@@ -65,7 +65,7 @@ def load(spec: str) -> Target:
     if not sep or not where or not name:
         raise InputError(f"expected FILE.py:Name or package.module:Name, got {spec!r}")
     if where.endswith(".py") or "/" in where or os.sep in where:
-        module = _import_file(Path(where))
+        module = _import_file(Path(where).expanduser())
         origin = where
     else:
         module = _import_module(where)
