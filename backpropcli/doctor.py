@@ -21,6 +21,16 @@ forward AD, double backward, float32, strides) run on a small sample of them.
 
 Severity "error" means a wrong first derivative (reverse or forward mode); the
 Diagnosis is ok iff there is no error finding.
+
+Finding codes (stable):
+  error    backward-raises, ignores-grad-output, grad-output-misused, swapped-gradients,
+           sign-flipped, scaled-by (factor = custom/truth, factor_text "1/3"), returns-zero,
+           wrong-at-points (worst points), nan-where-finite (points), wrong-jvp,
+           wrong-non-contiguous
+  warning  value-differs (forward vs the reference), dtype-changed, not-twice-differentiable,
+           wrong-second-derivative (points), no-setup-context, no-jvp, no-vmap-rule,
+           fails-non-contiguous, no-batched-grad
+A second-order mismatch that follows from a wrong first derivative is not reported twice.
 """
 
 from __future__ import annotations
