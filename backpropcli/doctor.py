@@ -39,7 +39,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Callable
 
 from backpropcli.errors import BackpropError, InputError
 from backpropcli.loader import Target
@@ -415,7 +415,7 @@ def _diagnose(target, points, params, reference, sample) -> Diagnosis:
         ok = _close(custom[j], truth[j], rtol, atol) & torch.isfinite(custom[j])
         judged.append(finite)
         oks.append(ok | ~finite)
-    _first_derivative_findings(add, variables, columns, custom, truth, judged, oks, backward_error, target)
+    _first_derivative_findings(add, variables, columns, custom, truth, judged, oks, backward_error)
 
     points_out = _points(variables, inputs, values, custom, autograd, fd, truth, source, ref, judged, oks)
     timings["compare"] = time.perf_counter() - t0
@@ -469,7 +469,7 @@ def _through_forward(run: _Runner, columns, fd, target: Target):
     return autograd, None
 
 
-def _first_derivative_findings(add, variables, columns, custom, truth, judged, oks, backward_error, target):
+def _first_derivative_findings(add, variables, columns, custom, truth, judged, oks, backward_error):
     import torch
 
     if backward_error is not None:
