@@ -366,9 +366,12 @@ def derivatives(spec: FunctionSpec, points: dict[str, list[float]], params: dict
         if progress is not None:
             progress(i + 1, n)
     verified, n_verified = run_gradcheck(spec, points, params, order) if gradcheck else (None, 0)
-    return Check(order, spec.name, list(spec.variables), dict(params), dtype, RTOL[dtype], result, verified,
-                 n_verified, ok=all(p.ok for p in result) and verified is not False,
-                 has_custom=spec.custom is not None)
+    check = Check(order, spec.name, list(spec.variables), dict(params), dtype, RTOL[dtype], result, verified,
+                  n_verified, ok=all(p.ok for p in result) and verified is not False,
+                  has_custom=spec.custom is not None)
+    if spec.annotate is not None:
+        spec.annotate(check)
+    return check
 
 
 @dataclass

@@ -161,6 +161,17 @@ def test_check_results_carry_extra_fields(monkeypatch):
     assert payload["expression"] == "sin(x)/x" and payload["points"][0]["digits_lost"] == 0.5
 
 
+def test_a_spec_can_annotate_its_checks(monkeypatch, runner):
+    def annotate(check):
+        check.extra["expression"] = "tanh(x)"
+        for point in check.points:
+            point.extra["digits_lost"] = 0.0
+
+    monkeypatch.setitem(functions.REGISTRY, TOY.name, dataclasses.replace(TOY, annotate=annotate))
+    payload = json.loads(runner.invoke(app, ["grad", TOY.name, "--json"]).stdout)
+    assert payload["expression"] == "tanh(x)" and payload["points"][0]["digits_lost"] == 0.0
+
+
 def _string_constants(path: Path) -> set[str]:
     return {node.value for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Constant)
             and isinstance(node.value, str)}

@@ -56,3 +56,6 @@ class FunctionSpec:
     heading: str = ""  # the report's section heading; empty: the summary
     derivative_figure: bool = False  # the report draws the graph of f' too (Figure 7)
     singular_points: tuple[float, ...] = ()  # where the report's naive graph breaks (its corrections)
+    # annotate(check): called on every finished check of this function, to add fields to check.extra
+    # and point.extra (e.g. an expression's derivatives, digits_lost, worst_node) or to judge further
+    annotate: Callable[[object], None] | None = None
