@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -110,10 +111,31 @@ def test_messages_name_the_limit_or_construct():
     assert "exponent" in msg("9**9**9**9")
     assert "keyword" in msg("sin(x=1)")
     assert "comparisons" in msg("x < 1")
-    assert "too deeply nested" in msg("sin(" * 60 + "x" + ")" * 60)
+    assert "nested too deeply (limit 12)" in msg("sin(" * 60 + "x" + ")" * 60)
+    assert "too deeply nested (limit 100" in msg("-" * 150 + "x")
+    assert "more than 200 nodes" in msg("*".join(["(x+x+x+x+x)"] * 25))
 
 
 def test_allowed_edge_cases_are_accepted():
     for text in ["x**1000", "2**x", "x^-3", "+x", "1e300*x", "pi*e*x", "(1 - 1)*x", "x**0.5",
                  "(" * 50 + "x" + ")" * 50]:  # parentheses alone add no depth
         compile_expr(text, {})
+
+
+def test_size_limits_for_costly_but_valid_expressions():
+    with pytest.raises(InputError, match="nested too deeply"):
+        compile_expr("sin(" * 13 + "x" + ")" * 13, {})
+    product = compile_expr("*".join(f"sin(x + {i})" for i in range(40)), {})
+    assert math.isfinite(product.reference({"x": 0.5}, {}, 1).gradient["x"])  # first order: fine
+    start = time.perf_counter()
+    with pytest.raises(InputError, match="second derivatives .* too large"):
+        product.reference({"x": 0.5}, {}, 2)
+    assert time.perf_counter() - start < 5
+
+
+def test_astronomical_intermediates_do_not_hang():
+    spec = compile_expr("exp(" * 8 + "x" + ")" * 8, {})
+    start = time.perf_counter()
+    ref = spec.reference({"x": 0.5}, {}, 1)
+    assert math.isnan(ref.gradient["x"]) or math.isinf(ref.gradient["x"])
+    assert time.perf_counter() - start < 5

@@ -43,6 +43,8 @@ class Expression:
 
     def derivatives(self, order: int = 1) -> dict[str, str]:
         """Symbolic f' (order 1) or f'' (order 2) as text, e.g. {"df/dx": "x*cos(x) + sin(x)"}."""
+        if order >= 2 and self.truth.refuse_second:
+            raise InputError(self.truth.refuse_second)
         return symbolic.derivative_strings(self.sym, self.variables, order)
 
     def precision(self, points: dict[str, list[float]], params: dict[str, float],
@@ -71,11 +73,12 @@ def compile(text: str, params: dict[str, float] | None = None) -> ExpressionSpec
                          f"{parsed.text!r} but not given ({flags} or the config)")
     variables = parsed.variables or ("x",)
     sym = symbolic.to_sympy(parsed.tree)
-    truth = symbolic.Truth(sym, variables)
     steps, out = graphs.lower(parsed.tree)
+    refuse_second = symbolic.second_order_refusal(sym, variables, len(steps))
+    truth = symbolic.Truth(sym, variables, refuse_second)
     expression = Expression(parsed, variables, sym, truth, steps, out)
     first = symbolic.derivative_strings(sym, variables, 1)
-    second = symbolic.derivative_strings(sym, variables, 2)
+    second = {} if refuse_second else symbolic.derivative_strings(sym, variables, 2)
     derivative_graph = None
     if len(variables) == 1:
         try:
@@ -91,7 +94,7 @@ def compile(text: str, params: dict[str, float] | None = None) -> ExpressionSpec
         graph_title="graph of the expression",
         reference=_reference(truth, parsed.params),
         formulas=Formulas(f=symbolic.text(sym), df=", ".join(f"{k} = {v}" for k, v in first.items()),
-                          d2f=", ".join(f"{k} = {v}" for k, v in second.items())),
+                          d2f=", ".join(f"{k} = {v}" for k, v in second.items()) or "(too large to print)"),
         derivative_graph=derivative_graph,
         derivative_graph_title="graph of the symbolic f′" if derivative_graph else None,
         expression=expression,

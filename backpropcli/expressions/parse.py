@@ -23,7 +23,8 @@ from backpropcli.errors import InputError
 
 MAX_LENGTH = 500  # characters
 MAX_NODES = 200  # tree nodes after parsing
-MAX_DEPTH = 40  # nesting of operations
+MAX_DEPTH = 100  # nesting of operations (a + b + c ... nests to the left)
+MAX_CALLS_NESTED = 12  # f(g(h(...))): f'' of n nested calls has about n^2 factors
 MAX_EXPONENT = 1000  # |n| in u**n for a constant n
 MAX_CONSTANT = 1e300  # size of any constant sub-expression (and its reciprocal)
 
@@ -123,6 +124,7 @@ def parse(text: str) -> Parsed:
 class _Walker:
     def __init__(self) -> None:
         self.nodes = 0
+        self.calls = 0  # calls open around the node being converted
 
     def convert(self, node: ast.AST, depth: int) -> Expr:
         self.nodes += 1
@@ -158,7 +160,12 @@ class _Walker:
             raise InputError(f"keyword arguments are not allowed: {fn}() takes one positional argument")
         if len(node.args) != 1 or isinstance(node.args[0], ast.Starred):
             raise InputError(f"{fn}() takes exactly one argument ({len(node.args)} given)")
-        return _checked(Call(fn, self.convert(node.args[0], depth)))
+        self.calls += 1
+        if self.calls > MAX_CALLS_NESTED:
+            raise InputError(f"function calls nested too deeply (limit {MAX_CALLS_NESTED})")
+        arg = self.convert(node.args[0], depth)
+        self.calls -= 1
+        return _checked(Call(fn, arg))
 
 
 def _number(value) -> Num:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import mpmath
 
 from backpropcli.expressions.graph import Step
+from backpropcli.expressions.symbolic import HUGE_BITS
 
 U = 2.0**-53
 ALL = round(53 * math.log10(2), 2)  # 15.95: every digit of a float64
@@ -94,11 +95,13 @@ def _mp_op(step: Step, args: list):
             return args[0] / args[1] if args[1] else None
         if base == "pow":
             p, q = args
-            if not p and q < 0:
+            if (not p and q < 0) or (q and mpmath.mag(q) > HUGE_BITS):
                 return None
             r = mpmath.power(p, q)
             return None if isinstance(r, mpmath.mpc) else r
         u = args[0]
+        if step.op in _EXPLIKE and u and mpmath.mag(u) > HUGE_BITS:
+            return None  # e^(e^1000): no affordable mpf (see symbolic.HUGE_BITS)
         out = {"neg": lambda: -u, "abs": lambda: abs(u), "sign": lambda: mpmath.mpf(mpmath.sign(u)),
                "sigmoid": lambda: 1 / (1 + mpmath.exp(-u)),
                "softplus": lambda: u + mpmath.log1p(mpmath.exp(-u)) if u > 0 else mpmath.log1p(mpmath.exp(u)),
@@ -149,6 +152,7 @@ def _mp_local(step: Step, args: list, out):
 
 
 _BINARY = ("add", "sub", "mul", "div", "pow")
+_EXPLIKE = ("exp", "expm1", "sinh", "cosh", "sigmoid", "softplus")
 
 
 def _bits(inputs: dict[str, float]) -> int:

@@ -128,6 +128,22 @@ class _Undefined(Exception):
     """The closed form is undefined at the point (0/0, log 0, a complex result)."""
 
 
+class _Overflow(Exception):
+    """An exponent beyond 2^HUGE_BITS: e^(e^1000) has no float and no affordable mpf either."""
+
+
+HUGE_BITS = 1100  # |u| >= 2^1100 as an exponent: the result's own exponent would not fit in memory
+
+
+def _bounded(fn):
+    """exp-like functions refuse astronomically large arguments instead of building huge integers."""
+    def call(u):
+        if u and mpmath.mag(u) > HUGE_BITS:
+            raise _Overflow
+        return fn(u)
+    return call
+
+
 def _real(v):
     if isinstance(v, mpmath.mpc):
         if v.imag != 0:
@@ -147,6 +163,8 @@ def _div(p, q):
 def _pow(base, exp):
     if not base and exp < 0:
         raise _Undefined
+    if exp and mpmath.mag(exp) > HUGE_BITS:
+        raise _Overflow
     return _real(mpmath.power(base, exp))
 
 
@@ -183,12 +201,13 @@ def _log(u):
     return mpmath.log(u)
 
 
+_EXPLIKE = (sympy.exp, s_expm1, sympy.sinh, sympy.cosh, sigmoid, softplus)
 _MP = {sympy.sin: mpmath.sin, sympy.cos: mpmath.cos, sympy.tan: mpmath.tan, sympy.asin: mpmath.asin,
        sympy.acos: mpmath.acos, sympy.atan: mpmath.atan, sympy.sinh: mpmath.sinh, sympy.cosh: mpmath.cosh,
        sympy.tanh: mpmath.tanh, sympy.exp: mpmath.exp, s_expm1: mpmath.expm1, sympy.log: _log,
        s_log1p: mpmath.log1p, sympy.Abs: abs, sigmoid: _sigmoid, softplus: _softplus,
        sympy.sign: _sign, sympy.DiracDelta: _dirac}
-_MP = {k: _guarded(v) for k, v in _MP.items()}
+_MP = {k: _guarded(_bounded(v) if k in _EXPLIKE else v) for k, v in _MP.items()}
 
 
 class Program:
@@ -293,11 +312,24 @@ def scale_of(e: sympy.Expr) -> sympy.Expr:
 # ---- the reference ----------------------------------------------------------------------------
 
 
+SECOND_ORDER_BUDGET = 100_000  # (operations in f') x (nodes in f): about the size of f''
+
+
+def second_order_refusal(f: sympy.Expr, variables: tuple[str, ...], nodes: int) -> str | None:
+    """Why f'' is not computed (too large to build in well under a second), or None."""
+    size = sum(sympy.count_ops(g) for g in gradient(f, variables)) * max(1, nodes)
+    if size > SECOND_ORDER_BUDGET:
+        return (f"second derivatives of this expression are too large (about {size} operations, "
+                f"limit {SECOND_ORDER_BUDGET}); use grad, or a shorter expression")
+    return None
+
+
 class Truth:
     """f, its gradient and Hessian at 50 digits, as a `spec.Reference`-compatible callable."""
 
-    def __init__(self, f: sympy.Expr, variables: tuple[str, ...]) -> None:
+    def __init__(self, f: sympy.Expr, variables: tuple[str, ...], refuse_second: str | None = None) -> None:
         self.f, self.variables = f, variables
+        self.refuse_second = refuse_second
         self._programs: dict[int, tuple[Program, list[sympy.Expr]]] = {}
 
     def exprs(self, order: int) -> list[sympy.Expr]:
@@ -309,6 +341,10 @@ class Truth:
         return qs
 
     def program(self, order: int) -> tuple[Program, list[sympy.Expr]]:
+        if order >= 2 and self.refuse_second:
+            from backpropcli.errors import InputError
+
+            raise InputError(self.refuse_second)
         if order not in self._programs:
             qs = self.exprs(order)
             self._programs[order] = (Program(qs + [scale_of(q) for q in qs]), qs)
@@ -326,6 +362,8 @@ class Truth:
                     out, loss = program.run(env)
                 except _Undefined:
                     return self._limits(qs, point)
+                except (_Overflow, OverflowError, MemoryError):
+                    return [math.nan] * len(out_names(qs))
                 if NEEDED + loss <= bits or bits >= MAX_BITS:
                     return [_float(v) for v in out]
                 bits = min(MAX_BITS, bits * 4 if math.isinf(loss) else int(NEEDED + loss) + 16)
@@ -350,6 +388,10 @@ class Truth:
             hess_scale = [s[1 + k + i * k:1 + k + (i + 1) * k] for i in range(k)]
         return Reference(value=q[0], value_scale=s[0], gradient=grad, gradient_scale=grad_scale,
                          hessian=hess, hessian_scale=hess_scale)
+
+
+def out_names(qs: list) -> list:
+    return qs + qs  # the quantities, then their scales
 
 
 def _limit(q: sympy.Expr, variables: tuple[str, ...], point: dict) -> float:
