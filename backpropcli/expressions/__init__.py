@@ -48,10 +48,11 @@ class Expression:
         return symbolic.derivative_strings(self.sym, self.variables, order)
 
     def precision(self, points: dict[str, list[float]], params: dict[str, float],
-                  order: int = 1) -> list[precision.PointPrecision]:
-        """Digits the graph's derivative loses at each point, and the node where the loss is born."""
+                  order: int = 1, refs: list | None = None) -> list[precision.PointPrecision]:
+        """Digits the graph's derivative loses at each point, and the node where the loss is born.
+        ``refs``: the References already computed at these points (order ``order``), if any."""
         return precision.analyse(self.steps, self.output, self.builder, self.variables, self.truth,
-                                 points, _used(params, self.parsed.params), order)
+                                 points, _used(params, self.parsed.params), order, refs)
 
 
 @dataclass(frozen=True)

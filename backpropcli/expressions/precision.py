@@ -131,27 +131,46 @@ def _mp_local(step: Step, args: list, out):
                 p, q = (c, args[0]) if step.const_side == "left" else (args[0], c)
             else:
                 p, q = args
-            d = {"add": (1, 1), "sub": (1, -1), "mul": (q, p),
-                 "div": (1 / q, -p / q**2) if q else (None, None),
-                 "pow": ((q * mpmath.power(p, q - 1) if (p or q >= 1) else None),
-                         (out * mpmath.log(p) if p > 0 else (0 if not p and q > 0 else None)))}[base]
-            if c is not None:
-                return [d[1] if step.const_side == "left" else d[0]]
-            return list(d)
+            if c is None:
+                return [_binary_local(base, p, q, out, 0), _binary_local(base, p, q, out, 1)]
+            return [_binary_local(base, p, q, out, 1 if step.const_side == "left" else 0)]
         u = args[0]
-        d = {"neg": -1, "abs": mpmath.sign(u), "sign": 0, "sin": mpmath.cos(u), "cos": -mpmath.sin(u),
-             "tan": 1 + out**2, "asin": 1 / mpmath.sqrt(1 - u**2) if abs(u) < 1 else None,
-             "acos": -1 / mpmath.sqrt(1 - u**2) if abs(u) < 1 else None, "atan": 1 / (1 + u**2),
-             "sinh": mpmath.cosh(u), "cosh": mpmath.sinh(u), "tanh": 1 - out**2, "exp": out,
-             "expm1": out + 1, "log": 1 / u if u else None, "log1p": 1 / (1 + u) if u != -1 else None,
-             "sqrt": 1 / (2 * out) if out else None, "sigmoid": out * (1 - out),
-             "softplus": 1 / (1 + mpmath.exp(-u))}[step.op]
+        d = _LOCAL[step.op](u, out)
         return [d]
     except (ZeroDivisionError, ValueError, TypeError):
         return [None] * (1 if step.const is not None or step.op not in _BINARY else 2)
 
 
 _BINARY = ("add", "sub", "mul", "div", "pow")
+
+
+def _binary_local(op: str, p, q, out, i: int):
+    """d (p op q) / d p (i = 0) or / d q (i = 1); None where undefined."""
+    if op == "add":
+        return 1
+    if op == "sub":
+        return 1 if i == 0 else -1
+    if op == "mul":
+        return q if i == 0 else p
+    if op == "div":
+        if not q:
+            return None
+        return 1 / q if i == 0 else -p / q**2
+    if i == 0:  # d p**q / dp
+        return q * mpmath.power(p, q - 1) if (p or q >= 1) else None
+    return out * mpmath.log(p) if p > 0 else (0 if not p and q > 0 else None)
+# d op(u) / du from u and the op's value; None where undefined
+_LOCAL = {
+    "neg": lambda u, y: -1, "abs": lambda u, y: mpmath.sign(u), "sign": lambda u, y: 0,
+    "sin": lambda u, y: mpmath.cos(u), "cos": lambda u, y: -mpmath.sin(u), "tan": lambda u, y: 1 + y**2,
+    "asin": lambda u, y: 1 / mpmath.sqrt(1 - u**2) if abs(u) < 1 else None,
+    "acos": lambda u, y: -1 / mpmath.sqrt(1 - u**2) if abs(u) < 1 else None,
+    "atan": lambda u, y: 1 / (1 + u**2), "sinh": lambda u, y: mpmath.cosh(u), "cosh": lambda u, y: mpmath.sinh(u),
+    "tanh": lambda u, y: 1 - y**2, "exp": lambda u, y: y, "expm1": lambda u, y: y + 1,
+    "log": lambda u, y: 1 / u if u else None, "log1p": lambda u, y: 1 / (1 + u) if u != -1 else None,
+    "sqrt": lambda u, y: 1 / (2 * y) if y else None, "sigmoid": lambda u, y: y * (1 - y),
+    "softplus": lambda u, y: 1 / (1 + mpmath.exp(-u)),
+}
 _EXPLIKE = ("exp", "expm1", "sinh", "cosh", "sigmoid", "softplus")
 
 
@@ -232,9 +251,11 @@ def torch_nodes(builder, variables, points: dict[str, list[float]], params: dict
 
 
 def analyse(steps: list[Step], out: str, builder, variables: tuple[str, ...], truth,
-            points: dict[str, list[float]], params: dict[str, float], order: int = 1) -> list[PointPrecision]:
+            points: dict[str, list[float]], params: dict[str, float], order: int = 1,
+            refs: list | None = None) -> list[PointPrecision]:
     """Per point: digits the graph's derivative lost against ``truth`` (a symbolic.Truth) and the node
-    where the loss is born."""
+    where the loss is born. ``refs`` (the References at the points, if the caller has them) saves
+    evaluating the truth twice."""
     values, adjoints, grads, hess = torch_nodes(builder, variables, points, params, order)
     n = len(next(iter(points.values())))
     by_name = {s.name: s for s in steps}
@@ -245,7 +266,7 @@ def analyse(steps: list[Step], out: str, builder, variables: tuple[str, ...], tr
     result = []
     for i in range(n):
         inputs = {v: float(points[v][i]) for v in variables}
-        ref = truth(inputs, params, order)
+        ref = refs[i] if refs is not None else truth(inputs, params, order)
         if order >= 2:
             pairs = [(hess[r][c][i], ref.hessian[r][c], ref.hessian_scale[r][c])
                      for r in range(len(variables)) for c in range(len(variables))]
