@@ -236,3 +236,17 @@ def test_hessian_precision_two_variables():
     spec = compile_expr("a*x**2 + b*x*y + c*y**2", params)
     (p,) = spec.expression.precision({"x": [1.0], "y": [1.0]}, params, order=2)
     assert p.digits_lost == 0 and p.reason == ""
+
+
+def test_kinks_and_constants():
+    spec = compile_expr("abs(x)")
+    ref = spec.reference({"x": 0.0}, {}, 2)
+    assert ref.gradient["x"] == 0.0 and math.isnan(ref.hessian[0][0])  # |x|'' has no value at 0
+    p = spec.expression.precision({"x": [0.0, -2.0]}, {}, 2)
+    assert p[0].reason.startswith("the derivative is undefined") and p[1].digits_lost == 0
+    const = compile_expr("2*pi")
+    assert const.variables == ("x",) and const.reference({"x": 1.0}, {}, 2).gradient == {"x": 0.0}
+    x = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    assert build(const.graph, {"x": x}).result.tolist() == [2 * math.pi] * 2
+    only_y = compile_expr("y**2 + b", {"b": 1.0})
+    assert only_y.variables == ("y",) and only_y.reference({"y": 3.0}, {"b": 1.0}, 1).gradient == {"y": 6.0}

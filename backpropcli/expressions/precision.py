@@ -239,12 +239,20 @@ def torch_nodes(builder, variables, points: dict[str, list[float]], params: dict
     if order >= 2:
         hess = [list(torch.autograd.grad(gi.sum(), leaves, retain_graph=True, allow_unused=True))
                 if gi is not None and gi.requires_grad else [None] * len(leaves) for gi in grads]
-        hess = [[(h.detach().tolist() if h is not None else [0.0] * n) for h in row] for row in hess]
+        hess = [[_floats(h, n) for h in row] for row in hess]
     values = {o.name: o.tensor.detach().expand(n).tolist() for o in ops}
-    adjoints = {o.name: (node_adj[o.name].detach().expand(n).tolist() if node_adj.get(o.name) is not None
-                         else [0.0] * n) for o in ops}
-    grads = [(gr.detach().tolist() if gr is not None else [0.0] * n) for gr in grads]
+    adjoints = {o.name: _floats(node_adj.get(o.name), n) for o in ops}
+    grads = [_floats(gr, n) for gr in grads]
     return values, adjoints, grads, hess
+
+
+def _floats(t, n: int) -> list[float]:
+    """A gradient as n floats: None (unused) and autograd's storage-less zero tensors are zeros."""
+    import torch
+
+    if t is None or torch._is_zerotensor(t):
+        return [0.0] * n
+    return t.detach().expand(n).tolist()
 
 
 # ---- the analysis -----------------------------------------------------------------------------
@@ -301,6 +309,8 @@ def classify(total: float, worst: WorstNode, nonfinite: Step | None, true_values
     if total < 2:
         return ""
     truth_finite = all(math.isfinite(t) for _, t, _ in pairs)
+    if any(math.isnan(t) for _, t, _ in pairs):
+        return "the derivative is undefined here (the symbolic limit does not exist)"
     if nonfinite is not None and truth_finite:
         if math.isnan(true_values[nonfinite.name]):
             return (f"nan at a removable singularity: {nonfinite.name} = {nonfinite.expr} is undefined here "
