@@ -107,11 +107,34 @@ def torch_fn(step: Step):
     return {"abs": torch.abs, "sigmoid": torch.sigmoid, "sign": torch.sign}.get(step.op) or getattr(torch, step.op)
 
 
+_WARM = False
+
+
+def warm() -> None:
+    """Call every unary op once on a small tensor, single-threaded, before any large call:
+    MKL VML picks its kernel lazily, and a first call on several threads at once can leave
+    one thread on a low-accuracy kernel (pytorch/pytorch#188792, see DESIGN.md)."""
+    global _WARM
+    if _WARM:
+        return
+    import torch
+
+    t = torch.linspace(0.1, 0.9, 8, dtype=torch.float64)
+    for name in ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "expm1",
+                 "log", "log1p", "sqrt", "abs", "sigmoid"):
+        getattr(torch, name)(t)
+        getattr(torch, name)(t.float())
+    torch.logaddexp(t, torch.zeros_like(t))
+    torch.pow(t, t)
+    _WARM = True
+
+
 def builder(tree: Expr, prefix: str = "v") -> GraphBuilder:
     steps, out = lower(tree, prefix)
     fns = [torch_fn(s) for s in steps]
 
     def build(g: Graph) -> str:
+        warm()
         for step, fn in zip(steps, fns):
             if step.op == "const":
                 anchor = next(iter(g.nodes))  # any input, for the shape of the constant

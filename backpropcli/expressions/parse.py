@@ -188,12 +188,8 @@ def _name(name: str) -> Expr:
         raise InputError(f"function {name!r} must be called, e.g. {name}(x)")
     known = VARIABLES + PARAMS + tuple(CONSTANTS)
     hint = difflib.get_close_matches(name, known + FUNCTIONS, n=1)
-    return _refuse(f"unknown name {name!r}; names allowed: {', '.join(known)}"
-                   + (f" (did you mean {hint[0]!r}?)" if hint else ""))
-
-
-def _refuse(message: str):
-    raise InputError(message)
+    raise InputError(f"unknown name {name!r}; names allowed: {', '.join(known)}"
+                     + (f" (did you mean {hint[0]!r}?)" if hint else ""))
 
 
 def _unknown_function(fn: str) -> str:
@@ -342,11 +338,3 @@ def _names(tree: Expr) -> set[str]:
     if isinstance(tree, (Neg, Call)):
         return _names(tree.arg)
     return set()
-
-
-def children(tree: Expr) -> tuple[Expr, ...]:
-    if isinstance(tree, Bin):
-        return (tree.left, tree.right)
-    if isinstance(tree, (Neg, Call)):
-        return (tree.arg,)
-    return ()

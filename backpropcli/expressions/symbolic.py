@@ -25,7 +25,7 @@ import sympy
 from sympy.codegen.cfunctions import expm1 as s_expm1
 from sympy.codegen.cfunctions import log1p as s_log1p
 
-from backpropcli.expressions.parse import Bin, Call, Const, Expr, Neg, Num, Var
+from backpropcli.expressions.parse import Call, Const, Expr, Neg, Num, Var
 from backpropcli.functions.spec import Reference
 
 DIGITS = 50
