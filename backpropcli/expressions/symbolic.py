@@ -63,13 +63,15 @@ _FUNCS = {"sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "asin": sympy.as
 
 
 def to_sympy(tree: Expr) -> sympy.Expr:
-    """The sympy expression of our tree. Integers stay exact (they are small, see parse.py);
-    other numbers become sympy Floats at 50 digits of the float the user typed."""
+    """The sympy expression of our tree. Numbers are exact rationals: integers are small and
+    decimals have at most a few hundred digits (see parse.py)."""
     if isinstance(tree, Num):
         v = tree.value
         if isinstance(v, int):
             return sympy.Integer(v)
-        return sympy.Integer(int(v)) if v.is_integer() and abs(v) <= 2**53 else sympy.Float(v, DIGITS)
+        # the decimal the user typed, exactly (0.1 is 1/10, x**0.5 is sqrt(x)); its float, which
+        # the graph uses, differs by less than half an ulp
+        return sympy.Rational(repr(v))
     if isinstance(tree, Const):
         return sympy.pi if tree.name == "pi" else sympy.E
     if isinstance(tree, Var):
@@ -117,8 +119,11 @@ def derivative_strings(f: sympy.Expr, variables: tuple[str, ...], order: int) ->
 
 
 def text(expr: sympy.Expr) -> str:
-    """sympy's printing in the language's own syntax (abs, not Abs)."""
-    return sympy.sstr(expr).replace("Abs(", "abs(")
+    """sympy's printing in the language's own syntax (abs, not Abs); a rational with more than
+    15 digits prints as a float (1e300, not three hundred zeros)."""
+    long = {r: sympy.Float(r, 15) for r in expr.atoms(sympy.Rational)
+            if max(abs(r.p), r.q) > 10**15}
+    return sympy.sstr(expr.xreplace(long) if long else expr).replace("Abs(", "abs(")
 
 
 # ---- a 50-digit evaluator ---------------------------------------------------------------------
