@@ -1,0 +1,202 @@
+"""The expression as a graph of primitive torch ops, one node per operation.
+
+`lower(tree)` turns the tree into a list of `Step`s in evaluation order, named
+v1...vn as the report names its intermediates; a sub-expression that occurs
+twice is one node (the graph is a DAG, as autograd records it). Constant
+sub-expressions (`2*pi`) are folded into floats held by the op. The same steps
+drive the torch graph (`builder`) and the 50-digit walk of precision.py.
+
+Primitives: torch ops only, so autograd differentiates every node and double
+backward works. `sigmoid` is torch.sigmoid (its backward y(1 - y) loses
+everything for large u: precision.py shows it); `softplus` is
+torch.logaddexp(u, 0) = log(e^u + 1), which is stable for every u and whose
+derivative is exactly sigmoid(u) - unlike F.softplus, which switches to u
+above 20. The naive log(1 + exp(x)) is what the user types to see the report's
+overflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backpropcli.expressions.parse import Bin, Call, Const, Expr, Neg, Num, Var, constant_value, to_text
+from backpropcli.functions.graph import Graph, GraphBuilder
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # v1, v2, ...
+    expr: str  # the sub-expression, normalised text
+    op: str  # add, sub, mul, div, pow, neg, sin, ...; with a constant: add_const, pow_const, ...
+    parents: tuple[str, ...]  # node names (variables, parameters or earlier steps)
+    const: float | None = None  # the folded constant operand, if any
+    const_side: str | None = None  # "left" or "right": where the constant sits
+    tree: Expr | None = None  # the sub-expression itself
+
+
+_BIN_OP = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow"}
+
+
+def lower(tree: Expr, prefix: str = "v") -> tuple[list[Step], str]:
+    """The steps of ``tree`` in evaluation order and the name of the output node."""
+    steps: list[Step] = []
+    seen: dict[Expr, str] = {}
+
+    def visit(t: Expr) -> str | float:
+        c = constant_value(t)
+        if c is not None:
+            return c
+        if isinstance(t, Var):
+            return t.name
+        if t in seen:
+            return seen[t]
+        if isinstance(t, Neg):
+            parents, op, const, side = (visit(t.arg),), "neg", None, None
+        elif isinstance(t, Call):
+            parents, op, const, side = (visit(t.arg),), t.fn, None, None
+        else:
+            left, right = visit(t.left), visit(t.right)
+            op = _BIN_OP[t.op]
+            if isinstance(left, float):
+                parents, op, const, side = (right,), op + "_const", left, "left"
+            elif isinstance(right, float):
+                parents, op, const, side = (left,), op + "_const", right, "right"
+            else:
+                parents, const, side = (left, right), None, None
+        name = f"{prefix}{len(steps) + 1}"
+        steps.append(Step(name, to_text(t), op, parents, const, side, t))
+        seen[t] = name
+        return name
+
+    out = visit(tree)
+    if not isinstance(out, str) or not steps:
+        # a constant or a bare variable: one node, so the graph still has an output op
+        t = tree
+        const = out if isinstance(out, float) else None
+        parents = () if const is not None else (out,)
+        steps.append(Step(f"{prefix}1", to_text(t), "const" if const is not None else "identity",
+                          parents, const, None, t))
+        out = steps[-1].name
+    return steps, out
+
+
+def torch_fn(step: Step):
+    """The torch function of a step, on its parents' tensors."""
+    import torch
+
+    c, side = step.const, step.const_side
+    base = step.op.removesuffix("_const")
+    if step.op == "const":
+        return lambda *_: torch.tensor(c, dtype=torch.float64)
+    if step.op == "identity":
+        return lambda u: u * 1.0
+    if step.op == "neg":
+        return torch.neg
+    if base in ("add", "sub", "mul", "div", "pow"):
+        f = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow}[base]
+        if c is None:
+            return f
+        if side == "left":
+            return lambda u: f(torch.as_tensor(c, dtype=u.dtype), u)
+        if base == "pow" and float(c).is_integer():
+            n = int(c)
+            return lambda u: torch.pow(u, n)
+        return lambda u: f(u, c)
+    if step.op == "softplus":
+        return lambda u: torch.logaddexp(u, torch.zeros_like(u))
+    return {"abs": torch.abs, "sigmoid": torch.sigmoid, "sign": torch.sign}.get(step.op) or getattr(torch, step.op)
+
+
+_WARM = False
+
+
+def warm() -> None:
+    """Call every unary op once on a small tensor, single-threaded, before any large call:
+    MKL VML picks its kernel lazily, and a first call on several threads at once can leave
+    one thread on a low-accuracy kernel (pytorch/pytorch#188792, see DESIGN.md)."""
+    global _WARM
+    if _WARM:
+        return
+    import torch
+
+    t = torch.linspace(0.1, 0.9, 8, dtype=torch.float64)
+    for name in ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "expm1",
+                 "log", "log1p", "sqrt", "abs", "sigmoid"):
+        getattr(torch, name)(t)
+        getattr(torch, name)(t.float())
+    torch.logaddexp(t, torch.zeros_like(t))
+    torch.pow(t, t)
+    _WARM = True
+
+
+def builder(tree: Expr, prefix: str = "v") -> GraphBuilder:
+    steps, out = lower(tree, prefix)
+    fns = [torch_fn(s) for s in steps]
+
+    def build(g: Graph) -> str:
+        warm()
+        for step, fn in zip(steps, fns):
+            if step.op == "const":
+                anchor = next(iter(g.nodes))  # any input, for the shape of the constant
+                g.op(step.name, step.expr, step.op, lambda u: fn().expand_as(u).to(u.dtype), anchor)
+            else:
+                g.op(step.name, step.expr, step.op, fn, *step.parents)
+        return out
+
+    return build
+
+
+def from_sympy(e) -> Expr:
+    """Our tree from a sympy expression (for the graph of the symbolic f'): sums and
+    products become chains of binary nodes, x**-1 a division, rationals numbers."""
+    import sympy
+
+    from backpropcli.expressions import symbolic
+
+    if e.is_Symbol:
+        return Var(e.name)
+    if e == sympy.pi:
+        return Const("pi")
+    if e == sympy.E:
+        return Const("e")
+    if e.is_Integer:
+        return Num(int(e)) if e >= 0 else Neg(Num(-int(e)))
+    if e.is_Number:
+        v = float(e)
+        return Num(v) if v >= 0 else Neg(Num(-v))
+    if e.is_Add:
+        terms = list(e.as_ordered_terms())
+        out = from_sympy(terms[0])
+        for t in terms[1:]:
+            if t.could_extract_minus_sign():
+                out = Bin("-", out, from_sympy(-t))
+            else:
+                out = Bin("+", out, from_sympy(t))
+        return out
+    if e.is_Mul:
+        if e.could_extract_minus_sign() and e.args[0] == -1:
+            return Neg(from_sympy(-e))
+        num, den = e.as_numer_denom()
+        if den != 1:
+            return Bin("/", from_sympy(num), from_sympy(den))
+        factors = list(e.args)
+        out = from_sympy(factors[0])
+        for f in factors[1:]:
+            out = Bin("*", out, from_sympy(f))
+        return out
+    if e.is_Pow:
+        if e.exp == -1:
+            return Bin("/", Num(1), from_sympy(e.base))
+        if e.exp == sympy.Rational(1, 2):
+            return Call("sqrt", from_sympy(e.base))
+        if e.base == sympy.E:
+            return Call("exp", from_sympy(e.exp))
+        return Bin("**", from_sympy(e.base), from_sympy(e.exp))
+    if e.func == sympy.exp:
+        return Call("exp", from_sympy(e.args[0]))
+    names = {sympy.Abs: "abs", sympy.sign: "sign", symbolic.s_expm1: "expm1", symbolic.s_log1p: "log1p",
+             symbolic.sigmoid: "sigmoid", symbolic.softplus: "softplus"}
+    name = names.get(e.func, getattr(e.func, "__name__", ""))
+    if name in ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "log") or name in names.values():
+        return Call(name, from_sympy(e.args[0]))
+    raise ValueError(f"no graph for {e.func}")
