@@ -64,7 +64,13 @@ def vmap_elementwise(apply: Callable, in_dims: tuple, *args, outputs: int = 1):
     if not batched:
         return apply(*args), (None,) * outputs if outputs > 1 else None
     out = apply(*moved)
-    return out, ((0,) * outputs if outputs > 1 else 0)
+    # every output must carry the batch dimension it is declared to have: an output that does
+    # not depend on the batched inputs (df/dy = b·x + 2c·y when only a is batched) comes back
+    # unbatched, so it is expanded to the common shape (a view, no copy)
+    shape = torch.broadcast_shapes(*(m.shape for m in moved if isinstance(m, torch.Tensor)))
+    if outputs > 1:
+        return tuple(o.expand(shape) for o in out), (0,) * outputs
+    return out.expand(shape), 0
 
 
 def save_input(ctx, inputs, output) -> None:
