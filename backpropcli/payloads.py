@@ -53,6 +53,7 @@ def check(result, cfg, plots: list[Path]) -> dict:
                 item["hessian"]["derivative_graph"] = [[c.derivative_graph for c in row] for row in p.hessian]
             item["hessian"]["abs_error"] = {m: [[c.abs_error[m] for c in row] for row in p.hessian]
                                             for m in ("custom", "autograd", "finite_difference")}
+        item["graph_ok"], item["graph_digits_lost"] = p.graph_ok, p.graph_digits_lost
         item["ok"] = p.ok
         points.append(item)
     verdict_key = "gradcheck" if result.command == "grad" else "gradgradcheck"

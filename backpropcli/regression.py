@@ -21,6 +21,8 @@ from backpropcli.errors import InputError
 # A loss this many times the first one counts as an explosion: stop there.
 EXPLOSION_FACTOR = 1e12
 MAX_DATA_BYTES = 200_000_000
+# Beyond this many steps "how many" stops meaning anything (iters is capped at 1e8).
+MAX_STEPS = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,15 @@ class RegressionResult:
     stopped_at: int | None  # 1-based iteration where a blow-up stopped the run
     trajectory: list[tuple[float, float]] = field(repr=False, default_factory=list)
     data: Dataset | None = field(repr=False, default=None)
+
+    @property
+    def steps_note(self) -> str:
+        """Why iters_to_converge is None: lr too large, or stable but too slow to count."""
+        if self.config.lr >= self.curvature.lr_max or not math.isfinite(self.curvature.lr_max):
+            return "lr too large"
+        rate = self.config.lr * self.curvature.lambda_min
+        return (f"more than 2^62 steps: the slowest direction shrinks by only {rate:.2g} per step"
+                if rate > 0 else "the slowest direction does not shrink at this lr")
 
     @property
     def verdict(self) -> str:
@@ -267,6 +278,8 @@ def iterations_to_converge(
     hi = 1
     while log_error(hi) > log_target:
         hi *= 2
+        if hi > MAX_STEPS:
+            return None  # converges, but slower than any run could (see RegressionResult.steps_note)
     lo = hi // 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
