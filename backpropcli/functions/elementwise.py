@@ -73,8 +73,32 @@ def vmap_elementwise(apply: Callable, in_dims: tuple, *args, outputs: int = 1):
     return out.expand(shape), 0
 
 
+def real_input(x, function: str, name: str = "x"):
+    """x as a real floating tensor, the one input convention of every Function here.
+
+    Floating tensors (float64, float32, float16, bfloat16) pass unchanged; a Python
+    number or an integer/bool tensor becomes a tensor of torch's default float dtype
+    (as torch.sin does with an int tensor). Complex input is refused: these are real
+    functions, and PyTorch's convention for a complex gradient is the conjugate
+    Wirtinger derivative, which the hand-derived backwards do not compute.
+    """
+    if not isinstance(x, torch.Tensor):
+        if isinstance(x, complex):
+            raise TypeError(f"{function}: {name} is the complex number {x!r}; only real input is supported")
+        if not isinstance(x, (int, float)):
+            raise TypeError(f"{function}: {name} must be a real tensor or a number, got {type(x).__name__}")
+        return torch.tensor(float(x), dtype=torch.get_default_dtype())
+    if x.dtype.is_complex:
+        raise TypeError(f"{function}: {name} has dtype {x.dtype}; complex input is not supported "
+                        "(the derivatives here are for real x)")
+    if not x.dtype.is_floating_point:
+        return x.to(torch.get_default_dtype())
+    return x
+
+
 def save_input(ctx, inputs, output) -> None:
     """setup_context of a one-input Function: keep x for backward and for jvp."""
     (x,) = inputs
+    x = real_input(x, "input")
     ctx.save_for_backward(x)
     ctx.save_for_forward(x)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import mpmath
 import torch
 
-from backpropcli.functions.elementwise import chunked, vmap_elementwise
+from backpropcli.functions.elementwise import chunked, real_input, vmap_elementwise
 from backpropcli.functions.graph import Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
@@ -87,9 +87,22 @@ _value_rescued = _rescued(_value_kernel, lambda x, y, a, b, c: [[(1, a, x, x), (
 _gradient_rescued = _rescued(_gradient_kernel, lambda x, y, a, b, c: [[(2, a, x), (1, b, y)], [(1, b, x), (2, c, y)]])
 
 
+def _real(x, y, a, b, c):
+    """x and y as real floating tensors; a, b, c as real numbers or floating tensors (see real_input)."""
+    x, y = real_input(x, "quad", "x"), real_input(y, "quad", "y")
+    params = []
+    for name, p in zip(PARAMS, (a, b, c)):
+        if isinstance(p, torch.Tensor):
+            p = real_input(p, "quad", name)
+        elif isinstance(p, complex) or not isinstance(p, (int, float)):
+            real_input(p, "quad", name)  # raises with a clear message
+        params.append(p)
+    return (x, y, *params)
+
+
 def _save(ctx, inputs) -> None:
     """Save x, y and the parameters that are tensors; numbers stay on ctx."""
-    x, y, *params = inputs
+    x, y, *params = _real(*inputs)
     ctx.is_tensor = [isinstance(p, torch.Tensor) for p in params]
     ctx.numbers = [None if t else p for p, t in zip(params, ctx.is_tensor)]
     tensors = [p for p in params if isinstance(p, torch.Tensor)]
@@ -125,6 +138,7 @@ class Quad(torch.autograd.Function):
 
     @staticmethod
     def forward(x, y, a, b, c):
+        x, y, a, b, c = _real(x, y, a, b, c)
         return chunked(_value_rescued, (x, y), (a, b, c))
 
     @staticmethod
@@ -163,6 +177,7 @@ class QuadGrad(torch.autograd.Function):
 
     @staticmethod
     def forward(x, y, a, b, c):
+        x, y, a, b, c = _real(x, y, a, b, c)
         return chunked(_gradient_rescued, (x, y), (a, b, c))
 
     @staticmethod

@@ -30,7 +30,7 @@ import math
 import torch
 from mpmath import libmp
 
-from backpropcli.functions.elementwise import chunked, save_input, vmap_elementwise
+from backpropcli.functions.elementwise import chunked, real_input, save_input, vmap_elementwise
 from backpropcli.functions.graph import Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
@@ -125,7 +125,7 @@ class Sinc(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
-        return sinc_value(x)
+        return sinc_value(real_input(x, "sinc"))
 
     setup_context = staticmethod(save_input)
 
@@ -150,7 +150,7 @@ class SincGrad(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
-        return sinc_prime(x)
+        return sinc_prime(real_input(x, "sinc"))
 
     setup_context = staticmethod(save_input)
 
@@ -175,7 +175,7 @@ class SincSecond(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
-        return sinc_second(x)
+        return sinc_second(real_input(x, "sinc"))
 
     setup_context = staticmethod(save_input)
 

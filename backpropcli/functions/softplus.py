@@ -16,7 +16,7 @@ from __future__ import annotations
 import mpmath
 import torch
 
-from backpropcli.functions.elementwise import chunked, save_input, vmap_elementwise
+from backpropcli.functions.elementwise import chunked, real_input, save_input, vmap_elementwise
 from backpropcli.functions.graph import Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
@@ -81,7 +81,7 @@ class Softplus(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
-        return softplus_value(x)
+        return softplus_value(real_input(x, "softplus"))
 
     setup_context = staticmethod(save_input)
 
@@ -105,7 +105,7 @@ class Sigmoid(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
-        return sigmoid_value(x)
+        return sigmoid_value(real_input(x, "softplus"))
 
     setup_context = staticmethod(save_input)
 
@@ -129,7 +129,7 @@ class SigmoidSlope(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
-        return sigmoid_slope(x)
+        return sigmoid_slope(real_input(x, "softplus"))
 
     setup_context = staticmethod(save_input)
 
