@@ -96,6 +96,43 @@ def real_input(x, function: str, name: str = "x"):
     return x
 
 
+class UnsupportedTransform(RuntimeError):
+    """A PyTorch transform that would silently give a wrong derivative through these Functions."""
+
+
+def _functorch_levels() -> list[str]:
+    from torch._C._functorch import peek_interpreter_stack
+
+    levels = []
+    interpreter = peek_interpreter_stack()
+    if interpreter is None:
+        return levels
+    from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
+
+    return [str(i.key()).rsplit(".", 1)[-1] for i in retrieve_all_functorch_interpreters()]
+
+
+def refuse_compiled_transform(function: str) -> None:
+    """Called in forward: torch.compile of a torch.func transform (torch.compile(torch.func.grad(f)))
+    inlines the forward's ops and drops the custom backward (pytorch/pytorch#193279, #192985):
+    sinc's gradient at 0 comes out nan. Refuse instead of returning that number."""
+    if torch.compiler.is_compiling() and torch._C._functorch.peek_interpreter_stack() is not None:
+        raise UnsupportedTransform(
+            f"{function}: torch.compile over a torch.func transform drops its custom backward "
+            "(pytorch/pytorch#193279, #192985); compile torch.autograd.grad instead, or run the transform eagerly")
+
+
+def refuse_forward_over_forward(function: str) -> None:
+    """Called in jvp: with two forward-mode levels (jacfwd(jacfwd(f)), jvp of jvp, jacfwd(hessian(f)))
+    PyTorch drops the outer tangent of a custom Function and returns exactly 0
+    (pytorch/pytorch#197867). Refuse instead of returning that 0."""
+    if _functorch_levels().count("Jvp") >= 2:
+        raise UnsupportedTransform(
+            f"{function}: forward-over-forward (jacfwd of jacfwd, jvp of jvp) through a custom autograd.Function "
+            "returns 0 in PyTorch (pytorch/pytorch#197867); use jacrev/grad for the outer derivatives, "
+            "e.g. jacrev(jacrev(f)) or jacfwd(jacrev(f))")
+
+
 def save_input(ctx, inputs, output) -> None:
     """setup_context of a one-input Function: keep x for backward and for jvp."""
     (x,) = inputs

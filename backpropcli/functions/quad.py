@@ -10,7 +10,9 @@ from __future__ import annotations
 import mpmath
 import torch
 
-from backpropcli.functions.elementwise import chunked, real_input, vmap_elementwise
+from backpropcli.functions.elementwise import (
+    chunked, real_input, refuse_compiled_transform, refuse_forward_over_forward, vmap_elementwise,
+)
 from backpropcli.functions.graph import Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
@@ -138,6 +140,7 @@ class Quad(torch.autograd.Function):
 
     @staticmethod
     def forward(x, y, a, b, c):
+        refuse_compiled_transform("quad")
         x, y, a, b, c = _real(x, y, a, b, c)
         return chunked(_value_rescued, (x, y), (a, b, c))
 
@@ -161,6 +164,7 @@ class Quad(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, x_t, y_t, a_t, b_t, c_t):
+        refuse_forward_over_forward("quad")
         x, y, a, b, c = _saved(ctx)
         dx, dy = QuadGrad.apply(x, y, a, b, c)
         return _sum_terms([(x_t, lambda t: dx * t), (y_t, lambda t: dy * t), (a_t, lambda t: x * x * t),
@@ -177,6 +181,7 @@ class QuadGrad(torch.autograd.Function):
 
     @staticmethod
     def forward(x, y, a, b, c):
+        refuse_compiled_transform("quad")
         x, y, a, b, c = _real(x, y, a, b, c)
         return chunked(_gradient_rescued, (x, y), (a, b, c))
 
@@ -198,6 +203,7 @@ class QuadGrad(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, x_t, y_t, a_t, b_t, c_t):
+        refuse_forward_over_forward("quad")
         x, y, a, b, c = _saved(ctx)
         tdx = _sum_terms([(x_t, lambda t: 2 * (a * t)), (y_t, lambda t: b * t), (a_t, lambda t: 2 * (x * t)),
                           (b_t, lambda t: y * t)])

@@ -30,7 +30,9 @@ import math
 import torch
 from mpmath import libmp
 
-from backpropcli.functions.elementwise import chunked, real_input, save_input, vmap_elementwise
+from backpropcli.functions.elementwise import (
+    chunked, real_input, refuse_compiled_transform, refuse_forward_over_forward, save_input, vmap_elementwise,
+)
 from backpropcli.functions.graph import Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
@@ -125,6 +127,7 @@ class Sinc(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
+        refuse_compiled_transform("sinc")
         return sinc_value(real_input(x, "sinc"))
 
     setup_context = staticmethod(save_input)
@@ -136,6 +139,7 @@ class Sinc(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, x_t):
+        refuse_forward_over_forward("sinc")
         (x,) = ctx.saved_tensors
         return SincGrad.apply(x) * x_t
 
@@ -150,6 +154,7 @@ class SincGrad(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
+        refuse_compiled_transform("sinc")
         return sinc_prime(real_input(x, "sinc"))
 
     setup_context = staticmethod(save_input)
@@ -161,6 +166,7 @@ class SincGrad(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, x_t):
+        refuse_forward_over_forward("sinc")
         (x,) = ctx.saved_tensors
         return SincSecond.apply(x) * x_t
 
@@ -175,6 +181,7 @@ class SincSecond(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
+        refuse_compiled_transform("sinc")
         return sinc_second(real_input(x, "sinc"))
 
     setup_context = staticmethod(save_input)
@@ -186,6 +193,7 @@ class SincSecond(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, x_t):
+        refuse_forward_over_forward("sinc")
         (x,) = ctx.saved_tensors
         return sinc_third(x) * x_t
 

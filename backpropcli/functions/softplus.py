@@ -16,7 +16,9 @@ from __future__ import annotations
 import mpmath
 import torch
 
-from backpropcli.functions.elementwise import chunked, real_input, save_input, vmap_elementwise
+from backpropcli.functions.elementwise import (
+    chunked, real_input, refuse_compiled_transform, refuse_forward_over_forward, save_input, vmap_elementwise,
+)
 from backpropcli.functions.graph import Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
@@ -81,6 +83,7 @@ class Softplus(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
+        refuse_compiled_transform("softplus")
         return softplus_value(real_input(x, "softplus"))
 
     setup_context = staticmethod(save_input)
@@ -92,6 +95,7 @@ class Softplus(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, x_t):
+        refuse_forward_over_forward("softplus")
         (x,) = ctx.saved_tensors
         return Sigmoid.apply(x) * x_t
 
@@ -105,6 +109,7 @@ class Sigmoid(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
+        refuse_compiled_transform("softplus")
         return sigmoid_value(real_input(x, "softplus"))
 
     setup_context = staticmethod(save_input)
@@ -116,6 +121,7 @@ class Sigmoid(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, x_t):
+        refuse_forward_over_forward("softplus")
         (x,) = ctx.saved_tensors
         return SigmoidSlope.apply(x) * x_t
 
@@ -129,6 +135,7 @@ class SigmoidSlope(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
+        refuse_compiled_transform("softplus")
         return sigmoid_slope(real_input(x, "softplus"))
 
     setup_context = staticmethod(save_input)
@@ -140,6 +147,7 @@ class SigmoidSlope(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, x_t):
+        refuse_forward_over_forward("softplus")
         (x,) = ctx.saved_tensors
         return sigmoid_curvature(x) * x_t
 
