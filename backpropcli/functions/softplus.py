@@ -5,9 +5,10 @@
     f''(x) = sigmoid(x)·sigmoid(-x) = e^x/(1 + e^x)^2
 
 The value is torch.logaddexp(x, 0), which computes exactly the stable form above
-in one fused kernel. The product sigmoid(x)·sigmoid(-x) keeps full relative
-accuracy for large |x|, where the textbook sigmoid(x)·(1 - sigmoid(x))
-computes 1 - 1 = 0 (already at x = 40).
+in one fused kernel. f' and f'' are written with e = e^(-|x|) <= 1: f'' = e/(1 + e)^2
+keeps full relative accuracy for large |x|, where the textbook
+sigmoid(x)·(1 - sigmoid(x)) computes 1 - 1 = 0 (already at x = 40), and keeps the
+subnormal tail (f''(710) = 4.5e-309) where sigmoid(-710) is already 0.
 An underflowing true value (e.g. f(-1000) ~ 5e-435) comes out as 0, never nan.
 """
 
