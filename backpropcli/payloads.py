@@ -67,6 +67,7 @@ def check(result, cfg, files: list[Path]) -> dict:
             item["gradients"] = {v: _comparison(c) for v, c in p.gradients.items()}
         else:
             item["hessian"] = _hessian(p)
+        item["graph_ok"], item["graph_digits_lost"] = p.graph_ok, p.graph_digits_lost
         item["ok"] = p.ok
         item.update(p.extra)
         points.append(item)

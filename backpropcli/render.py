@@ -38,7 +38,7 @@ def regression(result) -> Group:
     diag.add_row("largest stable lr", f"2/lambda_max = {num(result.curvature.lr_max, 6)}"
                  f" (lambda_max = {num(result.curvature.lambda_max, 6)})")
     needed = result.iters_to_converge
-    diag.add_row("steps plain GD needs", "never (lr too large)" if needed is None
+    diag.add_row("steps plain GD needs", f"never ({result.steps_note})" if needed is None
                  else f"{needed} to reach tol {num(cfg.tol)} at this lr")
     if result.stopped_at is not None:
         diag.add_row("stopped", f"at iteration {result.stopped_at}: the loss blew up")
@@ -142,8 +142,10 @@ def check_summary(check) -> Table:
         table.add_row(f"worst {check.judged} point", f"{_inputs(point)} ({check.label(key)}, rel error {err(rel)})")
     failures = check.graph_failures
     if failures:
-        table.add_row("report's graph", Text(f"nan/inf at {len(failures)} point(s), e.g. {_inputs(failures[0])}; "
-                                             "the custom Function stays finite", style="yellow"))
+        example = _inputs(failures[0])
+        lost = max(p.graph_digits_lost for p in failures)
+        table.add_row("report's graph", Text(f"wrong at {len(failures)} point(s), e.g. {example}: up to "
+                                             f"{lost:.1f} digits lost (value or autograd through it)", style="yellow"))
     name = check.order.gradcheck_name
     if check.gradcheck is None:
         table.add_row(name, "skipped: no point with |x| <= 1e6 (its fixed step is meaningless beyond)")
