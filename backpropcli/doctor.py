@@ -119,22 +119,9 @@ class Diagnosis:
     def as_dict(self) -> dict:
         """The `check` JSON object of DESIGN.md (non-finite floats as "nan"/"inf" strings)."""
         from backpropcli.jsonify import plain
+        from backpropcli.payloads import diagnosis
 
-        points = []
-        for p in self.points:
-            grads = {}
-            for v, g in p.gradients.items():
-                grads[v] = {"reference": g.reference, "custom": g.custom, "autograd": g.autograd,
-                            "finite_difference": g.finite_difference, "truth": g.truth,
-                            "truth_source": g.truth_source, "abs_error": g.abs_error, "ok": g.ok}
-            points.append({"inputs": p.inputs, "value": p.value, "gradients": grads, "ok": p.ok})
-        return plain({
-            "command": "check", "target": self.target, "kind": self.kind, "variables": self.variables,
-            "params": self.params, "truth": self.truth, "ok": self.ok,
-            "capabilities": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.capabilities],
-            "findings": [f.as_dict() for f in self.findings],
-            "points": points, "timings": self.timings, "warnings": self.warnings,
-        })
+        return plain(diagnosis(self))
 
 
 # ---- small helpers --------------------------------------------------------------------------------
@@ -331,7 +318,7 @@ def _custom_pass(run: _Runner, columns, dtype: str, findings: _Findings | None):
     import torch
 
     name = run.target.name
-    leaves = [c.to(getattr(torch, dtype)).requires_grad_(True) for c in columns]
+    leaves = [c.to(getattr(torch, dtype), copy=True).requires_grad_(True) for c in columns]
     try:
         out = run.apply(*leaves)
     except Exception as e:  # noqa: BLE001 - the user's forward
