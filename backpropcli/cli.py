@@ -487,6 +487,7 @@ def _param_takes(name: str) -> Any:
 
 
 @app.command("check", help=CHECK_HELP)
+@_guarded
 def check(
     target: TargetArgument = None,
     x: XOption = None,
@@ -522,8 +523,8 @@ def check(
 
 
 class _debuggable:
-    """Expected failures as one line and their exit code; with --debug, the whole traceback first
-    (the user's own, which the one-line error hides)."""
+    """With --debug, an expected failure's whole traceback (the user's own, which the one-line
+    error hides) goes to stderr before _guarded prints the line and exits with its code."""
 
     def __init__(self, debug: bool):
         self.debug = debug
@@ -532,15 +533,13 @@ class _debuggable:
         return self
 
     def __exit__(self, kind, exc, tb) -> bool:
-        if exc is None or not isinstance(exc, BackpropError):
-            return False
-        if self.debug:
+        if self.debug and isinstance(exc, BackpropError):
             import traceback
 
             exc.__suppress_context__ = False  # the loader raises `from None`: show what it hid
-            stderr.print("".join(traceback.format_exception(exc)), markup=False, highlight=False, end="", soft_wrap=True)
-        _print_error(str(exc))
-        raise typer.Exit(exc.exit_code)
+            stderr.print("".join(traceback.format_exception(exc)), markup=False, highlight=False, end="",
+                         soft_wrap=True)
+        return False
 
 
 # ---- report ------------------------------------------------------------------------------------
