@@ -437,6 +437,111 @@ app.command("grad", help=GRAD_HELP)(_check_command("grad", 1))
 app.command("hessian", help=HESSIAN_HELP)(_check_command("hessian", 2))
 
 
+# ---- check: the doctor of a user's Function -----------------------------------------------------
+
+CHECK_HELP = """Check your own torch.autograd.Function: is its backward right, and what does it support?
+
+TARGET is [bold]path/to/file.py:Name[/bold] or [bold]package.module:Name[/bold]: a torch.autograd.Function
+subclass (with setup_context, or old style forward(ctx, ...)) or a plain callable of one or
+two tensors. [bold]Loading it imports the file, which runs its code[/bold] (as pytest does): check only
+code you trust.
+
+At every point the custom backward is compared with the truth: the [bold]--reference[/bold] at 50
+digits when given, else autograd through the Function's own forward ops, else central
+differences; the capabilities (double backward, forward AD, torch.func, vmap, float32,
+strides, batched gradients) are probed on a sample. Findings have stable codes, like a
+linter's. Exit 1 when the first derivative is wrong (a finding of severity error), 0 with
+warnings only, 2 when the file, module or name cannot be loaded.
+
+Examples:
+
+  [cyan]backprop check examples/my_ops.py:MySinc --x=-5:5:101[/cyan]
+
+  [cyan]backprop check examples/my_ops.py:MySincFixed --x=-5:5:101 --reference sinc[/cyan]
+
+  [cyan]backprop check examples/my_ops.py:MySinc --x=-5:5:101 --reference 'sin(x)/x'[/cyan]
+
+  [cyan]backprop check backpropcli.functions.quad:Quad --x=-2:2:21 --y 1 --a 1 --b 2 --c 3 --json[/cyan]
+"""
+
+TargetArgument = Annotated[Optional[str], typer.Argument(metavar="TARGET", show_default=False,
+    help="The Function to check, e.g. [cyan]examples/my_ops.py:MySinc[/cyan] or "
+    "[cyan]mypackage.ops:Gelu[/cyan]. May come from --config instead.")]
+ReferenceOption = Annotated[Optional[str], typer.Option("--reference", show_default=False,
+    help="The truth to judge against: a built-in's name or an expression in x (and y, a, b, c), e.g. "
+    "[cyan]--reference sinc[/cyan] or [cyan]--reference 'sin(x)/x'[/cyan]. "
+    "[default: autograd through forward, else finite differences]")]
+DebugOption = Annotated[bool, typer.Option("--debug", help="On a load error show the full traceback of the "
+    "user's code instead of one line, e.g. [cyan]--debug[/cyan].")]
+CheckAllOption = Annotated[bool, typer.Option("--all", help="Show every point in the table, not only the first "
+    "20 and the wrong ones, e.g. [cyan]--all[/cyan].")]
+CheckDtypeOption = Annotated[Optional[DtypeChoice], typer.Option(show_default=False,
+    help="Inputs of the custom column, e.g. [cyan]--dtype float32[/cyan] (judged at float32's tolerance; the "
+    "truth stays float64). [default: float64]")]
+
+
+def _param_takes(name: str) -> Any:
+    return Annotated[Optional[float], typer.Option(f"--{name}", show_default=False,
+        help=f"Passed to the Function as {name} when its forward takes {name} (and to the reference), "
+        f"e.g. [cyan]--{name} 2[/cyan].")]
+
+
+@app.command("check", help=CHECK_HELP)
+@_guarded
+def check(
+    target: TargetArgument = None,
+    x: XOption = None,
+    y: Annotated[Optional[str], typer.Option("--y", show_default=False,
+        help="Point(s) for a second tensor input, same syntax as --x, e.g. [cyan]--y 1[/cyan].")] = None,
+    a: _param_takes("a") = None,
+    b: _param_takes("b") = None,
+    c: _param_takes("c") = None,
+    reference: ReferenceOption = None,
+    dtype: CheckDtypeOption = None,
+    show_all: CheckAllOption = False,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+    debug: DebugOption = False,
+) -> None:
+    from backpropcli import config as configs
+    from backpropcli import payloads, runs
+
+    with _debuggable(debug):
+        cfg = configs.load(configs.DoctorConfig, config, {
+            "target": target, "x": x, "y": y, "a": a, "b": b, "c": c, "reference": reference,
+            "dtype": _value(dtype)})
+        run = runs.doctor(runs.DoctorRequest(cfg))
+    result = run.diagnosis
+    if json_output:
+        _emit_json(payloads.doctor(run))
+    else:
+        stdout.print(render.doctor(result, show_all))
+    if not result.ok:
+        first = next(f for f in result.findings if f.severity == "error")
+        _print_error(f"check failed for {result.target}: {first.code}: {first.message}")
+        raise typer.Exit(1)
+
+
+class _debuggable:
+    """With --debug, an expected failure's whole traceback (the user's own, which the one-line
+    error hides) goes to stderr before _guarded prints the line and exits with its code."""
+
+    def __init__(self, debug: bool):
+        self.debug = debug
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if self.debug and isinstance(exc, BackpropError):
+            import traceback
+
+            exc.__suppress_context__ = False  # the loader raises `from None`: show what it hid
+            stderr.print("".join(traceback.format_exception(exc)), markup=False, highlight=False, end="",
+                         soft_wrap=True)
+        return False
+
+
 # ---- report ------------------------------------------------------------------------------------
 
 REPORT_HELP = """The whole seed report, recomputed and checked, in one folder.

@@ -131,6 +131,19 @@ class RegressConfig(_Model):
     log_every: int = Field(R["log_every"], ge=0, description="print the loss every N iterations (0: never)")
 
 
+class DoctorConfig(_Model):
+    """`backprop check`: the user's Function, its points and params, and an optional reference."""
+
+    target: str | None = Field(None, description="path/to/file.py:Name or package.module:Name")
+    x: Points | None = Field(None, description="points for the first tensor input")
+    y: Points | None = Field(None, description="points for the second tensor input, if any")
+    a: float | None = Field(None, description="passed to the target by name when its forward takes a")
+    b: float | None = Field(None, description="likewise b")
+    c: float | None = Field(None, description="likewise c")
+    reference: str | None = Field(None, description="a registered function's name or an expression")
+    dtype: Dtype = "float64"
+
+
 def function_model(spec) -> type[_Model]:
     """The config model of one function, generated from its registry entry (cached per spec):
     `function`, one Points field per variable, one float per parameter (required where the

@@ -84,6 +84,18 @@ def startup(repeats: int) -> list[dict]:
     return rows
 
 
+EXAMPLE = str(Path(__file__).parent.parent / "examples" / "my_ops.py")
+
+
+def check(repeats: int) -> list[dict]:
+    """`backprop check` on 101 points, every capability probed (MySincFixed passes them all, so
+    every probe runs to the end), against `grad` on the same 101 points of the built-in sinc."""
+    return [row("backprop check examples/my_ops.py:MySincFixed --x=-5:5:101 (every capability probed)",
+                median_time(command([BACKPROP, "check", f"{EXAMPLE}:MySincFixed", "--x=-5:5:101"]), repeats),
+                "backprop grad sinc --x=-5:5:101",
+                median_time(command([BACKPROP, "grad", "sinc", "--x=-5:5:101"]), repeats), 2.5)]
+
+
 def functions(repeats: int, n: int) -> list[dict]:
     import torch
 
@@ -150,7 +162,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="runs per measurement (median); default 5")
     parser.add_argument("--points", type=int, default=10_000_000, help="points for the Function benchmarks")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench.json"))
-    parser.add_argument("--only", choices=["start-up", "functions", "regression"], help="one section only")
+    parser.add_argument("--only", choices=["start-up", "check", "functions", "regression"], help="one section only")
     args = parser.parse_args()
 
     import torch
@@ -160,6 +172,7 @@ def main() -> None:
     console = Console(width=max(140, Console().width), emoji=False)
     sections = {}
     for name, measure in (("start-up", lambda: startup(args.repeats)),
+                          ("check", lambda: check(args.repeats)),
                           ("functions", lambda: functions(args.repeats, args.points)),
                           ("regression", lambda: regression(args.repeats))):
         if args.only and args.only != name:

@@ -185,14 +185,8 @@ def test_no_builtin_function_is_named_outside_the_registry():
         assert not names & _string_constants(path), f"{path} names a built-in function"
 
 
-# doctor.py (issue 16) arrived after the renovation; it is split when it is wired into runs.py
-NOT_YET_SPLIT = {"doctor.py"}
-
-
 def test_no_function_is_longer_than_60_lines():
     for path in PACKAGE.rglob("*.py"):
-        if path.name in NOT_YET_SPLIT:
-            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
