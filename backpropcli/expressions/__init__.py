@@ -88,6 +88,7 @@ def compile(text: str, params: dict[str, float] | None = None) -> ExpressionSpec
             derivative_graph = None
     return ExpressionSpec(
         name=parsed.text,
+        summary=f"f({', '.join(variables)}) = {parsed.text}, typed",
         variables=variables,
         params=parsed.params,
         custom=None,

@@ -226,7 +226,7 @@ def torch_nodes(builder, variables, points: dict[str, list[float]], params: dict
     leaves = [torch.tensor(points[v], dtype=torch.float64, requires_grad=True) for v in variables]
     ps = {p: torch.full((n,), float(v), dtype=torch.float64) for p, v in params.items()}
     g = build(builder, {**dict(zip(variables, leaves)), **ps})
-    ops = [node for node in g.nodes.values() if node.op != "input"]
+    ops = [node for node in g.nodes.values() if node.op.name != "input"]
     tracked = [o for o in ops if o.tensor.requires_grad]
     if g.result.requires_grad:
         outs = torch.autograd.grad(g.result.sum(), leaves + [o.tensor for o in tracked],
