@@ -78,6 +78,7 @@ class Point:
     value_graph: float  # the report's graph: nan or inf where it breaks
     ok: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    reference: Any = field(default=None, repr=False, compare=False)  # the functions.Reference judged against
 
 
 @dataclass(kw_only=True)
@@ -146,7 +147,7 @@ class Check:
         for point in self.points:
             for key, comp in self.entries(point):
                 err = comp.rel_error.get(self.judged, 0.0)
-                if worst is None or not err <= worst[2]:
+                if worst is None or (not math.isnan(worst[2]) and not err <= worst[2]):  # nan is the worst
                     worst = (point, key, err)
         return worst
 
@@ -443,7 +444,7 @@ def _point(spec: FunctionSpec, order: Order, columns: _Columns, i: int, params, 
     ref = spec.reference(inputs, params, int(order))
     present = columns.present
     common = dict(inputs=inputs, value=columns.values[i], value_analytic=ref.value,
-                  value_graph=columns.graph_values[i])
+                  value_graph=columns.graph_values[i], reference=ref)
     if order is Order.GRADIENT:
         gradients = {v: _compare(ref.gradient[v], ref.gradient_scale[v], dtype, judged,
                                  **{m: column[i] for m, column in present[v]}) for v in spec.variables}

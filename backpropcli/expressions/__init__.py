@@ -13,7 +13,7 @@ ops, nodes v1...vn) and symbolic.py (sympy from the tree, derivatives, mpmath tr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from backpropcli.errors import InputError
 from backpropcli.expressions import graph as graphs
@@ -62,16 +62,25 @@ class ExpressionSpec(FunctionSpec):
     expression: Expression | None = None
 
 
-def compile(text: str, params: dict[str, float] | None = None) -> ExpressionSpec:  # noqa: A001
-    """Parse ``text`` and build its FunctionSpec; InputError (exit 2) for anything refused,
-    including a parameter that is used but not given."""
-    parsed = parsing.parse(text)
+TOLERANCE = 6.0  # digits: float64's rtol of 1e-10 leaves about 6 of its 16 digits to lose
+
+
+def compile(text: str, params: dict[str, float | None] | None = None) -> ExpressionSpec:  # noqa: A001
+    """Parse ``text`` and build its FunctionSpec (once per text); InputError (exit 2) for anything
+    refused, including a parameter that is used but not given in ``params``."""
+    spec = _compiled(text)
     params = params or {}
-    missing = [p for p in parsed.params if params.get(p) is None]
+    missing = [p for p in spec.params if params.get(p) is None]
     if missing:
         flags = ", ".join(f"--{p}" for p in missing)
         raise InputError(f"parameter{'s' if len(missing) > 1 else ''} {', '.join(missing)} used in "
-                         f"{parsed.text!r} but not given ({flags} or the config)")
+                         f"{spec.name!r} but not given ({flags} or the config)")
+    return spec
+
+
+@lru_cache(maxsize=64)
+def _compiled(text: str) -> ExpressionSpec:
+    parsed = parsing.parse(text)
     variables = parsed.variables or ("x",)
     sym = symbolic.to_sympy(parsed.tree)
     steps, out = graphs.lower(parsed.tree)
@@ -98,9 +107,36 @@ def compile(text: str, params: dict[str, float] | None = None) -> ExpressionSpec
         formulas=Formulas(f=symbolic.text(sym), df=", ".join(f"{k} = {v}" for k, v in first.items()),
                           d2f=", ".join(f"{k} = {v}" for k, v in second.items()) or "(too large to print)"),
         derivative_graph=derivative_graph,
-        derivative_graph_title="graph of the symbolic f′" if derivative_graph else None,
+        derivative_graph_title="symbolic f′ graph" if derivative_graph else None,
+        annotate=_annotate(expression),
         expression=expression,
     )
+
+
+def _annotate(expression: Expression):
+    """The hook checks.derivatives calls on every finished check of an expression: the symbolic
+    derivatives, and per point the digits lost and the node where the loss is born."""
+
+    def annotate(check) -> None:
+        order = int(check.order)
+        check.extra["expression"] = expression.text
+        derivatives = expression.derivatives(1)
+        if order >= 2:
+            derivatives.update(expression.derivatives(2))
+        check.extra["derivatives"] = derivatives
+        points = {v: [p.inputs[v] for p in check.points] for v in expression.variables}
+        refs = [p.reference for p in check.points]  # the truth the check already computed
+        results = expression.precision(points, check.params, order,
+                                       refs=None if any(r is None for r in refs) else refs)
+        for point, result in zip(check.points, results):
+            worst = result.worst_node
+            point.extra["digits_lost"] = result.digits_lost
+            point.extra["worst_node"] = {"name": worst.name, "expression": worst.expression,
+                                         "digits_lost": worst.digits_lost}
+            point.extra["reason"] = result.reason
+        check.extra["precision"] = precision.summary(results, TOLERANCE, expression.variables[0])
+
+    return annotate
 
 
 def _used(params: dict, names: tuple[str, ...]) -> dict[str, float]:

@@ -143,6 +143,16 @@ _UNARY_RULES = {
 }
 
 
+def _power_rule(n: float, u: str) -> str:
+    """d u**n / du in symbols: 2·x, 3·x^2, -1·x^(-2)."""
+    m = n - 1
+    if m == 0:
+        return "1"
+    if m == 1:
+        return f"{_c(n)}·{u}"
+    return f"{_c(n)}·{u}^{_c(m) if m > 0 and float(m).is_integer() else f'({_c(m)})'}"
+
+
 def rule(step: Step):
     """The local-derivative rule of a step, rule(parents, index, size) -> text (see functions.graph.Op)."""
     c, side, base = step.const, step.const_side, step.op.removesuffix("_const")
@@ -163,7 +173,7 @@ def rule(step: Step):
             return {"add": "1", "sub": "-1", "mul": _c(c), "div": f"-{_c(c)}/{u}²",
                     "pow": f"{_c(c)}^{u}·log({_c(c)})"}[base]
         return {"add": "1", "sub": "1", "mul": _c(c), "div": f"1/{_c(c)}",
-                "pow": f"{_c(c)}·{u}^{_c(c - 1)}"}[base]
+                "pow": _power_rule(c, u)}[base]
     return with_constant
 
 

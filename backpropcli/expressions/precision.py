@@ -352,5 +352,6 @@ def summary(results: list[PointPrecision], tolerance: float = 6.0, variable: str
     r = region(results, tolerance, variable)
     if r is None:
         return f"loses at most {max((p.digits_lost for p in results), default=0):.1f} digits on this range"
-    return (f"loses > {tolerance:g} digits for {variable} in [{r.low:.3g}, {r.high:.3g}] ({r.points} points): "
-            f"{r.reason}")
+    where = f"at {variable} = {r.low:.3g}" if r.low == r.high else f"for {variable} in [{r.low:.3g}, {r.high:.3g}]"
+    return (f"loses > {tolerance:g} digits {where} ({r.points} point{'s' if r.points > 1 else ''}): "
+            f"{r.reason or 'the derivative is far from the truth'}")
