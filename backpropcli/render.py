@@ -137,7 +137,7 @@ def precision_caption(point) -> Text | None:
         return None
     lost, worst, reason = point.extra["digits_lost"], point.extra["worst_node"], point.extra.get("reason")
     style = "green" if lost < 2 else ("yellow" if lost <= 6 else "bold red")
-    shown = "all 16 (nan or inf)" if lost >= 15.9 else f"{lost:.1f} of 16"
+    shown = "all 16" if lost >= 15.9 else f"{lost:.1f} of 16"
     text = Text.assemble("digits lost by autograd through the graph: ", (shown, style))
     if reason:
         text.append(f": {reason}", style=style)

@@ -222,3 +222,18 @@ def test_help_explains_the_language_and_every_typed_example_runs(runner, tmp_pat
         assert result.exit_code == expected, (example, result.output)
         assert "Traceback" not in result.output
     assert Path(tmp_path).exists()
+
+
+@pytest.mark.parametrize("text,value,slope", [
+    ("-x**2", lambda x: -x**2, lambda x: -2 * x),  # a negative product: sympy's cse once mixed up its scale
+    ("0 - x**2", lambda x: -x**2, lambda x: -2 * x),
+    ("-(x + 1)^2", lambda x: -(x + 1) ** 2, lambda x: -2 * (x + 1)),
+    ("-3*x^3 + x/2", lambda x: -3 * x**3 + x / 2, lambda x: -9 * x**2 + Fraction(1, 2)),
+])
+def test_negative_products_against_exact_rationals(runner, text, value, slope):
+    payload = payload_of(invoke(runner, "grad", "--x", "1,3", "--json", "--", text))
+    assert payload["ok"] is True
+    for point in payload["points"]:
+        x = Fraction(point["inputs"]["x"])
+        assert point["value_analytic"] == float(value(x))
+        assert point["gradients"]["x"]["analytic"] == float(slope(x))
