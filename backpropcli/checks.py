@@ -284,9 +284,12 @@ def _grads(output, leaves, create_graph=False):
     """d(sum output)/d(leaves); zeros where a leaf is not used."""
     import torch
 
+    if not output.requires_grad:  # a constant (the derivative of a linear expression, say): all zero
+        return [torch.zeros_like(l) for l in leaves]
     grads = torch.autograd.grad(output.sum(), leaves, create_graph=create_graph, allow_unused=True,
                                 retain_graph=True)
-    return [torch.zeros_like(l) if g is None else g for g, l in zip(grads, leaves)]
+    # autograd's storage-less zero tensors (the derivative of sign, say) become real zeros
+    return [torch.zeros_like(l) if g is None or torch._is_zerotensor(g) else g for g, l in zip(grads, leaves)]
 
 
 def _verify_sample(spec, points, n):

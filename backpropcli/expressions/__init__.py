@@ -107,7 +107,7 @@ def _compiled(text: str) -> ExpressionSpec:
         formulas=Formulas(f=symbolic.text(sym), df=", ".join(f"{k} = {v}" for k, v in first.items()),
                           d2f=", ".join(f"{k} = {v}" for k, v in second.items()) or "(too large to print)"),
         derivative_graph=derivative_graph,
-        derivative_graph_title="symbolic f′ graph" if derivative_graph else None,
+        derivative_graph_title="sympy f′ graph" if derivative_graph else None,
         annotate=_annotate(expression),
         expression=expression,
     )

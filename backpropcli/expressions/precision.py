@@ -200,8 +200,10 @@ def walk(steps: list[Step], out: str, inputs: dict[str, float]) -> tuple[dict, d
             for p, d in zip(s.parents, _mp_local(s, args, val[s.name])):
                 if adj[p] is not None:
                     adj[p] = None if d is None else adj[p] + a * d
-        big = {k for k, v in val.items() if v is not None and mpmath.isfinite(v) and abs(v) > _MAX}
-        return ({k: _f(v) for k, v in val.items()}, {k: _f(v) for k, v in adj.items()}, big)
+        floats = {k: _f(v) for k, v in val.items()}
+        # finite values beyond the float range (they round to inf); tested only where that happened
+        big = {k for k, f in floats.items() if math.isinf(f) and mpmath.isfinite(val[k])}
+        return floats, {k: _f(v) for k, v in adj.items()}, big
 
 
 _MAX = 1.7976931348623157e308
