@@ -237,3 +237,12 @@ def test_negative_products_against_exact_rationals(runner, text, value, slope):
         x = Fraction(point["inputs"]["x"])
         assert point["value_analytic"] == float(value(x))
         assert point["gradients"]["x"]["analytic"] == float(slope(x))
+
+
+@pytest.mark.parametrize("text,second", [("pi", 0.0), ("3*x + 1", 0.0), ("abs(x)", 0.0), ("x*abs(x)", 2.0)])
+def test_hessian_of_constant_and_piecewise_derivatives(runner, text, second):
+    """A derivative that is a constant (no graph to differentiate) or autograd's zero tensor (sign')."""
+    result = invoke(runner, "hessian", text, "--x", "1", "--json")
+    assert result.exit_code == 0, result.output
+    hessian = payload_of(result)["points"][0]["hessian"]
+    assert hessian["analytic"] == hessian["autograd"] == [[second]]
