@@ -304,10 +304,15 @@ def load_function(function: str | None, config_path: str | os.PathLike | None, g
     An option the function does not take (--y for a function of x) is a usage
     error that says which options it does take.
     """
-    from backpropcli import functions  # imports torch: only once a function is asked for
-
     data = read_yaml(config_path) if config_path else {}
     name = function or data.get("function")
+    if isinstance(name, str) and not name.strip().isidentifier():
+        # not a registered name, so an expression: refuse hostile text before torch and sympy load
+        from backpropcli.expressions.parse import parse
+
+        parse(name)
+    from backpropcli import functions  # imports torch: only once a function is asked for
+
     known = ", ".join(functions.REGISTRY)
     if function is None and name is not None and not isinstance(name, str):
         raise ConfigError(f"{config_path}: key 'function': expected one of {known}, got {_short(name)}")

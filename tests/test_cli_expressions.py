@@ -246,3 +246,17 @@ def test_hessian_of_constant_and_piecewise_derivatives(runner, text, second):
     assert result.exit_code == 0, result.output
     hessian = payload_of(result)["points"][0]["hessian"]
     assert hessian["analytic"] == hessian["autograd"] == [[second]]
+
+
+@pytest.mark.parametrize("text", ["9**9**9**9", "x.__class__", "(y := x)", "x" + "+x" * 400])
+def test_hostile_text_is_refused_before_torch_and_sympy_load(text):
+    """In a fresh process: the refusal needs the parser only, so it comes well within a second."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from backpropcli.cli import main\n"
+            f"sys.argv = ['backprop', 'grad', {text!r}, '--x', '1']\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+            "print('LOADED', [m for m in ('torch', 'sympy', 'mpmath') if m in sys.modules], code, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "LOADED [] 2" in done.stderr and done.stderr.startswith("error: "), done.stderr
