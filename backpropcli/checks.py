@@ -81,6 +81,7 @@ class Point:
     extra: dict[str, Any] = field(default_factory=dict)
     graph_ok: bool = True  # the report's graph (its value and autograd through it) within the tolerance
     graph_digits_lost: float = 0.0  # the most decimal digits it lost, of the dtype's ~16 (float64) or ~7
+    reference: Any = field(default=None, repr=False, compare=False)  # the functions.Reference judged against
 
 
 @dataclass(kw_only=True)
@@ -150,7 +151,7 @@ class Check:
         for point in self.points:
             for key, comp in self.entries(point):
                 err = comp.rel_error.get(self.judged, 0.0)
-                if worst is None or not err <= worst[2]:
+                if worst is None or (not math.isnan(worst[2]) and not err <= worst[2]):  # nan is the worst
                     worst = (point, key, err)
         return worst
 
@@ -327,9 +328,12 @@ def _grads(output, leaves, create_graph=False):
     """d(sum output)/d(leaves); zeros where a leaf is not used."""
     import torch
 
+    if not output.requires_grad:  # a constant (the derivative of a linear expression, say): all zero
+        return [torch.zeros_like(l) for l in leaves]
     grads = torch.autograd.grad(output.sum(), leaves, create_graph=create_graph, allow_unused=True,
                                 retain_graph=True)
-    return [torch.zeros_like(l) if g is None else g for g, l in zip(grads, leaves)]
+    # autograd's storage-less zero tensors (the derivative of sign, say) become real zeros
+    return [torch.zeros_like(l) if g is None or torch._is_zerotensor(g) else g for g, l in zip(grads, leaves)]
 
 
 def _verify_sample(spec, points, n):
@@ -487,7 +491,7 @@ def _point(spec: FunctionSpec, order: Order, columns: _Columns, i: int, params, 
     ref = spec.reference(inputs, params, int(order))
     present = columns.present
     common = dict(inputs=inputs, value=columns.values[i], value_analytic=ref.value,
-                  value_graph=columns.graph_values[i])
+                  value_graph=columns.graph_values[i], reference=ref)
     if order is Order.GRADIENT:
         gradients = {v: _compare(ref.gradient[v], ref.gradient_scale[v], dtype, judged,
                                  **{m: column[i] for m, column in present[v]}) for v in spec.variables}

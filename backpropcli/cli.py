@@ -126,7 +126,7 @@ AUTOGRAD_GRAPH_TITLE = ("PyTorch's backward graph, walked from grad_fn.next_func
                         "(rebuilt on every forward pass: a dynamic graph)")
 
 
-def _show_views(views, json_output: bool) -> dict:
+def _show_views(views, json_output: bool, typed: bool = False) -> dict:
     """Print the graph views of a run (unless --json); return their JSON fields."""
     if views is None:
         return {}
@@ -140,7 +140,7 @@ def _show_views(views, json_output: bool) -> dict:
     if views.autograd_graph is not None:
         fields["autograd_graph"] = views.autograd_graph
         if not json_output:
-            stdout.print(render.autograd_graphs(views.autograd_graph, AUTOGRAD_GRAPH_TITLE))
+            stdout.print(render.autograd_graphs(views.autograd_graph, AUTOGRAD_GRAPH_TITLE, typed))
     return fields
 
 
@@ -289,19 +289,22 @@ class _step_reporter:
 
 FunctionArgument = Annotated[
     Optional[str],
-    typer.Argument(metavar="FUNCTION", help="The function: sinc, quad or softplus, e.g. [cyan]sinc[/cyan]. "
-                   "May come from --config instead.", show_default=False),
+    typer.Argument(metavar="FUNCTION", help="A registered function (sinc, quad, softplus: the report's, with "
+                   "hand-written backwards), e.g. [cyan]sinc[/cyan]; or any expression in x and y, in quotes, "
+                   "e.g. [cyan]'x*sin(x)'[/cyan] (see the language above). May come from --config instead.",
+                   show_default=False),
 ]
 XOption = Annotated[Optional[str], typer.Option("--x", show_default=False,
     help="Point(s) for x: a number, a comma list or an inclusive range start:stop:count, "
     "e.g. [cyan]--x 2[/cyan], [cyan]--x 1,2,3[/cyan], [cyan]--x=-5:5:11[/cyan].")]
 YOption = Annotated[Optional[str], typer.Option("--y", show_default=False,
-    help="Point(s) for y (quad only), same syntax as --x, e.g. [cyan]--y 1[/cyan].")]
+    help="Point(s) for y (quad, or an expression in y), same syntax as --x, e.g. [cyan]--y 1[/cyan].")]
 
 
 def _param_option(name: str) -> Any:
     return Annotated[Optional[float], typer.Option(f"--{name}", show_default=False,
-        help=f"Parameter {name} of the function, e.g. [cyan]--{name} 2[/cyan]. [default: the function's own]")]
+        help=f"Parameter {name} of the function, e.g. [cyan]--{name} 2[/cyan]. [default: the function's own; "
+        "an expression that uses it needs it]")]
 
 
 AOption, BOption, COption = _param_option("a"), _param_option("b"), _param_option("c")
@@ -329,6 +332,26 @@ Examples:
   [cyan]backprop grad softplus --x=-1000,0.5,1000 --json[/cyan]
 
   [cyan]backprop grad sinc --x=-10:10:201 --plot[/cyan]
+
+[bold]Any function you type[/bold]: an expression in quotes instead of a name. It is parsed, never
+run: numbers, the variables [bold]x[/bold] and [bold]y[/bold], the parameters [bold]a b c[/bold] (give them with
+--a/--b/--c), the constants [bold]pi[/bold] and [bold]e[/bold], [bold]+ - * /[/bold], [bold]**[/bold] or [bold]^[/bold] for powers, unary minus,
+parentheses, and sin cos tan asin acos atan sinh cosh tanh exp expm1 log log1p sqrt
+abs sigmoid softplus. The analytic column is then sympy's derivative of the same tree at
+50 digits (the limit where the formula is 0/0), the autograd column goes through the
+expression's graph (v1, v2, ...: --trace, --graph, --autograd-graph show it), each point
+says how many digits that graph lost and the node where the loss is born, and exit 1
+means the graph is numerically unsafe there.
+
+  [cyan]backprop grad 'x*sin(x)' --x 2[/cyan]
+
+  [cyan]backprop grad '(cos(x) - 1)/x^2' --x=1e-8:1:50 --plot[/cyan]
+
+  [cyan]backprop grad 'a*x**2 + b*x*y + c*y**2' --a 1 --b 2 --c 3 --x 1 --y 1 --trace[/cyan]
+
+  [cyan]backprop grad 'sin(x)/x' --x 0[/cyan]   (the truth is the limit 0; the graph gives nan: exit 1)
+
+  [cyan]backprop grad 'exp(-x^2/2)/sqrt(2*pi)' --x 1 --json[/cyan]
 """
 
 HESSIAN_HELP = """Second derivatives through a differentiable custom backward (report section 3.4).
@@ -347,6 +370,15 @@ Examples:
   [cyan]backprop hessian sinc --x 0[/cyan]
 
   [cyan]backprop hessian quad --a 1 --b 2 --c 3 --x 1 --y 1 --json[/cyan]
+
+[bold]Any function you type[/bold] (the language of [bold]backprop grad --help[/bold]: x, y, a, b, c, pi, e,
++ - * / ** ^ and sin cos tan ... sigmoid softplus): the Hessian by reverse over reverse through
+its graph against sympy's second derivatives at 50 digits, and, for one variable, autograd
+through the graph of the symbolic f′ (the report's Figure 7, for any f).
+
+  [cyan]backprop hessian 'log(1 + exp(x))' --x 0.5[/cyan]   (the report's softplus, typed)
+
+  [cyan]backprop hessian 'x^3*y + e^x' --x 1 --y 2[/cyan]
 """
 
 
@@ -362,12 +394,17 @@ def _check(order: int, function, options: dict, show_all: bool, plot: bool, view
     result = run.check
     if not json_output:
         stdout.print(render.check_tables(result, show_all, run.spec.derivative_graph_title))
-    extra = _show_views(run.views, json_output)
+    extra = _show_views(run.views, json_output, typed=run.spec.custom is None)
     if json_output:
         _emit_json({**payloads.check(result, cfg, run.files), **extra})
     else:
         _print_paths(run.files)
     if not result.ok:
+        why = render.why_failed(result)
+        if why is not None:  # a typed expression: where its graph breaks, and why
+            _print_error(f"{result.command} check failed for {result.function}: autograd through its graph "
+                         f"disagrees with the 50-digit truth {why}")
+            raise typer.Exit(1)
         subject = "the custom Function" if result.has_custom else "autograd through the graph"
         _print_error(f"{result.command} check failed for {result.function}: {subject} disagrees with the analytic "
                      "reference" + (f" or {result.order.gradcheck_name} failed" if result.gradcheck is False else ""))

@@ -366,22 +366,26 @@ def load_function(function: str | None, config_path: str | os.PathLike | None, g
     An option the function does not take (--y for a function of x) is a usage
     error that says which options it does take.
     """
-    from backpropcli import functions  # imports torch: only once a function is asked for
-
     data = read_yaml(config_path) if config_path else {}
     name = function or data.get("function")
+    if isinstance(name, str) and not name.strip().isidentifier():
+        # not a registered name, so an expression: refuse hostile text before torch and sympy load
+        from backpropcli.expressions.parse import parse
+
+        parse(name)
+    from backpropcli import functions  # imports torch: only once a function is asked for
+
     known = ", ".join(functions.REGISTRY)
     if function is None and name is not None and not isinstance(name, str):
         raise ConfigError(f"{config_path}: key 'function': expected one of {known}, got {_short(name)}")
     if name is None:
         raise InputError(f"which function? give one of {known}, e.g. 'backprop grad {next(iter(functions.REGISTRY))}'")
-    spec = functions.resolve(name)
-    model = function_model(spec)
     given = {k: v for k, v in given.items() if v is not None}
+    spec = functions.resolve(name, {p: given.get(p, data.get(p)) for p in ("a", "b", "c")})
+    model = function_model(spec)
     extra = [k for k in given if k not in model.model_fields]
     if extra:
         takes = " ".join(option_name(k) for k in model.model_fields if k not in ("function", "dtype"))
         raise InputError(f"{name} does not take {option_name(extra[0])} (it takes {takes})")
-    if function is not None:
-        data["function"] = function
+    data["function"] = spec.name  # an expression's normalised text
     return resolve(model, data, given, config_path)

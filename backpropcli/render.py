@@ -83,23 +83,90 @@ METHOD_LABELS = {
 
 def legend(check, derivative_label: str | None) -> str:
     first = check.order == 1  # the gradient; 2: the Hessian
-    parts = ["analytic: closed form, mpmath at 50 digits"]
+    typed = "expression" in check.extra  # a function the user typed
+    if typed:
+        parts = ["analytic: sympy's derivative of the same tree, mpmath at 50 digits (limits where 0/0)"]
+    else:
+        parts = ["analytic: closed form, mpmath at 50 digits"]
     if check.has_custom:
         custom = "the autograd.Function's backward" if first else "reverse over reverse through the custom backward"
         parts.append(f"custom: {custom}")
-    parts.append("autograd: through the report's decomposed graph")
+    if typed:
+        parts.append("autograd: through the expression's graph, one node per operation"
+                     + ("" if first else ", reverse over reverse"))
+    else:
+        parts.append("autograd: through the report's decomposed graph")
     parts.append(f"finite diff: central difference of {'f' if first else 'the gradient'}")
     text = " · ".join(parts)
     if derivative_label and not first and len(check.variables) == 1:
-        text += f" · {derivative_label}: autograd through the report's graph of f′"
+        whose = "the graph of the symbolic f′" if typed else "the report's graph of f′"
+        text += f" · {derivative_label}: autograd through {whose}"
     return text
+
+
+# ---- a typed expression: its symbolic derivatives and where its graph loses digits ----------------
+
+DERIVATIVE_LABELS = {"df/d": "∂f/∂", "d2f/d": "∂²f/∂"}
+
+
+def derivative_label(key: str, variables: list[str]) -> str:
+    """"df/dx" -> f′ (one variable) or ∂f/∂x; "d2f/dx2" -> f″ or ∂²f/∂x²; "d2f/dxdy" -> ∂²f/∂x∂y."""
+    if len(variables) == 1:
+        return "f′" if key.startswith("df/") else "f″"
+    if key.startswith("df/d"):
+        return f"∂f/∂{key[4:]}"
+    rest = key[5:]
+    return f"∂²f/∂{rest[0]}²" if rest.endswith("2") else f"∂²f/∂{rest[0]}∂{rest[-1]}"
+
+
+def expression_header(check) -> Table:
+    """f and its symbolic derivatives, as sympy gives them from the parsed tree."""
+    table = Table(show_header=False, box=None, padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    args = f"({', '.join(check.variables)})"
+    table.add_row(f"f{args}", check.extra["expression"])
+    for key, text in check.extra.get("derivatives", {}).items():
+        table.add_row(derivative_label(key, check.variables) + (args if len(check.variables) == 1 else ""), text)
+    return table
+
+
+def precision_caption(point) -> Text | None:
+    """Digits the graph's derivative lost at a point, and the node where the loss is born (and why)."""
+    if "digits_lost" not in point.extra:
+        return None
+    lost, worst, reason = point.extra["digits_lost"], point.extra["worst_node"], point.extra.get("reason")
+    style = "green" if lost < 2 else ("yellow" if lost <= 6 else "bold red")
+    shown = "all 16" if lost >= 15.9 else f"{lost:.1f} of 16"
+    text = Text.assemble("digits lost by autograd through the graph: ", (shown, style))
+    if reason:
+        text.append(f": {reason}", style=style)
+    elif worst["digits_lost"] > 0:
+        text.append(f"; worst node {worst['name']} = {worst['expression']} "
+                    f"({worst['digits_lost']:.1f} digits lost there)")
+    return text
+
+
+def why_failed(check) -> str | None:
+    """Where and why autograd through an expression's graph failed, in one line; None without a reason."""
+    failed = [p for p in check.points if not p.ok and p.extra.get("reason")]
+    if not failed:
+        return None
+    worst = max(failed, key=lambda p: p.extra.get("digits_lost", 0))
+    where = f"at {_inputs(worst, 6)}"
+    if len(failed) > 1:
+        axis = check.variables[0]
+        xs = [p.inputs[axis] for p in failed]
+        where = (f"at {len(failed)} of {len(check.points)} points ({axis} in [{num(min(xs), 3)}, {num(max(xs), 3)}]); "
+                 f"worst {where}")
+    return f"{where}: {worst.extra['reason']}"
 
 
 MAX_POINT_TABLES = 20
 
 
-def _inputs(point) -> str:
-    return ", ".join(f"{k} = {num(v, 17)}" for k, v in point.inputs.items())
+def _inputs(point, digits: int = 17) -> str:
+    return ", ".join(f"{k} = {num(v, digits)}" for k, v in point.inputs.items())
 
 
 def check_point(check, point, derivative_label: str | None = None) -> Table:
@@ -140,6 +207,8 @@ def check_summary(check) -> Table:
     if worst is not None and n > 1:
         point, key, rel = worst
         table.add_row(f"worst {check.judged} point", f"{_inputs(point)} ({check.label(key)}, rel error {err(rel)})")
+    if "precision" in check.extra and n > 1:
+        table.add_row("precision", check.extra["precision"])
     failures = check.graph_failures
     if failures:
         example = _inputs(failures[0])
@@ -161,7 +230,12 @@ def check_summary(check) -> Table:
 
 def check_tables(check, show_all: bool = False, derivative_label: str | None = None) -> Group:
     shown = check.points if show_all else check.points[:MAX_POINT_TABLES]
-    parts = [check_point(check, p, derivative_label) for p in shown]
+    parts = [expression_header(check)] if "expression" in check.extra else []
+    for p in shown:
+        parts.append(check_point(check, p, derivative_label))
+        caption = precision_caption(p)
+        if caption is not None:
+            parts.append(caption)
     if len(shown) < len(check.points):
         parts.append(Text(f"... {len(check.points) - len(shown)} more point(s); --all shows every table",
                           style="dim"))
@@ -206,11 +280,13 @@ def trace(traced, symbol: str = "f") -> Group:
     return Group(nodes, edges)
 
 
-def autograd_graphs(trees: dict[str, dict], title: str) -> Group:
+def autograd_graphs(trees: dict[str, dict], title: str, typed: bool = False) -> Group:
+    """``typed``: the graph is a typed expression's, not the report's."""
     from rich.tree import Tree
 
     labels = {"custom": "custom Function (one node: its backward is hand-written)",
-              "graph": "the report's decomposed graph (one node per primitive)",
+              "graph": "the expression's graph (one node per operation)" if typed
+              else "the report's decomposed graph (one node per primitive)",
               "loss": "the report's training loss, mean((y - (W*x + b))**2)"}
 
     def grow(branch, node):

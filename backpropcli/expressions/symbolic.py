@@ -306,11 +306,14 @@ def _mul(args: list[Callable]) -> Callable:
 
 
 def scale_of(e: sympy.Expr) -> sympy.Expr:
-    """The size of the terms that cancel in ``e`` (see the module docstring)."""
+    """The size of the terms that cancel in ``e`` (see the module docstring).
+
+    Built evaluated: sympy.cse mis-handles unevaluated products (for -x**2 and its scale
+    1*x**2 it returned -2*x as the value), and a sum of absolute values cannot cancel anyway."""
     if e.is_Add:
-        return sympy.Add(*[sympy.Abs(t) for t in e.args], evaluate=False)
+        return sympy.Add(*[sympy.Abs(t) for t in e.args])
     if e.is_Mul:
-        return sympy.Mul(*[scale_of(a) if a.is_Add else sympy.Abs(a) for a in e.args], evaluate=False)
+        return sympy.Mul(*[scale_of(a) if a.is_Add else sympy.Abs(a) for a in e.args])
     return sympy.Abs(e)
 
 
