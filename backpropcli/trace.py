@@ -46,6 +46,7 @@ class Trace:
     output: str
     nodes: list[TraceNode]
     edges: list[TraceEdge] = field(default_factory=list)
+    dtype: str = "float64"  # how many digits its numbers mean
 
     def outgoing(self, name: str) -> list[TraceEdge]:
         return [e for e in self.edges if e.source == name]
@@ -175,7 +176,9 @@ def regression_trace(cfg, dataset) -> Trace:
 
     inputs = _regression_inputs(cfg, dataset, getattr(torch, cfg.dtype))
     graph = build(loss_graph, inputs)
-    return trace_graph(graph, f"regression: one iteration's loss at W = {cfg.w0:g}, b = {cfg.b0:g}")
+    traced = trace_graph(graph, f"regression: one iteration's loss at W = {cfg.w0:g}, b = {cfg.b0:g}")
+    traced.dtype = cfg.dtype
+    return traced
 
 
 MAX_TREE_NODES = 200
