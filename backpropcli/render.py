@@ -295,12 +295,16 @@ def trace(traced, symbol: str = "f") -> Group:
     return Group(Fit(nodes), Fit(edges))
 
 
-def autograd_graphs(trees: dict[str, dict], title: str) -> Group:
+def autograd_graphs(trees: dict[str, dict], title: str, of_derivative: bool = False) -> Group:
     from rich.tree import Tree
 
     labels = {"custom": "custom Function (one node: its backward is hand-written)",
               "graph": "the report's decomposed graph (one node per primitive)",
               "loss": "the report's training loss, mean((y - (W*x + b))**2)"}
+    if of_derivative:  # the graph of f′ that a second backward pass walks
+        labels = {"custom": "f′ from the custom Function's backward, recorded by create_graph=True "
+                            "(the ops its backward ran)",
+                  "graph": "f′ from the report's decomposed graph, recorded by create_graph=True"}
 
     def grow(branch, node):
         for child in node["children"]:

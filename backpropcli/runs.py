@@ -43,6 +43,7 @@ class GraphViews:
     autograd_graph: dict[str, dict] | None = None
     files: list[Path] = field(default_factory=list)
     show_trace: bool = False  # asked for with --trace (--graph alone computes it without showing it)
+    of_derivative: bool = False  # the backward graphs are of f′ (a Hessian), recorded by create_graph=True
 
 
 # ---- shared steps -------------------------------------------------------------------------------
@@ -227,6 +228,8 @@ def check(request: CheckRequest, progress: PointCallback | None = None) -> Check
     views = graph_views(request.views, lambda: traces.function_trace(spec, first, params, traced_order == 2),
                         lambda: traces.function_autograd_graphs(spec, first, params, second),
                         derivative_symbol(spec, traced_order), name, request.out)
+    if views is not None:
+        views.of_derivative = second
     return CheckRun(result, spec, cfg, files + (views.files if views else []), views)
 
 
