@@ -64,8 +64,8 @@ def _options_panel(*, name, params, ctx, markup_mode, console) -> None:
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
-    from typer import rich_utils
-
+    if not params:
+        return
     table = Table(show_header=False, box=None, padding=(0, 1), expand=True, pad_edge=False)
     table.add_column(no_wrap=True)
     table.add_column(ratio=1)
