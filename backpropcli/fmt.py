@@ -86,9 +86,18 @@ def short(value, digits: int = 10, items: int = 4, dtype: str = "float64") -> st
 
 
 def compact(value) -> str:
-    """A number in six digits or a vector in three, for a box in a picture."""
+    """A number in six digits or a vector's first four entries in three, for a box in a picture."""
     if value is None:
         return "-"
     if isinstance(value, list):
-        return vector(value, 3, 3)
+        return vector(value, 3, 4)
     return f"{unsigned(value):.6g}"
+
+
+def partial(symbol: str, node: str) -> str:
+    """∂symbol/∂node, written so a derivative of a derivative reads right: ∂f/∂x by x is
+    ∂²f/∂x², by y ∂²f/∂x∂y (never "∂∂f/∂x/∂x")."""
+    if symbol.startswith("∂f/∂"):
+        first = symbol[len("∂f/∂"):]
+        return f"∂²f/∂{first}²" if node == first else f"∂²f/∂{first}∂{node}"
+    return f"∂{symbol}/∂{node}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from backpropcli.files import write_atomic
-from backpropcli.fmt import compact
+from backpropcli.fmt import compact, partial
 
 DPI = 150
 
@@ -133,7 +133,7 @@ def check_curves(check, path: Path) -> Path:
 
 # ---- graph pictures -----------------------------------------------------------------------------
 
-VALUE_COLOR, GRAD_COLOR, EDGE_COLOR = "#1f1f1f", "#c0392b", "#7f8c8d"
+VALUE_COLOR, GRAD_COLOR, EDGE_COLOR, EDGE_TEXT = "#1f1f1f", "#c0392b", "#7f8c8d", "#2c3e50"
 
 
 def _crosses(start, end, boxes) -> bool:
@@ -196,68 +196,133 @@ def _draw_nodes(ax, trace, pos, width: float, height: float, grad_label) -> None
         ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
                                     boxstyle="round,pad=0.04,rounding_size=0.12",
                                     fc="#fdf2e9" if is_output else ("#eef5fb" if node.op != "input" else "#f4f6f6"),
-                                    ec="#34495e", lw=1.4 if is_output else 1.0))
+                                    ec="#34495e", lw=1.4 if is_output else 1.0, zorder=2))
         title = node.name if node.op == "input" else f"{node.name} = {node.expr}"
-        ax.text(x, y + 0.36, title, ha="center", va="center", fontsize=9, fontweight="bold", color=VALUE_COLOR)
-        ax.text(x, y + 0.08, node.op, ha="center", va="center", fontsize=7, style="italic", color="#566573")
-        ax.text(x, y - 0.17, f"value {compact(node.value)}", ha="center", va="center", fontsize=7.5, color=VALUE_COLOR)
-        ax.text(x, y - 0.42, grad_label(node), ha="center", va="center", fontsize=7.5,
-                color=GRAD_COLOR if node.grad is not None else "#95a5a6", fontweight="bold")
+        ax.text(x, y + 0.45, title, ha="center", va="center", fontsize=10, fontweight="bold", color=VALUE_COLOR,
+                zorder=3)
+        ax.text(x, y + 0.14, node.op, ha="center", va="center", fontsize=8, style="italic", color="#566573",
+                zorder=3)
+        ax.text(x, y - 0.15, f"value {compact(node.value)}", ha="center", va="center", fontsize=9,
+                color=VALUE_COLOR, zorder=3)
+        ax.text(x, y - 0.45, grad_label(node), ha="center", va="center", fontsize=9,
+                color=GRAD_COLOR if node.grad is not None else "#95a5a6", fontweight="bold", zorder=3)
+
+
+def _ends(e, pos, width, height, vertical):
+    """Where an edge leaves its source box and enters its target's."""
+    (x0, y0), (x1, y1) = pos[e.source], pos[e.target]
+    if vertical:
+        return (x0, y0 - height / 2), (x1, y1 + height / 2)
+    return (x0 + width / 2, y0), (x1 - width / 2, y1)
+
+
+LABEL_FONT = 9  # points; a character is about 0.6 of that wide
+INCH_PER_UNIT = 0.72  # the drawing's scale: one layout unit in inches
+
+
+def _label_box(x: float, y: float, text: str) -> tuple[float, float, float, float]:
+    """The box a label of `text` centred at (x, y) covers, in layout units (with a margin)."""
+    half_w = (0.6 * LABEL_FONT / 72 * len(text)) / INCH_PER_UNIT / 2 + 0.12
+    half_h = (LABEL_FONT / 72) / INCH_PER_UNIT / 2 + 0.1
+    return (x - half_w, y - half_h, x + half_w, y + half_h)
+
+
+def _overlaps(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _place_label(start, end, text, blocked) -> tuple[float, float]:
+    """A point on the segment start-end where the label covers no box and no other label:
+    on its own arrow, so it cannot be read as another edge's."""
+    for t in (0.5, 0.38, 0.62, 0.28, 0.72, 0.2, 0.8, 0.45, 0.55):
+        x, y = start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1])
+        if not any(_overlaps(_label_box(x, y, text), b) for b in blocked):
+            return x, y
+    return start[0] + 0.5 * (end[0] - start[0]), start[1] + 0.5 * (end[1] - start[1])
 
 
 def graph_picture(trace, path: Path, symbol: str = "f") -> Path:
-    """The traced graph, left to right in the direction of the forward pass: each box shows
-    the node, its operation and value (black) and its gradient (red); arrows carry the
-    local gradient."""
+    """The traced graph in the direction of the forward pass (left to right, or top to bottom
+    when it is long, so the picture keeps a sane aspect ratio): each box shows the node, its
+    operation and value (black) and its gradient (red); each arrow carries its local gradient."""
     plt = _pyplot()
 
     def grad_label(node):
-        return "no gradient (data)" if node.grad is None else f"∂{symbol}/∂{node.name} {compact(node.grad)}"
+        return "no gradient (data)" if node.grad is None else f"{partial(symbol, node.name)} {compact(node.grad)}"
 
-    longest = max(len(text) for n in trace.nodes for text in (f"value {compact(n.value)}", grad_label(n), n.expr))
-    width, height, dy = max(2.3, 0.11 * longest), 1.25, 1.75
-    dx = width + 1.8
-    pos = _layout(trace, dx, dy)
-    n_layers = len({p[0] for p in pos.values()})
-    tallest = max(sum(1 for q in pos.values() if q[0] == p[0]) for p in pos.values())
+    # a node no edge touches (c in the graph of ∂f/∂x = 2ax + by) is left out and named below
+    linked = {e.source for e in trace.edges} | {e.target for e in trace.edges}
+    unused = [n.name for n in trace.nodes if n.name not in linked and len(trace.nodes) > 1]
+    if unused:
+        from dataclasses import replace
 
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.78 * dx * n_layers + 1), max(3.0, 1.55 * tallest + 2.2)))
-    top_margin = max(p[1] for p in pos.values()) + height / 2 + 0.3
+        trace = replace(trace, nodes=[n for n in trace.nodes if n.name in linked])
+    longest = max(len(text) for n in trace.nodes for text in (f"value {compact(n.value)}", grad_label(n),
+                                                               f"{n.name} = {n.expr}"))
+    width, height = max(2.3, 0.15 * longest + 0.4), 1.45
+    grid = _layout(trace, 1.0, 1.0)  # (layer, rank)
+    n_layers = len({p[0] for p in grid.values()})
+    vertical = n_layers > 4
+    if vertical:
+        pos = {name: (-rank * (width + 1.6), -layer * (height + 1.3)) for name, (layer, rank) in grid.items()}
+    else:
+        pos = {name: (layer * (width + 2.4), rank * 1.9) for name, (layer, rank) in grid.items()}
+    boxes = {name: (px - width / 2, py - height / 2, px + width / 2, py + height / 2) for name, (px, py) in pos.items()}
+    blocked = list(boxes.values())
+
+    fig = plt.figure()
+    lo_x, hi_x = min(b[0] for b in boxes.values()) - 0.3, max(b[2] for b in boxes.values()) + 0.3
+    lo_y, hi_y = min(b[1] for b in boxes.values()) - 0.4, max(b[3] for b in boxes.values()) + 0.3
+    arcs = any(_crosses(*_ends(e, pos, width, height, vertical),
+                        [b for name, b in boxes.items() if name not in (e.source, e.target)]) for e in trace.edges)
+    if arcs:  # room for an arc and its label beside the boxes
+        if vertical:
+            hi_x += 0.3 * (hi_y - lo_y) / 2 + 1.5
+        else:
+            hi_y += 0.15 * (hi_x - lo_x) / 2 + 0.6
+    fig_w, fig_h = INCH_PER_UNIT * (hi_x - lo_x), INCH_PER_UNIT * (hi_y - lo_y) + 0.9
+    fig.set_size_inches(fig_w, fig_h)
+    ax = fig.add_axes((0, 0.45 / fig_h, 1, (fig_h - 0.9) / fig_h))
     for e in trace.edges:
         (x0, y0), (x1, y1) = pos[e.source], pos[e.target]
-        start, end = (x0 + width / 2, y0), (x1 - width / 2, y1)
-        others = [(px - width / 2, py - height / 2, px + width / 2, py + height / 2)
-                  for name, (px, py) in pos.items() if name not in (e.source, e.target)]
+        if vertical:
+            start, end = (x0, y0 - height / 2), (x1, y1 + height / 2)
+        else:
+            start, end = (x0 + width / 2, y0), (x1 - width / 2, y1)
+        others = [b for name, b in boxes.items() if name not in (e.source, e.target)]
+        label = "data" if e.local is None else f"local {compact(e.local)}"
         if _crosses(start, end, others):
-            # a skip connection (v1 -> v4 in Figure 7): arc over the boxes in between
-            start, end = (x0, y0 + height / 2), (x1, y1 + height / 2)
+            # a skip connection (v1 -> v4 in Figure 7): an arc beside the boxes in between
+            if vertical:
+                start, end = (x0 + width / 2, y0), (x1 + width / 2, y1)
+                bulge = 0.3 * (start[1] - end[1])
+                lx, ly = (start[0] + end[0]) / 2 + bulge * 0.5, (start[1] + end[1]) / 2
+                rad = -0.3
+            else:
+                start, end = (x0, y0 + height / 2), (x1, y1 + height / 2)
+                lx, ly = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.15 * (end[0] - start[0])
+                rad = -0.3
             ax.annotate("", xy=end, xytext=start, arrowprops=dict(
-                arrowstyle="-|>", color=EDGE_COLOR, lw=1.3, shrinkA=2, shrinkB=2, connectionstyle="arc3,rad=-0.3"))
-            span = end[0] - start[0]
-            lx, ly = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.15 * span
-            top_margin = max(top_margin, ly + 0.3)
+                arrowstyle="-|>", color=EDGE_COLOR, lw=1.4, shrinkA=2, shrinkB=2, connectionstyle=f"arc3,rad={rad}"),
+                zorder=1)
         else:
             ax.annotate("", xy=end, xytext=start,
-                        arrowprops=dict(arrowstyle="-|>", color=EDGE_COLOR, lw=1.3, shrinkA=2, shrinkB=2))
-            # edges into the same node get staggered labels
-            incoming = [f for f in trace.edges if f.target == e.target]
-            k = incoming.index(e)
-            t = 0.5 if len(incoming) == 1 else 0.3 + 0.4 * k / (len(incoming) - 1)
-            lx, ly = start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1]) + 0.16
-        label = "data" if e.local is None else f"local {compact(e.local)}"
-        ax.text(lx, ly, label, fontsize=6.5, color=EDGE_COLOR, ha="center", va="center",
-                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
+                        arrowprops=dict(arrowstyle="-|>", color=EDGE_COLOR, lw=1.4, shrinkA=2, shrinkB=2), zorder=1)
+            lx, ly = _place_label(start, end, label, blocked)
+        blocked.append(_label_box(lx, ly, label))
+        ax.text(lx, ly, label, fontsize=LABEL_FONT, color=EDGE_TEXT, ha="center", va="center", zorder=4,
+                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=EDGE_COLOR, lw=0.6))
     _draw_nodes(ax, trace, pos, width, height, grad_label)
-    xs = [p[0] for p in pos.values()]
-    ys = [p[1] for p in pos.values()]
-    ax.set_xlim(min(xs) - width / 2 - 0.3, max(xs) + width / 2 + 0.3)
-    ax.set_ylim(min(ys) - height / 2 - 0.6, top_margin)
+    ax.set_xlim(lo_x, hi_x)
+    ax.set_ylim(lo_y, hi_y)
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.set_title(trace.title, fontsize=9)
-    ax.text(0.5, 0.0, f"forward pass left to right · black: value · red: gradient ∂{symbol}/∂node · "
-            "on arrows: local gradient", transform=ax.transAxes, ha="center", va="bottom", fontsize=7,
-            color="#566573")
+    fig.text(0.5, 1 - 0.15 / fig_h, trace.title, ha="center", va="top", fontsize=11, wrap=True)
+    direction = "top to bottom" if vertical else "left to right"
+    note = f" · not drawn: {', '.join(unused)} ({symbol} does not depend on it)" if unused else ""
+    fig.text(0.5, 0.1 / fig_h, f"forward pass {direction} · black: value · red: gradient {partial(symbol, 'node')} · "
+             f"on arrows: local gradient ∂child/∂parent{note}", ha="center", va="bottom", fontsize=8.5, color="#566573",
+             wrap=True)
     return save(fig, path)
 
 
@@ -272,7 +337,7 @@ def dot_text(trace, symbol: str = "f") -> str:
              f"  label={quote(trace.title)};"]
     for node in trace.nodes:
         title = node.name if node.op == "input" else f"{node.name} = {node.expr}"
-        label = f"{title}\n{node.op}\nvalue {compact(node.value)}\n∂{symbol}/∂{node.name} {compact(node.grad)}"
+        label = f"{title}\n{node.op}\nvalue {compact(node.value)}\n{partial(symbol, node.name)} {compact(node.grad)}"
         lines.append(f"  {quote(node.name)} [label={quote(label)}];")
     for e in trace.edges:
         label = "data" if e.local is None else "local " + compact(e.local)

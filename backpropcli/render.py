@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from backpropcli.fmt import error as err
-from backpropcli.fmt import full, num, short
+from backpropcli.fmt import full, num, partial, short
 
 
 # ---- tables at any width ---------------------------------------------------------------------------
@@ -267,12 +267,12 @@ def trace(traced, symbol: str = "f") -> Group:
     nodes.add_column("node", no_wrap=True)
     nodes.add_column("expression", no_wrap=True)
     nodes.add_column("value", justify="right")
-    nodes.add_column(f"∂{symbol}/∂node", justify="right", style="red")
+    nodes.add_column(partial(symbol, "node"), justify="right", style="red")
     nodes.add_column("= sum over outgoing edges")
     for node in traced.nodes:
         edges = traced.outgoing(node.name)
         if node.name == traced.output:
-            how = f"the output: ∂{symbol}/∂{symbol} = 1"
+            how = f"the output: ∂{symbol}/∂{symbol} = 1" if "/" not in symbol else f"the output ({symbol}): 1"
         elif node.grad is None:
             how = "data: no gradient needed"
         elif len(edges) == 1:
@@ -283,7 +283,7 @@ def trace(traced, symbol: str = "f") -> Group:
                       short(node.grad, dtype=dt), how)
 
     edges = Table(title=f"chain rule along each edge parent → child: downstream = upstream × local "
-                  f"(local = ∂child/∂parent, upstream = ∂{symbol}/∂child)", title_justify="left")
+                  f"(local = ∂child/∂parent, upstream = {partial(symbol, 'child')})", title_justify="left")
     edges.add_column("edge", no_wrap=True)
     edges.add_column("local", justify="right")
     edges.add_column("rule")

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from backpropcli import fmt
+from backpropcli.fmt import partial
 
 
 # ---- Markdown helpers --------------------------------------------------------------------------
@@ -63,8 +64,8 @@ def _check_table(check, derivative_label: str | None = None) -> str:
 def _trace_tables(traced, symbol: str) -> str:
     nodes = [[n.name, "input" if n.op == "input" else n.expr, n.value, n.grad] for n in traced.nodes]
     edges = [[f"{e.source} → {e.target}", e.local, e.rule, e.upstream, e.downstream] for e in traced.edges]
-    return (_table(["node", "expression", "value", f"∂{symbol}/∂node"], nodes) + "\n"
-            + _table(["edge", "local ∂child/∂parent", "rule", f"upstream ∂{symbol}/∂child",
+    return (_table(["node", "expression", "value", partial(symbol, "node")], nodes) + "\n"
+            + _table(["edge", "local ∂child/∂parent", "rule", "upstream " + partial(symbol, "child"),
                       "downstream = upstream × local"], edges))
 
 

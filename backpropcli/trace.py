@@ -152,8 +152,10 @@ def function_trace(spec, inputs: dict[str, float], params: dict[str, float], der
     graph = build(builder, {**leaves, **consts})
     where = ", ".join(f"{k} = {v:g}" for k, v in inputs.items())
     if derivative:
-        title = f"{spec.name}: the graph of f′ that the second derivative differentiates "
-        title += f"({spec.derivative_graph_title}) at {where}"
+        first = "f′" if len(spec.variables) == 1 else f"∂f/∂{spec.variables[0]}"
+        figure = spec.derivative_graph_title or ""
+        title = f"{spec.name}: the graph of {first} that the second derivative differentiates"
+        title += f" ({figure}) at {where}" if figure.startswith("Figure") else f" at {where}"
     else:
         title = f"{spec.name}: the report's graph ({spec.graph_title}) at {where}"
     return trace_graph(graph, title)
