@@ -262,7 +262,14 @@ def graph_picture(trace, path: Path, symbol: str = "f") -> Path:
     width, height = max(2.3, 0.15 * longest + 0.4), 1.45
     grid = _layout(trace, 1.0, 1.0)  # (layer, rank)
     n_layers = len({p[0] for p in grid.values()})
-    vertical = n_layers > 4
+    widest = max(sum(1 for q in grid.values() if q[0] == p[0]) for p in grid.values())
+
+    def stretch(w: float, h: float) -> float:
+        return max(w, h) / min(w, h)
+
+    # the direction whose picture is closer to square: a long chain runs top to bottom
+    vertical = stretch(widest * (width + 1.6), n_layers * (height + 1.3)) < stretch(
+        n_layers * (width + 2.4), widest * 1.9 + 0.5)
     if vertical:
         pos = {name: (-rank * (width + 1.6), -layer * (height + 1.3)) for name, (layer, rank) in grid.items()}
     else:
@@ -280,6 +287,15 @@ def graph_picture(trace, path: Path, symbol: str = "f") -> Path:
             hi_x += 0.3 * (hi_y - lo_y) / 2 + 1.5
         else:
             hi_y += 0.15 * (hi_x - lo_x) / 2 + 0.6
+    # a single chain is long whatever the direction: centre it on a canvas at most 2.5 times as long as wide
+    least = 0.1 * len(trace.title) / INCH_PER_UNIT  # room for the title on one line (11 pt)
+    if hi_x - lo_x < least:
+        lo_x, hi_x = lo_x - (least - (hi_x - lo_x)) / 2, hi_x + (least - (hi_x - lo_x)) / 2
+    span_x, span_y = hi_x - lo_x, hi_y - lo_y + 0.9 / INCH_PER_UNIT
+    if span_y > 2.5 * span_x:
+        lo_x, hi_x = lo_x - (span_y / 2.5 - span_x) / 2, hi_x + (span_y / 2.5 - span_x) / 2
+    elif span_x > 2.5 * span_y:
+        lo_y, hi_y = lo_y - (span_x / 2.5 - span_y) / 2, hi_y + (span_x / 2.5 - span_y) / 2
     fig_w, fig_h = INCH_PER_UNIT * (hi_x - lo_x), INCH_PER_UNIT * (hi_y - lo_y) + 0.9
     fig.set_size_inches(fig_w, fig_h)
     ax = fig.add_axes((0, 0.45 / fig_h, 1, (fig_h - 0.9) / fig_h))

@@ -138,7 +138,8 @@ def test_every_graph_picture_keeps_a_sane_aspect_ratio_and_labels_off_the_boxes(
         height, width = mpimg.imread(plots.graph_picture(traced, tmp_path / "g.png", symbol)).shape[:2]
         assert max(height, width) / min(height, width) < 3, f"{name}: {width}x{height}"
     # a label is placed on its own arrow, clear of every box it could be read against
-    box = (0.0, 0.0, 2.0, 1.0)
-    x, y = plots._place_label((-1.0, 0.5), (3.0, 0.5), "local 1", [box])
+    box = (3.5, 0.0, 4.5, 1.0)  # another node's box over the middle of the arrow
+    x, y = plots._place_label((2.0, 0.5), (6.0, 0.5), "local 1", [box])
+    assert y == 0.5 and 2.0 < x < 6.0
     assert not plots._overlaps(plots._label_box(x, y, "local 1"), box)
     assert "∂∂" not in plots.dot_text(pictures["quad'"][0], "∂f/∂x")
