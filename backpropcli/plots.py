@@ -73,60 +73,89 @@ def loss_curve(result, path: Path) -> Path:
     return save(fig, path)
 
 
-ERROR_FLOOR = 1e-18  # exact agreement is drawn here on the log axis
+EPSILON = {"float64": 2.220446049250313e-16, "float32": 1.1920928955078125e-07}  # machine epsilon
 
 
-def check_curves(check, path: Path) -> Path:
-    """f and f' (grad) or f'' (hessian) over the points: analytic against custom,
-    and each method's relative error against the analytic column on a log axis."""
+def _where(check, axis_var: str) -> str:
+    """What is held fixed along the plot: the other variables and the parameters."""
+    others = [f"{v} = {check.points[0].inputs[v]:g}" for v in check.variables if v != axis_var]
+    params = [f"{k} = {v:g}" for k, v in check.params.items()]
+    return ", ".join(others + params)
+
+
+def check_curves(check, path: Path, requested=None) -> Path:
+    """Three panels along the first variable: f; its derivatives (f′ or f″; the Hessian's upper
+    triangle), drawn as dense analytic curves with the judged method as markers; and every
+    method's relative error against the analytic column, with the check's tolerance and the
+    dtype's rounding band. `requested`: the check the user asked for when the curve is a range
+    chosen around it; its points are marked."""
     plt = _pyplot()
     axis_var = check.variables[0]
+    marked = requested if requested is not None else check
     order = sorted(range(len(check.points)), key=lambda i: check.points[i].inputs[axis_var])
     xs = [check.points[i].inputs[axis_var] for i in order]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
+    fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(10.5, 9.5), sharex=True,
+                                              gridspec_kw={"height_ratios": [1, 1.3, 1.1]})
     first = check.order == 1
 
     def entries(point):
         """(label, comparison) of each derivative; a Hessian's upper triangle (it is symmetric)."""
         return [(check.label(key), comp) for key, comp in check.entries(point) if first or key[0] <= key[1]]
 
-    if first:
-        top.plot(xs, [check.points[i].value_analytic for i in order], color="black", lw=1.5, label="f (analytic)")
+    top.plot(xs, [check.points[i].value_analytic for i in order], color="black", lw=1.6, label="f (analytic)")
+    top.set_ylabel("f")
     labels = [name for name, _ in entries(check.points[0])]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    name = "custom Function" if check.has_custom else "autograd"
     for k, label in enumerate(labels):
-        analytic = [dict(entries(check.points[i]))[label].analytic for i in order]
-        judged = [getattr(dict(entries(check.points[i]))[label], check.judged) for i in order]
         color = colors[k % len(colors)]
-        top.plot(xs, analytic, color=color, lw=1.5, label=f"{label} analytic")
-        step = max(1, len(xs) // 60)
-        name = "custom Function" if check.has_custom else "autograd"
-        top.plot(xs[::step], judged[::step], "o", ms=3.5, mfc="none", color=color, label=f"{label} {name}")
-    top.set_ylabel("value")
-    top.grid(alpha=0.3)
-    top.legend(fontsize=8, loc="best")
-    top.set_title(f"{check.function}: {'gradient' if first else 'second derivative'}, "
-                  f"{check.dtype}")
+        middle.plot(xs, [dict(entries(check.points[i]))[label].analytic for i in order], color=color, lw=1.6,
+                    ls=("-", "--", ":")[k % 3], label=f"{label} analytic")
+        checked = [(p.inputs[axis_var], getattr(dict(entries(p))[label], check.judged)) for p in marked.points]
+        middle.plot([c[0] for c in checked], [c[1] for c in checked], "o", ms=6, mfc="none", mew=1.5, color=color,
+                    label=f"{label} {name} at the checked point{'s' if len(checked) > 1 else ''}")
+    middle.set_ylabel("derivative" if first else "second derivative")
 
-    styles = {"custom": ("tab:blue", "-"), "autograd": ("tab:orange", "--"),
-              "finite_difference": ("tab:green", ":"), "derivative_graph": ("tab:purple", "-.")}
-    for method, (color, ls) in styles.items():
+    eps = EPSILON.get(check.dtype, EPSILON["float64"])
+    floor = eps / 100
+    styles = {"custom": ("tab:blue", "o"), "autograd": ("tab:orange", "s"),
+              "finite_difference": ("tab:green", "^"), "derivative_graph": ("tab:purple", "D")}
+    highest = check.rtol
+    for method, (color, marker) in styles.items():
         errors = []
         for i in order:
             comps = [c for _, c in entries(check.points[i])]
             if method not in comps[0].rel_error:
                 break
-            e = max(c.rel_error[method] for c in comps)
-            errors.append(max(e, ERROR_FLOOR) if e == e else float("nan"))
+            errors.append(max(c.rel_error[method] for c in comps))
         else:
             label = {"derivative_graph": "autograd of the report's f′ graph"}.get(method, method.replace("_", " "))
-            bottom.semilogy(xs, errors, color=color, ls=ls, lw=1.2, label=label)
+            shown = [max(e, floor) if e == e else float("nan") for e in errors]
+            highest = max([highest] + [e for e in shown if e == e and e != float("inf")])
+            bottom.semilogy(xs, shown, marker, ms=2.5, color=color, alpha=0.8, label=label, ls="none")
+    bottom.axhspan(floor * 0.5, eps, color="0.85", zorder=0,
+                   label=f"below {check.dtype} epsilon {eps:.1e}: rounding (exact 0 drawn at the bottom)")
+    bottom.axhline(check.rtol, color="tab:red", ls="--", lw=1.2, label=f"tolerance rtol {check.rtol:g}: the {name} column fails above it")
+    bottom.set_ylim(floor * 0.5, highest * 30)
+    bottom.set_ylabel("relative error vs analytic")
     bottom.set_xlabel(axis_var)
-    bottom.set_ylabel("relative error against analytic (log)")
-    bottom.grid(alpha=0.3, which="both")
-    bottom.legend(fontsize=8, loc="best")
-    bottom.text(0.01, 0.02, f"exact agreement drawn at {ERROR_FLOOR:g}; gaps are nan/inf",
-                transform=bottom.transAxes, fontsize=7, color="gray")
+
+    for point in marked.points:
+        for ax in (top, middle, bottom):
+            ax.axvline(point.inputs[axis_var], color="0.4", lw=0.8, ls=":", zorder=0)
+    for ax in (top, middle, bottom):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside, not over
+    held = _where(check, axis_var)
+    n = len(marked.points)
+    if requested is None:
+        chosen = f"{n} checked points"
+    elif n == 1:
+        chosen = f"range chosen around the checked point {axis_var} = {marked.points[0].inputs[axis_var]:g} (dotted)"
+    else:
+        chosen = f"a dense curve across the {n} checked points (dotted)"
+    top.set_title(f"{check.function}: {'f and its gradient' if first else 'f and its second derivatives'}, "
+                  f"{check.dtype}\n{chosen}" + (f"; {held}" if held else ""), fontsize=10)
     fig.tight_layout()
     return save(fig, path)
 

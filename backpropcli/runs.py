@@ -185,11 +185,17 @@ PLOT_POINTS = 201
 
 
 def plot_range(spec, points: dict) -> dict:
-    """A default range of 201 points around the given one(s), along the first variable."""
+    """A range of 201 points along the first variable: around a single point, or across the
+    points given (with a margin); the other variables at their first value."""
     first = spec.variables[0]
-    centre = points[first][0]
-    half = 5.0 * max(1.0, abs(centre) / 10)
-    xs = [centre - half + i * (2 * half / (PLOT_POINTS - 1)) for i in range(PLOT_POINTS)]
+    lo, hi = min(points[first]), max(points[first])
+    if hi > lo:
+        margin = 0.05 * (hi - lo)
+        lo, hi = lo - margin, hi + margin
+    else:
+        half = 5.0 * max(1.0, abs(lo) / 10)
+        lo, hi = lo - half, lo + half
+    xs = [lo + i * ((hi - lo) / (PLOT_POINTS - 1)) for i in range(PLOT_POINTS)]
     return {v: (xs if v == first else points[v][:1]) for v in spec.variables}
 
 
@@ -217,10 +223,13 @@ def check(request: CheckRequest, progress: PointCallback | None = None) -> Check
     if request.plot:
         from backpropcli import plots
 
-        # a curve needs points: around a single one, a range (its columns only: no gradcheck)
-        curve = result if len(result.points) >= 3 else checks.derivatives(
+        # a curve is drawn densely: around a single point, or across the points given, a range of
+        # PLOT_POINTS (its columns only: no gradcheck); the checked points are marked on it
+        dense = len(result.points) >= PLOT_POINTS
+        curve = result if dense else checks.derivatives(
             spec, plot_range(spec, points), params, order, cfg.dtype, gradcheck=False)
-        files.append(plots.check_curves(curve, _folder(request.out) / f"{name}.png"))
+        files.append(plots.check_curves(curve, _folder(request.out) / f"{name}.png",
+                                        requested=None if dense else result))
     first = result.points[0].inputs  # several points: the views of the first
     second = order is checks.Order.HESSIAN
     # a Hessian traces the graph of f' where the function has one; else the graph of f
