@@ -47,7 +47,7 @@ def regression_line(result, path: Path) -> Path:
             label=f"least squares: {_line(opt.W, opt.b)}")
     ax.set_xlabel("x")
     ax.set_ylabel("y")
-    ax.set_title(f"Figure 1: regression line ({result.verdict})")
+    ax.set_title(f"Figure 1: regression line\n{result.verdict}", fontsize=11)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     return save(fig, path)
@@ -66,9 +66,20 @@ def loss_curve(result, path: Path) -> Path:
         ax.axhline(result.optimum.loss, color="tab:green", ls="--", lw=1, label="least-squares loss")
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss (log scale)")
+    import math
+
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     note = "" if result.config.zero_grad else ", grads not zeroed"
-    ax.set_title(f"Figure 2: loss over iterations (lr={result.config.lr:g}{note})")
-    ax.grid(alpha=0.3, which="both")
+    ax.set_title(f"Figure 2: loss over iterations (lr={result.config.lr:g}{note})\n{result.verdict}", fontsize=11)
+    # labelled ticks at 1, 2, 5 × 10^k on a short axis, at decades on a long one; never the
+    # crowded minor-tick labels matplotlib puts on a log axis spanning less than a decade
+    decades = math.log10(max(finite) / min(finite)) if finite and min(finite) > 0 else 10
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5) if decades <= 2 else (1,), numticks=12))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.grid(alpha=0.3, which="major")
+    ax.grid(alpha=0.1, which="minor")
     ax.legend(loc="best", fontsize=8)
     return save(fig, path)
 

@@ -95,7 +95,8 @@ class Fit:
         else:
             yield stacked(self.table, self.label_columns)
 
-VERDICT_STYLE = {"converged": "bold green", "not converged yet": "bold yellow", "diverged": "bold red"}
+VERDICT_STYLE = {"converged": "bold green", "not converged yet": "bold yellow", "diverged": "bold red",
+                 "oscillates (grads accumulate): never converges": "bold red"}
 
 
 def regression(result) -> Group:
