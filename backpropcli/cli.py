@@ -533,18 +533,23 @@ app.command("hessian", help=_paragraphs(HESSIAN_HELP))(_check_command("hessian",
 
 REPORT_HELP = """The whole seed report, recomputed and checked, in one folder.
 
-Runs Part A (regression, with the report's settings and with settings that converge)
-and Part B (sinc, quad and softplus: first and second derivatives, four ways each)
-with the report's own configs (or those in --config-dir); draws Figures 1 and 2 and the graphs of Figures 4-7
-with their chain-rule traces; and lists where the report needs correcting, decided
-from the numbers. Writes report.md and a self-contained report.html (figures
-embedded). Exit 1 if any check in it fails.
+Runs Part A (regression, with the report's settings, with settings that converge,
+and without zeroing the grads) and Part B (sinc, quad and softplus: first and second
+derivatives, four ways each) with the report's own configs (or those in --config-dir).
+Draws Figures 1 and 2, Figure 3 (one gate of a real run: upstream × local = downstream)
+and the graphs of Figures 4-7 with their chain-rule traces; runs the report's discussion
+points (a new graph on every forward pass, gradients that accumulate without zero_(),
+the error PyTorch raises for an update outside torch.no_grad()); and lists where the
+report needs correcting, decided from the numbers.
+
+Writes report.md and report.html (self-contained: the figures are embedded). Exit 1
+if any check in it fails.
 
 Examples:
 
   [cyan]backprop report[/cyan]
 
-  [cyan]backprop report --out /tmp/report --json[/cyan]
+  [cyan]backprop report --out /tmp/report --json | jq .ok[/cyan]
 """
 
 

@@ -400,3 +400,67 @@ def dot_text(trace, symbol: str = "f") -> str:
         lines.append(f"  {quote(e.source)} -> {quote(e.target)} [label={quote(label)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def gate_node(trace) -> str:
+    """The node a one-gate figure shows: an inner node (not an input, not the output) whose
+    upstream gradient is not 1, with the most inputs that carry a gradient."""
+    scores = {}
+    for node in trace.nodes:
+        incoming = [e for e in trace.edges if e.target == node.name and e.local is not None]
+        if node.op == "input" or node.name == trace.output or not incoming or isinstance(node.grad, list):
+            continue
+        scores[node.name] = (node.grad != 1, len(incoming))
+    if not scores:  # a graph with no inner node: its output
+        return trace.output
+    return max(scores, key=lambda name: scores[name])
+
+
+def gate_picture(trace, name: str, path: Path, symbol: str = "f", where: str = "") -> Path:
+    """Figure 3 of the report, from a real node of a real run: one gate, its inputs on the
+    left and its output on the right; the forward values run left to right above, the
+    gradients right to left below: downstream = upstream × local on every input."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    plt = _pyplot()
+    node = next(n for n in trace.nodes if n.name == name)
+    incoming = [e for e in trace.edges if e.target == name]
+    rows = max(1, len(incoming))
+    fig_h = 2.6 + 2.1 * rows
+    fig, ax = plt.subplots(figsize=(12, fig_h))
+    ax.set_xlim(0, 12)
+    ax.set_ylim(0, fig_h)
+    ax.axis("off")
+    mid = fig_h / 2 - 0.2
+    gate_h = 1.2 + 2.1 * (rows - 1)
+    ax.add_patch(FancyBboxPatch((5.4, mid - gate_h / 2), 2.2, gate_h, boxstyle="round,pad=0.05,rounding_size=0.25",
+                                fc="#eef5fb", ec="#34495e", lw=1.5))
+    ax.text(6.5, mid + 0.2, f"{node.name} = {node.expr}", ha="center", va="center", fontsize=12, fontweight="bold")
+    ax.text(6.5, mid - 0.25, node.op, ha="center", va="center", fontsize=10, style="italic", color="#566573")
+    out_arrow = dict(arrowstyle="-|>", lw=1.8, mutation_scale=16)
+    # the output: forward value out (black, above), upstream gradient in (red, below)
+    ax.add_patch(FancyArrowPatch((7.65, mid + 0.3), (10.0, mid + 0.3), color=VALUE_COLOR, **out_arrow))
+    ax.text(8.8, mid + 0.55, f"{node.name} = {compact(node.value)}", ha="center", fontsize=11, color=VALUE_COLOR)
+    ax.add_patch(FancyArrowPatch((10.0, mid - 0.3), (7.65, mid - 0.3), color=GRAD_COLOR, **out_arrow))
+    ax.text(8.8, mid - 0.75, f"upstream {partial(symbol, node.name)}\n= {compact(node.grad)}", ha="center",
+            va="center", fontsize=11, color=GRAD_COLOR, fontweight="bold")
+    for k, e in enumerate(incoming):
+        y = mid + (rows - 1) * 1.05 - 2.1 * k
+        parent = next(n for n in trace.nodes if n.name == e.source)
+        ax.add_patch(FancyArrowPatch((3.0, y + 0.3), (5.35, y + 0.3), color=VALUE_COLOR, **out_arrow))
+        ax.text(4.15, y + 0.55, f"{e.source} = {compact(parent.value)}", ha="center", fontsize=11, color=VALUE_COLOR)
+        if e.local is None:
+            ax.text(4.15, y - 0.3, "data: no gradient", ha="center", fontsize=10, color="#95a5a6")
+            continue
+        ax.add_patch(FancyArrowPatch((5.35, y - 0.3), (3.0, y - 0.3), color=GRAD_COLOR, **out_arrow))
+        ax.text(4.15, y - 0.75, f"downstream {partial(symbol, e.source)}\n= {compact(e.downstream)}",
+                ha="center", va="center", fontsize=11, color=GRAD_COLOR, fontweight="bold")
+        ax.text(0.1, y, f"local ∂{node.name}/∂{e.source}\n= {e.rule} = {compact(e.local)}\n"
+                f"downstream = upstream × local\n= {compact(e.upstream)} × {compact(e.local)}", ha="left",
+                va="center", fontsize=9.5,
+                color="#2c3e50", bbox=dict(boxstyle="round,pad=0.3", fc="#fdf2e9", ec="#e0c9b5"))
+    ax.text(6, fig_h - 0.35, f"Figure 3: one gate: downstream = upstream × local\n{where}", ha="center", va="top",
+            fontsize=12)
+    ax.text(6, 0.15, f"forward: values left to right (black) · backward: gradients right to left (red) · "
+            f"node {node.name} of this run's graph", ha="center", va="bottom", fontsize=9, color="#566573")
+    return save(fig, path)
