@@ -94,6 +94,49 @@ def _where(check, axis_var: str) -> str:
     return ", ".join(others + params)
 
 
+def _error_panel(bottom, check, xs, order, entries, name: str) -> None:
+    """Each method's relative error against analytic as markers, the check's tolerance as a
+    line and the dtype's rounding as a band (exact agreement drawn at its bottom)."""
+    eps = EPSILON.get(check.dtype, EPSILON["float64"])
+    floor = eps / 100
+    styles = {"custom": ("tab:blue", "o"), "autograd": ("tab:orange", "s"),
+              "finite_difference": ("tab:green", "^"), "derivative_graph": ("tab:purple", "D")}
+    highest = check.rtol
+    for method, (color, marker) in styles.items():
+        errors = []
+        for i in order:
+            comps = [c for _, c in entries(check.points[i])]
+            if method not in comps[0].rel_error:
+                break
+            errors.append(max(c.rel_error[method] for c in comps))
+        else:
+            label = {"derivative_graph": "autograd of the report's f′ graph"}.get(method, method.replace("_", " "))
+            shown = [max(e, floor) if e == e else float("nan") for e in errors]
+            highest = max([highest] + [e for e in shown if e == e and e != float("inf")])
+            bottom.semilogy(xs, shown, marker, ms=2.5, color=color, alpha=0.8, label=label, ls="none")
+    bottom.axhspan(floor * 0.5, eps, color="0.85", zorder=0,
+                   label=f"below {check.dtype} epsilon {eps:.1e}: rounding (exact 0 drawn at the bottom)")
+    bottom.axhline(check.rtol, color="tab:red", ls="--", lw=1.2,
+                   label=f"tolerance rtol {check.rtol:g}: the {name} column fails above it")
+    bottom.set_ylim(floor * 0.5, highest * 30)
+    bottom.set_ylabel("relative error vs analytic")
+
+
+def _curves_title(check, marked, axis_var: str, chosen_range: bool) -> str:
+    """What is drawn, in what dtype, where the checked points are and what is held fixed."""
+    first = check.order == 1
+    held = _where(check, axis_var)
+    n = len(marked.points)
+    if not chosen_range:
+        chosen = f"{n} checked points"
+    elif n == 1:
+        chosen = f"range chosen around the checked point {axis_var} = {marked.points[0].inputs[axis_var]:g} (dotted)"
+    else:
+        chosen = f"a dense curve across the {n} checked points (dotted)"
+    return (f"{check.function}: {'f and its gradient' if first else 'f and its second derivatives'}, "
+            f"{check.dtype}\n{chosen}" + (f"; {held}" if held else ""))
+
+
 def check_curves(check, path: Path, requested=None) -> Path:
     """Three panels along the first variable: f; its derivatives (f′ or f″; the Hessian's upper
     triangle), drawn as dense analytic curves with the judged method as markers; and every
@@ -127,46 +170,16 @@ def check_curves(check, path: Path, requested=None) -> Path:
                     label=f"{label} {name} at the checked point{'s' if len(checked) > 1 else ''}")
     middle.set_ylabel("derivative" if first else "second derivative")
 
-    eps = EPSILON.get(check.dtype, EPSILON["float64"])
-    floor = eps / 100
-    styles = {"custom": ("tab:blue", "o"), "autograd": ("tab:orange", "s"),
-              "finite_difference": ("tab:green", "^"), "derivative_graph": ("tab:purple", "D")}
-    highest = check.rtol
-    for method, (color, marker) in styles.items():
-        errors = []
-        for i in order:
-            comps = [c for _, c in entries(check.points[i])]
-            if method not in comps[0].rel_error:
-                break
-            errors.append(max(c.rel_error[method] for c in comps))
-        else:
-            label = {"derivative_graph": "autograd of the report's f′ graph"}.get(method, method.replace("_", " "))
-            shown = [max(e, floor) if e == e else float("nan") for e in errors]
-            highest = max([highest] + [e for e in shown if e == e and e != float("inf")])
-            bottom.semilogy(xs, shown, marker, ms=2.5, color=color, alpha=0.8, label=label, ls="none")
-    bottom.axhspan(floor * 0.5, eps, color="0.85", zorder=0,
-                   label=f"below {check.dtype} epsilon {eps:.1e}: rounding (exact 0 drawn at the bottom)")
-    bottom.axhline(check.rtol, color="tab:red", ls="--", lw=1.2, label=f"tolerance rtol {check.rtol:g}: the {name} column fails above it")
-    bottom.set_ylim(floor * 0.5, highest * 30)
-    bottom.set_ylabel("relative error vs analytic")
+    _error_panel(bottom, check, xs, order, entries, name)
     bottom.set_xlabel(axis_var)
 
-    for point in marked.points:
+    for point in marked.points if len(marked.points) <= 20 else []:  # many points: the markers say it
         for ax in (top, middle, bottom):
             ax.axvline(point.inputs[axis_var], color="0.4", lw=0.8, ls=":", zorder=0)
     for ax in (top, middle, bottom):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside, not over
-    held = _where(check, axis_var)
-    n = len(marked.points)
-    if requested is None:
-        chosen = f"{n} checked points"
-    elif n == 1:
-        chosen = f"range chosen around the checked point {axis_var} = {marked.points[0].inputs[axis_var]:g} (dotted)"
-    else:
-        chosen = f"a dense curve across the {n} checked points (dotted)"
-    top.set_title(f"{check.function}: {'f and its gradient' if first else 'f and its second derivatives'}, "
-                  f"{check.dtype}\n{chosen}" + (f"; {held}" if held else ""), fontsize=10)
+    top.set_title(_curves_title(check, marked, axis_var, requested is not None), fontsize=10)
     fig.tight_layout()
     return save(fig, path)
 
@@ -281,11 +294,82 @@ def _place_label(start, end, text, blocked) -> tuple[float, float]:
     return start[0] + 0.5 * (end[0] - start[0]), start[1] + 0.5 * (end[1] - start[1])
 
 
+def _orient(trace, width: float, height: float) -> tuple[dict, bool]:
+    """Positions of the boxes, and whether the forward pass runs top to bottom: the direction
+    whose picture is closer to square (a long chain runs top to bottom)."""
+    grid = _layout(trace, 1.0, 1.0)  # (layer, rank)
+    n_layers = len({p[0] for p in grid.values()})
+    widest = max(sum(1 for q in grid.values() if q[0] == p[0]) for p in grid.values())
+
+    def stretch(w: float, h: float) -> float:
+        return max(w, h) / min(w, h)
+
+    vertical = stretch(widest * (width + 1.6), n_layers * (height + 1.3)) < stretch(
+        n_layers * (width + 2.4), widest * 1.9 + 0.5)
+    if vertical:
+        return {name: (-rank * (width + 1.6), -layer * (height + 1.3)) for name, (layer, rank) in grid.items()}, True
+    return {name: (layer * (width + 2.4), rank * 1.9) for name, (layer, rank) in grid.items()}, False
+
+
+def _canvas(trace, pos, boxes, width, height, vertical):
+    """The figure and its axes, sized so one layout unit is INCH_PER_UNIT inches: room for the
+    arcs, the title on one line, and never more than 2.5 times as long as wide."""
+    plt = _pyplot()
+    lo_x, hi_x = min(b[0] for b in boxes.values()) - 0.3, max(b[2] for b in boxes.values()) + 0.3
+    lo_y, hi_y = min(b[1] for b in boxes.values()) - 0.4, max(b[3] for b in boxes.values()) + 0.3
+    if any(_crosses(*_ends(e, pos, width, height, vertical),
+                    [b for name, b in boxes.items() if name not in (e.source, e.target)]) for e in trace.edges):
+        if vertical:  # room for an arc and its label beside the boxes
+            hi_x += 0.3 * (hi_y - lo_y) / 2 + 1.5
+        else:
+            hi_y += 0.15 * (hi_x - lo_x) / 2 + 0.6
+    least = 0.1 * len(trace.title) / INCH_PER_UNIT  # the title on one line (11 pt)
+    if hi_x - lo_x < least:
+        lo_x, hi_x = lo_x - (least - (hi_x - lo_x)) / 2, hi_x + (least - (hi_x - lo_x)) / 2
+    span_x, span_y = hi_x - lo_x, hi_y - lo_y + 0.9 / INCH_PER_UNIT
+    if span_y > 2.5 * span_x:
+        lo_x, hi_x = lo_x - (span_y / 2.5 - span_x) / 2, hi_x + (span_y / 2.5 - span_x) / 2
+    elif span_x > 2.5 * span_y:
+        lo_y, hi_y = lo_y - (span_x / 2.5 - span_y) / 2, hi_y + (span_x / 2.5 - span_y) / 2
+    fig_h = INCH_PER_UNIT * (hi_y - lo_y) + 0.9
+    fig = plt.figure(figsize=(INCH_PER_UNIT * (hi_x - lo_x), fig_h))
+    ax = fig.add_axes((0, 0.45 / fig_h, 1, (fig_h - 0.9) / fig_h))
+    ax.set_xlim(lo_x, hi_x)
+    ax.set_ylim(lo_y, hi_y)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return fig, ax, fig_h
+
+
+def _draw_edges(ax, trace, pos, boxes, width, height, vertical) -> None:
+    """Arrows with their local gradient on them; a skip connection arcs beside the boxes between."""
+    blocked = list(boxes.values())
+    for e in trace.edges:
+        (x0, y0), (x1, y1) = pos[e.source], pos[e.target]
+        start, end = _ends(e, pos, width, height, vertical)
+        others = [b for name, b in boxes.items() if name not in (e.source, e.target)]
+        label = "data" if e.local is None else f"local {compact(e.local)}"
+        arrow = dict(arrowstyle="-|>", color=EDGE_COLOR, lw=1.4, shrinkA=2, shrinkB=2)
+        if _crosses(start, end, others):  # v1 -> v4 in Figure 7
+            if vertical:
+                start, end = (x0 + width / 2, y0), (x1 + width / 2, y1)
+                lx, ly = (start[0] + end[0]) / 2 + 0.15 * (start[1] - end[1]), (start[1] + end[1]) / 2
+            else:
+                start, end = (x0, y0 + height / 2), (x1, y1 + height / 2)
+                lx, ly = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.15 * (end[0] - start[0])
+            arrow["connectionstyle"] = "arc3,rad=-0.3"
+        else:
+            lx, ly = _place_label(start, end, label, blocked)
+        ax.annotate("", xy=end, xytext=start, arrowprops=arrow, zorder=1)
+        blocked.append(_label_box(lx, ly, label))
+        ax.text(lx, ly, label, fontsize=LABEL_FONT, color=EDGE_TEXT, ha="center", va="center", zorder=4,
+                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=EDGE_COLOR, lw=0.6))
+
+
 def graph_picture(trace, path: Path, symbol: str = "f") -> Path:
     """The traced graph in the direction of the forward pass (left to right, or top to bottom
     when it is long, so the picture keeps a sane aspect ratio): each box shows the node, its
     operation and value (black) and its gradient (red); each arrow carries its local gradient."""
-    plt = _pyplot()
 
     def grad_label(node):
         return "no gradient (data)" if node.grad is None else f"{partial(symbol, node.name)} {compact(node.grad)}"
@@ -300,85 +384,17 @@ def graph_picture(trace, path: Path, symbol: str = "f") -> Path:
     longest = max(len(text) for n in trace.nodes for text in (f"value {compact(n.value)}", grad_label(n),
                                                                f"{n.name} = {n.expr}"))
     width, height = max(2.3, 0.15 * longest + 0.4), 1.45
-    grid = _layout(trace, 1.0, 1.0)  # (layer, rank)
-    n_layers = len({p[0] for p in grid.values()})
-    widest = max(sum(1 for q in grid.values() if q[0] == p[0]) for p in grid.values())
-
-    def stretch(w: float, h: float) -> float:
-        return max(w, h) / min(w, h)
-
-    # the direction whose picture is closer to square: a long chain runs top to bottom
-    vertical = stretch(widest * (width + 1.6), n_layers * (height + 1.3)) < stretch(
-        n_layers * (width + 2.4), widest * 1.9 + 0.5)
-    if vertical:
-        pos = {name: (-rank * (width + 1.6), -layer * (height + 1.3)) for name, (layer, rank) in grid.items()}
-    else:
-        pos = {name: (layer * (width + 2.4), rank * 1.9) for name, (layer, rank) in grid.items()}
+    pos, vertical = _orient(trace, width, height)
     boxes = {name: (px - width / 2, py - height / 2, px + width / 2, py + height / 2) for name, (px, py) in pos.items()}
-    blocked = list(boxes.values())
-
-    fig = plt.figure()
-    lo_x, hi_x = min(b[0] for b in boxes.values()) - 0.3, max(b[2] for b in boxes.values()) + 0.3
-    lo_y, hi_y = min(b[1] for b in boxes.values()) - 0.4, max(b[3] for b in boxes.values()) + 0.3
-    arcs = any(_crosses(*_ends(e, pos, width, height, vertical),
-                        [b for name, b in boxes.items() if name not in (e.source, e.target)]) for e in trace.edges)
-    if arcs:  # room for an arc and its label beside the boxes
-        if vertical:
-            hi_x += 0.3 * (hi_y - lo_y) / 2 + 1.5
-        else:
-            hi_y += 0.15 * (hi_x - lo_x) / 2 + 0.6
-    # a single chain is long whatever the direction: centre it on a canvas at most 2.5 times as long as wide
-    least = 0.1 * len(trace.title) / INCH_PER_UNIT  # room for the title on one line (11 pt)
-    if hi_x - lo_x < least:
-        lo_x, hi_x = lo_x - (least - (hi_x - lo_x)) / 2, hi_x + (least - (hi_x - lo_x)) / 2
-    span_x, span_y = hi_x - lo_x, hi_y - lo_y + 0.9 / INCH_PER_UNIT
-    if span_y > 2.5 * span_x:
-        lo_x, hi_x = lo_x - (span_y / 2.5 - span_x) / 2, hi_x + (span_y / 2.5 - span_x) / 2
-    elif span_x > 2.5 * span_y:
-        lo_y, hi_y = lo_y - (span_x / 2.5 - span_y) / 2, hi_y + (span_x / 2.5 - span_y) / 2
-    fig_w, fig_h = INCH_PER_UNIT * (hi_x - lo_x), INCH_PER_UNIT * (hi_y - lo_y) + 0.9
-    fig.set_size_inches(fig_w, fig_h)
-    ax = fig.add_axes((0, 0.45 / fig_h, 1, (fig_h - 0.9) / fig_h))
-    for e in trace.edges:
-        (x0, y0), (x1, y1) = pos[e.source], pos[e.target]
-        if vertical:
-            start, end = (x0, y0 - height / 2), (x1, y1 + height / 2)
-        else:
-            start, end = (x0 + width / 2, y0), (x1 - width / 2, y1)
-        others = [b for name, b in boxes.items() if name not in (e.source, e.target)]
-        label = "data" if e.local is None else f"local {compact(e.local)}"
-        if _crosses(start, end, others):
-            # a skip connection (v1 -> v4 in Figure 7): an arc beside the boxes in between
-            if vertical:
-                start, end = (x0 + width / 2, y0), (x1 + width / 2, y1)
-                bulge = 0.3 * (start[1] - end[1])
-                lx, ly = (start[0] + end[0]) / 2 + bulge * 0.5, (start[1] + end[1]) / 2
-                rad = -0.3
-            else:
-                start, end = (x0, y0 + height / 2), (x1, y1 + height / 2)
-                lx, ly = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.15 * (end[0] - start[0])
-                rad = -0.3
-            ax.annotate("", xy=end, xytext=start, arrowprops=dict(
-                arrowstyle="-|>", color=EDGE_COLOR, lw=1.4, shrinkA=2, shrinkB=2, connectionstyle=f"arc3,rad={rad}"),
-                zorder=1)
-        else:
-            ax.annotate("", xy=end, xytext=start,
-                        arrowprops=dict(arrowstyle="-|>", color=EDGE_COLOR, lw=1.4, shrinkA=2, shrinkB=2), zorder=1)
-            lx, ly = _place_label(start, end, label, blocked)
-        blocked.append(_label_box(lx, ly, label))
-        ax.text(lx, ly, label, fontsize=LABEL_FONT, color=EDGE_TEXT, ha="center", va="center", zorder=4,
-                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=EDGE_COLOR, lw=0.6))
+    fig, ax, fig_h = _canvas(trace, pos, boxes, width, height, vertical)
+    _draw_edges(ax, trace, pos, boxes, width, height, vertical)
     _draw_nodes(ax, trace, pos, width, height, grad_label)
-    ax.set_xlim(lo_x, hi_x)
-    ax.set_ylim(lo_y, hi_y)
-    ax.set_aspect("equal")
-    ax.axis("off")
     fig.text(0.5, 1 - 0.15 / fig_h, trace.title, ha="center", va="top", fontsize=11, wrap=True)
     direction = "top to bottom" if vertical else "left to right"
     note = f" · not drawn: {', '.join(unused)} ({symbol} does not depend on it)" if unused else ""
-    fig.text(0.5, 0.1 / fig_h, f"forward pass {direction} · black: value · red: gradient {partial(symbol, 'node')} · "
-             f"on arrows: local gradient ∂child/∂parent{note}", ha="center", va="bottom", fontsize=8.5, color="#566573",
-             wrap=True)
+    fig.text(0.5, 0.1 / fig_h, f"forward pass {direction} · black: value · red: gradient {partial(symbol, 'node')}"
+             f" · on arrows: local gradient ∂child/∂parent{note}", ha="center", va="bottom", fontsize=8.5,
+             color="#566573", wrap=True)
     return save(fig, path)
 
 
