@@ -68,7 +68,7 @@ def stacked(table: Table, label_columns: int = 1) -> Group:
                 label.append(text)
         fields = Table.grid(padding=(0, 2), pad_edge=False)
         fields.add_column(style="dim")
-        fields.add_column()
+        fields.add_column(overflow="fold")  # the last resort: digits continue below, none lost
         for column, cell in list(zip(columns, cells))[label_columns:]:
             if _plain(cell):
                 fields.add_row(_plain(column.header) if table.show_header else "", cell,
@@ -77,7 +77,11 @@ def stacked(table: Table, label_columns: int = 1) -> Group:
         if fields.row_count:
             from rich.padding import Padding
 
-            parts += [heading, Padding(fields, (0, 0, 0, 2))]
+            # narrower still: each value on a line of its own, under its column's name
+            lines = Group(*[item for column, cell in list(zip(columns, cells))[label_columns:] if _plain(cell)
+                            for item in (Text(_plain(column.header) if table.show_header else "", style="dim"),
+                                         Padding(cell, (0, 0, 0, 2)))])
+            parts += [heading, Padding(Fit(fields, narrow=lines), (0, 0, 0, 2))]
         else:
             parts.append(heading)
     return Group(*parts)
@@ -86,14 +90,14 @@ def stacked(table: Table, label_columns: int = 1) -> Group:
 class Fit:
     """`table` when it fits the width it is given, else the same cells stacked."""
 
-    def __init__(self, table: Table, label_columns: int = 1):
-        self.table, self.label_columns = table, label_columns
+    def __init__(self, table: Table, label_columns: int = 1, narrow=None):
+        self.table, self.label_columns, self.narrow = table, label_columns, narrow
 
     def __rich_console__(self, console, options):
         if _fits(console, options.max_width, self.table):
             yield self.table
         else:
-            yield stacked(self.table, self.label_columns)
+            yield self.narrow if self.narrow is not None else stacked(self.table, self.label_columns)
 
 VERDICT_STYLE = {"converged": "bold green", "not converged yet": "bold yellow", "diverged": "bold red",
                  "oscillates (grads accumulate): never converges": "bold red"}
