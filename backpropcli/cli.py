@@ -5,6 +5,7 @@ that `backprop --help` stays fast.
 """
 
 import functools
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -56,6 +57,79 @@ app = typer.Typer(
 )
 
 
+def _options_panel(*, name, params, ctx, markup_mode, console) -> None:
+    """Typer's option panel, made to read well at 80 columns: two columns (the option with its
+    value type, then its help), no "<bool>" on a flag, a "--x/--no-x" pair on two lines."""
+    from rich import box
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+    if not params:
+        return
+    table = Table(show_header=False, box=None, padding=(0, 1), expand=True, pad_edge=False)
+    table.add_column(no_wrap=True)
+    table.add_column(ratio=1)
+    for param in params:
+        names = [o for o in param.opts if o.startswith("--")] or list(param.opts)
+        if getattr(param, "param_type_name", "") == "argument":
+            names = [param.metavar or param.name.upper()]
+        short = [o for o in param.opts if not o.startswith("--") and len(o) == 2]
+        label = Text(", ".join(names + short), style="bold cyan")
+        for other in param.secondary_opts:
+            label.append("\n" + other, style="bold cyan")
+        if not getattr(param, "is_flag", False) and getattr(param, "param_type_name", "") != "argument":
+            kind = _type_name(param, ctx)
+            label.append(("\n  " if len(label.plain) + len(kind) > 19 else " ") + kind, style="yellow")
+        table.add_row(label, _option_help(param))
+    console.print(Panel(table, border_style="dim", title=name, title_align="left", box=box.ROUNDED))
+
+
+_EXAMPLES = re.compile(r",?\s*e\.g\.\s+((?:\[cyan\].*?\[/cyan\](?:,\s*|\s+or\s+)?)+)")
+_DEFAULT = re.compile(r"\s*\\?\[default: ([^\]]*)\]")
+
+
+def _option_help(param):
+    """What an option does, then on a line of its own its example(s) and its default, so a
+    wrapped line never splits "--lr" from "0.1" or "[default:" from its value."""
+    from rich.text import Text
+
+    text = " ".join((param.help or "").split())
+    examples = _EXAMPLES.search(text)
+    default = _DEFAULT.search(text)
+    shown = None if default is None else default.group(1)
+    if shown is None and param.default not in (None, False) and not getattr(param, "is_flag", False):
+        shown = param.default.value if isinstance(param.default, Enum) else param.default
+    text = _DEFAULT.sub("", _EXAMPLES.sub("", text)).strip()
+    help_text = Text.from_markup(text)
+    second = []
+    if examples:
+        second.append("e.g. " + examples.group(1).rstrip(", "))
+    if shown is not None:
+        second.append(f"[dim]\\[default: {shown}][/dim]")
+    if second:
+        help_text.append("\n")
+        help_text.append(Text.from_markup("   ".join(second)))
+    return help_text
+
+
+def _type_name(param, ctx) -> str:
+    """"FLOAT", "INT ≥1", "float32|float64": Typer's "<int range> [x>=1]" made short."""
+    kind = (param.display_type_rich(ctx) or "").strip("<>")
+    kind = kind.replace(" range", "")
+    kind = {"float": "FLOAT", "int": "INT", "path": "PATH", "str": "TEXT", "text": "TEXT"}.get(kind, kind)
+    low = getattr(param, "min", None)
+    return kind + (f" ≥{low}" if low is not None else "")
+
+
+def _use_options_panel() -> None:
+    from typer import rich_utils
+
+    rich_utils._print_options_panel = _options_panel
+
+
+_use_options_panel()
+
+
 def _print_error(message: str) -> None:
     stderr.print(f"error: {message}", markup=False, soft_wrap=True)
 
@@ -93,33 +167,47 @@ def _main(
     """Make backpropagation visible and checkable."""
 
 
+def _paragraphs(text: str) -> str:
+    """Help text without hard line breaks: a paragraph is one line, so the terminal wraps it and
+    no word is left alone on a line; indented lines (examples) stay as they are."""
+    out = []
+    for block in text.strip().split("\n\n"):
+        lines = block.split("\n")
+        if all(line.startswith("  ") for line in lines):
+            out.append(block)
+        else:
+            out.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(out)
+
+
 # ---- options shared by every command -------------------------------------------------------
 
-ConfigOption = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--config",
-        help="YAML config file, e.g. [cyan]--config configs/regress.yaml[/cyan]. "
-        "Flags given on the command line override it.",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[
-    bool,
-    typer.Option("--json", help="Print one JSON object on stdout and nothing else, e.g. [cyan]--json | jq .W[/cyan]."),
-]
+def _config_option(example: str) -> Any:
+    return Annotated[Optional[Path], typer.Option(
+        "--config", show_default=False,
+        help=f"YAML config file, e.g. [cyan]--config {example}[/cyan]. Flags given on the command line override it.")]
+
+
+def _json_option(example: str) -> Any:
+    return Annotated[bool, typer.Option(
+        "--json", help=f"Print one JSON object on stdout and nothing else, e.g. [cyan]--json | jq {example}[/cyan].")]
+
+
+ConfigOption = _config_option("configs/regress.yaml")
+JsonOption = _json_option(".W")
 OutOption = Annotated[
     Path,
     typer.Option("--out", help="Folder for figures and run records, e.g. [cyan]--out runs/today[/cyan]."),
 ]
-PlotOption = Annotated[bool, typer.Option("--plot", help="Write the figures as PNG into --out, e.g. [cyan]--plot[/cyan].")]
-TraceOption = Annotated[bool, typer.Option("--trace", help="Show the chain rule node by node: values, local, upstream and "
-    "downstream gradients, read from the graph PyTorch runs, e.g. [cyan]--trace[/cyan].")]
-GraphOption = Annotated[bool, typer.Option("--graph", help="Write a picture of the traced graph (PNG) and its Graphviz DOT "
-    "text into --out, e.g. [cyan]--graph[/cyan].")]
+# a flag's example is the flag itself: its help says what it does instead
+PlotOption = Annotated[bool, typer.Option("--plot", help="Write the figures as PNG into --out.")]
+TraceOption = Annotated[bool, typer.Option("--trace", help="Show the chain rule node by node, on the graph PyTorch "
+    "runs: each node's value and each edge's local, upstream and downstream gradient.")]
+GraphOption = Annotated[bool, typer.Option("--graph", help="Write a picture of the traced graph (PNG) and its Graphviz "
+    "DOT text into --out.")]
 AutogradGraphOption = Annotated[bool, typer.Option("--autograd-graph", help="Print PyTorch's own backward graph "
-    "(grad_fn.next_functions) as a tree: built anew on every forward pass, the report's point about dynamic "
-    "graphs; a custom Function is one node, the report's graph many, e.g. [cyan]--autograd-graph[/cyan].")]
+    "(grad_fn.next_functions) as a tree. It is built anew on every forward pass (a dynamic graph); a custom "
+    "Function is one node in it, the report's decomposed graph many.")]
 
 
 AUTOGRAD_GRAPH_TITLE = ("PyTorch's backward graph, walked from grad_fn.next_functions "
@@ -140,7 +228,8 @@ def _show_views(views, json_output: bool, typed: bool = False) -> dict:
     if views.autograd_graph is not None:
         fields["autograd_graph"] = views.autograd_graph
         if not json_output:
-            stdout.print(render.autograd_graphs(views.autograd_graph, AUTOGRAD_GRAPH_TITLE, typed))
+            stdout.print(render.autograd_graphs(views.autograd_graph, AUTOGRAD_GRAPH_TITLE, typed,
+                                                views.of_derivative))
     return fields
 
 
@@ -156,7 +245,8 @@ class DeviceChoice(str, Enum):
 
 
 def _default(section: dict, key: str) -> str:
-    return f"[default: {section[key]}]"
+    """A default as help shows it (escaped: rich markup would take "[default: 1]" for a style)."""
+    return f"\\[default: {section[key]}]"
 
 
 def _value(choice: Optional[Enum]) -> Optional[str]:
@@ -193,11 +283,11 @@ Examples:
 
   [cyan]backprop regress --config configs/regress-converged.yaml --json[/cyan]
 
-  [cyan]backprop regress --data points.csv --dtype float64 --log-every 10[/cyan]
+  [cyan]backprop regress --data examples/points.csv --dtype float64 --log-every 100[/cyan]
 """
 
 
-@app.command(help=REGRESS_HELP, no_args_is_help=False)
+@app.command(help=_paragraphs(REGRESS_HELP), no_args_is_help=False)
 @_guarded
 def regress(
     lr: Annotated[Optional[float], typer.Option(show_default=False,
@@ -211,17 +301,17 @@ def regress(
     dtype: Annotated[Optional[DtypeChoice], typer.Option(show_default=False,
         help=f"Floating-point type, e.g. [cyan]--dtype float64[/cyan]. {_default(defaults.REGRESS, 'dtype')}")] = None,
     data: Annotated[Optional[Path], typer.Option(show_default=False,
-        help="CSV file with header x,y instead of the report's data, e.g. [cyan]--data points.csv[/cyan].")] = None,
+        help="CSV file with header x,y instead of the report's data, e.g. [cyan]--data examples/points.csv[/cyan].")] = None,
     device: Annotated[Optional[DeviceChoice], typer.Option(show_default=False,
         help=f"Where to train, e.g. [cyan]--device auto[/cyan] (cuda when available). {_default(defaults.REGRESS, 'device')}")] = None,
     tol: Annotated[Optional[float], typer.Option(show_default=False,
-        help="Converged when |(W,b) - optimum| <= tol * max(1, |optimum|), e.g. [cyan]--tol 1e-6[/cyan]. "
+        help="Converged when (W, b) is within tol × max(1, |optimum|) of the least-squares optimum, e.g. [cyan]--tol 1e-6[/cyan]. "
         f"{_default(defaults.REGRESS, 'tol')}")] = None,
     log_every: Annotated[Optional[int], typer.Option(min=0, show_default=False,
-        help="Print the loss every N steps on stderr, e.g. [cyan]--log-every 10[/cyan]. [default: 0, never]")] = None,
+        help="Print the loss every N steps on stderr, e.g. [cyan]--log-every 10[/cyan]. \\[default: 0, never]")] = None,
     zero_grad: Annotated[Optional[bool], typer.Option("--zero-grad/--no-zero-grad", show_default=False,
-        help="Zero the gradients after each update as the report does; e.g. [cyan]--no-zero-grad[/cyan] "
-        "lets them accumulate, to see what goes wrong. [default: --zero-grad]")] = None,
+        help="Zero the gradients after each update, as the report does; [cyan]--no-zero-grad[/cyan] "
+        "lets them accumulate, to see what goes wrong. \\[default: --zero-grad]")] = None,
     plot: PlotOption = False,
     trace: TraceOption = False,
     graph: GraphOption = False,
@@ -303,14 +393,14 @@ YOption = Annotated[Optional[str], typer.Option("--y", show_default=False,
 
 def _param_option(name: str) -> Any:
     return Annotated[Optional[float], typer.Option(f"--{name}", show_default=False,
-        help=f"Parameter {name} of the function, e.g. [cyan]--{name} 2[/cyan]. [default: the function's own; "
+        help=f"Parameter {name} of the function, e.g. [cyan]--{name} 2[/cyan]. \\[default: the function's own; "
         "an expression that uses it needs it]")]
 
 
 AOption, BOption, COption = _param_option("a"), _param_option("b"), _param_option("c")
 FDtypeOption = Annotated[Optional[DtypeChoice], typer.Option(show_default=False,
-    help="Floating-point type, e.g. [cyan]--dtype float32[/cyan]; gradcheck always runs in float64. [default: float64]")]
-AllOption = Annotated[bool, typer.Option("--all", help="Show the table of every point, not only the first 20, e.g. [cyan]--all[/cyan].")]
+    help="Floating-point type, e.g. [cyan]--dtype float32[/cyan]; gradcheck always runs in float64. \\[default: float64]")]
+AllOption = Annotated[bool, typer.Option("--all", help="Show the table of every point, not only the first 20.")]
 
 GRAD_HELP = """Part B of the report: f and its gradient by a custom autograd.Function, checked four ways.
 
@@ -345,16 +435,16 @@ means the graph is numerically unsafe there.
 
   [cyan]backprop grad 'x*sin(x)' --x 2[/cyan]
 
-  [cyan]backprop grad '(cos(x) - 1)/x^2' --x=1e-8:1:50 --plot[/cyan]
+  [cyan]backprop grad '(cos(x) - 1)/x^2' --x=1e-8:1:50 --plot[/cyan]   (cancels: exit 1)
 
   [cyan]backprop grad 'a*x**2 + b*x*y + c*y**2' --a 1 --b 2 --c 3 --x 1 --y 1 --trace[/cyan]
 
-  [cyan]backprop grad 'sin(x)/x' --x 0[/cyan]   (the truth is the limit 0; the graph gives nan: exit 1)
+  [cyan]backprop grad 'sin(x)/x' --x 0[/cyan]   (truth: the limit 0; graph: nan; exit 1)
 
   [cyan]backprop grad 'exp(-x^2/2)/sqrt(2*pi)' --x 1 --json[/cyan]
 """
 
-HESSIAN_HELP = """Second derivatives through a differentiable custom backward (report section 3.4).
+HESSIAN_HELP = """Report section 3.4: second derivatives, through a differentiable backward.
 
 Columns: [bold]analytic[/bold] (mpmath, 50 digits) | [bold]custom[/bold]: reverse over reverse,
 torch.autograd.grad(..., create_graph=True) twice, so the custom backward is itself
@@ -443,6 +533,9 @@ class _point_progress:
 def _check_command(name: str, order: int) -> Callable:
     """`grad` (order 1) and `hessian` (order 2) take the same options; only the order differs."""
 
+    config_option = _config_option("configs/sinc.yaml" if order == 1 else "configs/softplus.yaml")
+    json_option = _json_option("'.points[0].gradients.x'" if order == 1 else "'.points[0].hessian.custom'")
+
     def command(
         function: FunctionArgument = None,
         x: XOption = None,
@@ -457,8 +550,8 @@ def _check_command(name: str, order: int) -> Callable:
         graph: GraphOption = False,
         autograd_graph: AutogradGraphOption = False,
         out: OutOption = Path("outputs"),
-        json_output: JsonOption = False,
-        config: ConfigOption = None,
+        json_output: json_option = False,
+        config: config_option = None,
     ) -> None:
         from backpropcli import runs
 
@@ -470,8 +563,8 @@ def _check_command(name: str, order: int) -> Callable:
     return _guarded(command)
 
 
-app.command("grad", help=GRAD_HELP)(_check_command("grad", 1))
-app.command("hessian", help=HESSIAN_HELP)(_check_command("hessian", 2))
+app.command("grad", help=_paragraphs(GRAD_HELP))(_check_command("grad", 1))
+app.command("hessian", help=_paragraphs(HESSIAN_HELP))(_check_command("hessian", 2))
 
 
 # ---- check: the doctor of a user's Function -----------------------------------------------------
@@ -583,22 +676,27 @@ class _debuggable:
 
 REPORT_HELP = """The whole seed report, recomputed and checked, in one folder.
 
-Runs Part A (regression, with the report's settings and with settings that converge)
-and Part B (sinc, quad and softplus: first and second derivatives, four ways each)
-with the report's own configs (or those in --config-dir); draws Figures 1 and 2 and the graphs of Figures 4-7
-with their chain-rule traces; and lists where the report needs correcting, decided
-from the numbers. Writes report.md and a self-contained report.html (figures
-embedded). Exit 1 if any check in it fails.
+Runs Part A (regression, with the report's settings, with settings that converge,
+and without zeroing the grads) and Part B (sinc, quad and softplus: first and second
+derivatives, four ways each) with the report's own configs (or those in --config-dir).
+Draws Figures 1 and 2, Figure 3 (one gate of a real run: upstream × local = downstream)
+and the graphs of Figures 4-7 with their chain-rule traces; runs the report's discussion
+points (a new graph on every forward pass, gradients that accumulate without zero_(),
+the error PyTorch raises for an update outside torch.no_grad()); and lists where the
+report needs correcting, decided from the numbers.
+
+Writes report.md and report.html (self-contained: the figures are embedded). Exit 1
+if any check in it fails.
 
 Examples:
 
   [cyan]backprop report[/cyan]
 
-  [cyan]backprop report --out /tmp/report --json[/cyan]
+  [cyan]backprop report --out /tmp/report --json | jq .ok[/cyan]
 """
 
 
-@app.command(help=REPORT_HELP)
+@app.command(help=_paragraphs(REPORT_HELP))
 @_guarded
 def report(
     out: Annotated[Path, typer.Option("--out", help="Folder for the report and its figures, e.g. "
@@ -607,7 +705,7 @@ def report(
         "--config-dir", help="Folder with regress.yaml, regress-converged.yaml, sinc.yaml, quad.yaml and "
         "softplus.yaml, e.g. [cyan]--config-dir configs[/cyan]. Default: the report's own configs, "
         "shipped with backprop.")] = None,
-    json_output: JsonOption = False,
+    json_output: _json_option(".ok") = False,
 ) -> None:
     from backpropcli import runs
 

@@ -354,6 +354,9 @@ def load(
 ) -> Any:
     """Read ``config_path`` (if any) and resolve it with ``overrides`` against ``model``."""
     data = read_yaml(config_path) if config_path else {}
+    if config_path and "function" in data and "function" not in model.model_fields:
+        raise ConfigError(f"{config_path} is a config for 'backprop grad' or 'backprop hessian' (it names a "
+                          f"function), not for this command; e.g. 'backprop grad --config {config_path}'")
     if config_path and isinstance(data.get("data"), str) and not os.path.isabs(data["data"]):
         # a data file named in a config is found relative to the config, not the cwd
         data["data"] = str(Path(config_path).parent / data["data"])
@@ -378,6 +381,9 @@ def load_function(function: str | None, config_path: str | os.PathLike | None, g
     known = ", ".join(functions.REGISTRY)
     if function is None and name is not None and not isinstance(name, str):
         raise ConfigError(f"{config_path}: key 'function': expected one of {known}, got {_short(name)}")
+    if name is None and config_path and set(data) & {"lr", "iters", "w0", "b0", "zero_grad", "log_every"}:
+        raise ConfigError(f"{config_path} is a config for 'backprop regress' (it sets lr, iters, ... and names "
+                          f"no function); e.g. 'backprop regress --config {config_path}'")
     if name is None:
         raise InputError(f"which function? give one of {known}, e.g. 'backprop grad {next(iter(functions.REGISTRY))}'")
     given = {k: v for k, v in given.items() if v is not None}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from backpropcli.files import write_atomic
-from backpropcli.fmt import compact
+from backpropcli.fmt import compact, partial
 
 DPI = 150
 
@@ -47,7 +47,7 @@ def regression_line(result, path: Path) -> Path:
             label=f"least squares: {_line(opt.W, opt.b)}")
     ax.set_xlabel("x")
     ax.set_ylabel("y")
-    ax.set_title(f"Figure 1: regression line ({result.verdict})")
+    ax.set_title(f"Figure 1: regression line\n{result.verdict}", fontsize=11)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     return save(fig, path)
@@ -66,88 +66,140 @@ def loss_curve(result, path: Path) -> Path:
         ax.axhline(result.optimum.loss, color="tab:green", ls="--", lw=1, label="least-squares loss")
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss (log scale)")
+    import math
+
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     note = "" if result.config.zero_grad else ", grads not zeroed"
-    ax.set_title(f"Figure 2: loss over iterations (lr={result.config.lr:g}{note})")
-    ax.grid(alpha=0.3, which="both")
+    ax.set_title(f"Figure 2: loss over iterations (lr={result.config.lr:g}{note})\n{result.verdict}", fontsize=11)
+    # labelled ticks at 1, 2, 5 × 10^k on a short axis, at decades on a long one; never the
+    # crowded minor-tick labels matplotlib puts on a log axis spanning less than a decade
+    decades = math.log10(max(finite) / min(finite)) if finite and min(finite) > 0 else 10
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5) if decades <= 2 else (1,), numticks=12))
+    if decades <= 2:  # 0.2, 0.5, 1, 2, 5 read better than 2×10⁻¹; a long axis keeps 10^k
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.grid(alpha=0.3, which="major")
+    ax.grid(alpha=0.1, which="minor")
     ax.legend(loc="best", fontsize=8)
     return save(fig, path)
 
 
-ERROR_FLOOR = 1e-18  # exact agreement is drawn here on the log axis
+EPSILON = {"float64": 2.220446049250313e-16, "float32": 1.1920928955078125e-07}  # machine epsilon
 
 
-def check_curves(check, path: Path) -> Path:
-    """f and f' (grad) or f'' (hessian) over the points: analytic against custom,
-    and each method's relative error against the analytic column on a log axis."""
+def _where(check, axis_var: str) -> str:
+    """What is held fixed along the plot: the other variables and the parameters."""
+    others = [f"{v} = {check.points[0].inputs[v]:g}" for v in check.variables if v != axis_var]
+    params = [f"{k} = {v:g}" for k, v in check.params.items()]
+    return ", ".join(others + params)
+
+
+def _error_panel(bottom, check, xs, order, entries, name: str) -> None:
+    """Each method's relative error against analytic as markers, the check's tolerance as a
+    line and the dtype's rounding as a band (exact agreement drawn at its bottom)."""
+    eps = EPSILON.get(check.dtype, EPSILON["float64"])
+    floor = eps / 100
+    styles = {"custom": ("tab:blue", "o"), "autograd": ("tab:orange", "s"),
+              "finite_difference": ("tab:green", "^"), "derivative_graph": ("tab:purple", "D")}
+    highest = check.rtol
+    for method, (color, marker) in styles.items():
+        errors = []
+        for i in order:
+            comps = [c for _, c in entries(check.points[i])]
+            if method not in comps[0].rel_error:
+                break
+            errors.append(max(c.rel_error[method] for c in comps))
+        else:
+            label = {"derivative_graph": "autograd of the report's f′ graph"}.get(method, method.replace("_", " "))
+            shown = [max(e, floor) if e == e else float("nan") for e in errors]
+            highest = max([highest] + [e for e in shown if e == e and e != float("inf")])
+            bottom.semilogy(xs, shown, marker, ms=2.5, color=color, alpha=0.8, label=label, ls="none")
+    bottom.axhspan(floor * 0.5, eps, color="0.85", zorder=0,
+                   label=f"below {check.dtype} epsilon {eps:.1e}: rounding (exact 0 drawn at the bottom)")
+    bottom.axhline(check.rtol, color="tab:red", ls="--", lw=1.2,
+                   label=f"tolerance rtol {check.rtol:g}: the {name} column fails above it")
+    bottom.set_ylim(floor * 0.5, highest * 30)
+    bottom.set_ylabel("relative error vs analytic")
+
+
+def _curves_title(check, marked, axis_var: str, chosen_range: bool) -> str:
+    """What is drawn, in what dtype, where the checked points are and what is held fixed."""
+    first = check.order == 1
+    held = _where(check, axis_var)
+    n = len(marked.points)
+    if not chosen_range:
+        chosen = f"{n} checked points"
+    elif n == 1:
+        chosen = f"range chosen around the checked point {axis_var} = {marked.points[0].inputs[axis_var]:g} (dotted)"
+    else:
+        chosen = f"a dense curve across the {n} checked points (dotted)"
+    return (f"{check.function}: {'f and its gradient' if first else 'f and its second derivatives'}, "
+            f"{check.dtype}\n{chosen}" + (f"; {held}" if held else ""))
+
+
+def check_curves(check, path: Path, requested=None) -> Path:
+    """Three panels along the first variable: f; its derivatives (f′ or f″; the Hessian's upper
+    triangle), drawn as dense analytic curves with the judged method as markers; and every
+    method's relative error against the analytic column, with the check's tolerance and the
+    dtype's rounding band. `requested`: the check the user asked for when the curve is a range
+    chosen around it; its points are marked."""
     plt = _pyplot()
     axis_var = check.variables[0]
+    marked = requested if requested is not None else check
     order = sorted(range(len(check.points)), key=lambda i: check.points[i].inputs[axis_var])
     xs = [check.points[i].inputs[axis_var] for i in order]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
+    fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(10.5, 9.5), sharex=True,
+                                              gridspec_kw={"height_ratios": [1, 1.3, 1.1]})
     first = check.order == 1
 
     def entries(point):
         """(label, comparison) of each derivative; a Hessian's upper triangle (it is symmetric)."""
         return [(check.label(key), comp) for key, comp in check.entries(point) if first or key[0] <= key[1]]
 
-    if first:
-        top.plot(xs, [check.points[i].value_analytic for i in order], color="black", lw=1.5, label="f (analytic)")
+    top.plot(xs, [check.points[i].value_analytic for i in order], color="black", lw=1.6, label="f (analytic)")
+    top.set_ylabel("f")
     labels = [name for name, _ in entries(check.points[0])]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    name = "custom Function" if check.has_custom else "autograd"
     for k, label in enumerate(labels):
-        analytic = [dict(entries(check.points[i]))[label].analytic for i in order]
-        judged = [getattr(dict(entries(check.points[i]))[label], check.judged) for i in order]
         color = colors[k % len(colors)]
-        top.plot(xs, analytic, color=color, lw=1.5, label=f"{label} analytic")
-        step = max(1, len(xs) // 60)
-        name = "custom Function" if check.has_custom else "autograd"
-        top.plot(xs[::step], judged[::step], "o", ms=3.5, mfc="none", color=color, label=f"{label} {name}")
-    _keep_truth_in_view(top, check, entries, first, order)
-    top.set_ylabel("value")
-    top.grid(alpha=0.3)
-    top.legend(fontsize=8, loc="best")
-    top.set_title(f"{check.function}: {'gradient' if first else 'second derivative'}, "
-                  f"{check.dtype}")
+        middle.plot(xs, [dict(entries(check.points[i]))[label].analytic for i in order], color=color, lw=1.6,
+                    ls=("-", "--", ":")[k % 3], label=f"{label} analytic")
+        checked = [(p.inputs[axis_var], getattr(dict(entries(p))[label], check.judged)) for p in marked.points]
+        middle.plot([c[0] for c in checked], [c[1] for c in checked], "o", ms=6, mfc="none", mew=1.5, color=color,
+                    label=f"{label} {name} at the checked point{'s' if len(checked) > 1 else ''}")
+    _keep_truth_in_view(middle, check, marked, entries, order)
+    middle.set_ylabel("derivative" if first else "second derivative")
 
-    styles = {"custom": ("tab:blue", "-"), "autograd": ("tab:orange", "--"),
-              "finite_difference": ("tab:green", ":"), "derivative_graph": ("tab:purple", "-.")}
-    for method, (color, ls) in styles.items():
-        errors = []
-        for i in order:
-            comps = [c for _, c in entries(check.points[i])]
-            if method not in comps[0].rel_error:
-                break
-            e = max(c.rel_error[method] for c in comps)
-            errors.append(max(e, ERROR_FLOOR) if e == e else float("nan"))
-        else:
-            label = {"derivative_graph": "autograd of the report's f′ graph"}.get(method, method.replace("_", " "))
-            bottom.semilogy(xs, errors, color=color, ls=ls, lw=1.2, label=label)
+    _error_panel(bottom, check, xs, order, entries, name)
     bottom.set_xlabel(axis_var)
-    bottom.set_ylabel("relative error against analytic (log)")
-    bottom.grid(alpha=0.3, which="both")
-    bottom.legend(fontsize=8, loc="best")
-    bottom.text(0.01, 0.02, f"exact agreement drawn at {ERROR_FLOOR:g}; gaps are nan/inf",
-                transform=bottom.transAxes, fontsize=7, color="gray")
+
+    for point in marked.points if len(marked.points) <= 20 else []:  # many points: the markers say it
+        for ax in (top, middle, bottom):
+            ax.axvline(point.inputs[axis_var], color="0.4", lw=0.8, ls=":", zorder=0)
+    for ax in (top, middle, bottom):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside, not over
+    top.set_title(_curves_title(check, marked, axis_var, requested is not None), fontsize=10)
     fig.tight_layout()
     return save(fig, path)
 
 
-def _keep_truth_in_view(ax, check, entries, first: bool, order: list[int]) -> None:
-    """Scale the value panel to the analytic curves: a judged value that is wildly wrong (autograd
-    through a graph that cancels gives -1e8 where the truth is 1e-8) would flatten them; it is
-    clipped to the edge and counted, and the error panel below shows it in full."""
+def _keep_truth_in_view(ax, check, marked, entries, order: list[int]) -> None:
+    """Scale the derivative panel to the analytic curves: a judged value that is wildly wrong
+    (autograd through a graph that cancels gives -1e8 where the truth is 1e-8) would flatten them;
+    it is clipped to the edge and counted, and the error panel below shows it in full."""
     import math
 
     truth = [c.analytic for i in order for _, c in entries(check.points[i])]
-    if first:
-        truth += [check.points[i].value_analytic for i in order]
     truth = [t for t in truth if math.isfinite(t)]
     if not truth:
         return
     low, high = min(truth), max(truth)
     pad = 0.1 * (high - low) or 0.1 * max(abs(high), 1e-300)
     low, high = low - pad, high + pad
-    judged = [getattr(c, check.judged) for i in order for _, c in entries(check.points[i])]
+    judged = [getattr(c, check.judged) for p in marked.points for _, c in entries(p)]
     off = sum(1 for v in judged if math.isfinite(v) and not low <= v <= high)
     if off:
         ax.set_ylim(low, high)
@@ -157,7 +209,7 @@ def _keep_truth_in_view(ax, check, entries, first: bool, order: list[int]) -> No
 
 # ---- graph pictures -----------------------------------------------------------------------------
 
-VALUE_COLOR, GRAD_COLOR, EDGE_COLOR = "#1f1f1f", "#c0392b", "#7f8c8d"
+VALUE_COLOR, GRAD_COLOR, EDGE_COLOR, EDGE_TEXT = "#1f1f1f", "#c0392b", "#7f8c8d", "#2c3e50"
 
 
 def _crosses(start, end, boxes) -> bool:
@@ -220,68 +272,152 @@ def _draw_nodes(ax, trace, pos, width: float, height: float, grad_label) -> None
         ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
                                     boxstyle="round,pad=0.04,rounding_size=0.12",
                                     fc="#fdf2e9" if is_output else ("#eef5fb" if node.op != "input" else "#f4f6f6"),
-                                    ec="#34495e", lw=1.4 if is_output else 1.0))
+                                    ec="#34495e", lw=1.4 if is_output else 1.0, zorder=2))
         title = node.name if node.op == "input" else f"{node.name} = {node.expr}"
-        ax.text(x, y + 0.36, title, ha="center", va="center", fontsize=9, fontweight="bold", color=VALUE_COLOR)
-        ax.text(x, y + 0.08, node.op, ha="center", va="center", fontsize=7, style="italic", color="#566573")
-        ax.text(x, y - 0.17, f"value {compact(node.value)}", ha="center", va="center", fontsize=7.5, color=VALUE_COLOR)
-        ax.text(x, y - 0.42, grad_label(node), ha="center", va="center", fontsize=7.5,
-                color=GRAD_COLOR if node.grad is not None else "#95a5a6", fontweight="bold")
+        ax.text(x, y + 0.45, title, ha="center", va="center", fontsize=10, fontweight="bold", color=VALUE_COLOR,
+                zorder=3)
+        ax.text(x, y + 0.14, node.op, ha="center", va="center", fontsize=8, style="italic", color="#566573",
+                zorder=3)
+        ax.text(x, y - 0.15, f"value {compact(node.value)}", ha="center", va="center", fontsize=9,
+                color=VALUE_COLOR, zorder=3)
+        ax.text(x, y - 0.45, grad_label(node), ha="center", va="center", fontsize=9,
+                color=GRAD_COLOR if node.grad is not None else "#95a5a6", fontweight="bold", zorder=3)
+
+
+def _ends(e, pos, width, height, vertical):
+    """Where an edge leaves its source box and enters its target's."""
+    (x0, y0), (x1, y1) = pos[e.source], pos[e.target]
+    if vertical:
+        return (x0, y0 - height / 2), (x1, y1 + height / 2)
+    return (x0 + width / 2, y0), (x1 - width / 2, y1)
+
+
+LABEL_FONT = 9  # points; a character is about 0.6 of that wide
+INCH_PER_UNIT = 0.72  # the drawing's scale: one layout unit in inches
+
+
+def _label_box(x: float, y: float, text: str) -> tuple[float, float, float, float]:
+    """The box a label of `text` centred at (x, y) covers, in layout units (with a margin)."""
+    half_w = (0.6 * LABEL_FONT / 72 * len(text)) / INCH_PER_UNIT / 2 + 0.12
+    half_h = (LABEL_FONT / 72) / INCH_PER_UNIT / 2 + 0.1
+    return (x - half_w, y - half_h, x + half_w, y + half_h)
+
+
+def _overlaps(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _place_label(start, end, text, blocked) -> tuple[float, float]:
+    """A point on the segment start-end where the label covers no box and no other label:
+    on its own arrow, so it cannot be read as another edge's."""
+    for t in (0.5, 0.38, 0.62, 0.28, 0.72, 0.2, 0.8, 0.45, 0.55):
+        x, y = start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1])
+        if not any(_overlaps(_label_box(x, y, text), b) for b in blocked):
+            return x, y
+    return start[0] + 0.5 * (end[0] - start[0]), start[1] + 0.5 * (end[1] - start[1])
+
+
+def _orient(trace, width: float, height: float) -> tuple[dict, bool]:
+    """Positions of the boxes, and whether the forward pass runs top to bottom: the direction
+    whose picture is closer to square (a long chain runs top to bottom)."""
+    grid = _layout(trace, 1.0, 1.0)  # (layer, rank)
+    n_layers = len({p[0] for p in grid.values()})
+    widest = max(sum(1 for q in grid.values() if q[0] == p[0]) for p in grid.values())
+
+    def stretch(w: float, h: float) -> float:
+        return max(w, h) / min(w, h)
+
+    vertical = stretch(widest * (width + 1.6), n_layers * (height + 1.3)) < stretch(
+        n_layers * (width + 2.4), widest * 1.9 + 0.5)
+    if vertical:
+        return {name: (-rank * (width + 1.6), -layer * (height + 1.3)) for name, (layer, rank) in grid.items()}, True
+    return {name: (layer * (width + 2.4), rank * 1.9) for name, (layer, rank) in grid.items()}, False
+
+
+def _canvas(trace, pos, boxes, width, height, vertical):
+    """The figure and its axes, sized so one layout unit is INCH_PER_UNIT inches: room for the
+    arcs, the title on one line, and never more than 2.5 times as long as wide."""
+    plt = _pyplot()
+    lo_x, hi_x = min(b[0] for b in boxes.values()) - 0.3, max(b[2] for b in boxes.values()) + 0.3
+    lo_y, hi_y = min(b[1] for b in boxes.values()) - 0.4, max(b[3] for b in boxes.values()) + 0.3
+    if any(_crosses(*_ends(e, pos, width, height, vertical),
+                    [b for name, b in boxes.items() if name not in (e.source, e.target)]) for e in trace.edges):
+        if vertical:  # room for an arc and its label beside the boxes
+            hi_x += 0.3 * (hi_y - lo_y) / 2 + 1.5
+        else:
+            hi_y += 0.15 * (hi_x - lo_x) / 2 + 0.6
+    least = 0.1 * len(trace.title) / INCH_PER_UNIT  # the title on one line (11 pt)
+    if hi_x - lo_x < least:
+        lo_x, hi_x = lo_x - (least - (hi_x - lo_x)) / 2, hi_x + (least - (hi_x - lo_x)) / 2
+    span_x, span_y = hi_x - lo_x, hi_y - lo_y + 0.9 / INCH_PER_UNIT
+    if span_y > 2.5 * span_x:
+        lo_x, hi_x = lo_x - (span_y / 2.5 - span_x) / 2, hi_x + (span_y / 2.5 - span_x) / 2
+    elif span_x > 2.5 * span_y:
+        lo_y, hi_y = lo_y - (span_x / 2.5 - span_y) / 2, hi_y + (span_x / 2.5 - span_y) / 2
+    fig_h = INCH_PER_UNIT * (hi_y - lo_y) + 0.9
+    fig = plt.figure(figsize=(INCH_PER_UNIT * (hi_x - lo_x), fig_h))
+    ax = fig.add_axes((0, 0.45 / fig_h, 1, (fig_h - 0.9) / fig_h))
+    ax.set_xlim(lo_x, hi_x)
+    ax.set_ylim(lo_y, hi_y)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return fig, ax, fig_h
+
+
+def _draw_edges(ax, trace, pos, boxes, width, height, vertical) -> None:
+    """Arrows with their local gradient on them; a skip connection arcs beside the boxes between."""
+    blocked = list(boxes.values())
+    for e in trace.edges:
+        (x0, y0), (x1, y1) = pos[e.source], pos[e.target]
+        start, end = _ends(e, pos, width, height, vertical)
+        others = [b for name, b in boxes.items() if name not in (e.source, e.target)]
+        label = "data" if e.local is None else f"local {compact(e.local)}"
+        arrow = dict(arrowstyle="-|>", color=EDGE_COLOR, lw=1.4, shrinkA=2, shrinkB=2)
+        if _crosses(start, end, others):  # v1 -> v4 in Figure 7
+            if vertical:
+                start, end = (x0 + width / 2, y0), (x1 + width / 2, y1)
+                lx, ly = (start[0] + end[0]) / 2 + 0.15 * (start[1] - end[1]), (start[1] + end[1]) / 2
+            else:
+                start, end = (x0, y0 + height / 2), (x1, y1 + height / 2)
+                lx, ly = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.15 * (end[0] - start[0])
+            arrow["connectionstyle"] = "arc3,rad=-0.3"
+        else:
+            lx, ly = _place_label(start, end, label, blocked)
+        ax.annotate("", xy=end, xytext=start, arrowprops=arrow, zorder=1)
+        blocked.append(_label_box(lx, ly, label))
+        ax.text(lx, ly, label, fontsize=LABEL_FONT, color=EDGE_TEXT, ha="center", va="center", zorder=4,
+                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=EDGE_COLOR, lw=0.6))
 
 
 def graph_picture(trace, path: Path, symbol: str = "f") -> Path:
-    """The traced graph, left to right in the direction of the forward pass: each box shows
-    the node, its operation and value (black) and its gradient (red); arrows carry the
-    local gradient."""
-    plt = _pyplot()
+    """The traced graph in the direction of the forward pass (left to right, or top to bottom
+    when it is long, so the picture keeps a sane aspect ratio): each box shows the node, its
+    operation and value (black) and its gradient (red); each arrow carries its local gradient."""
 
     def grad_label(node):
-        return "no gradient (data)" if node.grad is None else f"∂{symbol}/∂{node.name} {compact(node.grad)}"
+        return "no gradient (data)" if node.grad is None else f"{partial(symbol, node.name)} {compact(node.grad)}"
 
-    longest = max(len(text) for n in trace.nodes for text in (f"value {compact(n.value)}", grad_label(n), n.expr))
-    width, height, dy = max(2.3, 0.11 * longest), 1.25, 1.75
-    dx = width + 1.8
-    pos = _layout(trace, dx, dy)
-    n_layers = len({p[0] for p in pos.values()})
-    tallest = max(sum(1 for q in pos.values() if q[0] == p[0]) for p in pos.values())
+    # a node no edge touches (c in the graph of ∂f/∂x = 2ax + by) is left out and named below
+    linked = {e.source for e in trace.edges} | {e.target for e in trace.edges}
+    unused = [n.name for n in trace.nodes if n.name not in linked and len(trace.nodes) > 1]
+    if unused:
+        from dataclasses import replace
 
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.78 * dx * n_layers + 1), max(3.0, 1.55 * tallest + 2.2)))
-    top_margin = max(p[1] for p in pos.values()) + height / 2 + 0.3
-    for e in trace.edges:
-        (x0, y0), (x1, y1) = pos[e.source], pos[e.target]
-        start, end = (x0 + width / 2, y0), (x1 - width / 2, y1)
-        others = [(px - width / 2, py - height / 2, px + width / 2, py + height / 2)
-                  for name, (px, py) in pos.items() if name not in (e.source, e.target)]
-        if _crosses(start, end, others):
-            # a skip connection (v1 -> v4 in Figure 7): arc over the boxes in between
-            start, end = (x0, y0 + height / 2), (x1, y1 + height / 2)
-            ax.annotate("", xy=end, xytext=start, arrowprops=dict(
-                arrowstyle="-|>", color=EDGE_COLOR, lw=1.3, shrinkA=2, shrinkB=2, connectionstyle="arc3,rad=-0.3"))
-            span = end[0] - start[0]
-            lx, ly = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.15 * span
-            top_margin = max(top_margin, ly + 0.3)
-        else:
-            ax.annotate("", xy=end, xytext=start,
-                        arrowprops=dict(arrowstyle="-|>", color=EDGE_COLOR, lw=1.3, shrinkA=2, shrinkB=2))
-            # edges into the same node get staggered labels
-            incoming = [f for f in trace.edges if f.target == e.target]
-            k = incoming.index(e)
-            t = 0.5 if len(incoming) == 1 else 0.3 + 0.4 * k / (len(incoming) - 1)
-            lx, ly = start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1]) + 0.16
-        label = "data" if e.local is None else f"local {compact(e.local)}"
-        ax.text(lx, ly, label, fontsize=6.5, color=EDGE_COLOR, ha="center", va="center",
-                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
+        trace = replace(trace, nodes=[n for n in trace.nodes if n.name in linked])
+    longest = max(len(text) for n in trace.nodes for text in (f"value {compact(n.value)}", grad_label(n),
+                                                               f"{n.name} = {n.expr}"))
+    width, height = max(2.3, 0.15 * longest + 0.4), 1.45
+    pos, vertical = _orient(trace, width, height)
+    boxes = {name: (px - width / 2, py - height / 2, px + width / 2, py + height / 2) for name, (px, py) in pos.items()}
+    fig, ax, fig_h = _canvas(trace, pos, boxes, width, height, vertical)
+    _draw_edges(ax, trace, pos, boxes, width, height, vertical)
     _draw_nodes(ax, trace, pos, width, height, grad_label)
-    xs = [p[0] for p in pos.values()]
-    ys = [p[1] for p in pos.values()]
-    ax.set_xlim(min(xs) - width / 2 - 0.3, max(xs) + width / 2 + 0.3)
-    ax.set_ylim(min(ys) - height / 2 - 0.6, top_margin)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    ax.set_title(trace.title, fontsize=9)
-    ax.text(0.5, 0.0, f"forward pass left to right · black: value · red: gradient ∂{symbol}/∂node · "
-            "on arrows: local gradient", transform=ax.transAxes, ha="center", va="bottom", fontsize=7,
-            color="#566573")
+    fig.text(0.5, 1 - 0.15 / fig_h, trace.title, ha="center", va="top", fontsize=11, wrap=True)
+    direction = "top to bottom" if vertical else "left to right"
+    note = f" · not drawn: {', '.join(unused)} ({symbol} does not depend on it)" if unused else ""
+    fig.text(0.5, 0.1 / fig_h, f"forward pass {direction} · black: value · red: gradient {partial(symbol, 'node')}"
+             f" · on arrows: local gradient ∂child/∂parent{note}", ha="center", va="bottom", fontsize=8.5,
+             color="#566573", wrap=True)
     return save(fig, path)
 
 
@@ -296,10 +432,74 @@ def dot_text(trace, symbol: str = "f") -> str:
              f"  label={quote(trace.title)};"]
     for node in trace.nodes:
         title = node.name if node.op == "input" else f"{node.name} = {node.expr}"
-        label = f"{title}\n{node.op}\nvalue {compact(node.value)}\n∂{symbol}/∂{node.name} {compact(node.grad)}"
+        label = f"{title}\n{node.op}\nvalue {compact(node.value)}\n{partial(symbol, node.name)} {compact(node.grad)}"
         lines.append(f"  {quote(node.name)} [label={quote(label)}];")
     for e in trace.edges:
         label = "data" if e.local is None else "local " + compact(e.local)
         lines.append(f"  {quote(e.source)} -> {quote(e.target)} [label={quote(label)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def gate_node(trace) -> str:
+    """The node a one-gate figure shows: an inner node (not an input, not the output) whose
+    upstream gradient is not 1, with the most inputs that carry a gradient."""
+    scores = {}
+    for node in trace.nodes:
+        incoming = [e for e in trace.edges if e.target == node.name and e.local is not None]
+        if node.op == "input" or node.name == trace.output or not incoming or isinstance(node.grad, list):
+            continue
+        scores[node.name] = (node.grad != 1, len(incoming))
+    if not scores:  # a graph with no inner node: its output
+        return trace.output
+    return max(scores, key=lambda name: scores[name])
+
+
+def gate_picture(trace, name: str, path: Path, symbol: str = "f", where: str = "") -> Path:
+    """Figure 3 of the report, from a real node of a real run: one gate, its inputs on the
+    left and its output on the right; the forward values run left to right above, the
+    gradients right to left below: downstream = upstream × local on every input."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    plt = _pyplot()
+    node = next(n for n in trace.nodes if n.name == name)
+    incoming = [e for e in trace.edges if e.target == name]
+    rows = max(1, len(incoming))
+    fig_h = 2.6 + 2.1 * rows
+    fig, ax = plt.subplots(figsize=(12, fig_h))
+    ax.set_xlim(0, 12)
+    ax.set_ylim(0, fig_h)
+    ax.axis("off")
+    mid = fig_h / 2 - 0.2
+    gate_h = 1.2 + 2.1 * (rows - 1)
+    ax.add_patch(FancyBboxPatch((5.4, mid - gate_h / 2), 2.2, gate_h, boxstyle="round,pad=0.05,rounding_size=0.25",
+                                fc="#eef5fb", ec="#34495e", lw=1.5))
+    ax.text(6.5, mid + 0.2, f"{node.name} = {node.expr}", ha="center", va="center", fontsize=12, fontweight="bold")
+    ax.text(6.5, mid - 0.25, node.op, ha="center", va="center", fontsize=10, style="italic", color="#566573")
+    out_arrow = dict(arrowstyle="-|>", lw=1.8, mutation_scale=16)
+    # the output: forward value out (black, above), upstream gradient in (red, below)
+    ax.add_patch(FancyArrowPatch((7.65, mid + 0.3), (10.0, mid + 0.3), color=VALUE_COLOR, **out_arrow))
+    ax.text(8.8, mid + 0.55, f"{node.name} = {compact(node.value)}", ha="center", fontsize=11, color=VALUE_COLOR)
+    ax.add_patch(FancyArrowPatch((10.0, mid - 0.3), (7.65, mid - 0.3), color=GRAD_COLOR, **out_arrow))
+    ax.text(8.8, mid - 0.75, f"upstream {partial(symbol, node.name)}\n= {compact(node.grad)}", ha="center",
+            va="center", fontsize=11, color=GRAD_COLOR, fontweight="bold")
+    for k, e in enumerate(incoming):
+        y = mid + (rows - 1) * 1.05 - 2.1 * k
+        parent = next(n for n in trace.nodes if n.name == e.source)
+        ax.add_patch(FancyArrowPatch((3.0, y + 0.3), (5.35, y + 0.3), color=VALUE_COLOR, **out_arrow))
+        ax.text(4.15, y + 0.55, f"{e.source} = {compact(parent.value)}", ha="center", fontsize=11, color=VALUE_COLOR)
+        if e.local is None:
+            ax.text(4.15, y - 0.3, "data: no gradient", ha="center", fontsize=10, color="#95a5a6")
+            continue
+        ax.add_patch(FancyArrowPatch((5.35, y - 0.3), (3.0, y - 0.3), color=GRAD_COLOR, **out_arrow))
+        ax.text(4.15, y - 0.75, f"downstream {partial(symbol, e.source)}\n= {compact(e.downstream)}",
+                ha="center", va="center", fontsize=11, color=GRAD_COLOR, fontweight="bold")
+        ax.text(0.1, y, f"local ∂{node.name}/∂{e.source}\n= {e.rule} = {compact(e.local)}\n"
+                f"downstream = upstream × local\n= {compact(e.upstream)} × {compact(e.local)}", ha="left",
+                va="center", fontsize=9.5,
+                color="#2c3e50", bbox=dict(boxstyle="round,pad=0.3", fc="#fdf2e9", ec="#e0c9b5"))
+    ax.text(6, fig_h - 0.35, f"Figure 3: one gate: downstream = upstream × local\n{where}", ha="center", va="top",
+            fontsize=12)
+    ax.text(6, 0.15, f"forward: values left to right (black) · backward: gradients right to left (red) · "
+            f"node {node.name} of this run's graph", ha="center", va="bottom", fontsize=9, color="#566573")
+    return save(fig, path)

@@ -100,7 +100,11 @@ class RegressionResult:
     def verdict(self) -> str:
         if self.diverged:
             return "diverged"
-        return "converged" if self.converged else "not converged yet"
+        if self.converged:
+            return "converged"
+        # the running sum of all gradients is a heavy ball without friction: it circles the
+        # optimum for ever (or blows up, caught above); more steps do not help
+        return "not converged yet" if self.config.zero_grad else "oscillates (grads accumulate): never converges"
 
 
 def loss_graph(g: Graph) -> str:

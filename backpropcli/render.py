@@ -9,9 +9,98 @@ from rich.table import Table
 from rich.text import Text
 
 from backpropcli.fmt import error as err
-from backpropcli.fmt import full, num, short
+from backpropcli.fmt import full, num, partial, short
 
-VERDICT_STYLE = {"converged": "bold green", "not converged yet": "bold yellow", "diverged": "bold red"}
+
+# ---- tables at any width ---------------------------------------------------------------------------
+# A table that does not fit is never cut: rich would shorten a number to "5.6e…" (or crop its
+# exponent at a very narrow width, a wrong number on screen). Below the width a table needs,
+# the same cells are shown stacked: each row's label, then one "column  value" line per cell.
+
+
+def _plain(cell) -> str:
+    if isinstance(cell, Text):
+        return cell.plain
+    if isinstance(cell, str):
+        return Text.from_markup(cell).plain
+    return ""
+
+
+def _words(table: Table) -> list[str]:
+    words = _plain(table.title or "").split()
+    for column in table.columns:
+        if table.show_header:
+            words += _plain(column.header).split()
+        for cell in column._cells:
+            words += _plain(cell).split()
+    return words
+
+
+def _fits(console, width: int, table: Table) -> bool:
+    """Every word of every cell comes out whole when `table` is drawn `width` columns wide."""
+    import io
+
+    from rich.console import Console
+
+    probe = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False,
+                    highlight=False, legacy_windows=False, emoji=False)
+    probe.print(table)
+    drawn = probe.file.getvalue()
+    return all(word in drawn for word in _words(table))
+
+
+def stacked(table: Table, label_columns: int = 1) -> Group:
+    """The cells of `table` as a list: the first `label_columns` cells of a row as its heading
+    (a blank cell repeats the one above), then one "header  value" line for every other cell."""
+    parts = []
+    if table.title:
+        title = table.title if isinstance(table.title, Text) else Text.from_markup(table.title)
+        parts.append(Text.assemble(title, style="bold"))
+    columns = table.columns
+    above = [""] * label_columns
+    for row in range(table.row_count):
+        cells = [column._cells[row] for column in columns]
+        label = []
+        for i in range(min(label_columns, len(cells))):
+            text = _plain(cells[i]) or (above[i] if i == 0 else "")
+            above[i] = text
+            if text:
+                label.append(text)
+        fields = Table.grid(padding=(0, 2), pad_edge=False)
+        fields.add_column(style="dim")
+        fields.add_column(overflow="fold")  # the last resort: digits continue below, none lost
+        for column, cell in list(zip(columns, cells))[label_columns:]:
+            if _plain(cell):
+                fields.add_row(_plain(column.header) if table.show_header else "", cell,
+                               style=table.rows[row].style)
+        heading = Text(" · ".join(label), style="bold")
+        if fields.row_count:
+            from rich.padding import Padding
+
+            # narrower still: each value on a line of its own, under its column's name
+            lines = Group(*[item for column, cell in list(zip(columns, cells))[label_columns:] if _plain(cell)
+                            for item in (Text(_plain(column.header) if table.show_header else "", style="dim"),
+                                         Padding(cell, (0, 0, 0, 2)))])
+            parts += [heading, Padding(Fit(fields, narrow=lines), (0, 0, 0, 2))]
+        else:
+            parts.append(heading)
+    return Group(*parts)
+
+
+class Fit:
+    """`table` when it fits the width it is given, else the same cells stacked."""
+
+    def __init__(self, table: Table, label_columns: int = 1, narrow=None):
+        self.table, self.label_columns, self.narrow = table, label_columns, narrow
+
+    def __rich_console__(self, console, options):
+        if _fits(console, options.max_width, self.table):
+            yield self.table
+        else:
+            yield self.narrow if self.narrow is not None else stacked(self.table, self.label_columns)
+
+VERDICT_STYLE = {"converged": "bold green", "not converged yet": "bold yellow", "diverged": "bold red",
+                 "oscillates (grads accumulate): never converges": "bold red"}
 
 
 def regression(result) -> Group:
@@ -22,9 +111,12 @@ def regression(result) -> Group:
     params.add_column("initial", justify="right")
     params.add_column("final", justify="right")
     params.add_column("least squares", justify="right")
-    params.add_row("W", num(result.W0), num(result.W), num(opt.W))
-    params.add_row("b", num(result.b0), num(result.b), num(opt.b))
-    params.add_row("loss (MSE)", num(result.initial_loss), num(result.final_loss),
+    def n(value):  # the run's own precision: float32's shortest digits for a float32 run
+        return full(value, cfg.dtype)
+
+    params.add_row("W", n(result.W0), n(result.W), num(opt.W))
+    params.add_row("b", n(result.b0), n(result.b), num(opt.b))
+    params.add_row("loss (MSE)", n(result.initial_loss), n(result.final_loss),
                    "0 (exact fit)" if opt.exact_fit else num(opt.loss))
 
     diag = Table(show_header=False, box=None, padding=(0, 2))
@@ -44,7 +136,7 @@ def regression(result) -> Group:
         diag.add_row("stopped", f"at iteration {result.stopped_at}: the loss blew up")
     verdict = Text(result.verdict, style=VERDICT_STYLE[result.verdict])
     diag.add_row("verdict", verdict)
-    return Group(params, diag)
+    return Group(Fit(params), Fit(diag))
 
 
 def advice(result) -> str | None:
@@ -153,7 +245,7 @@ def why_failed(check) -> str | None:
     if not failed:
         return None
     worst = max(failed, key=lambda p: p.extra.get("digits_lost", 0))
-    where = f"at {_inputs(worst, 6)}"
+    where = f"at {_inputs(worst)}"
     if len(failed) > 1:
         axis = check.variables[0]
         xs = [p.inputs[axis] for p in failed]
@@ -165,13 +257,14 @@ def why_failed(check) -> str | None:
 MAX_POINT_TABLES = 20
 
 
-def _inputs(point, digits: int = 17) -> str:
-    return ", ".join(f"{k} = {num(v, digits)}" for k, v in point.inputs.items())
+def _inputs(point) -> str:
+    """The inputs as the user typed them (their shortest repr): 1e300, not 1.0000000000000001e+300."""
+    return ", ".join(f"{k} = {full(v)}" for k, v in point.inputs.items())
 
 
 def check_point(check, point, derivative_label: str | None = None) -> Table:
     verdict = Text("ok", style="bold green") if point.ok else Text("FAILED", style="bold red")
-    title = Text.assemble(f"{check.function} at {_inputs(point)}:  f = {full(point.value)}  ", verdict)
+    title = Text.assemble(f"{check.function} at {_inputs(point)}:  f = {full(point.value, check.dtype)}  ", verdict)
     table = Table(title=title, title_justify="left")
     table.add_column("derivative", no_wrap=True)
     table.add_column("method", no_wrap=True)
@@ -187,9 +280,9 @@ def check_point(check, point, derivative_label: str | None = None) -> Table:
             if method == "derivative_graph" and derivative_label:
                 name = derivative_label
             style = None if method != check.judged else ("green" if comp.ok else "bold red")
-            table.add_row("", name, full(value), err(comp.abs_error.get(method)),
+            table.add_row("", name, full(value, check.dtype), err(comp.abs_error.get(method)),
                           err(comp.rel_error.get(method)), style=style)
-    return table
+    return Fit(table, label_columns=2)
 
 
 def check_summary(check) -> Table:
@@ -225,7 +318,7 @@ def check_summary(check) -> Table:
     verdict = (Text(f"all {n} point(s) ok", style="bold green") if good == n
                else Text(f"{n - good} of {n} point(s) FAILED", style="bold red"))
     table.add_row("verdict", verdict)
-    return table
+    return Fit(table)
 
 
 def check_tables(check, show_all: bool = False, derivative_label: str | None = None) -> Group:
@@ -250,44 +343,53 @@ def check_tables(check, show_all: bool = False, derivative_label: str | None = N
 def trace(traced, symbol: str = "f") -> Group:
     """The report's hand derivation as two tables: nodes (forward values, upstream grads)
     and edges (local gradient, upstream, downstream = upstream × local)."""
+    dt = traced.dtype
     nodes = Table(title=traced.title, title_justify="left")
     nodes.add_column("node", no_wrap=True)
     nodes.add_column("expression", no_wrap=True)
     nodes.add_column("value", justify="right")
-    nodes.add_column(f"∂{symbol}/∂node", justify="right", style="red")
+    nodes.add_column(partial(symbol, "node"), justify="right", style="red")
     nodes.add_column("= sum over outgoing edges")
     for node in traced.nodes:
         edges = traced.outgoing(node.name)
         if node.name == traced.output:
-            how = f"the output: ∂{symbol}/∂{symbol} = 1"
+            how = f"the output: ∂{symbol}/∂{symbol} = 1" if "/" not in symbol else f"the output ({symbol}): 1"
         elif node.grad is None:
             how = "data: no gradient needed"
         elif len(edges) == 1:
             how = f"via {edges[0].target}"
         else:
             how = " + ".join(f"{short(e.downstream, 6)} via {e.target}" for e in edges)
-        nodes.add_row(node.name, node.expr if node.op != "input" else "input", short(node.value),
-                      short(node.grad), how)
+        nodes.add_row(node.name, node.expr if node.op != "input" else "input", short(node.value, dtype=dt),
+                      short(node.grad, dtype=dt), how)
 
-    edges = Table(title="chain rule along each edge: downstream = upstream × local", title_justify="left")
+    edges = Table(title=f"chain rule along each edge parent → child: downstream = upstream × local "
+                  f"(local = ∂child/∂parent, upstream = {partial(symbol, 'child')})", title_justify="left")
     edges.add_column("edge", no_wrap=True)
-    edges.add_column("local ∂child/∂parent", justify="right")
+    edges.add_column("local", justify="right")
     edges.add_column("rule")
-    edges.add_column(f"upstream ∂{symbol}/∂child", justify="right", style="red")
+    edges.add_column("upstream", justify="right", style="red")
     edges.add_column("downstream", justify="right", style="red")
     for e in traced.edges:
-        edges.add_row(f"{e.source} → {e.target}", short(e.local), e.rule, short(e.upstream), short(e.downstream))
-    return Group(nodes, edges)
+        edges.add_row(f"{e.source} → {e.target}", short(e.local, dtype=dt), e.rule, short(e.upstream, dtype=dt),
+                      short(e.downstream, dtype=dt))
+    return Group(Fit(nodes), Fit(edges))
 
 
-def autograd_graphs(trees: dict[str, dict], title: str, typed: bool = False) -> Group:
-    """``typed``: the graph is a typed expression's, not the report's."""
+def autograd_graphs(trees: dict[str, dict], title: str, typed: bool = False,
+                    of_derivative: bool = False) -> Group:
+    """``typed``: the graph is a typed expression's, not the report's; ``of_derivative``: the
+    trees are of f′, recorded by create_graph=True."""
     from rich.tree import Tree
 
     labels = {"custom": "custom Function (one node: its backward is hand-written)",
               "graph": "the expression's graph (one node per operation)" if typed
               else "the report's decomposed graph (one node per primitive)",
               "loss": "the report's training loss, mean((y - (W*x + b))**2)"}
+    if of_derivative:  # the graph of f′ that a second backward pass walks
+        labels = {"custom": "f′ from the custom Function's backward, recorded by create_graph=True "
+                            "(the ops its backward ran)",
+                  "graph": "f′ from the report's decomposed graph, recorded by create_graph=True"}
 
     def grow(branch, node):
         for child in node["children"]:
@@ -310,7 +412,7 @@ def report_summary(report) -> Group:
     good = sum(item.ok for item in report.verdicts)
     verdict = (Text(f"all {good} checks ok", style="bold green") if report.ok
                else Text(f"{len(report.verdicts) - good} of {len(report.verdicts)} checks FAILED", style="bold red"))
-    return Group(table, verdict)
+    return Group(Fit(table), verdict)
 
 
 # ---- check: the doctor of a user's Function ------------------------------------------------------
@@ -330,17 +432,17 @@ def _mark(ok: bool | None) -> Text:
     return Text(MARKS[ok], style=MARK_STYLE[ok])
 
 
-def capabilities(diagnosis) -> Table:
+def capabilities(diagnosis) -> Fit:
     table = Table(title=f"What {diagnosis.target} supports", title_justify="left")
     table.add_column("capability", no_wrap=True)
     table.add_column("", justify="center", no_wrap=True)
     table.add_column("why")
     for c in diagnosis.capabilities:
         table.add_row(c.name, _mark(c.ok), c.detail)
-    return table
+    return Fit(table)
 
 
-def findings(diagnosis) -> Table | Text:
+def findings(diagnosis) -> Fit | Text:
     if not diagnosis.findings:
         return Text("findings: none", style="green")
     table = Table(title="Findings", title_justify="left")
@@ -349,7 +451,7 @@ def findings(diagnosis) -> Table | Text:
     table.add_column("message")
     for f in diagnosis.findings:
         table.add_row(f.code, Text(f.severity, style=SEVERITY_STYLE.get(f.severity)), f.message)
-    return table
+    return Fit(table)
 
 
 def _shown_points(points, show_all: bool) -> list[int | None]:
@@ -394,7 +496,7 @@ def doctor_points(diagnosis, show_all: bool = False) -> Group:
                 cells += [num(getattr(g, method), POINT_DIGITS), err(g.abs_error.get(method))]
             style = None if g.ok is not False else "red"
             table.add_row(*where, *([v] if two else []), *cells, _mark(g.ok), style=style)
-    parts = [table]
+    parts = [Fit(table, label_columns=len(diagnosis.variables) + two)]
     shown = sum(i is not None for i in rows)
     if shown < len(diagnosis.points):
         parts.append(Text(f"{shown} of {len(diagnosis.points)} points shown (the first {MAX_POINT_TABLES} and "
@@ -404,7 +506,7 @@ def doctor_points(diagnosis, show_all: bool = False) -> Group:
     return Group(*parts)
 
 
-def doctor_summary(diagnosis) -> Table:
+def doctor_summary(diagnosis) -> Fit:
     table = Table(show_header=False, box=None, padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
@@ -419,7 +521,7 @@ def doctor_summary(diagnosis) -> Table:
     verdict = (Text(f"ok: the first derivative is right ({counts})", style="bold green") if diagnosis.ok
                else Text(f"FAILED: the first derivative is wrong ({counts})", style="bold red"))
     table.add_row("verdict", verdict)
-    return table
+    return Fit(table)
 
 
 def doctor(diagnosis, show_all: bool = False) -> Group:

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from backpropcli import fmt
+from backpropcli.fmt import partial
 
 
 # ---- Markdown helpers --------------------------------------------------------------------------
@@ -63,8 +64,8 @@ def _check_table(check, derivative_label: str | None = None) -> str:
 def _trace_tables(traced, symbol: str) -> str:
     nodes = [[n.name, "input" if n.op == "input" else n.expr, n.value, n.grad] for n in traced.nodes]
     edges = [[f"{e.source} → {e.target}", e.local, e.rule, e.upstream, e.downstream] for e in traced.edges]
-    return (_table(["node", "expression", "value", f"∂{symbol}/∂node"], nodes) + "\n"
-            + _table(["edge", "local ∂child/∂parent", "rule", f"upstream ∂{symbol}/∂child",
+    return (_table(["node", "expression", "value", partial(symbol, "node")], nodes) + "\n"
+            + _table(["edge", "local ∂child/∂parent", "rule", "upstream " + partial(symbol, "child"),
                       "downstream = upstream × local"], edges))
 
 
@@ -78,6 +79,7 @@ def markdown(run) -> str:
           "the analytic columns are closed forms evaluated with mpmath at 50 "
           "digits, the ground truth every other column is measured against.\n"]
     md += _part_a(run)
+    md += _discussion(run)
     md += _part_b(run)
     md.append("\n## Where the report needs correcting\n")
     corrections = _corrections(run)
@@ -106,6 +108,7 @@ def _part_a(run) -> list[str]:
         "ŷ = W·x + b fitted to x = [1, 2, 3, 4], y = [0, −1, −2, −3] (so y = −x + 1) by the report's loop: "
         "MSE, `backward()`, the update under `torch.no_grad()`, then `grad.zero_()`.\n",
         _table(["", "report (`regress.yaml`)", "converges (`regress-converged.yaml`)"], rows),
+        _changed(report.config, converged.config),
         "\n| report's settings | settings that converge |\n|---|---|\n"
         f"| ![Figure 1]({figures['report'][0].name}) | ![Figure 1, converged]({figures['converged'][0].name}) |\n"
         f"| ![Figure 2]({figures['report'][1].name}) | ![Figure 2, converged]({figures['converged'][1].name}) |\n",
@@ -126,8 +129,54 @@ def _part_b(run) -> list[str]:
         md.append("**First derivative**\n\n" + _check_table(part.gradient))
         md.append("\n**Second derivative**\n\n" + _check_table(part.hessian, spec.derivative_graph_title))
         for figure in part.figures:
-            md.append(f"\n**{figure.title}**: {figure.trace.title}\n\n![{figure.title}]({figure.file_stem}.png)"
+            caption = figure.trace.title.replace(f" ({figure.title})", "")  # said once, in bold
+            md.append(f"\n**{figure.title}.** {caption}\n\n![{figure.title}]({figure.file_stem}.png)"
                       f"\n\n{_trace_tables(figure.trace, figure.symbol)}")
+    return md
+
+
+def _changed(before, after) -> str:
+    """Which settings the converging run changes, named: nothing is changed silently."""
+    fields = [k for k in ("lr", "iters", "dtype", "tol", "w0", "b0", "zero_grad") if getattr(before, k) != getattr(after, k)]
+    if not fields:
+        return "\nThe two runs use the same settings.\n"
+    changes = ", ".join(f"{k} {getattr(before, k)} → {getattr(after, k)}" for k in fields)
+    why = {"lr": "lr just under the stability limit 2/λmax makes the slow direction contract fastest",
+           "iters": "enough steps for plain GD at that lr", "dtype": "float64, so the fit can come within tol "
+           "of the optimum without float32 noise", "tol": "a stricter tolerance, so converged means close"}
+    reasons = "; ".join(why[k] for k in fields if k in why)
+    return f"\nThe converging run changes {len(fields)} setting(s): {changes} ({reasons}).\n"
+
+
+def _discussion(run) -> list[str]:
+    """Figure 3 and the report's discussion points (1), (3), (4), each shown by running it."""
+    md = []
+    gate = run.gate
+    if gate is not None:
+        md += ["\n## Backpropagation through one gate\n",
+               f"**Figure 3.** One gate of a real run ({gate.figure.trace.title}, node {gate.node}): the gradient "
+               "arriving from the output (upstream) times the gate's own derivative (local) is the gradient it "
+               f"passes back to each input (downstream).\n\n![Figure 3]({gate.file.name})\n"]
+    d = run.discussion
+    if d is None:
+        return md
+    nz = d.no_zero_grad
+    md += ["\n## The report's discussion points, run\n",
+           "**(1) The graph is rebuilt on every forward pass.** Two forward passes of the same loss at the same "
+           f"W, b record two graphs: `loss.grad_fn` is `{d.grad_fns[0]}` the first time and `{d.grad_fns[1]}` "
+           f"the second; the same object? {'yes' if d.same_grad_fn else 'no'}. PyTorch's graph is dynamic: "
+           "built while the forward pass runs, freed by `backward()`.\n",
+           "**(3) Without `zero_()` gradients accumulate.** `backward()` adds into `.grad`: after one call "
+           f"∂L/∂W = {fmt.full(d.grad_once, nz.config.dtype)}; a second call at the same W, b leaves "
+           f"W.grad = {fmt.full(d.grad_twice, nz.config.dtype)}, twice as much. Training so "
+           f"(`backprop regress --no-zero-grad`) steps along the running sum of every gradient so far: after "
+           f"{nz.iters_run} steps W = {fmt.full(nz.W, nz.config.dtype)}, b = {fmt.full(nz.b, nz.config.dtype)}; "
+           f"verdict: **{nz.verdict}**.\n",
+           "| Figure 1, grads not zeroed | Figure 2, grads not zeroed |\n|---|---|\n"
+           f"| ![Figure 1, grads not zeroed]({d.no_zero_grad_figures[0].name}) "
+           f"| ![Figure 2, grads not zeroed]({d.no_zero_grad_figures[1].name}) |\n",
+           "\n**(4) Without `torch.no_grad()` the update fails.** `W -= lr * W.grad` on the leaf W, which "
+           f"requires grad, outside `torch.no_grad()`: PyTorch raises\n\n```\nRuntimeError: {d.no_grad_error}\n```\n"]
     return md
 
 

@@ -43,6 +43,7 @@ class GraphViews:
     autograd_graph: dict[str, dict] | None = None
     files: list[Path] = field(default_factory=list)
     show_trace: bool = False  # asked for with --trace (--graph alone computes it without showing it)
+    of_derivative: bool = False  # the backward graphs are of f′ (a Hessian), recorded by create_graph=True
 
 
 # ---- shared steps -------------------------------------------------------------------------------
@@ -184,11 +185,17 @@ PLOT_POINTS = 201
 
 
 def plot_range(spec, points: dict) -> dict:
-    """A default range of 201 points around the given one(s), along the first variable."""
+    """A range of 201 points along the first variable: around a single point, or across the
+    points given (with a margin); the other variables at their first value."""
     first = spec.variables[0]
-    centre = points[first][0]
-    half = 5.0 * max(1.0, abs(centre) / 10)
-    xs = [centre - half + i * (2 * half / (PLOT_POINTS - 1)) for i in range(PLOT_POINTS)]
+    lo, hi = min(points[first]), max(points[first])
+    if hi > lo:
+        margin = 0.05 * (hi - lo)
+        lo, hi = lo - margin, hi + margin
+    else:
+        half = 5.0 * max(1.0, abs(lo) / 10)
+        lo, hi = lo - half, lo + half
+    xs = [lo + i * ((hi - lo) / (PLOT_POINTS - 1)) for i in range(PLOT_POINTS)]
     return {v: (xs if v == first else points[v][:1]) for v in spec.variables}
 
 
@@ -216,10 +223,13 @@ def check(request: CheckRequest, progress: PointCallback | None = None) -> Check
     if request.plot:
         from backpropcli import plots
 
-        # a curve needs points: around a single one, a range (its columns only: no gradcheck)
-        curve = result if len(result.points) >= 3 else checks.derivatives(
+        # a curve is drawn densely: around a single point, or across the points given, a range of
+        # PLOT_POINTS (its columns only: no gradcheck); the checked points are marked on it
+        dense = len(result.points) >= PLOT_POINTS
+        curve = result if dense else checks.derivatives(
             spec, plot_range(spec, points), params, order, cfg.dtype, gradcheck=False)
-        files.append(plots.check_curves(curve, _folder(request.out) / f"{name}.png"))
+        files.append(plots.check_curves(curve, _folder(request.out) / f"{name}.png",
+                                        requested=None if dense else result))
     first = result.points[0].inputs  # several points: the views of the first
     second = order is checks.Order.HESSIAN
     # a Hessian traces the graph of f' where the function has one; else the graph of f
@@ -227,6 +237,8 @@ def check(request: CheckRequest, progress: PointCallback | None = None) -> Check
     views = graph_views(request.views, lambda: traces.function_trace(spec, first, params, traced_order == 2),
                         lambda: traces.function_autograd_graphs(spec, first, params, second),
                         derivative_symbol(spec, traced_order), name, request.out)
+    if views is not None:
+        views.of_derivative = second
     return CheckRun(result, spec, cfg, files + (views.files if views else []), views)
 
 
@@ -361,10 +373,37 @@ class ReportRun:
     markdown: Path | None = None
     html: Path | None = None
     sections: dict = field(repr=False, default_factory=dict)  # the commands' own JSON payloads
+    gate: Any = None  # Gate: Figure 3, one node of a traced figure
+    discussion: Any = None  # Discussion: the report's discussion points, run
 
     @property
     def ok(self) -> bool:
         return all(v.ok for v in self.verdicts)
+
+
+@dataclass
+class Gate:
+    """Figure 3: one gate of a real run, upstream × local = downstream on each of its inputs."""
+
+    figure: TracedFigure  # the traced figure the node comes from
+    node: str
+    file: Path
+
+
+@dataclass
+class Discussion:
+    """The report's discussion points, each shown by running it.
+
+    (1) the graph is rebuilt on every forward pass; (3) without zero_() gradients
+    accumulate; (4) without torch.no_grad() the in-place update of a leaf fails."""
+
+    grad_fns: tuple[str, str]  # repr of two forward passes' loss.grad_fn
+    same_grad_fn: bool
+    grad_once: float  # dL/dW after one backward()
+    grad_twice: float  # W.grad after a second backward() without zero_()
+    no_zero_grad: Any  # regression.Result of the report's config with zero_grad false
+    no_zero_grad_figures: list[Path]
+    no_grad_error: str  # PyTorch's exact message for `W -= lr * W.grad` outside no_grad
 
 
 def report_config_files() -> list[str]:
@@ -397,6 +436,8 @@ def _report(config_dir: Path, source: str, out: Path) -> ReportRun:
     _report_part_a(run, config_dir)
     _report_part_b(run, config_dir)
     _report_breakages(run)
+    _report_gate(run)
+    _report_discussion(run)
     text = reports.markdown(run)
     run.markdown = write_text(run.folder / "report.md", text)
     run.html = write_text(run.folder / "report.html", reports.to_html(text, run.folder))
@@ -482,3 +523,65 @@ def _report_breakages(run: ReportRun) -> None:
                 f"{spec.name} at {key} = {gp.inputs[key]:g}: the custom Function is finite and right",
                 gp.ok and hp.ok, f"f = {unsigned(gp.value):.6g}, f′ = {unsigned(first.custom):.6g}, "
                 f"f″ = {unsigned(second.custom):.6g}"))
+
+
+def _report_gate(run: ReportRun) -> None:
+    """Figure 3 from the first function's traced graph (sinc's Figure 4 at x = 2)."""
+    from backpropcli import plots
+
+    figure = run.functions[0].figures[0]
+    node = plots.gate_node(figure.trace)
+    where = f"{figure.trace.title}: node {node}"
+    path = plots.gate_picture(figure.trace, node, run.folder / "gate.png", figure.symbol, where)
+    run.gate = Gate(figure, node, path)
+    run.files.append(path)
+    edges = [e for e in figure.trace.edges if e.target == node and e.local is not None]
+    run.verdicts.append(Verdict(f"Figure 3 ({node}): downstream = upstream × local on each input",
+                                all(abs(e.downstream - e.upstream * e.local) <= 1e-12 * max(1, abs(e.downstream))
+                                    for e in edges), where))
+
+
+def _report_discussion(run: ReportRun) -> None:
+    """Run the report's discussion points on its own regression config."""
+    import dataclasses
+
+    import torch
+
+    from backpropcli import regression
+
+    cfg = run.regressions["report"].config
+    data = regression.load_dataset(cfg)
+    dtype = getattr(torch, cfg.dtype)
+    x, y = torch.tensor(data.x, dtype=dtype), torch.tensor(data.y, dtype=dtype)
+    W = torch.tensor(cfg.w0, dtype=dtype, requires_grad=True)
+    b = torch.tensor(cfg.b0, dtype=dtype, requires_grad=True)
+
+    def loss():
+        return ((y - (W * x + b)) ** 2).mean()
+
+    # (1) a dynamic graph: every forward pass records a new one
+    first, second = loss(), loss()
+    grad_fns = (repr(first.grad_fn), repr(second.grad_fn))
+    same = first.grad_fn is second.grad_fn
+    # (3) backward() adds into .grad: a second call without zero_() doubles it
+    first.backward()
+    once = W.grad.item()
+    second.backward()
+    twice = W.grad.item()
+    # (4) the update outside torch.no_grad(): an in-place op on a leaf that requires grad
+    try:
+        W -= cfg.lr * W.grad
+        message = "(no error: PyTorch accepted the in-place update)"
+    except RuntimeError as exc:
+        message = str(exc)
+    result = regression.train(dataclasses.replace(cfg, zero_grad=False) if dataclasses.is_dataclass(cfg)
+                              else cfg.model_copy(update={"zero_grad": False}))
+    files = regression_figures(result, run.folder, "no-zero-grad-regression")
+    run.files += files
+    run.discussion = Discussion(grad_fns, same, once, twice, result, files, message)
+    run.verdicts.append(Verdict("discussion (1): each forward pass builds a new graph", not same,
+                                f"{grad_fns[0]} vs {grad_fns[1]}"))
+    run.verdicts.append(Verdict("discussion (3): without zero_() a second backward() doubles the gradient",
+                                abs(twice - 2 * once) <= 1e-6 * abs(twice), f"{once:.6g} then {twice:.6g}"))
+    run.verdicts.append(Verdict("discussion (4): the in-place update outside torch.no_grad() is refused",
+                                "leaf Variable that requires grad" in message, message))

@@ -46,6 +46,7 @@ class Trace:
     output: str
     nodes: list[TraceNode]
     edges: list[TraceEdge] = field(default_factory=list)
+    dtype: str = "float64"  # how many digits its numbers mean
 
     def outgoing(self, name: str) -> list[TraceEdge]:
         return [e for e in self.edges if e.source == name]
@@ -151,8 +152,10 @@ def function_trace(spec, inputs: dict[str, float], params: dict[str, float], der
     graph = build(builder, {**leaves, **consts})
     where = ", ".join(f"{k} = {v:g}" for k, v in inputs.items())
     if derivative:
-        title = f"{spec.name}: the graph of f′ that the second derivative differentiates "
-        title += f"({spec.derivative_graph_title}) at {where}"
+        first = "f′" if len(spec.variables) == 1 else f"∂f/∂{spec.variables[0]}"
+        figure = spec.derivative_graph_title or ""
+        title = f"{spec.name}: the graph of {first} that the second derivative differentiates"
+        title += f" ({figure}) at {where}" if figure.startswith("Figure") else f" at {where}"
     elif spec.custom is None:  # a typed expression
         title = f"{spec.name}: its graph, one node per operation, at {where}"
     else:
@@ -177,7 +180,9 @@ def regression_trace(cfg, dataset) -> Trace:
 
     inputs = _regression_inputs(cfg, dataset, getattr(torch, cfg.dtype))
     graph = build(loss_graph, inputs)
-    return trace_graph(graph, f"regression: one iteration's loss at W = {cfg.w0:g}, b = {cfg.b0:g}")
+    traced = trace_graph(graph, f"regression: one iteration's loss at W = {cfg.w0:g}, b = {cfg.b0:g}")
+    traced.dtype = cfg.dtype
+    return traced
 
 
 MAX_TREE_NODES = 200

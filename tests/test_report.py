@@ -76,7 +76,7 @@ def test_golden_stable_parts(built):
 def test_cli_summary_and_exit_codes(runner, tmp_path):
     result = runner.invoke(app, ["report", "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
-    assert "all 17 checks ok" in result.stdout and "report.md" in result.stdout
+    assert "all 21 checks ok" in result.stdout and "report.md" in result.stdout
 
     configs = tmp_path / "configs"
     shutil.copytree("configs", configs)
@@ -98,3 +98,25 @@ def test_report_runs_from_any_folder_with_its_shipped_configs(runner, tmp_path, 
     assert result.exit_code == 0, result.output
     assert (tmp_path / "outputs" / "report" / "report.md").is_file()
     assert "shipped with backprop" in (tmp_path / "outputs" / "report" / "report.md").read_text()
+
+
+def test_figure_3_is_one_gate_of_a_real_run(built):
+    text = built.markdown.read_text()
+    assert "![Figure 3](gate.png)" in text and (built.folder / "gate.png").exists()
+    gate = built.gate
+    edges = [e for e in gate.figure.trace.edges if e.target == gate.node and e.local is not None]
+    assert edges and all(abs(e.downstream - e.upstream * e.local) <= 1e-12 for e in edges)
+    # each caption says its figure once
+    assert "(Figure 4)" not in section(text, "**Figure 4.**", "\n")
+
+
+def test_the_discussion_points_are_run(built):
+    text = built.markdown.read_text()
+    d = built.discussion
+    assert not d.same_grad_fn and d.grad_fns[0] != d.grad_fns[1] and "MeanBackward0" in d.grad_fns[0]
+    assert d.grad_twice == pytest.approx(2 * d.grad_once)
+    # PyTorch's own words, not a paraphrase
+    assert d.no_grad_error == "a leaf Variable that requires grad is being used in an in-place operation."
+    assert f"RuntimeError: {d.no_grad_error}" in text
+    assert "never converges" in d.no_zero_grad.verdict and "never converges" in text
+    assert "changes 4 setting(s): lr 0.01 → 0.1, iters 100 → 500, dtype float32 → float64" in text

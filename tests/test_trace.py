@@ -105,7 +105,8 @@ def test_graph_picture_is_written_and_not_trivial(tmp_path):
     t = trace.function_trace(functions.get("softplus"), {"x": 0.5}, {}, derivative=True)
     path = plots.graph_picture(t, tmp_path / "g.png", "f′")
     pixels = mpimg.imread(path)
-    assert pixels.shape[0] > 200 and pixels.shape[1] > 800
+    height, width = pixels.shape[:2]
+    assert min(height, width) > 600 and max(height, width) / min(height, width) < 3  # a sane aspect ratio
     assert pixels[..., :3].std() > 0.05  # not a blank canvas
 
 
@@ -118,3 +119,27 @@ def test_autograd_trees():
     second = trace.function_autograd_graphs(functions.get("softplus"), {"x": 0.5}, {}, derivative=True)
     # the custom backward was recorded: the graph of f' leads back to x (how it is built inside is its own business)
     assert second["custom"]["children"] and "AccumulateGrad (x)" in str(second["custom"])
+
+
+def test_every_graph_picture_keeps_a_sane_aspect_ratio_and_labels_off_the_boxes(tmp_path):
+    import matplotlib.image as mpimg
+
+    from backpropcli.config import RegressConfig
+    from backpropcli.regression import load_dataset
+
+    cfg = RegressConfig()
+    pictures = {"regression": (trace.regression_trace(cfg, load_dataset(cfg)), "L")}
+    for name, params in (("sinc", {}), ("quad", {"a": 1.0, "b": 2.0, "c": 3.0}), ("softplus", {})):
+        spec = functions.get(name)
+        inputs = {v: 1.0 for v in spec.variables}
+        pictures[name] = (trace.function_trace(spec, inputs, params), "f")
+        pictures[name + "'"] = (trace.function_trace(spec, inputs, params, derivative=True), "f′")
+    for name, (traced, symbol) in pictures.items():
+        height, width = mpimg.imread(plots.graph_picture(traced, tmp_path / "g.png", symbol)).shape[:2]
+        assert max(height, width) / min(height, width) < 3, f"{name}: {width}x{height}"
+    # a label is placed on its own arrow, clear of every box it could be read against
+    box = (3.5, 0.0, 4.5, 1.0)  # another node's box over the middle of the arrow
+    x, y = plots._place_label((2.0, 0.5), (6.0, 0.5), "local 1", [box])
+    assert y == 0.5 and 2.0 < x < 6.0
+    assert not plots._overlaps(plots._label_box(x, y, "local 1"), box)
+    assert "∂∂" not in plots.dot_text(pictures["quad'"][0], "∂f/∂x")
