@@ -5,6 +5,8 @@ that `backprop --help` stays fast.
 """
 
 import functools
+import os
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -14,12 +16,14 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from backpropcli import __version__, defaults, render
+from backpropcli import __version__, defaults, render, streams
 from backpropcli.errors import BackpropError
 
-# no emoji codes: "--x=-100:100:5" must not turn into an emoji
-stdout = Console(highlight=False, emoji=False)
-stderr = Console(stderr=True, highlight=False, emoji=False)
+# no emoji codes: "--x=-100:100:5" must not turn into an emoji. stdout goes through a
+# proxy that turns a failed write (disk full, stdout closed) into one error line, exit 1;
+# COLUMNS=0 or garbage is ignored rather than shrinking every line (errors too) to nothing
+stdout = Console(file=streams.STDOUT, highlight=False, emoji=False, _environ=streams.sane_environ())
+stderr = Console(stderr=True, highlight=False, emoji=False, _environ=streams.sane_environ())
 
 
 class _OneLineErrors(TyperGroup):
@@ -30,6 +34,7 @@ class _OneLineErrors(TyperGroup):
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.TyperException as exc:  # click's UsageError and friends derive from it
             ctx = getattr(exc, "ctx", None)
+            streams.prune_suggestions(exc)
             if type(exc).__name__ != "NoArgsIsHelpError":
                 path = ctx.command_path if ctx is not None else "backprop"
                 _print_error(f"{exc.format_message()} (see '{path} --help')")
@@ -57,7 +62,15 @@ app = typer.Typer(
 
 
 def _print_error(message: str) -> None:
-    stderr.print(f"error: {message}", markup=False, soft_wrap=True)
+    # a path with a newline or an escape sequence must not split or colour the one line
+    stderr.print(f"error: {streams.one_line(message)}", markup=False, soft_wrap=True)
+
+
+def _interrupted() -> typer.Exit:
+    number = streams.SIGNALS.received or signal.SIGINT
+    name = signal.Signals(number).name
+    _print_error(f"interrupted ({name}); no partial files were left behind")
+    return typer.Exit(128 + number)  # 130 for SIGINT, 143 for SIGTERM
 
 
 def _guarded(command: Callable) -> Callable:
@@ -66,13 +79,14 @@ def _guarded(command: Callable) -> Callable:
     @functools.wraps(command)
     def run(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
+            streams.SIGNALS.check()  # an interrupt swallowed on the way (a GC callback) is not lost
+            return result
         except BackpropError as exc:
             _print_error(str(exc))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            _print_error("interrupted; no partial files were left behind")
-            raise typer.Exit(130) from None
+            raise _interrupted() from None
 
     return run
 
@@ -164,10 +178,10 @@ def _value(choice: Optional[Enum]) -> Optional[str]:
 
 
 def _emit_json(payload: Any) -> None:
-    from backpropcli.jsonify import dumps
+    from backpropcli.jsonify import write
 
-    sys.stdout.write(dumps(payload, pretty=sys.stdout.isatty()) + "\n")
-    sys.stdout.flush()
+    write(payload, streams.STDOUT, pretty=streams.STDOUT.isatty())
+    streams.STDOUT.flush()
 
 
 def _print_paths(paths: list[Path]) -> None:
@@ -274,6 +288,7 @@ class _step_reporter:
         return self.on_step
 
     def on_step(self, step: int, loss: float) -> None:
+        streams.SIGNALS.check()  # a safe point for an interrupt Python swallowed
         every = self.cfg.log_every
         if every and step % every == 0:
             stderr.print(f"step {step:>8}  loss {loss:.10g}", markup=False)
@@ -485,4 +500,8 @@ def report(
 
 
 def main() -> None:
-    app()
+    streams.prepare_process()  # signals, ASCII fallback for a non-UTF-8 stdout, matplotlib's backend
+    try:
+        app()
+    finally:
+        streams.flush_at_exit()

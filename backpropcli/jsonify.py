@@ -41,3 +41,19 @@ def plain(obj: Any) -> Any:
 def dumps(obj: Any, pretty: bool = True) -> str:
     """One JSON document; indented for people, compact for programs (3× faster at 10^5 points)."""
     return json.dumps(plain(obj), allow_nan=False, indent=2 if pretty else None)
+
+
+def write(obj: Any, stream, pretty: bool = False, chunk: int = 1 << 16) -> None:
+    """``obj`` as one JSON document on ``stream``, encoded piece by piece: the text of a
+    10^5-point run is never held whole (46 MB at 10^5 points)."""
+    encoder = json.JSONEncoder(allow_nan=False, indent=2 if pretty else None)
+    pending: list[str] = []
+    size = 0
+    for piece in encoder.iterencode(plain(obj)):
+        pending.append(piece)
+        size += len(piece)
+        if size >= chunk:
+            stream.write("".join(pending))
+            pending, size = [], 0
+    pending.append("\n")
+    stream.write("".join(pending))

@@ -11,6 +11,9 @@ DPI = 150
 
 
 def _pyplot():
+    import os
+
+    os.environ["MPLBACKEND"] = "Agg"  # MPLBACKEND=nonsense would fail matplotlib's import
     import matplotlib
 
     matplotlib.use("Agg")  # no display here, and none needed

@@ -140,13 +140,30 @@ def regress(request: RegressRequest, on_step: StepCallback | None = None) -> Reg
     if request.plot or request.views.graph:
         _folder(request.out)  # fail before a long run, not after it
     result = regression.train(cfg, on_step=on_step, data=dataset)
-    files = []
-    if request.plot:
-        folder = _folder(request.out)
-        files += regression_figures(result, folder, "regress") + [_config_record(result, folder)]
-    views = graph_views(request.views, lambda: traces.regression_trace(cfg, dataset),
-                        lambda: traces.regression_autograd_graph(cfg, dataset), "L", "regress", request.out)
-    return RegressRun(result, files + (views.files if views else []), views)
+
+    def write(folder: Path) -> tuple[list[Path], GraphViews | None]:
+        files = regression_figures(result, folder, "regress") + [_config_record(result, folder)] if request.plot else []
+        views = graph_views(request.views, lambda: traces.regression_trace(cfg, dataset),
+                            lambda: traces.regression_autograd_graph(cfg, dataset), "L", "regress", folder)
+        return files, views
+
+    files, views = _staged(request.out, request.plot or request.views.graph, write)
+    return RegressRun(result, files, views)
+
+
+def _staged(out: Path, writes: bool, write: Callable) -> tuple[list[Path], GraphViews | None]:
+    """Run ``write(folder)`` in a staging folder and move what it wrote into ``out`` together
+    (files.Staging: nothing partial on an interrupt, one run's set under concurrent runs)."""
+    if not writes:
+        return write(out)  # writes nothing: no folder needed
+    from backpropcli.files import Staging
+
+    with Staging(out) as stage:
+        files, views = write(stage.folder)
+        moved = stage.publish(files + (views.files if views else []))
+    if views is not None:
+        views.files = [moved[p] for p in views.files]
+    return [moved[p] for p in files] + (views.files if views else []), views
 
 
 # ---- grad and hessian --------------------------------------------------------------------------------
@@ -212,22 +229,27 @@ def check(request: CheckRequest, progress: PointCallback | None = None) -> Check
         _folder(request.out)
     result = checks.derivatives(spec, points, params, order, cfg.dtype, progress=progress)
     name = f"{order.command}-{stem(spec.name)}"
-    files = []
-    if request.plot:
-        from backpropcli import plots
-
-        # a curve needs points: around a single one, a range (its columns only: no gradcheck)
-        curve = result if len(result.points) >= 3 else checks.derivatives(
-            spec, plot_range(spec, points), params, order, cfg.dtype, gradcheck=False)
-        files.append(plots.check_curves(curve, _folder(request.out) / f"{name}.png"))
     first = result.points[0].inputs  # several points: the views of the first
     second = order is checks.Order.HESSIAN
     # a Hessian traces the graph of f' where the function has one; else the graph of f
     traced_order = order if spec.derivative_graph is not None else checks.Order.GRADIENT
-    views = graph_views(request.views, lambda: traces.function_trace(spec, first, params, traced_order == 2),
-                        lambda: traces.function_autograd_graphs(spec, first, params, second),
-                        derivative_symbol(spec, traced_order), name, request.out)
-    return CheckRun(result, spec, cfg, files + (views.files if views else []), views)
+
+    def write(folder: Path) -> tuple[list[Path], GraphViews | None]:
+        files = []
+        if request.plot:
+            from backpropcli import plots
+
+            # a curve needs points: around a single one, a range (its columns only: no gradcheck)
+            curve = result if len(result.points) >= 3 else checks.derivatives(
+                spec, plot_range(spec, points), params, order, cfg.dtype, gradcheck=False)
+            files.append(plots.check_curves(curve, folder / f"{name}.png"))
+        views = graph_views(request.views, lambda: traces.function_trace(spec, first, params, traced_order == 2),
+                            lambda: traces.function_autograd_graphs(spec, first, params, second),
+                            derivative_symbol(spec, traced_order), name, folder)
+        return files, views
+
+    files, views = _staged(request.out, request.plot or request.views.graph, write)
+    return CheckRun(result, spec, cfg, files, views)
 
 
 # ---- report ---------------------------------------------------------------------------------------------
@@ -318,6 +340,7 @@ def report(request: ReportRequest) -> ReportRun:
 
 
 def _report(config_dir: Path, source: str, out: Path) -> ReportRun:
+    from backpropcli import payloads
     from backpropcli import report as reports
     from backpropcli.errors import ConfigError
     from backpropcli.files import write_text
@@ -325,14 +348,25 @@ def _report(config_dir: Path, source: str, out: Path) -> ReportRun:
     missing = [name for name in report_config_files() if not (config_dir / name).is_file()]
     if missing:
         raise ConfigError(f"{config_dir}: missing config file(s) {', '.join(missing)} (see --config-dir)")
-    run = ReportRun(source, _folder(out), {}, {}, None, [], [], [], [])
-    _report_part_a(run, config_dir)
-    _report_part_b(run, config_dir)
-    _report_breakages(run)
-    text = reports.markdown(run)
-    run.markdown = write_text(run.folder / "report.md", text)
-    run.html = write_text(run.folder / "report.html", reports.to_html(text, run.folder))
-    run.files += [run.markdown, run.html]
+    from backpropcli.files import Staging
+
+    # built in a staging folder and moved into `out` at the end: an interrupted report leaves nothing
+    with Staging(out) as stage:
+        run = ReportRun(source, stage.folder, {}, {}, None, [], [], [], [])
+        _report_part_a(run, config_dir)
+        _report_part_b(run, config_dir)
+        _report_breakages(run)
+        text = reports.markdown(run)
+        run.markdown = write_text(run.folder / "report.md", text)
+        run.html = write_text(run.folder / "report.html", reports.to_html(text, run.folder))
+        run.files += [run.markdown, run.html]
+        moved = stage.publish(run.files)
+    run.folder, run.files = stage.out, [moved[p] for p in run.files]
+    run.markdown, run.html = moved[run.markdown], moved[run.html]
+    run.regression_figures = {k: [moved[p] for p in v] for k, v in run.regression_figures.items()}
+    for key, section in run.sections.items():
+        if "files" in section:
+            section.update(payloads.written([moved.get(Path(p), Path(p)) for p in section["files"]]))
     return run
 
 
@@ -361,9 +395,13 @@ def _report_part_a(run: ReportRun, config_dir: Path) -> None:
 
 def _report_part_b(run: ReportRun, config_dir: Path) -> None:
     from backpropcli import checks, config, functions, payloads
+    from backpropcli.errors import ConfigError
 
     for spec in functions.REGISTRY.values():
-        cfg = config.load_function(None, config_dir / f"{spec.name}.yaml", {})
+        path = config_dir / f"{spec.name}.yaml"
+        cfg = config.load_function(None, path, {})
+        if cfg.function != spec.name:
+            raise ConfigError(f"{path}: key 'function': this file configures {spec.name}, got {cfg.function!r}")
         points = {v: getattr(cfg, v) for v in spec.variables}
         params = {p: getattr(cfg, p) for p in spec.params}
         part = FunctionPart(spec, cfg, *(checks.derivatives(spec, points, params, order, cfg.dtype)
