@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from backpropcli.files import write_atomic
@@ -22,10 +23,45 @@ def _pyplot():
     return plt
 
 
+HUGE = 1e300  # beyond this, matplotlib's tick steps (scale * 10) overflow
+
+
+def _tame_huge_axes(fig) -> None:
+    """Data near ±1e308: matplotlib's tick locator overflows ("arange: cannot compute
+    length"). Such an axis gets the data's limits and three fixed ticks."""
+    import math
+
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    for ax in fig.axes:
+        for axis, interval, set_limits in ((ax.xaxis, ax.dataLim.intervalx, ax.set_xlim),
+                                           (ax.yaxis, ax.dataLim.intervaly, ax.set_ylim)):
+            lo, hi = (float(v) for v in interval)
+            if axis.get_scale() == "linear" and math.isfinite(lo) and math.isfinite(hi) \
+                    and max(abs(lo), abs(hi)) > HUGE:
+                set_limits(lo, hi)
+                axis.set_major_locator(FixedLocator([lo, lo / 2 + hi / 2, hi]))
+                axis.set_minor_locator(NullLocator())
+
+
+@contextlib.contextmanager
+def _huge_values_allowed(fig):
+    """Tame the axes (above) and silence matplotlib's own overflow warnings in hi - lo."""
+    import warnings
+
+    import numpy as np
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        _tame_huge_axes(fig)
+        yield
+
+
 def save(fig, path: Path) -> Path:
     plt = _pyplot()
     try:
-        return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
+        with _huge_values_allowed(fig):
+            return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
     finally:
         plt.close(fig)
 
@@ -130,7 +166,8 @@ def check_curves(check, path: Path) -> Path:
     bottom.legend(fontsize=8, loc="best")
     bottom.text(0.01, 0.02, f"exact agreement drawn at {ERROR_FLOOR:g}; gaps are nan/inf",
                 transform=bottom.transAxes, fontsize=7, color="gray")
-    fig.tight_layout()
+    with _huge_values_allowed(fig):
+        fig.tight_layout()
     return save(fig, path)
 
 

@@ -161,10 +161,21 @@ def load_dataset(cfg: RegressConfig) -> Dataset:
     return Dataset(x=x, y=y, source=source)
 
 
+def _fsum(values) -> float:
+    """math.fsum, but a sum beyond float64's range is ±inf, as any float sum would be
+    (fsum raises OverflowError on x = [1e308, 1.7e308])."""
+    values = list(values)
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        scale = max(abs(v) for v in values)
+        return scale * math.fsum(v / scale for v in values)
+
+
 def curvature(x: list[float]) -> Curvature:
     n = len(x)
-    sxx = math.fsum(v * v for v in x)
-    sx = math.fsum(x)
+    sxx = _fsum(v * v for v in x)
+    sx = _fsum(x)
     h11, h12, h22 = 2 * sxx / n, 2 * sx / n, 2.0
     mean, half_gap = (h11 + h22) / 2, math.hypot((h11 - h22) / 2, h12)
     # lambda_min = det / lambda_max avoids cancellation in mean - half_gap
