@@ -66,6 +66,13 @@ def save(fig, path: Path) -> Path:
         plt.close(fig)
 
 
+MAX_DRAWN = 20_000  # points per curve: more only costs memory and time (10^8 losses would take GBs)
+
+
+def _stride(n: int) -> int:
+    return max(1, -(-n // MAX_DRAWN))
+
+
 def _line(w: float, b: float) -> str:
     return f"y = {w:.4g}x {'-' if b < 0 else '+'} {abs(b):.4g}"
 
@@ -78,7 +85,9 @@ def regression_line(result, path: Path) -> Path:
     lo, hi = min(data.x), max(data.x)
     pad = 0.1 * (hi - lo)
     xs = [lo - pad, hi + pad]
-    ax.scatter(data.x, data.y, color="black", zorder=3, label="data")
+    every = _stride(len(data.x))
+    ax.scatter(data.x[::every], data.y[::every], color="black", zorder=3,
+               label="data" if every == 1 else f"data (every {every}th point)")
     ax.plot(xs, [result.W * v + result.b for v in xs], color="tab:blue", lw=2,
             label=f"GD after {result.iters_run} steps: {_line(result.W, result.b)}")
     opt = result.optimum
@@ -96,8 +105,12 @@ def loss_curve(result, path: Path) -> Path:
     """Figure 2 of the report: the loss before each update, on a log axis."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    steps = range(1, len(result.losses) + 1)
-    positive = [max(v, 1e-300) if v == v else float("nan") for v in result.losses]
+    every = _stride(len(result.losses))
+    steps = [*range(1, len(result.losses) + 1, every)]
+    positive = [max(v, 1e-300) if v == v else float("nan") for v in result.losses[::every]]
+    if steps[-1] != len(result.losses):  # the last step is always drawn
+        steps.append(len(result.losses))
+        positive.append(max(result.losses[-1], 1e-300) if result.losses[-1] == result.losses[-1] else float("nan"))
     ax.semilogy(steps, positive, color="tab:red", lw=1.8, label="MSE before each update")
     finite = [v for v in positive if v == v and v != float("inf")]
     # the least-squares loss is often ~1e-32: draw it only where it does not squash the curve

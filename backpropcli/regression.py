@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Callable
+import re
+from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,12 +26,13 @@ from backpropcli.functions.graph import ADD, MEAN, MUL, SQUARE, SUB, Graph
 # A loss this many times the first one counts as an explosion: stop there.
 EXPLOSION_FACTOR = 1e12
 MAX_DATA_BYTES = 200_000_000
+MAX_LINE = 1 << 16  # a row of two numbers is never longer
 
 
 @dataclass(frozen=True)
 class Dataset:
-    x: list[float]
-    y: list[float]
+    x: Sequence[float]  # a list, or a float64 array for a CSV's rows (8 bytes a value)
+    y: Sequence[float]
     source: str  # "config" or the CSV path
 
 
@@ -73,7 +76,7 @@ class RegressionResult:
     b: float
     initial_loss: float
     final_loss: float
-    losses: list[float]
+    losses: Sequence[float]  # array("d"), one loss per step
     optimum: Optimum
     distance: float  # |(W, b) - optimum|
     grad_norm: float  # |grad L| at the final (W, b)
@@ -102,45 +105,87 @@ def loss_graph(g: Graph) -> str:
     return "L"
 
 
-def read_csv(path: str | Path) -> tuple[list[float], list[float]]:
-    """Read a CSV with header x,y. Errors name the file and the row."""
+# a plain decimal number: no 1_000, no Arabic-Indic or other non-ASCII digits, no hex, no nan/inf words
+DECIMAL = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
+class _CappedLines:
+    """The lines of a text file, refusing past ``limit`` bytes (counted as read, so
+    /dev/zero and pipes are stopped too): the file is never held whole."""
+
+    def __init__(self, handle, limit: int):
+        self.handle, self.limit, self.read = handle, limit, 0
+
+    def __iter__(self):
+        while True:
+            # readline with a size: /dev/zero has no newline, a bare `for line in` would read forever
+            line = self.handle.readline(MAX_LINE + 1)
+            if not line:
+                return
+            if len(line) > MAX_LINE:
+                if "\x00" in line:
+                    raise UnicodeDecodeError("utf-8", b"\x00", 0, 1, "NUL byte")
+                raise InputError(f"a line longer than {MAX_LINE} characters")
+            self.read += len(line)
+            if self.read > self.limit:
+                raise OverflowError(self.limit)
+            if "\x00" in line:
+                raise UnicodeDecodeError("utf-8", b"\x00", 0, 1, "NUL byte")
+            yield line
+
+
+def read_csv(path: str | Path) -> tuple[array, array]:
+    """Read a CSV with header x,y, row by row into float64 arrays (8 bytes a value).
+    Errors name the file and the row."""
     source = Path(path)
     try:
         if source.is_dir():
             raise InputError(f"data file {source}: is a folder")
-        text = read_capped(source, MAX_DATA_BYTES).decode("utf-8-sig")
+        with open(source, encoding="utf-8-sig", newline="") as handle:
+            return _parse_rows(csv.reader(_CappedLines(handle, MAX_DATA_BYTES)), source)
     except FileNotFoundError:
         raise InputError(f"data file {source}: not found") from None
     except OverflowError:
         raise InputError(f"data file {source}: larger than {MAX_DATA_BYTES} bytes") from None
     except UnicodeDecodeError:
         raise InputError(f"data file {source}: not a UTF-8 text file") from None
+    except InputError as exc:
+        if str(exc).startswith("data file"):
+            raise
+        raise InputError(f"data file {source}: {exc}") from None
+    except csv.Error as exc:
+        raise InputError(f"data file {source}: not a CSV file ({exc})") from None
     except OSError as exc:
         raise InputError(f"data file {source}: cannot read ({exc.strerror or exc})") from None
-    if "\x00" in text:
-        raise InputError(f"data file {source}: not a text file")
-    rows = list(csv.reader(text.splitlines()))
-    rows = [row for row in rows if any(cell.strip() for cell in row)]
-    if not rows:
-        raise InputError(f"data file {source}: empty (expected a header x,y and rows)")
-    header = [cell.strip().lower() for cell in rows[0]]
-    if header != ["x", "y"]:
-        raise InputError(f"data file {source}: header must be 'x,y', got {','.join(rows[0])!r}")
-    xs, ys = [], []
-    for number, row in enumerate(rows[1:], start=2):
+
+
+def _parse_rows(rows, source: Path) -> tuple[array, array]:
+    xs, ys = array("d"), array("d")
+    header = None
+    for row in rows:
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = row
+            if [cell.strip().lower() for cell in row] != ["x", "y"]:
+                raise InputError(f"data file {source}: header must be 'x,y', got {','.join(row)!r}")
+            continue
+        number = rows.line_num
         if len(row) != 2:
             raise InputError(f"data file {source}: row {number}: expected 2 values, got {len(row)}")
-        values = []
-        for cell in row:
+        for cell, column in zip(row, (xs, ys)):
+            text = cell.strip()
             try:
-                value = float(cell)
+                value = float(text)
             except ValueError:
-                raise InputError(f"data file {source}: row {number}: {cell.strip()!r} is not a number") from None
+                raise InputError(f"data file {source}: row {number}: {text!r} is not a number") from None
             if not math.isfinite(value):
-                raise InputError(f"data file {source}: row {number}: {cell.strip()!r} is not finite")
-            values.append(value)
-        xs.append(values[0])
-        ys.append(values[1])
+                raise InputError(f"data file {source}: row {number}: {text!r} is not finite")
+            if not DECIMAL.fullmatch(text):  # 1_000, Arabic-Indic digits: Python reads them, a CSV should not
+                raise InputError(f"data file {source}: row {number}: {text!r} is not a plain decimal number")
+            column.append(value)
+    if header is None:
+        raise InputError(f"data file {source}: empty (expected a header x,y and rows)")
     return xs, ys
 
 
@@ -156,7 +201,7 @@ def load_dataset(cfg: RegressConfig) -> Dataset:
         raise InputError(f"{where}: x has {len(x)} values but y has {len(y)}")
     if len(x) < 2:
         raise InputError(f"{where}: need at least 2 rows, got {len(x)}")
-    if len(set(x)) < 2:
+    if min(x) == max(x):
         raise InputError(f"{where}: need at least 2 distinct x values to fit a line")
     return Dataset(x=x, y=y, source=source)
 
@@ -187,8 +232,8 @@ def least_squares(x: list[float], y: list[float]) -> Optimum:
     """Closed-form least squares in float64 (torch.linalg.lstsq on [x, 1])."""
     import torch
 
-    xs = torch.tensor(x, dtype=torch.float64)
-    ys = torch.tensor(y, dtype=torch.float64)
+    xs = as_tensor(x, torch.float64)
+    ys = as_tensor(y, torch.float64)
     design = torch.stack([xs, torch.ones_like(xs)], dim=1)
     solution = torch.linalg.lstsq(design, ys.unsqueeze(1), driver="gelsd").solution.squeeze(1)
     w, b = solution.tolist()
@@ -254,6 +299,15 @@ def iterations_to_converge(
     return hi
 
 
+def as_tensor(values: Sequence[float], dtype, device: str = "cpu"):
+    """A tensor of the values; a float64 array is viewed, not walked value by value."""
+    import torch
+
+    if isinstance(values, array) and len(values):
+        return torch.frombuffer(values, dtype=torch.float64).to(dtype=dtype, device=device, copy=True)
+    return torch.tensor(list(values), dtype=dtype, device=device)
+
+
 def resolve_device(name: str) -> str:
     import torch
 
@@ -276,12 +330,12 @@ def _check_fits(dtype: str, source: str, **tensors) -> None:
                              "use --dtype float64 or rescale")
 
 
-def _descend(cfg: RegressConfig, W, b, x, y, on_step) -> tuple[list[float], int | None]:
+def _descend(cfg: RegressConfig, W, b, x, y, on_step) -> tuple[array, int | None]:
     """The report's loop; returns the loss before each update and where a blow-up stopped it."""
     import torch
     from torch.nn.functional import mse_loss
 
-    losses: list[float] = []
+    losses = array("d")  # 8 bytes a step, not a 24-byte float object and its pointer
     stopped_at = None
     for step in range(1, cfg.iters + 1):
         y_hat = W * x + b
@@ -324,8 +378,8 @@ def train(
     data = data or load_dataset(cfg)
     device = resolve_device(cfg.device)
     dtype = getattr(torch, cfg.dtype)
-    x = torch.tensor(data.x, dtype=dtype, device=device)
-    y = torch.tensor(data.y, dtype=dtype, device=device)
+    x = as_tensor(data.x, dtype, device)
+    y = as_tensor(data.y, dtype, device)
     W = torch.tensor(cfg.w0, dtype=dtype, device=device, requires_grad=True)
     b = torch.tensor(cfg.b0, dtype=dtype, device=device, requires_grad=True)
     _check_fits(cfg.dtype, data.source, x=x, y=y)

@@ -126,7 +126,10 @@ def _config_record(result, folder: Path) -> Path:
     from backpropcli.files import write_text
 
     record = "# resolved config of this run (defaults < --config file < flags)\n"
-    record += yaml.safe_dump(result.config.model_dump(mode="json"), sort_keys=False)
+    from backpropcli.payloads import regress_config
+
+    config = {k: v for k, v in regress_config(result).items() if not (k in ("x", "y") and v is None)}
+    record += yaml.safe_dump(config, sort_keys=False)  # with --data: no x, y (runnable again as a config)
     return write_text(folder / "regress-config.yaml", record)
 
 
