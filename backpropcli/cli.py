@@ -68,6 +68,7 @@ def _print_error(message: str) -> None:
 
 def _interrupted() -> typer.Exit:
     number = streams.SIGNALS.received or signal.SIGINT
+    streams.SIGNALS.received = None  # reported once (a library caller may run again)
     name = signal.Signals(number).name
     _print_error(f"interrupted ({name}); no partial files were left behind")
     return typer.Exit(128 + number)  # 130 for SIGINT, 143 for SIGTERM
@@ -131,6 +132,9 @@ TraceOption = Annotated[bool, typer.Option("--trace", help="Show the chain rule 
     "downstream gradients, read from the graph PyTorch runs, e.g. [cyan]--trace[/cyan].")]
 GraphOption = Annotated[bool, typer.Option("--graph", help="Write a picture of the traced graph (PNG) and its Graphviz DOT "
     "text into --out, e.g. [cyan]--graph[/cyan].")]
+MaxMemoryOption = Annotated[Optional[str], typer.Option("--max-memory", show_default=False,
+    help="Memory budget; a run estimated to need more is refused before it starts, e.g. "
+    "[cyan]--max-memory 8GB[/cyan]. [default: $BACKPROP_MAX_MEMORY, else 2GB]")]
 AutogradGraphOption = Annotated[bool, typer.Option("--autograd-graph", help="Print PyTorch's own backward graph "
     "(grad_fn.next_functions) as a tree: built anew on every forward pass, the report's point about dynamic "
     "graphs; a custom Function is one node, the report's graph many, e.g. [cyan]--autograd-graph[/cyan].")]
@@ -243,6 +247,7 @@ def regress(
     out: OutOption = Path("outputs"),
     json_output: JsonOption = False,
     config: ConfigOption = None,
+    max_memory: MaxMemoryOption = None,
 ) -> None:
     from backpropcli import config as configs
     from backpropcli import payloads, runs
@@ -252,7 +257,7 @@ def regress(
         "data": None if data is None else str(data), "device": _value(device), "tol": tol,
         "log_every": log_every, "zero_grad": zero_grad,
     })
-    request = runs.RegressRequest(cfg, plot, runs.Views(trace, graph, autograd_graph), out)
+    request = runs.RegressRequest(cfg, plot, runs.Views(trace, graph, autograd_graph), out, max_memory)
     with _step_reporter(cfg, quiet=json_output) as on_step:
         run = runs.regress(request, on_step=on_step)
     if not json_output:
@@ -366,12 +371,12 @@ Examples:
 
 
 def _check(order: int, function, options: dict, show_all: bool, plot: bool, views, out: Path, json_output: bool,
-           config) -> None:
+           config, max_memory: str | None = None) -> None:
     from backpropcli import config as configs
     from backpropcli import payloads, runs
 
     cfg = configs.load_function(function, config, options)
-    request = runs.CheckRequest(cfg, order, plot, views, out)
+    request = runs.CheckRequest(cfg, order, plot, views, out, max_memory, show_all and not json_output)
     with _point_progress(quiet=json_output) as progress:
         run = runs.check(request, progress=progress)
     result = run.check
@@ -437,12 +442,13 @@ def _check_command(name: str, order: int) -> Callable:
         out: OutOption = Path("outputs"),
         json_output: JsonOption = False,
         config: ConfigOption = None,
+        max_memory: MaxMemoryOption = None,
     ) -> None:
         from backpropcli import runs
 
         options = {"x": x, "y": y, "a": a, "b": b, "c": c, "dtype": _value(dtype)}
         _check(order, function, options, show_all, plot, runs.Views(trace, graph, autograd_graph), out, json_output,
-               config)
+               config, max_memory)
 
     command.__name__ = name
     return _guarded(command)

@@ -89,15 +89,25 @@ class Staging:
 
     def __init__(self, out: str | os.PathLike):
         self.out = prepare_dir(out)
-        self.folder = Path(tempfile.mkdtemp(prefix=".backprop-", suffix=".tmp", dir=self.out))
+        self.folder = self.out
 
     def __enter__(self) -> Staging:
+        from backpropcli.streams import SIGNALS
+
+        with SIGNALS:  # created and owned in one step: a signal in between cannot orphan it
+            try:
+                self.folder = Path(tempfile.mkdtemp(prefix=".backprop-", suffix=".tmp", dir=self.out))
+            except OSError as exc:
+                raise OutputError(f"cannot write into {self.out}: {exc.strerror or exc}") from None
         return self
 
     def __exit__(self, *exc) -> None:
         import shutil
 
-        shutil.rmtree(self.folder, ignore_errors=True)
+        from backpropcli.streams import SIGNALS
+
+        with SIGNALS:  # a second signal must not cut the clean-up short
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def publish(self, paths: list[Path]) -> dict[Path, Path]:
         """Move the staged files into ``out``; returns staged path -> final path."""

@@ -14,7 +14,11 @@ DPI = 150
 def _pyplot():
     import os
 
+    import warnings
+
     os.environ["MPLBACKEND"] = "Agg"  # MPLBACKEND=nonsense would fail matplotlib's import
+    # data near ±1e308: matplotlib's own hi - lo overflows; the axes are fixed in _tame_huge_axes
+    warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning, r"matplotlib\.")
     import matplotlib
 
     matplotlib.use("Agg")  # no display here, and none needed

@@ -98,6 +98,7 @@ class RegressRequest:
     plot: bool = False
     views: Views = Views()
     out: Path = Path("outputs")
+    max_memory: str | None = None  # "8GB"; None: BACKPROP_MAX_MEMORY or 2 GB (budget.py)
 
 
 @dataclass
@@ -138,8 +139,12 @@ def regress(request: RegressRequest, on_step: StepCallback | None = None) -> Reg
     from backpropcli import regression
     from backpropcli import trace as traces
 
+    from backpropcli import budget
+
     cfg = request.config
+    limit = budget.limit(request.max_memory)
     dataset = regression.load_dataset(cfg)
+    budget.check_regression(cfg.iters, len(dataset.x), request.views.trace or request.views.graph, limit)
     if request.plot or request.views.graph:
         _folder(request.out)  # fail before a long run, not after it
     result = regression.train(cfg, on_step=on_step, data=dataset)
@@ -185,6 +190,8 @@ class CheckRequest:
     plot: bool = False
     views: Views = Views()
     out: Path = Path("outputs")
+    max_memory: str | None = None  # "8GB"; None: BACKPROP_MAX_MEMORY or 2 GB (budget.py)
+    show_all: bool = False  # the table of every point will be rendered: it counts against the budget
 
 
 @dataclass
@@ -224,10 +231,14 @@ def check(request: CheckRequest, progress: PointCallback | None = None) -> Check
     from backpropcli import checks, functions
     from backpropcli import trace as traces
 
+    from backpropcli import budget
+
     cfg, order = request.config, checks.Order(request.order)
+    limit = budget.limit(request.max_memory)
     spec = functions.resolve(cfg.function)
     points = {v: getattr(cfg, v) for v in spec.variables}
     params = {p: getattr(cfg, p) for p in spec.params}
+    budget.check_points(max(map(len, points.values())), len(spec.variables), order, request.show_all, limit)
     if request.plot or request.views.graph:
         _folder(request.out)
     result = checks.derivatives(spec, points, params, order, cfg.dtype, progress=progress)
@@ -377,9 +388,13 @@ def _report_part_a(run: ReportRun, config_dir: Path) -> None:
     from backpropcli import config, payloads, regression
     from backpropcli import trace as traces
 
+    from backpropcli import budget
+
     for key, file in REGRESS_CONFIGS.items():
         cfg = config.load(config.RegressConfig, config_dir / file)
-        result = regression.train(cfg)
+        data = regression.load_dataset(cfg)
+        budget.check_regression(cfg.iters, len(data.x), key == "report", budget.limit())
+        result = regression.train(cfg, data=data)
         run.regressions[key] = result
         run.regression_figures[key] = regression_figures(result, run.folder, f"{key}-regression")
         run.files += run.regression_figures[key]
@@ -397,7 +412,7 @@ def _report_part_a(run: ReportRun, config_dir: Path) -> None:
 
 
 def _report_part_b(run: ReportRun, config_dir: Path) -> None:
-    from backpropcli import checks, config, functions, payloads
+    from backpropcli import budget, checks, config, functions, payloads
     from backpropcli.errors import ConfigError
 
     for spec in functions.REGISTRY.values():
@@ -405,6 +420,9 @@ def _report_part_b(run: ReportRun, config_dir: Path) -> None:
         cfg = config.load_function(None, path, {})
         if cfg.function != spec.name:
             raise ConfigError(f"{path}: key 'function': this file configures {spec.name}, got {cfg.function!r}")
+        for order in (1, 2):
+            budget.check_points(max(len(getattr(cfg, v)) for v in spec.variables), len(spec.variables), order,
+                                False, budget.limit())
         points = {v: getattr(cfg, v) for v in spec.variables}
         params = {p: getattr(cfg, p) for p in spec.params}
         part = FunctionPart(spec, cfg, *(checks.derivatives(spec, points, params, order, cfg.dtype)
