@@ -53,10 +53,8 @@ def _huge_values_allowed(fig):
     """Tame the axes (above) and silence matplotlib's own overflow warnings in hi - lo."""
     import warnings
 
-    import numpy as np
-
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
         _tame_huge_axes(fig)
         yield
 
