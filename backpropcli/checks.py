@@ -58,6 +58,7 @@ class Comparison:
     abs_error: dict[str, float] = field(default_factory=dict)
     rel_error: dict[str, float] = field(default_factory=dict)
     derivative_graph: float | None = None  # the report's graph of f' differentiated (Figure 7)
+    scale: float | None = None  # size of the cancelling terms (the yardstick near a zero)
 
     def methods(self) -> dict[str, float]:
         """Every column that was computed, in display order."""
@@ -78,6 +79,9 @@ class Point:
     value_graph: float  # the report's graph: nan or inf where it breaks
     ok: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    graph_ok: bool = True  # the report's graph (its value and autograd through it) within the tolerance
+    graph_digits_lost: float = 0.0  # the most decimal digits it lost, of the dtype's ~16 (float64) or ~7
+    reference: Any = field(default=None, repr=False, compare=False)  # the functions.Reference judged against
 
 
 @dataclass(kw_only=True)
@@ -124,8 +128,9 @@ class Check:
 
     @property
     def graph_failures(self) -> list[Point]:
-        """Points where the report's naive graph gives nan/inf but the custom Function does not."""
-        return [p for p in self.points if not math.isfinite(p.value_graph) and math.isfinite(p.value)]
+        """Points where the report's graph, or autograd through it, is wrong beyond the tolerance:
+        nan/inf where the truth is finite, and finite but wrong (sinc's f' at x = 1e-8 comes out 0)."""
+        return [p for p in self.points if not p.graph_ok]
 
     def entries(self, point: Point) -> Iterator[tuple[str, Comparison]]:
         """(key, comparison) of each derivative at a point: "x" for a gradient, "xy" for a Hessian."""
@@ -146,7 +151,7 @@ class Check:
         for point in self.points:
             for key, comp in self.entries(point):
                 err = comp.rel_error.get(self.judged, 0.0)
-                if worst is None or not err <= worst[2]:
+                if worst is None or (not math.isnan(worst[2]) and not err <= worst[2]):  # nan is the worst
                     worst = (point, key, err)
         return worst
 
@@ -177,8 +182,48 @@ def _within(value: float, ref: float, scale: float, dtype: str) -> bool:
     """
     u, tiny = _limits(dtype)
     if not math.isfinite(value):
-        return value == ref  # an overflow that the true value shares (quad at x = 1e200) is right
+        # an overflow that the true value shares is right: quad at x = 1e200 in float64, and at
+        # x = 1e20 in float32, whose range ends at 3.4e38 (the truth is float64, so round it first)
+        return value == _as_dtype(ref, dtype)
     return abs(value - ref) <= RTOL[dtype] * abs(ref) + 8 * u * abs(scale) + tiny
+
+
+def _as_dtype(ref: float, dtype: str) -> float:
+    """The true value as the dtype holds it: inf beyond its range (6e40 in float32), as in float64 at 1e400."""
+    if dtype == "float64" or not math.isfinite(ref):
+        return ref
+    import torch
+
+    return torch.tensor(ref, dtype=getattr(torch, dtype)).item()
+
+
+def digits_lost(value: float, ref: float, scale: float, dtype: str) -> float:
+    """Decimal digits lost against the truth: log10(error / (u·yardstick)), from 0 to all of them.
+
+    The yardstick is max(|ref|, scale): near a zero of the quantity the size of its
+    cancelling terms, as in the tolerance. A nan, or an inf where the truth is finite, lost all.
+    """
+    u, tiny = _limits(dtype)
+    every = -math.log10(u)
+    ref = _as_dtype(ref, dtype)
+    if value == ref:
+        return 0.0
+    if not (math.isfinite(value) and math.isfinite(ref)):
+        return every
+    error = abs(value - ref) / max(abs(ref), abs(scale), tiny)
+    return min(every, max(0.0, math.log10(error / u))) if error > 0 else 0.0
+
+
+def _graph_verdict(point: Point, comps: list[Comparison], dtype: str, value_scale: float) -> None:
+    """Judge the report's graph at ``point``: its value and every autograd column through it."""
+    pairs = [(point.value_graph, point.value_analytic, value_scale)]
+    for comp in comps:
+        scale = comp.scale if comp.scale is not None else abs(comp.analytic)
+        pairs.append((comp.autograd, comp.analytic, scale))
+        if comp.derivative_graph is not None:
+            pairs.append((comp.derivative_graph, comp.analytic, scale))
+    point.graph_ok = all(_within(v, r, sc, dtype) for v, r, sc in pairs)
+    point.graph_digits_lost = max(digits_lost(v, r, sc, dtype) for v, r, sc in pairs)
 
 
 def _relative(error: float, ref: float) -> float:
@@ -191,7 +236,7 @@ def _compare(ref: float, scale: float, dtype: str, judged: str, **values: float)
     abs_err = {m: abs(v - ref) for m, v in values.items()}
     rel_err = {m: _relative(e, ref) for m, e in abs_err.items()}
     return Comparison(analytic=ref, **values, ok=_within(values[judged], ref, scale, dtype),
-                      abs_error=abs_err, rel_error=rel_err)
+                      abs_error=abs_err, rel_error=rel_err, scale=scale)
 
 
 # ---- inputs -----------------------------------------------------------------------------------
@@ -283,9 +328,12 @@ def _grads(output, leaves, create_graph=False):
     """d(sum output)/d(leaves); zeros where a leaf is not used."""
     import torch
 
+    if not output.requires_grad:  # a constant (the derivative of a linear expression, say): all zero
+        return [torch.zeros_like(l) for l in leaves]
     grads = torch.autograd.grad(output.sum(), leaves, create_graph=create_graph, allow_unused=True,
                                 retain_graph=True)
-    return [torch.zeros_like(l) if g is None else g for g, l in zip(grads, leaves)]
+    # autograd's storage-less zero tensors (the derivative of sign, say) become real zeros
+    return [torch.zeros_like(l) if g is None or torch._is_zerotensor(g) else g for g, l in zip(grads, leaves)]
 
 
 def _verify_sample(spec, points, n):
@@ -443,14 +491,17 @@ def _point(spec: FunctionSpec, order: Order, columns: _Columns, i: int, params, 
     ref = spec.reference(inputs, params, int(order))
     present = columns.present
     common = dict(inputs=inputs, value=columns.values[i], value_analytic=ref.value,
-                  value_graph=columns.graph_values[i])
+                  value_graph=columns.graph_values[i], reference=ref)
     if order is Order.GRADIENT:
         gradients = {v: _compare(ref.gradient[v], ref.gradient_scale[v], dtype, judged,
                                  **{m: column[i] for m, column in present[v]}) for v in spec.variables}
         value_ok = _within(columns.values[i], ref.value, ref.value_scale, dtype)
-        return GradientPoint(**common, gradients=gradients,
-                             ok=value_ok and all(c.ok for c in gradients.values()))
-    rows = [[_compare(ref.hessian[a][b], ref.hessian_scale[a][b], dtype, judged,
-                      **{m: column[i] for m, column in present[vi + vj]})
-             for b, vj in enumerate(spec.variables)] for a, vi in enumerate(spec.variables)]
-    return HessianPoint(**common, hessian=rows, ok=all(c.ok for row in rows for c in row))
+        point = GradientPoint(**common, gradients=gradients,
+                              ok=value_ok and all(c.ok for c in gradients.values()))
+    else:
+        rows = [[_compare(ref.hessian[a][b], ref.hessian_scale[a][b], dtype, judged,
+                          **{m: column[i] for m, column in present[vi + vj]})
+                 for b, vj in enumerate(spec.variables)] for a, vi in enumerate(spec.variables)]
+        point = HessianPoint(**common, hessian=rows, ok=all(c.ok for row in rows for c in row))
+    _graph_verdict(point, [c for _, c in point.entries(spec.variables)], dtype, ref.value_scale)
+    return point

@@ -144,7 +144,7 @@ AUTOGRAD_GRAPH_TITLE = ("PyTorch's backward graph, walked from grad_fn.next_func
                         "(rebuilt on every forward pass: a dynamic graph)")
 
 
-def _show_views(views, json_output: bool) -> dict:
+def _show_views(views, json_output: bool, typed: bool = False) -> dict:
     """Print the graph views of a run (unless --json); return their JSON fields."""
     if views is None:
         return {}
@@ -158,7 +158,7 @@ def _show_views(views, json_output: bool) -> dict:
     if views.autograd_graph is not None:
         fields["autograd_graph"] = views.autograd_graph
         if not json_output:
-            stdout.print(render.autograd_graphs(views.autograd_graph, AUTOGRAD_GRAPH_TITLE))
+            stdout.print(render.autograd_graphs(views.autograd_graph, AUTOGRAD_GRAPH_TITLE, typed))
     return fields
 
 
@@ -309,19 +309,22 @@ class _step_reporter:
 
 FunctionArgument = Annotated[
     Optional[str],
-    typer.Argument(metavar="FUNCTION", help="The function: sinc, quad or softplus, e.g. [cyan]sinc[/cyan]. "
-                   "May come from --config instead.", show_default=False),
+    typer.Argument(metavar="FUNCTION", help="A registered function (sinc, quad, softplus: the report's, with "
+                   "hand-written backwards), e.g. [cyan]sinc[/cyan]; or any expression in x and y, in quotes, "
+                   "e.g. [cyan]'x*sin(x)'[/cyan] (see the language above). May come from --config instead.",
+                   show_default=False),
 ]
 XOption = Annotated[Optional[str], typer.Option("--x", show_default=False,
     help="Point(s) for x: a number, a comma list or an inclusive range start:stop:count, "
     "e.g. [cyan]--x 2[/cyan], [cyan]--x 1,2,3[/cyan], [cyan]--x=-5:5:11[/cyan].")]
 YOption = Annotated[Optional[str], typer.Option("--y", show_default=False,
-    help="Point(s) for y (quad only), same syntax as --x, e.g. [cyan]--y 1[/cyan].")]
+    help="Point(s) for y (quad, or an expression in y), same syntax as --x, e.g. [cyan]--y 1[/cyan].")]
 
 
 def _param_option(name: str) -> Any:
     return Annotated[Optional[float], typer.Option(f"--{name}", show_default=False,
-        help=f"Parameter {name} of the function, e.g. [cyan]--{name} 2[/cyan]. [default: the function's own]")]
+        help=f"Parameter {name} of the function, e.g. [cyan]--{name} 2[/cyan]. [default: the function's own; "
+        "an expression that uses it needs it]")]
 
 
 AOption, BOption, COption = _param_option("a"), _param_option("b"), _param_option("c")
@@ -349,6 +352,26 @@ Examples:
   [cyan]backprop grad softplus --x=-1000,0.5,1000 --json[/cyan]
 
   [cyan]backprop grad sinc --x=-10:10:201 --plot[/cyan]
+
+[bold]Any function you type[/bold]: an expression in quotes instead of a name. It is parsed, never
+run: numbers, the variables [bold]x[/bold] and [bold]y[/bold], the parameters [bold]a b c[/bold] (give them with
+--a/--b/--c), the constants [bold]pi[/bold] and [bold]e[/bold], [bold]+ - * /[/bold], [bold]**[/bold] or [bold]^[/bold] for powers, unary minus,
+parentheses, and sin cos tan asin acos atan sinh cosh tanh exp expm1 log log1p sqrt
+abs sigmoid softplus. The analytic column is then sympy's derivative of the same tree at
+50 digits (the limit where the formula is 0/0), the autograd column goes through the
+expression's graph (v1, v2, ...: --trace, --graph, --autograd-graph show it), each point
+says how many digits that graph lost and the node where the loss is born, and exit 1
+means the graph is numerically unsafe there.
+
+  [cyan]backprop grad 'x*sin(x)' --x 2[/cyan]
+
+  [cyan]backprop grad '(cos(x) - 1)/x^2' --x=1e-8:1:50 --plot[/cyan]
+
+  [cyan]backprop grad 'a*x**2 + b*x*y + c*y**2' --a 1 --b 2 --c 3 --x 1 --y 1 --trace[/cyan]
+
+  [cyan]backprop grad 'sin(x)/x' --x 0[/cyan]   (the truth is the limit 0; the graph gives nan: exit 1)
+
+  [cyan]backprop grad 'exp(-x^2/2)/sqrt(2*pi)' --x 1 --json[/cyan]
 """
 
 HESSIAN_HELP = """Second derivatives through a differentiable custom backward (report section 3.4).
@@ -367,6 +390,15 @@ Examples:
   [cyan]backprop hessian sinc --x 0[/cyan]
 
   [cyan]backprop hessian quad --a 1 --b 2 --c 3 --x 1 --y 1 --json[/cyan]
+
+[bold]Any function you type[/bold] (the language of [bold]backprop grad --help[/bold]: x, y, a, b, c, pi, e,
++ - * / ** ^ and sin cos tan ... sigmoid softplus): the Hessian by reverse over reverse through
+its graph against sympy's second derivatives at 50 digits, and, for one variable, autograd
+through the graph of the symbolic f′ (the report's Figure 7, for any f).
+
+  [cyan]backprop hessian 'log(1 + exp(x))' --x 0.5[/cyan]   (the report's softplus, typed)
+
+  [cyan]backprop hessian 'x^3*y + e^x' --x 1 --y 2[/cyan]
 """
 
 
@@ -382,12 +414,17 @@ def _check(order: int, function, options: dict, show_all: bool, plot: bool, view
     result = run.check
     if not json_output:
         stdout.print(render.check_tables(result, show_all, run.spec.derivative_graph_title))
-    extra = _show_views(run.views, json_output)
+    extra = _show_views(run.views, json_output, typed=run.spec.custom is None)
     if json_output:
         _emit_json({**payloads.check(result, cfg, run.files), **extra})
     else:
         _print_paths(run.files)
     if not result.ok:
+        why = render.why_failed(result)
+        if why is not None:  # a typed expression: where its graph breaks, and why
+            _print_error(f"{result.command} check failed for {result.function}: autograd through its graph "
+                         f"disagrees with the 50-digit truth {why}")
+            raise typer.Exit(1)
         subject = "the custom Function" if result.has_custom else "autograd through the graph"
         _print_error(f"{result.command} check failed for {result.function}: {subject} disagrees with the analytic "
                      "reference" + (f" or {result.order.gradcheck_name} failed" if result.gradcheck is False else ""))
@@ -456,6 +493,111 @@ def _check_command(name: str, order: int) -> Callable:
 
 app.command("grad", help=GRAD_HELP)(_check_command("grad", 1))
 app.command("hessian", help=HESSIAN_HELP)(_check_command("hessian", 2))
+
+
+# ---- check: the doctor of a user's Function -----------------------------------------------------
+
+CHECK_HELP = """Check your own torch.autograd.Function: is its backward right, and what does it support?
+
+TARGET is [bold]path/to/file.py:Name[/bold] or [bold]package.module:Name[/bold]: a torch.autograd.Function
+subclass (with setup_context, or old style forward(ctx, ...)) or a plain callable of one or
+two tensors. [bold]Loading it imports the file, which runs its code[/bold] (as pytest does): check only
+code you trust.
+
+At every point the custom backward is compared with the truth: the [bold]--reference[/bold] at 50
+digits when given, else autograd through the Function's own forward ops, else central
+differences; the capabilities (double backward, forward AD, torch.func, vmap, float32,
+strides, batched gradients) are probed on a sample. Findings have stable codes, like a
+linter's. Exit 1 when the first derivative is wrong (a finding of severity error), 0 with
+warnings only, 2 when the file, module or name cannot be loaded.
+
+Examples:
+
+  [cyan]backprop check examples/my_ops.py:MySinc --x=-5:5:101[/cyan]
+
+  [cyan]backprop check examples/my_ops.py:MySincFixed --x=-5:5:101 --reference sinc[/cyan]
+
+  [cyan]backprop check examples/my_ops.py:MySinc --x=-5:5:101 --reference 'sin(x)/x'[/cyan]
+
+  [cyan]backprop check backpropcli.functions.quad:Quad --x=-2:2:21 --y 1 --a 1 --b 2 --c 3 --json[/cyan]
+"""
+
+TargetArgument = Annotated[Optional[str], typer.Argument(metavar="TARGET", show_default=False,
+    help="The Function to check, e.g. [cyan]examples/my_ops.py:MySinc[/cyan] or "
+    "[cyan]mypackage.ops:Gelu[/cyan]. May come from --config instead.")]
+ReferenceOption = Annotated[Optional[str], typer.Option("--reference", show_default=False,
+    help="The truth to judge against: a built-in's name or an expression in x (and y, a, b, c), e.g. "
+    "[cyan]--reference sinc[/cyan] or [cyan]--reference 'sin(x)/x'[/cyan]. "
+    "[default: autograd through forward, else finite differences]")]
+DebugOption = Annotated[bool, typer.Option("--debug", help="On a load error show the full traceback of the "
+    "user's code instead of one line, e.g. [cyan]--debug[/cyan].")]
+CheckAllOption = Annotated[bool, typer.Option("--all", help="Show every point in the table, not only the first "
+    "20 and the wrong ones, e.g. [cyan]--all[/cyan].")]
+CheckDtypeOption = Annotated[Optional[DtypeChoice], typer.Option(show_default=False,
+    help="Inputs of the custom column, e.g. [cyan]--dtype float32[/cyan] (judged at float32's tolerance; the "
+    "truth stays float64). [default: float64]")]
+
+
+def _param_takes(name: str) -> Any:
+    return Annotated[Optional[float], typer.Option(f"--{name}", show_default=False,
+        help=f"Passed to the Function as {name} when its forward takes {name} (and to the reference), "
+        f"e.g. [cyan]--{name} 2[/cyan].")]
+
+
+@app.command("check", help=CHECK_HELP)
+@_guarded
+def check(
+    target: TargetArgument = None,
+    x: XOption = None,
+    y: Annotated[Optional[str], typer.Option("--y", show_default=False,
+        help="Point(s) for a second tensor input, same syntax as --x, e.g. [cyan]--y 1[/cyan].")] = None,
+    a: _param_takes("a") = None,
+    b: _param_takes("b") = None,
+    c: _param_takes("c") = None,
+    reference: ReferenceOption = None,
+    dtype: CheckDtypeOption = None,
+    show_all: CheckAllOption = False,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+    debug: DebugOption = False,
+) -> None:
+    from backpropcli import config as configs
+    from backpropcli import payloads, runs
+
+    with _debuggable(debug):
+        cfg = configs.load(configs.DoctorConfig, config, {
+            "target": target, "x": x, "y": y, "a": a, "b": b, "c": c, "reference": reference,
+            "dtype": _value(dtype)})
+        run = runs.doctor(runs.DoctorRequest(cfg))
+    result = run.diagnosis
+    if json_output:
+        _emit_json(payloads.doctor(run))
+    else:
+        stdout.print(render.doctor(result, show_all))
+    if not result.ok:
+        first = next(f for f in result.findings if f.severity == "error")
+        _print_error(f"check failed for {result.target}: {first.code}: {first.message}")
+        raise typer.Exit(1)
+
+
+class _debuggable:
+    """With --debug, an expected failure's whole traceback (the user's own, which the one-line
+    error hides) goes to stderr before _guarded prints the line and exits with its code."""
+
+    def __init__(self, debug: bool):
+        self.debug = debug
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if self.debug and isinstance(exc, BackpropError):
+            import traceback
+
+            exc.__suppress_context__ = False  # the loader raises `from None`: show what it hid
+            stderr.print("".join(traceback.format_exception(exc)), markup=False, highlight=False, end="",
+                         soft_wrap=True)
+        return False
 
 
 # ---- report ------------------------------------------------------------------------------------

@@ -34,6 +34,10 @@ def parse_points(value: Any) -> list[float]:
     elif isinstance(value, list):
         if not value:
             raise ValueError("expected at least one point")
+        text = next((v for v in value if isinstance(v, str)), None)
+        if text is not None:
+            raise ValueError(f"expected a list of numbers, got the text {text!r} in it "
+                             "(a range start:stop:count stands alone, not inside a list)")
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
             raise ValueError("expected a list of numbers")
         points = [float(v) for v in value]
@@ -129,6 +133,19 @@ class RegressConfig(_Model):
     log_every: int = Field(R["log_every"], ge=0, description="print the loss every N iterations (0: never)")
 
 
+class DoctorConfig(_Model):
+    """`backprop check`: the user's Function, its points and params, and an optional reference."""
+
+    target: str | None = Field(None, description="path/to/file.py:Name or package.module:Name")
+    x: Points | None = Field(None, description="points for the first tensor input")
+    y: Points | None = Field(None, description="points for the second tensor input, if any")
+    a: float | None = Field(None, description="passed to the target by name when its forward takes a")
+    b: float | None = Field(None, description="likewise b")
+    c: float | None = Field(None, description="likewise c")
+    reference: str | None = Field(None, description="a registered function's name or an expression")
+    dtype: Dtype = "float64"
+
+
 def function_model(spec) -> type[_Model]:
     """The config model of one function, generated from its registry entry (cached per spec):
     `function`, one Points field per variable, one float per parameter (required where the
@@ -148,6 +165,56 @@ def function_model(spec) -> type[_Model]:
 
 
 _FUNCTION_MODELS: dict[str, tuple[Any, type[_Model]]] = {}
+
+
+# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution). PyYAML implements YAML 1.1,
+# where 1:5:9 is the sexagesimal int 3909, 010 and 0100 are octal (8, 64), 1_000 is 1000, yes/no/on/off
+# are booleans and 1e-3 is a string; in 1.2 the first ones are plain strings (so 1:5:9 reaches the same
+# range parser as --x 1:5:9 on the command line), 010 is ten and 1e-3 a float.
+_CORE_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_CORE_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+_CORE_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_CORE_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+
+
+def _core_schema(yaml, loader) -> None:
+    """Make ``loader`` resolve and construct plain scalars as YAML 1.2's core schema does."""
+    tags = {f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "null", "timestamp")}
+    loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in tags]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    loader.add_implicit_resolver("tag:yaml.org,2002:bool", _CORE_BOOL, list("tTfF"))
+    loader.add_implicit_resolver("tag:yaml.org,2002:int", _CORE_INT, list("-+0123456789"))
+    loader.add_implicit_resolver("tag:yaml.org,2002:float", _CORE_FLOAT, list("-+.0123456789"))
+    loader.add_implicit_resolver("tag:yaml.org,2002:null", _CORE_NULL, ["~", "n", "N", ""])
+
+    def construct_int(self, node):
+        text = self.construct_scalar(node)
+        if not _CORE_INT.match(text):
+            raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not a YAML 1.2 integer",
+                                                    node.start_mark)
+        if text.startswith(("0o", "0x")):
+            return int(text[2:], 8 if text[1] == "o" else 16)
+        return int(text, 10)  # leading zeros are decimal: 0100 is one hundred
+
+    def construct_float(self, node):
+        text = self.construct_scalar(node)
+        if not _CORE_FLOAT.match(text):
+            raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not a YAML 1.2 float",
+                                                    node.start_mark)
+        lowered = text.lower()
+        if lowered.endswith(".inf"):
+            return -math.inf if lowered.startswith("-") else math.inf
+        return math.nan if lowered == ".nan" else float(text)
+
+    def construct_bool(self, node):
+        return self.construct_scalar(node).lower() == "true"
+
+    loader.add_constructor("tag:yaml.org,2002:int", construct_int)
+    loader.add_constructor("tag:yaml.org,2002:float", construct_float)
+    loader.add_constructor("tag:yaml.org,2002:bool", construct_bool)
 
 
 class _UniqueKeyLoader:
@@ -186,12 +253,7 @@ class _UniqueKeyLoader:
                         seen.add(key)
                     return super().construct_mapping(node, deep=deep)
 
-            # YAML 1.1 (PyYAML) reads 1e-3 as a string; accept it as a float, as YAML 1.2 does
-            Loader.add_implicit_resolver(
-                "tag:yaml.org,2002:float",
-                re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-                list("-+0123456789"),
-            )
+            _core_schema(yaml, Loader)
             cls._cls = Loader
         return cls._cls
 
@@ -326,30 +388,33 @@ def load_function(function: str | None, config_path: str | os.PathLike | None, g
     An option the function does not take (--y for a function of x) is a usage
     error that says which options it does take.
     """
-    from backpropcli import functions  # imports torch: only once a function is asked for
-
     data = read_yaml(config_path) if config_path else {}
     name = function or data.get("function")
+    if isinstance(name, str) and not name.strip().isidentifier():
+        # not a registered name, so an expression: refuse hostile text before torch and sympy load
+        from backpropcli.expressions.parse import parse
+
+        parse(name)
+    from backpropcli import functions  # imports torch: only once a function is asked for
+
     known = ", ".join(functions.REGISTRY)
     if function is None and name is not None and not isinstance(name, str):
         raise ConfigError(f"{config_path}: key 'function': expected one of {known}, got {_short(name)}")
     if name is None:
         raise InputError(f"which function? give one of {known}, e.g. 'backprop grad {next(iter(functions.REGISTRY))}'")
-    if function is None:
-        from backpropcli.errors import BackpropError
-
-        try:
-            spec = functions.resolve(name)
-        except BackpropError as exc:  # `function: Sinc`: say which file and key
-            raise ConfigError(f"{config_path}: key 'function': {exc}") from None
-    else:
-        spec = functions.resolve(name)
-    model = function_model(spec)
     given = {k: v for k, v in given.items() if v is not None}
+    from backpropcli.errors import BackpropError
+
+    try:
+        spec = functions.resolve(name, {p: given.get(p, data.get(p)) for p in ("a", "b", "c")})
+    except BackpropError as exc:
+        if function is not None:
+            raise
+        raise ConfigError(f"{config_path}: key 'function': {exc}") from None  # `function: Sinc`: which file, which key
+    model = function_model(spec)
     extra = [k for k in given if k not in model.model_fields]
     if extra:
         takes = " ".join(option_name(k) for k in model.model_fields if k not in ("function", "dtype"))
         raise InputError(f"{name} does not take {option_name(extra[0])} (it takes {takes})")
-    if function is not None:
-        data["function"] = function
+    data["function"] = spec.name  # an expression's normalised text
     return resolve(model, data, given, config_path)

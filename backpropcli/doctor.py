@@ -38,10 +38,10 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Callable
 
 from backpropcli.errors import BackpropError, InputError
+from backpropcli.fmt import fraction, num
 from backpropcli.loader import Target
 
 CAPABILITIES = ("backward", "grad-output", "double-backward", "forward-ad", "torch.func.grad",
@@ -107,6 +107,7 @@ class Diagnosis:
     points: list[Point]
     timings: dict[str, float]  # seconds per stage
     warnings: list[str] = field(default_factory=list)  # Python warnings the user's code raised, once each
+    dtype: str = "float64"  # of the inputs in the table's custom column
 
     @property
     def codes(self) -> list[str]:
@@ -118,44 +119,17 @@ class Diagnosis:
     def as_dict(self) -> dict:
         """The `check` JSON object of DESIGN.md (non-finite floats as "nan"/"inf" strings)."""
         from backpropcli.jsonify import plain
+        from backpropcli.payloads import diagnosis
 
-        points = []
-        for p in self.points:
-            grads = {}
-            for v, g in p.gradients.items():
-                grads[v] = {"reference": g.reference, "custom": g.custom, "autograd": g.autograd,
-                            "finite_difference": g.finite_difference, "truth": g.truth,
-                            "truth_source": g.truth_source, "abs_error": g.abs_error, "ok": g.ok}
-            points.append({"inputs": p.inputs, "value": p.value, "gradients": grads, "ok": p.ok})
-        return plain({
-            "command": "check", "target": self.target, "kind": self.kind, "variables": self.variables,
-            "params": self.params, "truth": self.truth, "ok": self.ok,
-            "capabilities": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.capabilities],
-            "findings": [f.as_dict() for f in self.findings],
-            "points": points, "timings": self.timings, "warnings": self.warnings,
-        })
+        return plain(diagnosis(self))
 
 
 # ---- small helpers --------------------------------------------------------------------------------
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.6g}"
-
-
 def _one_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
-
-
-def _fraction(c: float) -> str | None:
-    """1/3 for 0.3333333333; None when c is no simple fraction."""
-    if not math.isfinite(c):
-        return None
-    f = Fraction(c).limit_denominator(64)
-    if f.denominator == 1 or abs(float(f) - c) > 1e-9 * max(1.0, abs(c)):
-        return None
-    return f"{f.numerator}/{f.denominator}"
 
 
 class _CtxStub:
@@ -278,19 +252,21 @@ def _scale(t) -> float:
 
 
 def diagnose(target: Target, points: dict[str, list[float]], params: dict[str, float] | None = None,
-             reference: Callable | None = None, sample: int = SAMPLE) -> Diagnosis:
+             reference: Callable | None = None, sample: int = SAMPLE, dtype: str = "float64") -> Diagnosis:
     """Check ``target`` at ``points`` ({"x": [...]} or {"x": [...], "y": [...]}; a single value repeats).
 
     ``params`` are passed as constants by name (e.g. Quad's a, b, c). ``reference(inputs, params,
     order)`` returns a functions.spec.Reference; without it the truth comes from the forward's own
     ops or from finite differences. Warnings raised while the user's code runs (deprecations,
-    gradcheck's dtype notes) are collected in Diagnosis.warnings, never printed.
+    gradcheck's dtype notes) are collected in Diagnosis.warnings, never printed. ``dtype``
+    "float32" runs the table's custom column in float32 (points rounded to float32 first) and
+    judges it at float32's tolerance; the truth and the probes stay in float64.
     """
     import warnings
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = _diagnose(target, points, params, reference, sample)
+        result = _diagnose(target, points, params, reference, sample, dtype)
     import os
 
     import torch
@@ -307,44 +283,56 @@ def diagnose(target: Target, points: dict[str, list[float]], params: dict[str, f
     return result
 
 
-def _diagnose(target, points, params, reference, sample) -> Diagnosis:
+class _Findings(dict):
+    """Findings by code; the first one of each code is kept."""
+
+    def add(self, code: str, severity: str, message: str, **extra) -> None:
+        if code not in self:
+            self[code] = Finding(code, severity, message, extra)
+
+    def ordered(self) -> list[Finding]:
+        """Errors first, then by the order of _ORDER."""
+        return sorted(self.values(), key=lambda f: (f.severity != "error", _ORDER.index(f.code)
+                                                    if f.code in _ORDER else len(_ORDER)))
+
+
+def _columns(points: dict, variables: list[str], dtype: str):
+    """One float64 tensor per variable, a single value repeated; rounded to ``dtype`` first,
+    so that every column of the table sees the same inputs."""
     import torch
 
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    params = dict(params or {})
-    run = _Runner(target, points, params)
-    variables = run.variables
-    k = len(variables)
     sizes = {v: len(points[v]) for v in variables}
     n = max(sizes.values())
     if n == 0 or any(s not in (1, n) for s in sizes.values()):
         raise InputError("the points must pair up: give equal counts or a single value")
-    columns = [torch.tensor(list(points[v]) * (n if sizes[v] == 1 else 1), dtype=torch.float64)
-               for v in variables]
-    findings: dict[str, Finding] = {}
+    kind = getattr(torch, dtype)
+    return [torch.tensor(list(points[v]) * (n if sizes[v] == 1 else 1), dtype=kind).to(torch.float64)
+            for v in variables]
 
-    def add(code, severity, message, **extra):
-        if code not in findings:
-            findings[code] = Finding(code, severity, message, extra)
 
-    # -- the custom Function: value and backward at every point (grad_output = 1)
-    leaves = [c.clone().requires_grad_(True) for c in columns]
+def _custom_pass(run: _Runner, columns, dtype: str, findings: _Findings | None):
+    """The Function's value and backward at every point (grad_output = 1), inputs in ``dtype``.
+
+    Returns (values, custom gradients, backward's error or None, output dtype), all in float64.
+    """
+    import torch
+
+    name = run.target.name
+    leaves = [c.to(getattr(torch, dtype), copy=True).requires_grad_(True) for c in columns]
     try:
         out = run.apply(*leaves)
     except Exception as e:  # noqa: BLE001 - the user's forward
-        raise BackpropError(f"{target.name}: forward raised {_one_line(e)}") from None
+        raise BackpropError(f"{name}: forward raised {_one_line(e)}") from None
     if not isinstance(out, torch.Tensor) or out.shape != columns[0].shape:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise InputError(f"{target.name} must be elementwise (one output shaped like its input, {n}); "
+        raise InputError(f"{name} must be elementwise (one output shaped like its input, {len(columns[0])}); "
                          f"it returned {got}")
-    dtype = str(out.dtype).removeprefix("torch.")
-    if out.dtype != torch.float64:
-        add("dtype-changed", "warning",
-            f"forward returns {dtype} for float64 input, so values and gradients carry {dtype} error; "
-            "compute in the input's dtype (no .float()/dtype=... in forward or backward)", dtype=dtype)
-    tol_dtype = "float64" if out.dtype == torch.float64 else "float32"
-    values = out.detach().to(torch.float64)
+    got = str(out.dtype).removeprefix("torch.")
+    if got != dtype and findings is not None:
+        findings.add("dtype-changed", "warning",
+                     f"forward returns {got} for {dtype} input, so values and gradients carry {got} error; "
+                     "compute in the input's dtype (no .float()/.double()/dtype=... in forward or backward)",
+                     dtype=got)
     backward_error = None
     try:
         grads = torch.autograd.grad(out, leaves, torch.ones_like(out), allow_unused=True)
@@ -353,49 +341,45 @@ def _diagnose(target, points, params, reference, sample) -> Diagnosis:
     except Exception as e:  # noqa: BLE001 - the user's backward
         backward_error = _one_line(e)
         custom = [torch.full_like(c, math.nan) for c in columns]
-    timings["custom"] = time.perf_counter() - started
+    return out.detach().to(torch.float64), custom, backward_error, got
 
-    # -- finite differences of the custom value, and autograd through forward's ops
-    t0 = time.perf_counter()
 
-    def value(tensors):
-        with torch.no_grad():
-            return run.apply(*tensors).to(torch.float64)
+def _reference_pass(reference: Callable, inputs: list[dict], params: dict, variables: list[str], values,
+                    rtol: float, findings: _Findings):
+    """The reference's gradient at every point (one call each); flags a value that differs from forward's."""
+    import torch
 
-    fd = [_finite_difference(value, columns, j) for j in range(k)]
-    autograd, untraceable = _through_forward(run, columns, fd, target)
-    timings["finite_difference_and_autograd"] = time.perf_counter() - t0
+    try:
+        refs = [reference(inp, params, 1) for inp in inputs]
+        ref = [torch.tensor([float(r.gradient[v]) for r in refs], dtype=torch.float64) for v in variables]
+        ref_values = torch.tensor([float(r.value) for r in refs], dtype=torch.float64)
+    except Exception as e:  # noqa: BLE001 - a reference that cannot judge these points
+        raise BackpropError(f"the reference failed: {_one_line(e)}") from None
+    differs = torch.isfinite(ref_values) & ~_close(values, ref_values, rtol, rtol * 1e-2 * _scale(ref_values) + 1e-300)
+    if bool(differs.any()):
+        i = int(differs.nonzero()[0])
+        findings.add("value-differs", "warning",
+                     f"forward's value differs from the reference at {int(differs.sum())} of {len(inputs)} points "
+                     f"(e.g. {_where(inputs[i])}: {num(float(values[i]), 6)} vs {num(float(ref_values[i]), 6)}); "
+                     "is it the same function?",
+                     points=[inputs[q] for q in differs.nonzero().flatten().tolist()[:WORST]])
+    return ref
 
-    # -- the reference (one call per point)
-    t0 = time.perf_counter()
-    column_lists = [c.tolist() for c in columns]
-    inputs = [dict(zip(variables, row)) for row in zip(*column_lists)]
-    ref = None
-    if reference is not None:
-        try:
-            refs = [reference(inp, params, 1) for inp in inputs]
-            ref = [torch.tensor([float(r.gradient[v]) for r in refs], dtype=torch.float64) for v in variables]
-            ref_values = torch.tensor([float(r.value) for r in refs], dtype=torch.float64)
-        except Exception as e:  # noqa: BLE001 - a reference that cannot judge these points
-            raise BackpropError(f"the reference failed: {_one_line(e)}") from None
-        differs = torch.isfinite(ref_values) & ~_close(values, ref_values, RTOL[tol_dtype],
-                                                        RTOL[tol_dtype] * 1e-2 * _scale(ref_values) + 1e-300)
-        if bool(differs.any()):
-            i = int(differs.nonzero()[0])
-            add("value-differs", "warning",
-                f"forward's value differs from the reference at {int(differs.sum())} of {n} points (e.g. "
-                f"{_where(inputs[i])}: {_fmt(float(values[i]))} vs {_fmt(float(ref_values[i]))}); is it the same "
-                "function?", points=[inputs[q] for q in differs.nonzero().flatten().tolist()[:WORST]])
-    timings["reference"] = time.perf_counter() - t0
 
-    # -- the truth, per point and variable
+def _truth(ref, fd, autograd, n: int):
+    """Per variable: the truth and where it came from at each point, and where it mostly came from.
+
+    The reference when given; else autograd through forward where it agrees with the finite
+    difference; else the finite difference; "none" where the truth is not finite.
+    """
+    import torch
+
     truth, source = [], []
-    for j in range(k):
+    for j in range(len(fd)):
         if ref is not None:
             t, s = ref[j], ["reference"] * n
         else:
-            t = fd[j].clone()
-            s = ["finite_difference"] * n
+            t, s = fd[j].clone(), ["finite_difference"] * n
             if autograd is not None:
                 agree = torch.isfinite(autograd[j]) & _close(autograd[j], fd[j], 1e-5, 1e-7 * max(_scale(fd[j]), 1e-300))
                 t = torch.where(agree, autograd[j], t)
@@ -404,38 +388,76 @@ def _diagnose(target, points, params, reference, sample) -> Diagnosis:
         truth.append(t)
         source.append(s)
     sources = {src for s in source for src in s if src != "none"}
-    truth_kind = "reference" if ref is not None else ("autograd" if "autograd" in sources else "finite_difference")
+    kind = "reference" if ref is not None else ("autograd" if "autograd" in sources else "finite_difference")
+    return truth, source, kind
 
-    # -- compare the custom backward with the truth
-    rtol = RTOL[tol_dtype]
+
+def _judge(custom, truth, rtol: float):
+    """(judged, ok) per variable: where the truth is finite, and where custom is within rtol of it."""
+    import torch
+
     judged, oks = [], []
-    for j in range(k):
-        finite = torch.isfinite(truth[j])
-        atol = rtol * 1e-2 * _scale(truth[j]) + 1e-300
-        ok = _close(custom[j], truth[j], rtol, atol) & torch.isfinite(custom[j])
+    for c, t in zip(custom, truth):
+        finite = torch.isfinite(t)
+        ok = _close(c, t, rtol, rtol * 1e-2 * _scale(t) + 1e-300) & torch.isfinite(c)
         judged.append(finite)
         oks.append(ok | ~finite)
-    _first_derivative_findings(add, variables, columns, custom, truth, judged, oks, backward_error)
+    return judged, oks
 
+
+def _diagnose(target, points, params, reference, sample, dtype) -> Diagnosis:
+    import torch
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    params = dict(params or {})
+    run = _Runner(target, points, params)
+    variables = run.variables
+    columns = _columns(points, variables, dtype)
+    n = len(columns[0])
+    findings = _Findings()
+    values, custom, backward_error, out_dtype = _custom_pass(run, columns, dtype, findings)
+    # the probes compare float64 runs of the Function with this pass: a float32 table needs a float64 one too
+    probe_custom = custom if dtype == "float64" else _custom_pass(run, columns, "float64", None)[1]
+    rtol = RTOL["float64" if out_dtype == "float64" else "float32"]
+    timings["custom"] = time.perf_counter() - started
+
+    t0 = time.perf_counter()
+
+    def value(tensors):
+        with torch.no_grad():
+            return run.apply(*tensors).to(torch.float64)
+
+    fd = [_finite_difference(value, columns, j) for j in range(len(columns))]
+    autograd, untraceable = _through_forward(run, columns, fd, target)
+    timings["finite_difference_and_autograd"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    inputs = [dict(zip(variables, row)) for row in zip(*(c.tolist() for c in columns))]
+    ref = None if reference is None else _reference_pass(reference, inputs, params, variables, values, rtol, findings)
+    timings["reference"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    truth, source, truth_kind = _truth(ref, fd, autograd, n)
+    judged, oks = _judge(custom, truth, rtol)
+    _first_derivative_findings(findings.add, variables, columns, custom, truth, judged, oks, backward_error)
     points_out = _points(variables, inputs, values, custom, autograd, fd, truth, source, ref, judged, oks)
     timings["compare"] = time.perf_counter() - t0
 
-    # -- capabilities, probed on a sample
     t0 = time.perf_counter()
-    idx = _sample_indices(judged, custom, n, sample)
-    probes = _Probes(run, target, columns, idx, custom, truth, ref, reference, inputs, params,
-                     backward_error, add, findings, autograd is not None and untraceable is None)
+    idx = _sample_indices(judged, probe_custom, n, sample)
+    probes = _Probes(run, target, columns, idx, probe_custom, truth, ref, reference, inputs, params,
+                     backward_error, findings.add, findings, autograd is not None and untraceable is None)
     capabilities = probes.all()
     timings["capabilities"] = time.perf_counter() - t0
     timings.update({f"probe {name}": t for name, t in probes.times.items()})
     timings["total"] = time.perf_counter() - started
 
-    ordered = sorted(findings.values(), key=lambda f: (f.severity != "error", _ORDER.index(f.code)
-                                                       if f.code in _ORDER else len(_ORDER)))
-    ok = not any(f.severity == "error" for f in ordered)
+    ordered = findings.ordered()
     return Diagnosis(target=target.spec, kind=target.kind, variables=variables, params=params,
-                     truth=truth_kind, ok=ok, capabilities=capabilities, findings=ordered, points=points_out,
-                     timings={k2: round(v, 4) for k2, v in timings.items()})
+                     truth=truth_kind, ok=not any(f.severity == "error" for f in ordered),
+                     capabilities=capabilities, findings=ordered, points=points_out,
+                     timings={k: round(v, 4) for k, v in timings.items()}, dtype=dtype)
 
 
 _ORDER = ("backward-raises", "value-differs", "ignores-grad-output", "grad-output-misused", "swapped-gradients", "sign-flipped",
@@ -476,10 +498,9 @@ def _first_derivative_findings(add, variables, columns, custom, truth, judged, o
         add("backward-raises", "error", f"backward raised {backward_error}")
         return
     nan_points, wrong = [], {}
-    for j, v in enumerate(variables):
+    for j in range(len(variables)):
         bad = judged[j] & ~oks[j]
-        nonfinite = bad & ~torch.isfinite(custom[j])
-        nan_points += [i for i in nonfinite.nonzero().flatten().tolist()]
+        nan_points += (bad & ~torch.isfinite(custom[j])).nonzero().flatten().tolist()
         rest = bad & torch.isfinite(custom[j])
         if bool(rest.any()):
             wrong[j] = rest
@@ -493,53 +514,68 @@ def _first_derivative_findings(add, variables, columns, custom, truth, judged, o
     if not wrong:
         return
     comparable = [judged[j] & torch.isfinite(custom[j]) for j in range(len(variables))]
-    if len(variables) == 2 and len(wrong) == 2:
-        swapped = all(bool(_close(custom[a][comparable[a] & comparable[b]], truth[b][comparable[a] & comparable[b]],
-                                  RTOL["float64"], 1e-9 * _scale(truth[b]) + 1e-300).all()) for a, b in ((0, 1), (1, 0)))
-        if swapped:
-            add("swapped-gradients", "error",
-                f"backward returns the gradient of {variables[1]} in {variables[0]}'s place and vice versa; "
-                "return the gradients in the order of forward's inputs")
-            return
+    if len(variables) == 2 and len(wrong) == 2 and _swapped(custom, truth, comparable):
+        add("swapped-gradients", "error",
+            f"backward returns the gradient of {variables[1]} in {variables[0]}'s place and vice versa; "
+            "return the gradients in the order of forward's inputs")
+        return
     for j, rest in wrong.items():
-        v = variables[j]
-        t, c = truth[j], custom[j]
-        sig = comparable[j] & (t.abs() > SIGNIFICANT * _scale(t))
-        ratio = c[sig] / t[sig]
-        factor = None
-        if ratio.numel() >= 2 or (ratio.numel() == 1 and int(sig.sum()) == int(comparable[j].sum())):
-            median = float(ratio.median())
-            fits = _close(c[comparable[j]], median * t[comparable[j]], 1e-5, 1e-7 * _scale(t) + 1e-300)
-            if bool(fits.all()):
-                factor = median
-        suffix = f" for {v}" if len(variables) > 1 else ""
-        if factor is not None and abs(factor + 1) < 1e-6:
-            add("sign-flipped", "error", f"backward{suffix} has the wrong sign everywhere (custom = −truth); "
-                "check the sign of the derivative (e.g. cos vs −sin) and of grad_output", variable=v)
-        elif factor is not None and abs(factor) < 1e-9:
-            add("returns-zero", "error", f"backward{suffix} returns 0 where the derivative is not; "
-                "return grad_output · f′(x)", variable=v)
-        elif factor is not None:
-            frac = _fraction(factor)
-            shown = frac or _fmt(factor)
-            add("scaled-by", "error", f"backward{suffix} is off by a constant factor: custom = {shown} × truth; "
-                f"a constant is missing or extra in the derivative (multiply by {_fraction(1 / factor) or _fmt(1 / factor)})",
-                factor=factor, factor_text=shown, variable=v)
-        else:
-            err = torch.where(rest, (c - t).abs(), torch.zeros_like(t))
-            order = torch.argsort(err, descending=True)[:WORST].tolist()
-            worst = [{"inputs": {w: float(columns[q][i]) for q, w in enumerate(variables)},
-                      "custom": float(c[i]), "truth": float(t[i]), "abs_error": float(err[i])}
-                     for i in order if bool(rest[i])]
-            count = int(rest.sum())
-            add("wrong-at-points", "error",
-                f"backward{suffix} is wrong at {count} of {int(judged[j].sum())} points, worst at "
-                f"{_where(worst[0]['inputs'])} (custom {_fmt(worst[0]['custom'])}, truth {_fmt(worst[0]['truth'])}); "
-                "re-derive f′ there (a branch, a term or a saved value is off)", points=worst, variable=v)
+        _wrong_derivative(add, variables, j, columns, custom[j], truth[j], comparable[j], rest, judged[j])
+
+
+def _swapped(custom, truth, comparable) -> bool:
+    both = comparable[0] & comparable[1]
+    return all(bool(_close(custom[a][both], truth[b][both], RTOL["float64"], 1e-9 * _scale(truth[b]) + 1e-300).all())
+               for a, b in ((0, 1), (1, 0)))
+
+
+def _constant_factor(c, t, comparable) -> float | None:
+    """custom / truth when it is one constant at every comparable point (fitted where |truth| is not tiny)."""
+    sig = comparable & (t.abs() > SIGNIFICANT * _scale(t))
+    ratio = c[sig] / t[sig]
+    if not (ratio.numel() >= 2 or (ratio.numel() == 1 and int(sig.sum()) == int(comparable.sum()))):
+        return None
+    median = float(ratio.median())
+    fits = _close(c[comparable], median * t[comparable], 1e-5, 1e-7 * _scale(t) + 1e-300)
+    return median if bool(fits.all()) else None
+
+
+def _wrong_derivative(add, variables, j, columns, c, t, comparable, rest, judged) -> None:
+    """What is wrong with one variable's finite custom gradient: a sign, zero, a factor, or some points."""
+    import torch
+
+    v = variables[j]
+    factor = _constant_factor(c, t, comparable)
+    suffix = f" for {v}" if len(variables) > 1 else ""
+    if factor is not None and abs(factor + 1) < 1e-6:
+        add("sign-flipped", "error", f"backward{suffix} has the wrong sign everywhere (custom = −truth); "
+            "check the sign of the derivative (e.g. cos vs −sin) and of grad_output", variable=v)
+    elif factor is not None and abs(factor) < 1e-9:
+        add("returns-zero", "error", f"backward{suffix} returns 0 where the derivative is not; "
+            "return grad_output · f′(x)", variable=v)
+    elif factor is not None:
+        shown = fraction(factor) or _num6(factor)
+        add("scaled-by", "error", f"backward{suffix} is off by a constant factor: custom = {shown} × truth; "
+            f"a constant is missing or extra in the derivative (multiply by {fraction(1 / factor) or _num6(1 / factor)})",
+            factor=factor, factor_text=shown, variable=v)
+    else:
+        err = torch.where(rest, (c - t).abs(), torch.zeros_like(t))
+        order = torch.argsort(err, descending=True)[:WORST].tolist()
+        worst = [{"inputs": {w: float(columns[q][i]) for q, w in enumerate(variables)},
+                  "custom": float(c[i]), "truth": float(t[i]), "abs_error": float(err[i])}
+                 for i in order if bool(rest[i])]
+        add("wrong-at-points", "error",
+            f"backward{suffix} is wrong at {int(rest.sum())} of {int(judged.sum())} points, worst at "
+            f"{_where(worst[0]['inputs'])} (custom {_num6(worst[0]['custom'])}, truth {_num6(worst[0]['truth'])}); "
+            "re-derive f′ there (a branch, a term or a saved value is off)", points=worst, variable=v)
+
+
+def _num6(v: float) -> str:
+    return num(v, 6)
 
 
 def _where(inputs: dict) -> str:
-    return ", ".join(f"{k}={_fmt(v)}" for k, v in inputs.items())
+    return ", ".join(f"{k}={_num6(v)}" for k, v in inputs.items())
 
 
 def _points(variables, inputs, values, custom, autograd, fd, truth, source, ref, judged, oks):

@@ -63,3 +63,15 @@ def compact(value) -> str:
     if isinstance(value, list):
         return vector(value, 3, 3)
     return f"{unsigned(value):.6g}"
+
+
+def fraction(value: float) -> str | None:
+    """A simple fraction's text ("1/3" for 0.3333333333), or None when the value is none."""
+    from fractions import Fraction
+
+    if not math.isfinite(value):
+        return None
+    f = Fraction(value).limit_denominator(64)
+    if f.denominator == 1 or abs(float(f) - value) > 1e-9 * max(1.0, abs(value)):
+        return None
+    return f"{f.numerator}/{f.denominator}"

@@ -75,6 +75,7 @@ def check(result, cfg, files: list[Path]) -> dict:
             item["gradients"] = {v: _comparison(c) for v, c in p.gradients.items()}
         else:
             item["hessian"] = _hessian(p)
+        item["graph_ok"], item["graph_digits_lost"] = p.graph_ok, p.graph_digits_lost
         item["ok"] = p.ok
         item.update(p.extra)
         points.append(item)
@@ -95,3 +96,31 @@ def trace(traced) -> dict:
         "edges": [{"from": e.source, "to": e.target, "local": e.local, "upstream": e.upstream,
                    "downstream": e.downstream, "rule": e.rule} for e in traced.edges],
     }
+
+
+def _gradient(g) -> dict:
+    """One partial derivative of `check`, under grad's names: `analytic` is the truth it is judged against
+    (the reference, or autograd through forward, or the finite difference: `truth_source` says which)."""
+    methods = {"custom": g.custom, "autograd": g.autograd, "finite_difference": g.finite_difference}
+    return {"analytic": g.truth, **methods, "truth_source": g.truth_source,
+            "abs_error": {m: g.abs_error[m] for m in methods if m in g.abs_error}, "ok": g.ok}
+
+
+def diagnosis(result, reference: str | None = None) -> dict:
+    """The `check` payload of a doctor.Diagnosis (DESIGN.md), without the files."""
+    return {
+        "command": "check", "target": result.target, "kind": result.kind, "variables": result.variables,
+        "params": result.params, "dtype": result.dtype, "reference": reference, "truth": result.truth,
+        "ok": result.ok,
+        "capabilities": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in result.capabilities],
+        "findings": [f.as_dict() for f in result.findings],
+        "points": [{"inputs": p.inputs, "value": p.value,
+                    "gradients": {v: _gradient(g) for v, g in p.gradients.items()}, "ok": p.ok}
+                   for p in result.points],
+        "warnings": result.warnings, "timings": result.timings,
+    }
+
+
+def doctor(run) -> dict:
+    """`backprop check TARGET --json`: the diagnosis, the reference's text and the files (none)."""
+    return {**diagnosis(run.diagnosis, run.reference), **written(run.files)}

@@ -156,6 +156,7 @@ def check_curves(check, path: Path) -> Path:
         step = max(1, len(xs) // 60)
         name = "custom Function" if check.has_custom else "autograd"
         top.plot(xs[::step], judged[::step], "o", ms=3.5, mfc="none", color=color, label=f"{label} {name}")
+    _keep_truth_in_view(top, check, entries, first, order)
     top.set_ylabel("value")
     top.grid(alpha=0.3)
     top.legend(fontsize=8, loc="best")
@@ -184,6 +185,29 @@ def check_curves(check, path: Path) -> Path:
     with _huge_values_allowed(fig):
         fig.tight_layout()
     return save(fig, path)
+
+
+def _keep_truth_in_view(ax, check, entries, first: bool, order: list[int]) -> None:
+    """Scale the value panel to the analytic curves: a judged value that is wildly wrong (autograd
+    through a graph that cancels gives -1e8 where the truth is 1e-8) would flatten them; it is
+    clipped to the edge and counted, and the error panel below shows it in full."""
+    import math
+
+    truth = [c.analytic for i in order for _, c in entries(check.points[i])]
+    if first:
+        truth += [check.points[i].value_analytic for i in order]
+    truth = [t for t in truth if math.isfinite(t)]
+    if not truth:
+        return
+    low, high = min(truth), max(truth)
+    pad = 0.1 * (high - low) or 0.1 * max(abs(high), 1e-300)
+    low, high = low - pad, high + pad
+    judged = [getattr(c, check.judged) for i in order for _, c in entries(check.points[i])]
+    off = sum(1 for v in judged if math.isfinite(v) and not low <= v <= high)
+    if off:
+        ax.set_ylim(low, high)
+        ax.text(0.01, 0.02, f"{check.judged} off this scale at {off} point(s): see the errors below",
+                transform=ax.transAxes, fontsize=7, color="gray")
 
 
 # ---- graph pictures -----------------------------------------------------------------------------

@@ -27,6 +27,8 @@ from backpropcli.functions.graph import ADD, MEAN, MUL, SQUARE, SUB, Graph
 EXPLOSION_FACTOR = 1e12
 MAX_DATA_BYTES = 200_000_000
 MAX_LINE = 1 << 16  # a row of two numbers is never longer
+# Beyond this many steps "how many" stops meaning anything (iters is capped at 1e8).
+MAX_STEPS = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,15 @@ class RegressionResult:
     diverged: bool
     stopped_at: int | None  # 1-based iteration where a blow-up stopped the run
     data: Dataset | None = field(repr=False, default=None)
+
+    @property
+    def steps_note(self) -> str:
+        """Why iters_to_converge is None: lr too large, or stable but too slow to count."""
+        if self.config.lr >= self.curvature.lr_max or not math.isfinite(self.curvature.lr_max):
+            return "lr too large"
+        rate = self.config.lr * self.curvature.lambda_min
+        return (f"more than 2^62 steps: the slowest direction shrinks by only {rate:.2g} per step"
+                if rate > 0 else "the slowest direction does not shrink at this lr")
 
     @property
     def verdict(self) -> str:
@@ -217,27 +228,79 @@ def _fsum(values) -> float:
         return scale * math.fsum(v / scale for v in values)
 
 
+def _centred(v: list[float]) -> tuple[float, list[float], float]:
+    """(c, d, sum d) with c the rounded mean and d_i = v_i - c.
+
+    Far from 0 (timestamps, x ~ 1e8 + k) the spread lives in the last digits of
+    v; subtracting the mean first keeps it, where sums of raw v and v^2 round it
+    away. c + (sum d)/n is the mean to about an ulp of the spread, not of |v|.
+    """
+    try:
+        c = math.fsum(v) / len(v)
+    except OverflowError:  # x = [1e308, 1.7e308]: the sum overflows, the mean does not
+        scale = _pow2_scale(v)
+        c = scale * (math.fsum(t / scale for t in v) / len(v))
+    d = [t - c for t in v]
+    return c, d, math.fsum(d)
+
+
+def _pow2_scale(values: list[float]) -> float:
+    """A power of 2 near max |v| (exact to divide by), so squares neither overflow nor underflow."""
+    top = max((abs(t) for t in values), default=0.0)
+    # 2^1023 at most: 2^1024 (for |v| near 1.8e308) is beyond float64
+    return math.ldexp(1.0, min(math.frexp(top)[1], 1023)) if top > 0 and math.isfinite(top) else 1.0
+
+
+def _spread(x: list[float]) -> tuple[float, list[float], float, float, float]:
+    """(c, d, sum d, s, n*var/s^2): centred x, its scale s and its scaled sum of squared deviations."""
+    n = len(x)
+    c, d, sd = _centred(x)
+    s = _pow2_scale(d)
+    ds = [t / s for t in d]
+    sdd = math.fsum(t * t for t in ds) - (sd / s) ** 2 / n
+    return c, ds, sd, s, sdd
+
+
 def curvature(x: list[float]) -> Curvature:
     n = len(x)
     sxx = _fsum(v * v for v in x)
     sx = _fsum(x)
     h11, h12, h22 = 2 * sxx / n, 2 * sx / n, 2.0
     mean, half_gap = (h11 + h22) / 2, math.hypot((h11 - h22) / 2, h12)
-    # lambda_min = det / lambda_max avoids cancellation in mean - half_gap
     lam_max = mean + half_gap
-    return Curvature(h11, h12, h22, lambda_min=(h11 * h22 - h12 * h12) / lam_max, lambda_max=lam_max)
+    # det H = h11*h22 - h12^2 = 4 var(x): written that way it cancels to noise (even < 0) for x far
+    # from 0, so it is taken from the centred data; lambda_min = det / lambda_max then has no
+    # cancellation either
+    _, _, _, s, sdd = _spread(x)
+    det = 4 * (sdd / n) * s * s
+    return Curvature(h11, h12, h22, lambda_min=det / lam_max, lambda_max=lam_max)
 
 
 def least_squares(x: list[float], y: list[float]) -> Optimum:
-    """Closed-form least squares in float64 (torch.linalg.lstsq on [x, 1])."""
-    import torch
+    """Closed-form least squares, centred and scaled, in float64.
 
-    xs = as_tensor(x, torch.float64)
-    ys = as_tensor(y, torch.float64)
-    design = torch.stack([xs, torch.ones_like(xs)], dim=1)
-    solution = torch.linalg.lstsq(design, ys.unsqueeze(1), driver="gelsd").solution.squeeze(1)
-    w, b = solution.tolist()
-    loss = torch.mean((ys - (w * xs + b)) ** 2).item()
+    Solving on the raw columns [x, 1] loses the intercept when x is far from 0
+    (its condition number grows like mean(x)^2/var(x): at x ~ 1e8 a rank cut-off
+    drops b altogether). Centred, W = sum(dx*dy)/sum(dx^2) has no cancellation
+    beyond the data's own, and b = mean(y) - W*mean(x) is summed exactly from its
+    parts, so only W's own rounding (times mean x) remains: the best float64 allows.
+    """
+    from fractions import Fraction
+
+    n = len(x)
+    cx, dx, sdx, s, sdd = _spread(x)
+    cy, dy, sdy = _centred(y)
+    t = _pow2_scale(dy)
+    dys = [v / t for v in dy]
+    sde = math.fsum(p * q for p, q in zip(dx, dys)) - (sdx / s) * (sdy / t) / n
+    w = (sde / sdd) * (t / s)
+    # b = mean(y) - W*mean(x) = cy + sdy/n - W*(cx + sdx/n), each product exact, one rounding at the end
+    W = Fraction(w)
+    b = float(Fraction(cy) + Fraction(sdy) / n - W * Fraction(cx) - W * Fraction(sdx) / n)
+    # residuals in centred coordinates: y - (W x + b) = (dy - sdy/n) - W (dx - sdx/n)
+    my, mx = sdy / n / t, sdx / n / s
+    ws = w * s / t
+    loss = math.fsum(((q - my) - ws * (p - mx)) ** 2 for p, q in zip(dx, dys)) / n * t * t
     return Optimum(W=w, b=b, loss=loss, exact_fit=is_rounding_level(loss, max(map(abs, y))))
 
 
@@ -262,36 +325,46 @@ def iterations_to_converge(
     h11, h12, h22 = curv.h11, curv.h12, curv.h22
     e0 = (start[0] - optimum.W, start[1] - optimum.b)
     target = tol * max(1.0, math.hypot(optimum.W, optimum.b))
-    # eigenvectors of [[h11, h12], [h12, h22]]
+    # eigenvectors of [[h11, h12], [h12, h22]]: (lam - h22, h12) and (h12, lam - h11) both are one;
+    # take the longer, which has no cancellation (for x far from 0, lam_max ~ h11 >> h22)
     coeffs = []
-    for lam in (curv.lambda_max, curv.lambda_min):
-        v = (h12, lam - h11) if abs(h12) > 0 else ((1.0, 0.0) if abs(lam - h11) < abs(lam - h22) else (0.0, 1.0))
+    for lam, axis in ((curv.lambda_max, 0), (curv.lambda_min, 1)):
+        if h12 == 0:
+            v = (1.0, 0.0) if axis == (0 if h11 >= h22 else 1) else (0.0, 1.0)
+        else:
+            p, q = (lam - h22, h12), (h12, lam - h11)
+            v = p if math.hypot(*p) >= math.hypot(*q) else q
         norm = math.hypot(*v)
         v = (v[0] / norm, v[1] / norm)
-        coeffs.append((1 - lr * lam, e0[0] * v[0] + e0[1] * v[1]))
+        coeffs.append((lr * lam, e0[0] * v[0] + e0[1] * v[1]))
+
+    def log_rate(step: float) -> float:
+        # log|1 - lr*lam|; log1p keeps a tiny lr*lam (1e-32 at x ~ 1e8) from rounding to log(1) = 0
+        return math.log1p(-step) if step < 1 else math.log(abs(1 - step)) if step != 1 else -math.inf
 
     def log_error(k: int) -> float:
         # log |e_k|, summed in log space: (1e308 * mu^k)^2 must not overflow
-        logs = [2 * (math.log(abs(c)) + k * math.log(abs(mu))) for mu, c in coeffs if c != 0 and mu != 0]
+        logs = [2 * (math.log(abs(c)) + (k * log_rate(step) if k else 0.0))
+                for step, c in coeffs if c != 0 and (k == 0 or step != 1)]
         if not logs:
             return -math.inf
         top = max(logs)
         return 0.5 * (top + math.log(math.fsum(math.exp(v - top) for v in logs)))
 
-    if not all(math.isfinite(v) for v in (*e0, target, *(mu for mu, _ in coeffs), *(c for _, c in coeffs))):
+    if not all(math.isfinite(v) for v in (*e0, target, *(st for st, _ in coeffs), *(c for _, c in coeffs))):
         return None
     if target <= 0:
         return None
     log_target = math.log(target)
     if log_error(0) <= log_target:
         return 0
-    if max(abs(mu) for mu, _ in coeffs) >= 1:
-        return None
+    if any(not 0 < step < 2 for step, c in coeffs if c != 0):
+        return None  # a component that never shrinks: lr too large (or lr*lam underflowed to 0)
     hi = 1
     while log_error(hi) > log_target:
         hi *= 2
-        if hi > 1 << 62:
-            return None
+        if hi > MAX_STEPS:
+            return None  # converges, but slower than any run could (see RegressionResult.steps_note)
     lo = hi // 2
     while hi - lo > 1:
         mid = (lo + hi) // 2

@@ -38,7 +38,7 @@ def regression(result) -> Group:
     diag.add_row("largest stable lr", f"2/lambda_max = {num(result.curvature.lr_max, 6)}"
                  f" (lambda_max = {num(result.curvature.lambda_max, 6)})")
     needed = result.iters_to_converge
-    diag.add_row("steps plain GD needs", "never (lr too large)" if needed is None
+    diag.add_row("steps plain GD needs", f"never ({result.steps_note})" if needed is None
                  else f"{needed} to reach tol {num(cfg.tol)} at this lr")
     if result.stopped_at is not None:
         diag.add_row("stopped", f"at iteration {result.stopped_at}: the loss blew up")
@@ -83,23 +83,90 @@ METHOD_LABELS = {
 
 def legend(check, derivative_label: str | None) -> str:
     first = check.order == 1  # the gradient; 2: the Hessian
-    parts = ["analytic: closed form, mpmath at 50 digits"]
+    typed = "expression" in check.extra  # a function the user typed
+    if typed:
+        parts = ["analytic: sympy's derivative of the same tree, mpmath at 50 digits (limits where 0/0)"]
+    else:
+        parts = ["analytic: closed form, mpmath at 50 digits"]
     if check.has_custom:
         custom = "the autograd.Function's backward" if first else "reverse over reverse through the custom backward"
         parts.append(f"custom: {custom}")
-    parts.append("autograd: through the report's decomposed graph")
+    if typed:
+        parts.append("autograd: through the expression's graph, one node per operation"
+                     + ("" if first else ", reverse over reverse"))
+    else:
+        parts.append("autograd: through the report's decomposed graph")
     parts.append(f"finite diff: central difference of {'f' if first else 'the gradient'}")
     text = " · ".join(parts)
     if derivative_label and not first and len(check.variables) == 1:
-        text += f" · {derivative_label}: autograd through the report's graph of f′"
+        whose = "the graph of the symbolic f′" if typed else "the report's graph of f′"
+        text += f" · {derivative_label}: autograd through {whose}"
     return text
+
+
+# ---- a typed expression: its symbolic derivatives and where its graph loses digits ----------------
+
+DERIVATIVE_LABELS = {"df/d": "∂f/∂", "d2f/d": "∂²f/∂"}
+
+
+def derivative_label(key: str, variables: list[str]) -> str:
+    """"df/dx" -> f′ (one variable) or ∂f/∂x; "d2f/dx2" -> f″ or ∂²f/∂x²; "d2f/dxdy" -> ∂²f/∂x∂y."""
+    if len(variables) == 1:
+        return "f′" if key.startswith("df/") else "f″"
+    if key.startswith("df/d"):
+        return f"∂f/∂{key[4:]}"
+    rest = key[5:]
+    return f"∂²f/∂{rest[0]}²" if rest.endswith("2") else f"∂²f/∂{rest[0]}∂{rest[-1]}"
+
+
+def expression_header(check) -> Table:
+    """f and its symbolic derivatives, as sympy gives them from the parsed tree."""
+    table = Table(show_header=False, box=None, padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    args = f"({', '.join(check.variables)})"
+    table.add_row(f"f{args}", check.extra["expression"])
+    for key, text in check.extra.get("derivatives", {}).items():
+        table.add_row(derivative_label(key, check.variables) + (args if len(check.variables) == 1 else ""), text)
+    return table
+
+
+def precision_caption(point) -> Text | None:
+    """Digits the graph's derivative lost at a point, and the node where the loss is born (and why)."""
+    if "digits_lost" not in point.extra:
+        return None
+    lost, worst, reason = point.extra["digits_lost"], point.extra["worst_node"], point.extra.get("reason")
+    style = "green" if lost < 2 else ("yellow" if lost <= 6 else "bold red")
+    shown = "all 16" if lost >= 15.9 else f"{lost:.1f} of 16"
+    text = Text.assemble("digits lost by autograd through the graph: ", (shown, style))
+    if reason:
+        text.append(f": {reason}", style=style)
+    elif worst["digits_lost"] > 0:
+        text.append(f"; worst node {worst['name']} = {worst['expression']} "
+                    f"({worst['digits_lost']:.1f} digits lost there)")
+    return text
+
+
+def why_failed(check) -> str | None:
+    """Where and why autograd through an expression's graph failed, in one line; None without a reason."""
+    failed = [p for p in check.points if not p.ok and p.extra.get("reason")]
+    if not failed:
+        return None
+    worst = max(failed, key=lambda p: p.extra.get("digits_lost", 0))
+    where = f"at {_inputs(worst, 6)}"
+    if len(failed) > 1:
+        axis = check.variables[0]
+        xs = [p.inputs[axis] for p in failed]
+        where = (f"at {len(failed)} of {len(check.points)} points ({axis} in [{num(min(xs), 3)}, {num(max(xs), 3)}]); "
+                 f"worst {where}")
+    return f"{where}: {worst.extra['reason']}"
 
 
 MAX_POINT_TABLES = 20
 
 
-def _inputs(point) -> str:
-    return ", ".join(f"{k} = {num(v, 17)}" for k, v in point.inputs.items())
+def _inputs(point, digits: int = 17) -> str:
+    return ", ".join(f"{k} = {num(v, digits)}" for k, v in point.inputs.items())
 
 
 def check_point(check, point, derivative_label: str | None = None) -> Table:
@@ -140,10 +207,14 @@ def check_summary(check) -> Table:
     if worst is not None and n > 1:
         point, key, rel = worst
         table.add_row(f"worst {check.judged} point", f"{_inputs(point)} ({check.label(key)}, rel error {err(rel)})")
+    if "precision" in check.extra and n > 1:
+        table.add_row("precision", check.extra["precision"])
     failures = check.graph_failures
     if failures:
-        table.add_row("report's graph", Text(f"nan/inf at {len(failures)} point(s), e.g. {_inputs(failures[0])}; "
-                                             "the custom Function stays finite", style="yellow"))
+        example = _inputs(failures[0])
+        lost = max(p.graph_digits_lost for p in failures)
+        table.add_row("report's graph", Text(f"wrong at {len(failures)} point(s), e.g. {example}: up to "
+                                             f"{lost:.1f} digits lost (value or autograd through it)", style="yellow"))
     name = check.order.gradcheck_name
     if check.gradcheck is None:
         table.add_row(name, "skipped: no point with |x| <= 1e6 (its fixed step is meaningless beyond)")
@@ -159,7 +230,12 @@ def check_summary(check) -> Table:
 
 def check_tables(check, show_all: bool = False, derivative_label: str | None = None) -> Group:
     shown = check.points if show_all else check.points[:MAX_POINT_TABLES]
-    parts = [check_point(check, p, derivative_label) for p in shown]
+    parts = [expression_header(check)] if "expression" in check.extra else []
+    for p in shown:
+        parts.append(check_point(check, p, derivative_label))
+        caption = precision_caption(p)
+        if caption is not None:
+            parts.append(caption)
     if len(shown) < len(check.points):
         parts.append(Text(f"... {len(check.points) - len(shown)} more point(s); --all shows every table",
                           style="dim"))
@@ -204,11 +280,13 @@ def trace(traced, symbol: str = "f") -> Group:
     return Group(nodes, edges)
 
 
-def autograd_graphs(trees: dict[str, dict], title: str) -> Group:
+def autograd_graphs(trees: dict[str, dict], title: str, typed: bool = False) -> Group:
+    """``typed``: the graph is a typed expression's, not the report's."""
     from rich.tree import Tree
 
     labels = {"custom": "custom Function (one node: its backward is hand-written)",
-              "graph": "the report's decomposed graph (one node per primitive)",
+              "graph": "the expression's graph (one node per operation)" if typed
+              else "the report's decomposed graph (one node per primitive)",
               "loss": "the report's training loss, mean((y - (W*x + b))**2)"}
 
     def grow(branch, node):
@@ -233,3 +311,118 @@ def report_summary(report) -> Group:
     verdict = (Text(f"all {good} checks ok", style="bold green") if report.ok
                else Text(f"{len(report.verdicts) - good} of {len(report.verdicts)} checks FAILED", style="bold red"))
     return Group(table, verdict)
+
+
+# ---- check: the doctor of a user's Function ------------------------------------------------------
+
+MARKS = {True: "✓", False: "✗", None: "–"}  # capability and point verdicts (one place to swap for ASCII)
+MARK_STYLE = {True: "green", False: "bold red", None: "dim"}
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
+KIND_LABELS = {"function": "autograd.Function with setup_context",
+               "function-ctx": "autograd.Function, old style forward(ctx, ...)",
+               "callable": "plain callable (autograd through it is what is checked)"}
+TRUTH_LABELS = {"reference": "the reference, 50 digits",
+                "autograd": "autograd through forward's own ops (where the finite difference agrees)",
+                "finite_difference": "Richardson-extrapolated central differences in float64"}
+
+
+def _mark(ok: bool | None) -> Text:
+    return Text(MARKS[ok], style=MARK_STYLE[ok])
+
+
+def capabilities(diagnosis) -> Table:
+    table = Table(title=f"What {diagnosis.target} supports", title_justify="left")
+    table.add_column("capability", no_wrap=True)
+    table.add_column("", justify="center", no_wrap=True)
+    table.add_column("why")
+    for c in diagnosis.capabilities:
+        table.add_row(c.name, _mark(c.ok), c.detail)
+    return table
+
+
+def findings(diagnosis) -> Table | Text:
+    if not diagnosis.findings:
+        return Text("findings: none", style="green")
+    table = Table(title="Findings", title_justify="left")
+    table.add_column("code", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("message")
+    for f in diagnosis.findings:
+        table.add_row(f.code, Text(f.severity, style=SEVERITY_STYLE.get(f.severity)), f.message)
+    return table
+
+
+def _shown_points(points, show_all: bool) -> list[int | None]:
+    """Indices of the rows to show (None: an elision): every point with --all; else the first ones
+    and every wrong one after them, so a failure is never hidden by the cut."""
+    if show_all or len(points) <= MAX_POINT_TABLES:
+        return list(range(len(points)))
+    wrong = [i for i, p in enumerate(points) if not p.ok and i >= MAX_POINT_TABLES][:MAX_POINT_TABLES]
+    rows: list[int | None] = list(range(MAX_POINT_TABLES))
+    for i in wrong:
+        if rows[-1] is not None and i != rows[-1] + 1:
+            rows.append(None)
+        rows.append(i)
+    if rows[-1] != len(points) - 1:
+        rows.append(None)
+    return rows
+
+
+POINT_DIGITS = 8  # a table of many points: the errors beside each value say the rest
+
+
+def doctor_points(diagnosis, show_all: bool = False) -> Group:
+    from rich import box
+
+    two = len(diagnosis.variables) > 1
+    truth = "reference" if diagnosis.truth == "reference" else "truth"
+    table = Table(title=f"The gradient at each point ({diagnosis.dtype}), abs errors against the {truth}",
+                  title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False)
+    for name in [*diagnosis.variables, *(["∂f/∂"] if two else []), truth, "custom", "abs err", "autograd",
+                 "abs err", "finite diff", "abs err", "ok"]:
+        table.add_column(name, justify="right" if name not in ("∂f/∂", "ok") else "center", no_wrap=True)
+    rows = _shown_points(diagnosis.points, show_all)
+    for i in rows:
+        if i is None:
+            table.add_row(*["…" for _ in table.columns], style="dim")
+            continue
+        point = diagnosis.points[i]
+        for j, (v, g) in enumerate(point.gradients.items()):
+            where = [num(point.inputs[w], 6) if j == 0 else "" for w in diagnosis.variables]
+            cells = [num(g.truth, POINT_DIGITS)]
+            for method in ("custom", "autograd", "finite_difference"):
+                cells += [num(getattr(g, method), POINT_DIGITS), err(g.abs_error.get(method))]
+            style = None if g.ok is not False else "red"
+            table.add_row(*where, *([v] if two else []), *cells, _mark(g.ok), style=style)
+    parts = [table]
+    shown = sum(i is not None for i in rows)
+    if shown < len(diagnosis.points):
+        parts.append(Text(f"{shown} of {len(diagnosis.points)} points shown (the first {MAX_POINT_TABLES} and "
+                          "every wrong one); --all shows every row", style="dim"))
+    parts.append(Text(f"{truth}: {TRUTH_LABELS[diagnosis.truth]} · custom: its backward · autograd: through "
+                      "forward's own ops · finite diff: Richardson-extrapolated central differences", style="dim"))
+    return Group(*parts)
+
+
+def doctor_summary(diagnosis) -> Table:
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    params = ", ".join(f"{k} = {num(v)}" for k, v in diagnosis.params.items())
+    table.add_row("target", f"{diagnosis.target}  ({KIND_LABELS[diagnosis.kind]})")
+    table.add_row("points", f"{len(diagnosis.points)} in {diagnosis.dtype}" + (f"; params {params}" if params else ""))
+    for text in diagnosis.warnings:
+        table.add_row("python warning", Text(text, style="yellow"))
+    errors = sum(f.severity == "error" for f in diagnosis.findings)
+    warnings = len(diagnosis.findings) - errors
+    counts = f"{errors} error(s), {warnings} warning(s)"
+    verdict = (Text(f"ok: the first derivative is right ({counts})", style="bold green") if diagnosis.ok
+               else Text(f"FAILED: the first derivative is wrong ({counts})", style="bold red"))
+    table.add_row("verdict", verdict)
+    return table
+
+
+def doctor(diagnosis, show_all: bool = False) -> Group:
+    """`backprop check`: what the Function supports, what is wrong with it, the points, the verdict."""
+    return Group(capabilities(diagnosis), findings(diagnosis), doctor_points(diagnosis, show_all),
+                 doctor_summary(diagnosis))

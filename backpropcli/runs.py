@@ -228,14 +228,12 @@ def derivative_symbol(spec, order: int) -> str:
 
 def check(request: CheckRequest, progress: PointCallback | None = None) -> CheckRun:
     """grad / hessian: the check at every point, its figure (--plot) and the graph views of the first point."""
-    from backpropcli import checks, functions
+    from backpropcli import budget, checks, functions
     from backpropcli import trace as traces
-
-    from backpropcli import budget
 
     cfg, order = request.config, checks.Order(request.order)
     limit = budget.limit(request.max_memory)
-    spec = functions.resolve(cfg.function)
+    spec = functions.resolve(cfg.function, cfg.model_dump())
     points = {v: getattr(cfg, v) for v in spec.variables}
     params = {p: getattr(cfg, p) for p in spec.params}
     budget.check_points(max(map(len, points.values())), len(spec.variables), order, request.show_all, limit)
@@ -264,6 +262,74 @@ def check(request: CheckRequest, progress: PointCallback | None = None) -> Check
 
     files, views = _staged(request.out, request.plot or request.views.graph, write)
     return CheckRun(result, spec, cfg, files, views)
+
+
+# ---- check: the doctor of a user's Function -------------------------------------------------------
+
+DOCTOR_VARIABLES = ("x", "y")
+DOCTOR_PARAMS = ("a", "b", "c")
+
+
+@dataclass(frozen=True)
+class DoctorRequest:
+    """`backprop check TARGET`: ``config`` is a resolved config.DoctorConfig."""
+
+    config: Any
+
+
+@dataclass
+class DoctorRun:
+    diagnosis: Any  # doctor.Diagnosis
+    reference: str | None  # the --reference text, as given
+    files: list[Path] = field(default_factory=list)  # check writes none
+
+    @property
+    def plots(self) -> list[Path]:
+        return _figures(self.files)
+
+
+def _doctor_reference(text: str, points: dict, given: dict):
+    """The --reference as a callable reference(inputs, params, order) with its own params bound,
+    and the names of the params it takes."""
+    from backpropcli import functions
+    from backpropcli.errors import InputError
+
+    spec = functions.resolve(text)
+    if tuple(spec.variables) != tuple(points):
+        have = ", ".join(points) or "none"
+        raise InputError(f"the reference {text!r} is a function of {', '.join(spec.variables)}; "
+                         f"the points give {have}")
+    params = {**spec.param_defaults, **{p: v for p, v in given.items() if p in spec.params}}
+    missing = [p for p in spec.params if p not in params]
+    if missing:
+        raise InputError(f"the reference {text!r} needs --{missing[0]}")
+    return (lambda inputs, _target_params, order: spec.reference(inputs, params, order)), set(spec.params)
+
+
+def doctor(request: DoctorRequest) -> DoctorRun:
+    """Load the user's Function (importing runs its code), then diagnose it at the points."""
+    from backpropcli import doctor as doctors
+    from backpropcli import functions  # noqa: F401 - warms PyTorch's unary kernels before any large call
+    from backpropcli import loader
+    from backpropcli.errors import InputError
+
+    cfg = request.config
+    if not cfg.target:
+        raise InputError("which Function? give FILE.py:Name or package.module:Name, "
+                         "e.g. 'backprop check examples/my_ops.py:MySinc --x=-5:5:101'")
+    points = {v: getattr(cfg, v) for v in DOCTOR_VARIABLES if getattr(cfg, v) is not None}
+    given = {p: getattr(cfg, p) for p in DOCTOR_PARAMS if getattr(cfg, p) is not None}
+    reference, reference_params = None, set()
+    if cfg.reference is not None:
+        reference, reference_params = _doctor_reference(cfg.reference, points, given)
+    target = loader.load(cfg.target)
+    takes = given if target.inputs is None else {p: v for p, v in given.items() if p in target.inputs}
+    unused = [p for p in given if p not in takes and p not in reference_params]
+    if unused:
+        raise InputError(f"--{unused[0]}: neither {target.name} nor the reference takes it"
+                         + (f" ({target.name} takes {', '.join(target.inputs)})" if target.inputs else ""))
+    result = doctors.diagnose(target, points, takes, reference, dtype=cfg.dtype)
+    return DoctorRun(result, cfg.reference)
 
 
 # ---- report ---------------------------------------------------------------------------------------------

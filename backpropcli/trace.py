@@ -153,6 +153,8 @@ def function_trace(spec, inputs: dict[str, float], params: dict[str, float], der
     if derivative:
         title = f"{spec.name}: the graph of f′ that the second derivative differentiates "
         title += f"({spec.derivative_graph_title}) at {where}"
+    elif spec.custom is None:  # a typed expression
+        title = f"{spec.name}: its graph, one node per operation, at {where}"
     else:
         title = f"{spec.name}: the report's graph ({spec.graph_title}) at {where}"
     return trace_graph(graph, title)
@@ -216,7 +218,7 @@ def function_autograd_graphs(spec, inputs: dict[str, float], params: dict[str, f
     import torch
 
     trees = {}
-    for kind in ("custom", "graph"):
+    for kind in ("custom", "graph") if spec.custom is not None else ("graph",):
         leaves = {v: torch.tensor(inputs[v], dtype=torch.float64, requires_grad=True) for v in spec.variables}
         names = {id(t): v for v, t in leaves.items()}
         if kind == "custom":

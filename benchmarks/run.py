@@ -52,7 +52,7 @@ def help_imports() -> list[str]:
     """Heavy modules that `backprop --help` imports (should be none)."""
     code = ("import sys; sys.argv = ['backprop', '--help']\nfrom backpropcli.cli import main\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print(','.join(m for m in ('torch', 'matplotlib', 'mpmath', 'pydantic') if m in sys.modules),"
+            "print(','.join(m for m in ('torch', 'matplotlib', 'mpmath', 'sympy', 'pydantic') if m in sys.modules),"
             " file=sys.stderr)")
     done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True)
     return [m for m in done.stderr.strip().splitlines()[-1].split(",") if m] if done.stderr.strip() else []
@@ -61,8 +61,26 @@ def help_imports() -> list[str]:
 # ---- the measurements ------------------------------------------------------------------------
 
 
+def interleaved(runs: list, repeats: int) -> list[float]:
+    """Medians of several commands measured in turns, so a busy spell of a shared machine
+    slows each of them alike and their ratios stay honest."""
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):
+        for i, run in enumerate(runs):
+            start = time.perf_counter()
+            run()
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
 def startup(repeats: int) -> list[dict]:
-    grad_one = median_time(command([BACKPROP, "grad", "sinc", "--x", "2.0"]), repeats)
+    # a typed expression against the built-in sinc: the cost of sympy's derivative, the 50-digit
+    # truth and the digits-lost walk; then 10^4 points of it against one
+    grad_one, typed_one, typed_many = interleaved([
+        command([BACKPROP, "grad", "sinc", "--x", "2.0"]),
+        command([BACKPROP, "grad", "x*sin(x)", "--x", "2"]),
+        command([BACKPROP, "grad", "x*sin(x)", "--x=-100:100:10000"]),
+    ], repeats)
     rows = [
         row("backprop --help", median_time(command([BACKPROP, "--help"]), repeats),
             "python -c 'import typer'", median_time(command([PYTHON, "-c", "import typer"]), repeats), 1.5),
@@ -80,8 +98,23 @@ def startup(repeats: int) -> list[dict]:
         row("backprop grad sinc --x=-100:100:100000",
             median_time(command([BACKPROP, "grad", "sinc", "--x=-100:100:100000"]), repeats),
             "backprop grad sinc --x 2.0", grad_one, 3.0),
+        row("backprop grad 'x*sin(x)' --x 2", typed_one, "backprop grad sinc --x 2.0", grad_one, 1.15),
+        row("backprop grad 'x*sin(x)' --x=-100:100:10000", typed_many, "backprop grad 'x*sin(x)' --x 2",
+            typed_one, 3.0),
     ]
     return rows
+
+
+EXAMPLE = str(Path(__file__).parent.parent / "examples" / "my_ops.py")
+
+
+def check(repeats: int) -> list[dict]:
+    """`backprop check` on 101 points, every capability probed (MySincFixed passes them all, so
+    every probe runs to the end), against `grad` on the same 101 points of the built-in sinc."""
+    return [row("backprop check examples/my_ops.py:MySincFixed --x=-5:5:101 (every capability probed)",
+                median_time(command([BACKPROP, "check", f"{EXAMPLE}:MySincFixed", "--x=-5:5:101"]), repeats),
+                "backprop grad sinc --x=-5:5:101",
+                median_time(command([BACKPROP, "grad", "sinc", "--x=-5:5:101"]), repeats), 2.5)]
 
 
 def functions(repeats: int, n: int) -> list[dict]:
@@ -150,7 +183,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="runs per measurement (median); default 5")
     parser.add_argument("--points", type=int, default=10_000_000, help="points for the Function benchmarks")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench.json"))
-    parser.add_argument("--only", choices=["start-up", "functions", "regression"], help="one section only")
+    parser.add_argument("--only", choices=["start-up", "check", "functions", "regression"], help="one section only")
     args = parser.parse_args()
 
     import torch
@@ -160,6 +193,7 @@ def main() -> None:
     console = Console(width=max(140, Console().width), emoji=False)
     sections = {}
     for name, measure in (("start-up", lambda: startup(args.repeats)),
+                          ("check", lambda: check(args.repeats)),
                           ("functions", lambda: functions(args.repeats, args.points)),
                           ("regression", lambda: regression(args.repeats))):
         if args.only and args.only != name:
@@ -179,7 +213,7 @@ def main() -> None:
                           f"{r['ratio']:.2f}×", ("" if r["goal"] is None else f"≤ {r['goal']}×") + verdict, style=style)
     console.print(table)
     heavy = help_imports()
-    console.print(f"`backprop --help` imports torch/matplotlib/mpmath/pydantic: {', '.join(heavy) or 'none'}")
+    console.print(f"`backprop --help` imports torch/matplotlib/mpmath/sympy/pydantic: {', '.join(heavy) or 'none'}")
 
     machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,

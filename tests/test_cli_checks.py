@@ -71,7 +71,7 @@ def test_many_points_summary_and_all(runner):
     result = invoke(runner, "grad", "sinc", "--x=-5:5:25")
     assert result.exit_code == 0
     assert "5 more point(s)" in result.stdout and "worst custom point" in result.stdout
-    assert "nan/inf at 1 point(s), e.g. x = 0" in result.stdout
+    assert "wrong at 1 point(s), e.g. x = 0: up to 16.0 digits" in result.stdout
     everything = invoke(runner, "grad", "sinc", "--x=-5:5:25", "--all")
     assert "more point(s)" not in everything.stdout
 

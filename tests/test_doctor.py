@@ -165,7 +165,8 @@ def test_json_ready():
     assert [c["name"] for c in back["capabilities"]] == list(CAPABILITIES)
     assert back["findings"][0]["code"] == "nan-where-finite"
     g = back["points"][30]["gradients"]["x"]
-    assert g["custom"] == "nan" and set(g) >= {"reference", "custom", "autograd", "finite_difference", "truth", "ok"}
+    assert g["custom"] == "nan" and set(g) >= {"analytic", "custom", "autograd", "finite_difference", "ok"}
+    assert g["truth_source"] == "autograd" and set(g["abs_error"]) == {"custom", "autograd", "finite_difference"}
 
 
 def test_arity_and_params_are_checked():

@@ -6,8 +6,6 @@ the commands that need it.
 
 from __future__ import annotations
 
-import importlib.util
-
 from backpropcli.errors import InputError
 from backpropcli.functions import quad, sinc, softplus
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
@@ -31,14 +29,34 @@ def get(name: str) -> FunctionSpec:
         raise InputError(f"unknown function {name!r}; known functions: {', '.join(REGISTRY)}") from None
 
 
-def resolve(name_or_text: str) -> FunctionSpec:
+def resolve(name_or_text: str, params: dict[str, float | None] | None = None) -> FunctionSpec:
     """The one place a function argument is understood: a registered name means the built-in;
-    any other text is an expression, once the expressions package exists."""
-    if name_or_text in REGISTRY or importlib.util.find_spec("backpropcli.expressions") is None:
-        return get(name_or_text)
+    any other text is an expression (backpropcli.expressions, compiled once per text), whose
+    parameters must be among ``params`` (an InputError names any that are used but not given)."""
+    if name_or_text in REGISTRY:
+        return REGISTRY[name_or_text]
+    if isinstance(name_or_text, str) and name_or_text.strip().isidentifier():
+        _refuse_bare_name(name_or_text.strip())
     from backpropcli import expressions
 
-    return expressions.spec(name_or_text)
+    return expressions.compile(name_or_text, params)
+
+
+def _refuse_bare_name(name: str) -> None:
+    """A bare word that is not registered: most likely a mistyped function name, not an expression
+    (x, y, a, b, c, pi and e alone are expressions: f = x is a function too)."""
+    import difflib
+
+    from backpropcli.expressions.parse import CONSTANTS, FUNCTIONS, PARAMS, VARIABLES
+
+    if name in VARIABLES or name in PARAMS or name in CONSTANTS:
+        return
+    close = difflib.get_close_matches(name, [*REGISTRY, *FUNCTIONS], n=1)
+    hint = ""
+    if close:
+        hint = f" (did you mean {close[0]!r}?)" if close[0] in REGISTRY else f" (did you mean '{close[0]}(x)'?)"
+    raise InputError(f"unknown function {name!r}; known functions: {', '.join(REGISTRY)}, or an expression "
+                     f"in x and y such as 'x*sin(x)'{hint}")
 
 
 __all__ = ["REGISTRY", "Formulas", "FunctionSpec", "Reference", "get", "register", "resolve"]

@@ -64,11 +64,78 @@ def vmap_elementwise(apply: Callable, in_dims: tuple, *args, outputs: int = 1):
     if not batched:
         return apply(*args), (None,) * outputs if outputs > 1 else None
     out = apply(*moved)
-    return out, ((0,) * outputs if outputs > 1 else 0)
+    # every output must carry the batch dimension it is declared to have: an output that does
+    # not depend on the batched inputs (df/dy = b·x + 2c·y when only a is batched) comes back
+    # unbatched, so it is expanded to the common shape (a view, no copy)
+    shape = torch.broadcast_shapes(*(m.shape for m in moved if isinstance(m, torch.Tensor)))
+    if outputs > 1:
+        return tuple(o.expand(shape) for o in out), (0,) * outputs
+    return out.expand(shape), 0
+
+
+def real_input(x, function: str, name: str = "x"):
+    """x as a real floating tensor, the one input convention of every Function here.
+
+    Floating tensors (float64, float32, float16, bfloat16) pass unchanged; a Python
+    number or an integer/bool tensor becomes a tensor of torch's default float dtype
+    (as torch.sin does with an int tensor). Complex input is refused: these are real
+    functions, and PyTorch's convention for a complex gradient is the conjugate
+    Wirtinger derivative, which the hand-derived backwards do not compute.
+    """
+    if not isinstance(x, torch.Tensor):
+        if isinstance(x, complex):
+            raise TypeError(f"{function}: {name} is the complex number {x!r}; only real input is supported")
+        if not isinstance(x, (int, float)):
+            raise TypeError(f"{function}: {name} must be a real tensor or a number, got {type(x).__name__}")
+        return torch.tensor(float(x), dtype=torch.get_default_dtype())
+    if x.dtype.is_complex:
+        raise TypeError(f"{function}: {name} has dtype {x.dtype}; complex input is not supported "
+                        "(the derivatives here are for real x)")
+    if not x.dtype.is_floating_point:
+        return x.to(torch.get_default_dtype())
+    return x
+
+
+class UnsupportedTransform(RuntimeError):
+    """A PyTorch transform that would silently give a wrong derivative through these Functions."""
+
+
+def _functorch_levels() -> list[str]:
+    from torch._C._functorch import peek_interpreter_stack
+
+    levels = []
+    interpreter = peek_interpreter_stack()
+    if interpreter is None:
+        return levels
+    from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
+
+    return [str(i.key()).rsplit(".", 1)[-1] for i in retrieve_all_functorch_interpreters()]
+
+
+def refuse_compiled_transform(function: str) -> None:
+    """Called in forward: torch.compile of a torch.func transform (torch.compile(torch.func.grad(f)))
+    inlines the forward's ops and drops the custom backward (pytorch/pytorch#193279, #192985):
+    sinc's gradient at 0 comes out nan. Refuse instead of returning that number."""
+    if torch.compiler.is_compiling() and torch._C._functorch.peek_interpreter_stack() is not None:
+        raise UnsupportedTransform(
+            f"{function}: torch.compile over a torch.func transform drops its custom backward "
+            "(pytorch/pytorch#193279, #192985); compile torch.autograd.grad instead, or run the transform eagerly")
+
+
+def refuse_forward_over_forward(function: str) -> None:
+    """Called in jvp: with two forward-mode levels (jacfwd(jacfwd(f)), jvp of jvp, jacfwd(hessian(f)))
+    PyTorch drops the outer tangent of a custom Function and returns exactly 0
+    (pytorch/pytorch#197867). Refuse instead of returning that 0."""
+    if _functorch_levels().count("Jvp") >= 2:
+        raise UnsupportedTransform(
+            f"{function}: forward-over-forward (jacfwd of jacfwd, jvp of jvp) through a custom autograd.Function "
+            "returns 0 in PyTorch (pytorch/pytorch#197867); use jacrev/grad for the outer derivatives, "
+            "e.g. jacrev(jacrev(f)) or jacfwd(jacrev(f))")
 
 
 def save_input(ctx, inputs, output) -> None:
     """setup_context of a one-input Function: keep x for backward and for jvp."""
     (x,) = inputs
+    x = real_input(x, "input")
     ctx.save_for_backward(x)
     ctx.save_for_forward(x)

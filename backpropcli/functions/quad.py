@@ -10,7 +10,9 @@ from __future__ import annotations
 import mpmath
 import torch
 
-from backpropcli.functions.elementwise import chunked, vmap_elementwise
+from backpropcli.functions.elementwise import (
+    chunked, real_input, refuse_compiled_transform, refuse_forward_over_forward, vmap_elementwise,
+)
 from backpropcli.functions.graph import ADD, ADD3, MUL, MUL3, SQUARE, TWICE_MUL, Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
@@ -24,17 +26,85 @@ def _reduce(grad: torch.Tensor, like) -> torch.Tensor | None:
     return grad.sum_to_size(like.shape) if grad.shape != like.shape else grad
 
 
+def _ldexp(t: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    """t·2^e, exact, in steps of at most 2^±1000 (torch.ldexp forms 2^e, which overflows past 1023)."""
+    while bool((e != 0).any()):
+        step = e.clamp(-1000, 1000)
+        t, e = torch.ldexp(t, step), e - step
+    return t
+
+
+def _exact_sum(terms) -> torch.Tensor:
+    """sum of coef·f1·f2·... over ``terms`` without intermediate overflow or underflow.
+
+    Each factor is split as m·2^e (m in [1/2, 1)), so a term is a product of a few
+    mantissas (never over 1, never under 2^-4) times 2^(sum of e); the terms are
+    aligned on the largest exponent, added, and the sum is scaled back exactly.
+    Inf/nan only where the true sum is beyond the dtype's range.
+    """
+    parts = []
+    for coef, *factors in terms:
+        m, e = torch.full_like(factors[0], float(coef)), torch.zeros_like(factors[0], dtype=torch.int32)
+        for f in factors:
+            fm, fe = torch.frexp(f)
+            m, e = m * fm, e + fe
+        parts.append((m, e))
+    floor = torch.iinfo(torch.int32).min // 2
+    top = torch.stack([torch.where(m == 0, floor, e) for m, e in parts]).amax(0)
+    top = torch.where(top == floor, 0, top)
+    total = sum(_ldexp(m, e - top) for m, e in parts)
+    return _ldexp(total, top)
+
+
+def _rescued(kernel, terms):
+    """``kernel`` with a second, exact-exponent evaluation (``terms(x, y, a, b, c)``, lists
+    for _exact_sum) where its result is not finite from finite inputs: 2a·x at a = 1e308,
+    x = 0.25 overflows in between although the result, 5e307, does not."""
+
+    def run(x, y, a, b, c):
+        out = kernel(x, y, a, b, c)
+        outs = (out,) if isinstance(out, torch.Tensor) else out
+        if all(bool(torch.isfinite(o).all()) for o in outs):
+            return out
+        x, y, a, b, c = torch.broadcast_tensors(
+            x, y, *(torch.as_tensor(v, dtype=x.dtype, device=x.device) for v in (a, b, c)))
+        finite = torch.isfinite(x) & torch.isfinite(y) & torch.isfinite(a) & torch.isfinite(b) & torch.isfinite(c)
+        exact = tuple(_exact_sum(t) for t in terms(x, y, a, b, c))
+        fixed = tuple(torch.where(torch.isfinite(o) | ~finite, o, r) for o, r in zip(outs, exact))
+        return fixed[0] if len(fixed) == 1 else fixed
+
+    return run
+
+
 def _value_kernel(x, y, a, b, c):
     return (a * x + b * y) * x + c * y * y  # a·x² + b·x·y + c·y², one multiply fewer
 
 
 def _gradient_kernel(x, y, a, b, c):
-    return 2 * a * x + b * y, b * x + 2 * c * y
+    # 2·(a·x), not (2·a)·x: 2a overflows at a = 1e308 where 2a·x (x < 1/2) does not
+    return 2 * (a * x) + b * y, b * x + 2 * (c * y)
+
+
+_value_rescued = _rescued(_value_kernel, lambda x, y, a, b, c: [[(1, a, x, x), (1, b, x, y), (1, c, y, y)]])
+_gradient_rescued = _rescued(_gradient_kernel, lambda x, y, a, b, c: [[(2, a, x), (1, b, y)], [(1, b, x), (2, c, y)]])
+
+
+def _real(x, y, a, b, c):
+    """x and y as real floating tensors; a, b, c as real numbers or floating tensors (see real_input)."""
+    x, y = real_input(x, "quad", "x"), real_input(y, "quad", "y")
+    params = []
+    for name, p in zip(PARAMS, (a, b, c)):
+        if isinstance(p, torch.Tensor):
+            p = real_input(p, "quad", name)
+        elif isinstance(p, complex) or not isinstance(p, (int, float)):
+            real_input(p, "quad", name)  # raises with a clear message
+        params.append(p)
+    return (x, y, *params)
 
 
 def _save(ctx, inputs) -> None:
     """Save x, y and the parameters that are tensors; numbers stay on ctx."""
-    x, y, *params = inputs
+    x, y, *params = _real(*inputs)
     ctx.is_tensor = [isinstance(p, torch.Tensor) for p in params]
     ctx.numbers = [None if t else p for p, t in zip(params, ctx.is_tensor)]
     tensors = [p for p in params if isinstance(p, torch.Tensor)]
@@ -70,7 +140,9 @@ class Quad(torch.autograd.Function):
 
     @staticmethod
     def forward(x, y, a, b, c):
-        return chunked(_value_kernel, (x, y), (a, b, c))
+        refuse_compiled_transform("quad")
+        x, y, a, b, c = _real(x, y, a, b, c)
+        return chunked(_value_rescued, (x, y), (a, b, c))
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -92,6 +164,7 @@ class Quad(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, x_t, y_t, a_t, b_t, c_t):
+        refuse_forward_over_forward("quad")
         x, y, a, b, c = _saved(ctx)
         dx, dy = QuadGrad.apply(x, y, a, b, c)
         return _sum_terms([(x_t, lambda t: dx * t), (y_t, lambda t: dy * t), (a_t, lambda t: x * x * t),
@@ -108,7 +181,9 @@ class QuadGrad(torch.autograd.Function):
 
     @staticmethod
     def forward(x, y, a, b, c):
-        return chunked(_gradient_kernel, (x, y), (a, b, c))
+        refuse_compiled_transform("quad")
+        x, y, a, b, c = _real(x, y, a, b, c)
+        return chunked(_gradient_rescued, (x, y), (a, b, c))
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -119,20 +194,21 @@ class QuadGrad(torch.autograd.Function):
         x, y, a, b, c = _saved(ctx)
         need = ctx.needs_input_grad
         return (
-            _reduce(2 * a * gdx + b * gdy, x) if need[0] else None,
-            _reduce(b * gdx + 2 * c * gdy, y) if need[1] else None,
-            _reduce(2 * x * gdx, a) if need[2] else None,
+            _reduce(2 * (a * gdx) + b * gdy, x) if need[0] else None,
+            _reduce(b * gdx + 2 * (c * gdy), y) if need[1] else None,
+            _reduce(2 * (x * gdx), a) if need[2] else None,
             _reduce(y * gdx + x * gdy, b) if need[3] else None,
-            _reduce(2 * y * gdy, c) if need[4] else None,
+            _reduce(2 * (y * gdy), c) if need[4] else None,
         )
 
     @staticmethod
     def jvp(ctx, x_t, y_t, a_t, b_t, c_t):
+        refuse_forward_over_forward("quad")
         x, y, a, b, c = _saved(ctx)
-        tdx = _sum_terms([(x_t, lambda t: 2 * a * t), (y_t, lambda t: b * t), (a_t, lambda t: 2 * x * t),
+        tdx = _sum_terms([(x_t, lambda t: 2 * (a * t)), (y_t, lambda t: b * t), (a_t, lambda t: 2 * (x * t)),
                           (b_t, lambda t: y * t)])
-        tdy = _sum_terms([(x_t, lambda t: b * t), (y_t, lambda t: 2 * c * t), (b_t, lambda t: x * t),
-                          (c_t, lambda t: 2 * y * t)])
+        tdy = _sum_terms([(x_t, lambda t: b * t), (y_t, lambda t: 2 * (c * t)), (b_t, lambda t: x * t),
+                          (c_t, lambda t: 2 * (y * t))])
         zero = torch.zeros_like(x)
         return (zero if tdx is None else tdx), (zero if tdy is None else tdy)
 

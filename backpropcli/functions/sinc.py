@@ -30,7 +30,9 @@ import math
 import torch
 from mpmath import libmp
 
-from backpropcli.functions.elementwise import chunked, save_input, vmap_elementwise
+from backpropcli.functions.elementwise import (
+    chunked, real_input, refuse_compiled_transform, refuse_forward_over_forward, save_input, vmap_elementwise,
+)
 from backpropcli.functions.graph import COS, MUL, NEG_SQUARE, RECIPROCAL, SIN, ADD, Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
@@ -125,7 +127,8 @@ class Sinc(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
-        return sinc_value(x)
+        refuse_compiled_transform("sinc")
+        return sinc_value(real_input(x, "sinc"))
 
     setup_context = staticmethod(save_input)
 
@@ -136,6 +139,7 @@ class Sinc(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, x_t):
+        refuse_forward_over_forward("sinc")
         (x,) = ctx.saved_tensors
         return SincGrad.apply(x) * x_t
 
@@ -150,7 +154,8 @@ class SincGrad(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
-        return sinc_prime(x)
+        refuse_compiled_transform("sinc")
+        return sinc_prime(real_input(x, "sinc"))
 
     setup_context = staticmethod(save_input)
 
@@ -161,6 +166,7 @@ class SincGrad(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, x_t):
+        refuse_forward_over_forward("sinc")
         (x,) = ctx.saved_tensors
         return SincSecond.apply(x) * x_t
 
@@ -175,7 +181,8 @@ class SincSecond(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
-        return sinc_second(x)
+        refuse_compiled_transform("sinc")
+        return sinc_second(real_input(x, "sinc"))
 
     setup_context = staticmethod(save_input)
 
@@ -186,6 +193,7 @@ class SincSecond(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, x_t):
+        refuse_forward_over_forward("sinc")
         (x,) = ctx.saved_tensors
         return sinc_third(x) * x_t
 

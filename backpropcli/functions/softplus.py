@@ -5,9 +5,10 @@
     f''(x) = sigmoid(x)·sigmoid(-x) = e^x/(1 + e^x)^2
 
 The value is torch.logaddexp(x, 0), which computes exactly the stable form above
-in one fused kernel. The product sigmoid(x)·sigmoid(-x) keeps full relative
-accuracy for large |x|, where the textbook sigmoid(x)·(1 - sigmoid(x))
-computes 1 - 1 = 0 (already at x = 40).
+in one fused kernel. f' and f'' are written with e = e^(-|x|) <= 1: f'' = e/(1 + e)^2
+keeps full relative accuracy for large |x|, where the textbook
+sigmoid(x)·(1 - sigmoid(x)) computes 1 - 1 = 0 (already at x = 40), and keeps the
+subnormal tail (f''(710) = 4.5e-309) where sigmoid(-710) is already 0.
 An underflowing true value (e.g. f(-1000) ~ 5e-435) comes out as 0, never nan.
 """
 
@@ -16,7 +17,9 @@ from __future__ import annotations
 import mpmath
 import torch
 
-from backpropcli.functions.elementwise import chunked, save_input, vmap_elementwise
+from backpropcli.functions.elementwise import (
+    chunked, real_input, refuse_compiled_transform, refuse_forward_over_forward, save_input, vmap_elementwise,
+)
 from backpropcli.functions.graph import EXP, LOG, MUL, RECIPROCAL, Graph, add_constant
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
@@ -26,24 +29,50 @@ def softplus_value(x: torch.Tensor) -> torch.Tensor:
     return torch.logaddexp(x, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
+def _sigmoid_kernel(x: torch.Tensor) -> torch.Tensor:
+    # with e = e^(-|x|) <= 1: s(x) = 1/(1 + e) for x >= 0 and e/(1 + e) for x < 0. torch.sigmoid
+    # computes 1/(1 + e^(-x)), which is 0 from x < -709 where e^x is still a subnormal (to -745)
+    e = torch.exp(-x.abs())
+    return torch.where(x < 0, e, torch.ones_like(e)) / (1 + e)
+
+
 def sigmoid_value(x: torch.Tensor) -> torch.Tensor:
-    # torch.sigmoid is 1/(1 + e^(-x)): e^(-x) overflows to inf for x < -709, giving 0 (the
-    # true value underflows there too); elsewhere every step keeps full relative accuracy
-    return torch.sigmoid(x)
+    return chunked(_sigmoid_kernel, (x,))
 
 
 def _slope_kernel(x: torch.Tensor) -> torch.Tensor:
-    return torch.sigmoid(x) * torch.sigmoid(-x)
+    # s(x)·s(-x) = e/(1 + e)^2 with e = e^(-|x|): never 1 - 1, and e^(-710) = 4.5e-309 survives as a
+    # subnormal where sigmoid(-710) = 1/(1 + inf) is already 0
+    e = torch.exp(-x.abs())
+    return e / ((1 + e) * (1 + e))
 
 
 def sigmoid_slope(x: torch.Tensor) -> torch.Tensor:
     return chunked(_slope_kernel, (x,))
 
 
+CURVATURE_CUTOFF = 1.0
+
+
 def sigmoid_curvature(x: torch.Tensor) -> torch.Tensor:
-    """s''(x) = s(x)·s(-x)·(s(-x) - s(x)), in traceable ops (higher derivatives differentiate it)."""
-    s, r = torch.sigmoid(x), torch.sigmoid(-x)
-    return s * r * (r - s)
+    """s''(x) = s(x)·s(-x)·(s(-x) - s(x)), in traceable ops (higher derivatives differentiate it).
+
+    Written as it stands, s(-x) - s(x) = -tanh(x/2) cancels near 0 (0 at x = 1e-300, relative
+    error u/x at 1e-8) and s(-x) is 0 from x > 709 although s''(710) ~ -4.5e-309 is representable.
+    Two branches, joined by the double where (each sees only inputs it is safe on), and both
+    without abs, so autograd's derivatives of them are right at 0 too:
+      |x| < 1:  t = tanh(x/2), s·s(-x) = (1 - t²)/4, so s'' = -(t - t³)/4   (t ~ x/2: no cancellation)
+      |x| >= 1: e = e^(-|x|) <= 1/e, so s'' = -sign(x)·e(1 - e)/(1 + e)³    (underflows only with e)
+    """
+    small = x.abs() < CURVATURE_CUTOFF
+    xs = torch.where(small, x, torch.zeros_like(x))
+    xl = torch.where(small, torch.ones_like(x), x)
+    t = torch.tanh(xs / 2)
+    near = -(t - t * t * t) / 4
+    positive = xl > 0
+    e = torch.exp(torch.where(positive, -xl, xl))
+    far = e * (1 - e) / ((1 + e) * (1 + e) * (1 + e))
+    return torch.where(small, near, torch.where(positive, -far, far))
 
 
 class Softplus(torch.autograd.Function):
@@ -55,7 +84,8 @@ class Softplus(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
-        return softplus_value(x)
+        refuse_compiled_transform("softplus")
+        return softplus_value(real_input(x, "softplus"))
 
     setup_context = staticmethod(save_input)
 
@@ -66,6 +96,7 @@ class Softplus(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, x_t):
+        refuse_forward_over_forward("softplus")
         (x,) = ctx.saved_tensors
         return Sigmoid.apply(x) * x_t
 
@@ -79,7 +110,8 @@ class Sigmoid(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
-        return sigmoid_value(x)
+        refuse_compiled_transform("softplus")
+        return sigmoid_value(real_input(x, "softplus"))
 
     setup_context = staticmethod(save_input)
 
@@ -90,6 +122,7 @@ class Sigmoid(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, x_t):
+        refuse_forward_over_forward("softplus")
         (x,) = ctx.saved_tensors
         return SigmoidSlope.apply(x) * x_t
 
@@ -103,7 +136,8 @@ class SigmoidSlope(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
-        return sigmoid_slope(x)
+        refuse_compiled_transform("softplus")
+        return sigmoid_slope(real_input(x, "softplus"))
 
     setup_context = staticmethod(save_input)
 
@@ -114,6 +148,7 @@ class SigmoidSlope(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, x_t):
+        refuse_forward_over_forward("softplus")
         (x,) = ctx.saved_tensors
         return sigmoid_curvature(x) * x_t
 
