@@ -6,7 +6,7 @@ estimated from its size with per-point and per-step costs measured on this
 code (README, "Reliability"): the interpreter with torch, mpmath and
 matplotlib loaded, plus
   grad:     ~5 KB a point (one variable), ~6 KB (two); ~18 KB more with --all (the full table)
-  hessian:  ~6.5 KB a point (one variable), ~11 KB (two)
+  hessian:  ~7 KB a point (one variable; an expression measured 7.5 KB), ~11 KB (two)
   regress:  ~10 bytes a step (the loss history is an array of float64),
             ~200 bytes a data row, ~3 KB a row with --trace or --graph (the trace holds every
             node's values for every row)
@@ -79,7 +79,7 @@ def _suggest(need: float) -> str:
 
 def check_points(points: int, variables: int, order: int, show_all: bool, budget: int) -> None:
     """grad (order 1) / hessian (order 2) at `points` points of `variables` variables."""
-    per_point = (3_000 + 1_500 * variables) if order == 1 else (4_500 + 1_600 * variables**2)
+    per_point = (3_000 + 1_500 * variables) if order == 1 else (6_000 + 1_200 * variables**2)
     if show_all:
         per_point += 18_000
     command = "grad" if order == 1 else "hessian"
