@@ -5,7 +5,9 @@ that `backprop --help` stays fast.
 """
 
 import functools
+import os
 import re
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -15,12 +17,14 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from backpropcli import __version__, defaults, render
+from backpropcli import __version__, defaults, render, streams
 from backpropcli.errors import BackpropError
 
-# no emoji codes: "--x=-100:100:5" must not turn into an emoji
-stdout = Console(highlight=False, emoji=False)
-stderr = Console(stderr=True, highlight=False, emoji=False)
+# no emoji codes: "--x=-100:100:5" must not turn into an emoji. stdout goes through a
+# proxy that turns a failed write (disk full, stdout closed) into one error line, exit 1;
+# COLUMNS=0 or garbage is ignored rather than shrinking every line (errors too) to nothing
+stdout = Console(file=streams.STDOUT, highlight=False, emoji=False, _environ=streams.sane_environ())
+stderr = Console(stderr=True, highlight=False, emoji=False, _environ=streams.sane_environ())
 
 
 class _OneLineErrors(TyperGroup):
@@ -31,6 +35,7 @@ class _OneLineErrors(TyperGroup):
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.TyperException as exc:  # click's UsageError and friends derive from it
             ctx = getattr(exc, "ctx", None)
+            streams.prune_suggestions(exc)
             if type(exc).__name__ != "NoArgsIsHelpError":
                 path = ctx.command_path if ctx is not None else "backprop"
                 _print_error(f"{exc.format_message()} (see '{path} --help')")
@@ -131,7 +136,16 @@ _use_options_panel()
 
 
 def _print_error(message: str) -> None:
-    stderr.print(f"error: {message}", markup=False, soft_wrap=True)
+    # a path with a newline or an escape sequence must not split or colour the one line
+    stderr.print(f"error: {streams.one_line(message)}", markup=False, soft_wrap=True)
+
+
+def _interrupted() -> typer.Exit:
+    number = streams.SIGNALS.received or signal.SIGINT
+    streams.SIGNALS.received = None  # reported once (a library caller may run again)
+    name = signal.Signals(number).name
+    _print_error(f"interrupted ({name}); no partial files were left behind")
+    return typer.Exit(128 + number)  # 130 for SIGINT, 143 for SIGTERM
 
 
 def _guarded(command: Callable) -> Callable:
@@ -140,13 +154,14 @@ def _guarded(command: Callable) -> Callable:
     @functools.wraps(command)
     def run(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
+            streams.SIGNALS.check()  # an interrupt swallowed on the way (a GC callback) is not lost
+            return result
         except BackpropError as exc:
             _print_error(str(exc))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            _print_error("interrupted; no partial files were left behind")
-            raise typer.Exit(130) from None
+            raise _interrupted() from None
 
     return run
 
@@ -205,6 +220,9 @@ TraceOption = Annotated[bool, typer.Option("--trace", help="Show the chain rule 
     "runs: each node's value and each edge's local, upstream and downstream gradient.")]
 GraphOption = Annotated[bool, typer.Option("--graph", help="Write a picture of the traced graph (PNG) and its Graphviz "
     "DOT text into --out.")]
+MaxMemoryOption = Annotated[Optional[str], typer.Option("--max-memory", show_default=False,
+    help="Memory budget; a run estimated to need more is refused before it starts, e.g. "
+    "[cyan]--max-memory 8GB[/cyan]. [default: $BACKPROP_MAX_MEMORY, else 2GB]")]
 AutogradGraphOption = Annotated[bool, typer.Option("--autograd-graph", help="Print PyTorch's own backward graph "
     "(grad_fn.next_functions) as a tree. It is built anew on every forward pass (a dynamic graph); a custom "
     "Function is one node in it, the report's decomposed graph many.")]
@@ -254,10 +272,10 @@ def _value(choice: Optional[Enum]) -> Optional[str]:
 
 
 def _emit_json(payload: Any) -> None:
-    from backpropcli.jsonify import dumps
+    from backpropcli.jsonify import write
 
-    sys.stdout.write(dumps(payload, pretty=sys.stdout.isatty()) + "\n")
-    sys.stdout.flush()
+    write(payload, streams.STDOUT, pretty=streams.STDOUT.isatty())
+    streams.STDOUT.flush()
 
 
 def _print_paths(paths: list[Path]) -> None:
@@ -319,6 +337,7 @@ def regress(
     out: OutOption = Path("outputs"),
     json_output: JsonOption = False,
     config: ConfigOption = None,
+    max_memory: MaxMemoryOption = None,
 ) -> None:
     from backpropcli import config as configs
     from backpropcli import payloads, runs
@@ -328,7 +347,7 @@ def regress(
         "data": None if data is None else str(data), "device": _value(device), "tol": tol,
         "log_every": log_every, "zero_grad": zero_grad,
     })
-    request = runs.RegressRequest(cfg, plot, runs.Views(trace, graph, autograd_graph), out)
+    request = runs.RegressRequest(cfg, plot, runs.Views(trace, graph, autograd_graph), out, max_memory)
     with _step_reporter(cfg, quiet=json_output) as on_step:
         run = runs.regress(request, on_step=on_step)
     if not json_output:
@@ -364,6 +383,7 @@ class _step_reporter:
         return self.on_step
 
     def on_step(self, step: int, loss: float) -> None:
+        streams.SIGNALS.check()  # a safe point for an interrupt Python swallowed
         every = self.cfg.log_every
         if every and step % every == 0:
             stderr.print(f"step {step:>8}  loss {loss:.10g}", markup=False)
@@ -473,12 +493,12 @@ through the graph of the symbolic f′ (the report's Figure 7, for any f).
 
 
 def _check(order: int, function, options: dict, show_all: bool, plot: bool, views, out: Path, json_output: bool,
-           config) -> None:
+           config, max_memory: str | None = None) -> None:
     from backpropcli import config as configs
     from backpropcli import payloads, runs
 
     cfg = configs.load_function(function, config, options)
-    request = runs.CheckRequest(cfg, order, plot, views, out)
+    request = runs.CheckRequest(cfg, order, plot, views, out, max_memory, show_all and not json_output)
     with _point_progress(quiet=json_output) as progress:
         run = runs.check(request, progress=progress)
     result = run.check
@@ -552,12 +572,13 @@ def _check_command(name: str, order: int) -> Callable:
         out: OutOption = Path("outputs"),
         json_output: json_option = False,
         config: config_option = None,
+        max_memory: MaxMemoryOption = None,
     ) -> None:
         from backpropcli import runs
 
         options = {"x": x, "y": y, "a": a, "b": b, "c": c, "dtype": _value(dtype)}
         _check(order, function, options, show_all, plot, runs.Views(trace, graph, autograd_graph), out, json_output,
-               config)
+               config, max_memory)
 
     command.__name__ = name
     return _guarded(command)
@@ -725,4 +746,8 @@ def report(
 
 
 def main() -> None:
-    app()
+    streams.prepare_process()  # signals, ASCII fallback for a non-UTF-8 stdout, matplotlib's backend
+    try:
+        app()
+    finally:
+        streams.flush_at_exit()

@@ -59,6 +59,8 @@ def _number(text: str) -> float:
         raise ValueError(f"{text.strip()!r} is not a number") from None
     if not math.isfinite(number):
         raise ValueError(f"{text.strip()!r} is not a finite number")
+    if number == 0 and re.search(r"[1-9]", re.split(r"[eE]", text)[0]):
+        raise ValueError(f"{text.strip()!r} underflows to 0 (smallest float64 is 5e-324)")
     return number
 
 
@@ -239,6 +241,10 @@ class _UniqueKeyLoader:
                 def construct_mapping(self, node, deep=False):
                     seen = set()
                     for key_node, _ in node.value:
+                        if not isinstance(key_node, yaml.ScalarNode):  # ? [a, b] or {x: 1}: 2
+                            raise yaml.MarkedYAMLError(
+                                None, None, "a key must be a plain name, not a list or mapping", key_node.start_mark
+                            )
                         key = self.construct_object(key_node, deep=deep)
                         if key in seen:
                             raise yaml.MarkedYAMLError(
@@ -280,11 +286,27 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"{source}: invalid YAML{where}: {problem}") from None
     except RecursionError:
         raise ConfigError(f"{source}: YAML nested too deeply") from None
+    except ValueError as exc:  # int(): a number of more than 4300 digits
+        raise ConfigError(f"{source}: invalid YAML: {str(exc).split(';')[0]}") from None
+    _refuse_huge_integers(data, source)
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of keys to values, got {type(data).__name__}")
     return data
+
+
+def _refuse_huge_integers(data: Any, source: Path, key: str = "") -> None:
+    """An integer beyond float64's range (a 400-digit one) has no use in a config, and
+    float() of it raises OverflowError: refuse it naming the key."""
+    if isinstance(data, bool):
+        return
+    if isinstance(data, int) and abs(data) > 2**1023:
+        raise ConfigError(f"{source}: key '{key or '(top level)'}': integer of {len(str(abs(data)))} digits "
+                          "is too large (beyond float64's range, about 1.8e308)")
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for name, value in items:
+        _refuse_huge_integers(value, source, f"{key}.{name}" if key else str(name))
 
 
 def option_name(key: str) -> str:
@@ -387,7 +409,14 @@ def load_function(function: str | None, config_path: str | os.PathLike | None, g
     if name is None:
         raise InputError(f"which function? give one of {known}, e.g. 'backprop grad {next(iter(functions.REGISTRY))}'")
     given = {k: v for k, v in given.items() if v is not None}
-    spec = functions.resolve(name, {p: given.get(p, data.get(p)) for p in ("a", "b", "c")})
+    from backpropcli.errors import BackpropError
+
+    try:
+        spec = functions.resolve(name, {p: given.get(p, data.get(p)) for p in ("a", "b", "c")})
+    except BackpropError as exc:
+        if function is not None:
+            raise
+        raise ConfigError(f"{config_path}: key 'function': {exc}") from None  # `function: Sinc`: which file, which key
     model = function_model(spec)
     extra = [k for k in given if k not in model.model_fields]
     if extra:

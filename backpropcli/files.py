@@ -53,24 +53,89 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     all, and an interruption (Ctrl-C, a crash) leaves no partial file behind.
     """
     target = Path(path)
+    tmp = None
     try:
+        # created and closed inside the try: a signal between the two must not leave it behind
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+        tmp = Path(tmp_name)
+        os.close(fd)
         write(tmp)
         os.chmod(tmp, _mode_for(target))
         os.replace(tmp, target)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
     return target
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+class Staging:
+    """A run's files are written into a hidden temporary folder inside ``out`` and moved
+    into place together at the end (``publish``), under an exclusive lock on ``out``.
+
+    So an interrupted run leaves nothing (the folder is removed), and runs writing
+    into the same folder at once each leave a consistent set: the lock orders the
+    moves, so a file of one run never sits beside another run's version of its
+    sibling. Interrupts are held back while the files move (a few renames).
+    """
+
+    def __init__(self, out: str | os.PathLike):
+        self.out = prepare_dir(out)
+        self.folder = self.out
+
+    def __enter__(self) -> Staging:
+        from backpropcli.streams import SIGNALS
+
+        try:
+            with SIGNALS:  # a signal held during mkdtemp is raised as this block ends, still in
+                # __enter__, where __exit__ would not run: the folder is removed here instead
+                try:
+                    self.folder = Path(tempfile.mkdtemp(prefix=".backprop-", suffix=".tmp", dir=self.out))
+                except OSError as exc:
+                    raise OutputError(f"cannot write into {self.out}: {exc.strerror or exc}") from None
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import shutil
+
+        from backpropcli.streams import SIGNALS
+
+        if self.folder == self.out:  # never created
+            return
+        with SIGNALS:  # a second signal must not cut the clean-up short
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def publish(self, paths: list[Path]) -> dict[Path, Path]:
+        """Move the staged files into ``out``; returns staged path -> final path."""
+        import fcntl
+
+        from backpropcli.streams import SIGNALS
+
+        moved = {}
+        with SIGNALS:  # a signal now is raised once every file is in place
+            fd = os.open(self.out, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                for staged in paths:
+                    final = self.out / Path(staged).relative_to(self.folder)
+                    try:
+                        if final.exists():  # an existing file keeps its mode
+                            os.chmod(staged, _mode_for(final))
+                        os.replace(staged, final)
+                    except OSError as exc:
+                        raise OutputError(f"cannot write {final}: {exc.strerror or exc}") from None
+                    moved[Path(staged)] = final
+            finally:
+                os.close(fd)  # releases the lock
+        return moved

@@ -15,10 +15,18 @@ def written(paths: list[Path]) -> dict:
             "files": [str(p) for p in paths]}
 
 
+def regress_config(result) -> dict:
+    """The resolved config; with a data file, x and y are null (the defaults were not used)."""
+    config = plain(result.config)
+    if config.get("data") is not None:
+        config["x"] = config["y"] = None
+    return config
+
+
 def regression(result, files: list[Path]) -> dict:
     return {
         "command": "regress",
-        "config": plain(result.config),
+        "config": regress_config(result),
         "W": result.W,
         "b": result.b,
         "final_loss": result.final_loss,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from backpropcli.files import write_atomic
@@ -11,6 +12,13 @@ DPI = 150
 
 
 def _pyplot():
+    import os
+
+    import warnings
+
+    os.environ["MPLBACKEND"] = "Agg"  # MPLBACKEND=nonsense would fail matplotlib's import
+    # data near ±1e308: matplotlib's own hi - lo overflows; the axes are fixed in _tame_huge_axes
+    warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning, r"matplotlib\.")
     import matplotlib
 
     matplotlib.use("Agg")  # no display here, and none needed
@@ -19,12 +27,52 @@ def _pyplot():
     return plt
 
 
+HUGE = 1e300  # beyond this, matplotlib's tick steps (scale * 10) overflow
+
+
+def _tame_huge_axes(fig) -> None:
+    """Data near ±1e308: matplotlib's tick locator overflows ("arange: cannot compute
+    length"). Such an axis gets the data's limits and three fixed ticks."""
+    import math
+
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    for ax in fig.axes:
+        for axis, interval, set_limits in ((ax.xaxis, ax.dataLim.intervalx, ax.set_xlim),
+                                           (ax.yaxis, ax.dataLim.intervaly, ax.set_ylim)):
+            lo, hi = (float(v) for v in interval)
+            if axis.get_scale() == "linear" and math.isfinite(lo) and math.isfinite(hi) \
+                    and max(abs(lo), abs(hi)) > HUGE:
+                set_limits(lo, hi)
+                axis.set_major_locator(FixedLocator([lo, lo / 2 + hi / 2, hi]))
+                axis.set_minor_locator(NullLocator())
+
+
+@contextlib.contextmanager
+def _huge_values_allowed(fig):
+    """Tame the axes (above) and silence matplotlib's own overflow warnings in hi - lo."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
+        _tame_huge_axes(fig)
+        yield
+
+
 def save(fig, path: Path) -> Path:
     plt = _pyplot()
     try:
-        return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
+        with _huge_values_allowed(fig):
+            return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
     finally:
         plt.close(fig)
+
+
+MAX_DRAWN = 20_000  # points per curve: more only costs memory and time (10^8 losses would take GBs)
+
+
+def _stride(n: int) -> int:
+    return max(1, -(-n // MAX_DRAWN))
 
 
 def _line(w: float, b: float) -> str:
@@ -39,7 +87,9 @@ def regression_line(result, path: Path) -> Path:
     lo, hi = min(data.x), max(data.x)
     pad = 0.1 * (hi - lo)
     xs = [lo - pad, hi + pad]
-    ax.scatter(data.x, data.y, color="black", zorder=3, label="data")
+    every = _stride(len(data.x))
+    ax.scatter(data.x[::every], data.y[::every], color="black", zorder=3,
+               label="data" if every == 1 else f"data (every {every}th point)")
     ax.plot(xs, [result.W * v + result.b for v in xs], color="tab:blue", lw=2,
             label=f"GD after {result.iters_run} steps: {_line(result.W, result.b)}")
     opt = result.optimum
@@ -57,8 +107,12 @@ def loss_curve(result, path: Path) -> Path:
     """Figure 2 of the report: the loss before each update, on a log axis."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    steps = range(1, len(result.losses) + 1)
-    positive = [max(v, 1e-300) if v == v else float("nan") for v in result.losses]
+    every = _stride(len(result.losses))
+    steps = [*range(1, len(result.losses) + 1, every)]
+    positive = [max(v, 1e-300) if v == v else float("nan") for v in result.losses[::every]]
+    if steps[-1] != len(result.losses):  # the last step is always drawn
+        steps.append(len(result.losses))
+        positive.append(max(result.losses[-1], 1e-300) if result.losses[-1] == result.losses[-1] else float("nan"))
     ax.semilogy(steps, positive, color="tab:red", lw=1.8, label="MSE before each update")
     finite = [v for v in positive if v == v and v != float("inf")]
     # the least-squares loss is often ~1e-32: draw it only where it does not squash the curve
@@ -115,8 +169,15 @@ def _error_panel(bottom, check, xs, order, entries, name: str) -> None:
             shown = [max(e, floor) if e == e else float("nan") for e in errors]
             highest = max([highest] + [e for e in shown if e == e and e != float("inf")])
             bottom.semilogy(xs, shown, marker, ms=2.5, color=color, alpha=0.8, label=label, ls="none")
-    bottom.axhspan(floor * 0.5, eps, color="0.85", zorder=0,
-                   label=f"below {check.dtype} epsilon {eps:.1e}: rounding (exact 0 drawn at the bottom)")
+    # the band spans the width in axes coordinates and is added without autolim: anything that
+    # updates the data limits inverts the data transform, singular while x spans ±1e308
+    from matplotlib.collections import PolyCollection
+
+    low = floor * 0.5
+    band = PolyCollection([[(0, low), (1, low), (1, eps), (0, eps)]], transform=bottom.get_yaxis_transform(),
+                          facecolor="0.85", edgecolor="none", zorder=0,
+                          label=f"below {check.dtype} epsilon {eps:.1e}: rounding (exact 0 drawn at the bottom)")
+    bottom.add_collection(band, autolim=False)
     bottom.axhline(check.rtol, color="tab:red", ls="--", lw=1.2,
                    label=f"tolerance rtol {check.rtol:g}: the {name} column fails above it")
     bottom.set_ylim(floor * 0.5, highest * 30)
@@ -138,6 +199,15 @@ def _curves_title(check, marked, axis_var: str, chosen_range: bool) -> str:
             f"{check.dtype}\n{chosen}" + (f"; {held}" if held else ""))
 
 
+def _axis_unit(xs: list[float]) -> float:
+    """1, or a power of ten for inputs near ±1e308: matplotlib's transforms divide by the axis'
+    span, which overflows to inf there (a singular transform); the axis then reads x / 1e+308."""
+    import math
+
+    big = max((abs(x) for x in xs if math.isfinite(x)), default=0.0)
+    return 1.0 if big <= HUGE else 10.0 ** math.floor(math.log10(big))
+
+
 def check_curves(check, path: Path, requested=None) -> Path:
     """Three panels along the first variable: f; its derivatives (f′ or f″; the Hessian's upper
     triangle), drawn as dense analytic curves with the judged method as markers; and every
@@ -148,7 +218,13 @@ def check_curves(check, path: Path, requested=None) -> Path:
     axis_var = check.variables[0]
     marked = requested if requested is not None else check
     order = sorted(range(len(check.points)), key=lambda i: check.points[i].inputs[axis_var])
-    xs = [check.points[i].inputs[axis_var] for i in order]
+    unit = _axis_unit([check.points[i].inputs[axis_var] for i in order])
+
+    def at(point) -> float:
+        """Where a point sits on the x axis, in the axis' unit."""
+        return point.inputs[axis_var] / unit
+
+    xs = [at(check.points[i]) for i in order]
     fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(10.5, 9.5), sharex=True,
                                               gridspec_kw={"height_ratios": [1, 1.3, 1.1]})
     first = check.order == 1
@@ -166,23 +242,24 @@ def check_curves(check, path: Path, requested=None) -> Path:
         color = colors[k % len(colors)]
         middle.plot(xs, [dict(entries(check.points[i]))[label].analytic for i in order], color=color, lw=1.6,
                     ls=("-", "--", ":")[k % 3], label=f"{label} analytic")
-        checked = [(p.inputs[axis_var], getattr(dict(entries(p))[label], check.judged)) for p in marked.points]
+        checked = [(at(p), getattr(dict(entries(p))[label], check.judged)) for p in marked.points]
         middle.plot([c[0] for c in checked], [c[1] for c in checked], "o", ms=6, mfc="none", mew=1.5, color=color,
                     label=f"{label} {name} at the checked point{'s' if len(checked) > 1 else ''}")
     _keep_truth_in_view(middle, check, marked, entries, order)
     middle.set_ylabel("derivative" if first else "second derivative")
 
     _error_panel(bottom, check, xs, order, entries, name)
-    bottom.set_xlabel(axis_var)
+    bottom.set_xlabel(axis_var if unit == 1 else f"{axis_var} / {unit:g}")
 
     for point in marked.points if len(marked.points) <= 20 else []:  # many points: the markers say it
         for ax in (top, middle, bottom):
-            ax.axvline(point.inputs[axis_var], color="0.4", lw=0.8, ls=":", zorder=0)
+            ax.axvline(at(point), color="0.4", lw=0.8, ls=":", zorder=0)
     for ax in (top, middle, bottom):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside, not over
     top.set_title(_curves_title(check, marked, axis_var, requested is not None), fontsize=10)
-    fig.tight_layout()
+    with _huge_values_allowed(fig):
+        fig.tight_layout()
     return save(fig, path)
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Callable
+import re
+from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,14 +26,15 @@ from backpropcli.functions.graph import ADD, MEAN, MUL, SQUARE, SUB, Graph
 # A loss this many times the first one counts as an explosion: stop there.
 EXPLOSION_FACTOR = 1e12
 MAX_DATA_BYTES = 200_000_000
+MAX_LINE = 1 << 16  # a row of two numbers is never longer
 # Beyond this many steps "how many" stops meaning anything (iters is capped at 1e8).
 MAX_STEPS = 1 << 62
 
 
 @dataclass(frozen=True)
 class Dataset:
-    x: list[float]
-    y: list[float]
+    x: Sequence[float]  # a list, or a float64 array for a CSV's rows (8 bytes a value)
+    y: Sequence[float]
     source: str  # "config" or the CSV path
 
 
@@ -75,7 +78,7 @@ class RegressionResult:
     b: float
     initial_loss: float
     final_loss: float
-    losses: list[float]
+    losses: Sequence[float]  # array("d"), one loss per step
     optimum: Optimum
     distance: float  # |(W, b) - optimum|
     grad_norm: float  # |grad L| at the final (W, b)
@@ -117,45 +120,87 @@ def loss_graph(g: Graph) -> str:
     return "L"
 
 
-def read_csv(path: str | Path) -> tuple[list[float], list[float]]:
-    """Read a CSV with header x,y. Errors name the file and the row."""
+# a plain decimal number: no 1_000, no Arabic-Indic or other non-ASCII digits, no hex, no nan/inf words
+DECIMAL = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
+class _CappedLines:
+    """The lines of a text file, refusing past ``limit`` bytes (counted as read, so
+    /dev/zero and pipes are stopped too): the file is never held whole."""
+
+    def __init__(self, handle, limit: int):
+        self.handle, self.limit, self.read = handle, limit, 0
+
+    def __iter__(self):
+        while True:
+            # readline with a size: /dev/zero has no newline, a bare `for line in` would read forever
+            line = self.handle.readline(MAX_LINE + 1)
+            if not line:
+                return
+            if len(line) > MAX_LINE:
+                if "\x00" in line:
+                    raise UnicodeDecodeError("utf-8", b"\x00", 0, 1, "NUL byte")
+                raise InputError(f"a line longer than {MAX_LINE} characters")
+            self.read += len(line)
+            if self.read > self.limit:
+                raise OverflowError(self.limit)
+            if "\x00" in line:
+                raise UnicodeDecodeError("utf-8", b"\x00", 0, 1, "NUL byte")
+            yield line
+
+
+def read_csv(path: str | Path) -> tuple[array, array]:
+    """Read a CSV with header x,y, row by row into float64 arrays (8 bytes a value).
+    Errors name the file and the row."""
     source = Path(path)
     try:
         if source.is_dir():
             raise InputError(f"data file {source}: is a folder")
-        text = read_capped(source, MAX_DATA_BYTES).decode("utf-8-sig")
+        with open(source, encoding="utf-8-sig", newline="") as handle:
+            return _parse_rows(csv.reader(_CappedLines(handle, MAX_DATA_BYTES)), source)
     except FileNotFoundError:
         raise InputError(f"data file {source}: not found") from None
     except OverflowError:
         raise InputError(f"data file {source}: larger than {MAX_DATA_BYTES} bytes") from None
     except UnicodeDecodeError:
         raise InputError(f"data file {source}: not a UTF-8 text file") from None
+    except InputError as exc:
+        if str(exc).startswith("data file"):
+            raise
+        raise InputError(f"data file {source}: {exc}") from None
+    except csv.Error as exc:
+        raise InputError(f"data file {source}: not a CSV file ({exc})") from None
     except OSError as exc:
         raise InputError(f"data file {source}: cannot read ({exc.strerror or exc})") from None
-    if "\x00" in text:
-        raise InputError(f"data file {source}: not a text file")
-    rows = list(csv.reader(text.splitlines()))
-    rows = [row for row in rows if any(cell.strip() for cell in row)]
-    if not rows:
-        raise InputError(f"data file {source}: empty (expected a header x,y and rows)")
-    header = [cell.strip().lower() for cell in rows[0]]
-    if header != ["x", "y"]:
-        raise InputError(f"data file {source}: header must be 'x,y', got {','.join(rows[0])!r}")
-    xs, ys = [], []
-    for number, row in enumerate(rows[1:], start=2):
+
+
+def _parse_rows(rows, source: Path) -> tuple[array, array]:
+    xs, ys = array("d"), array("d")
+    header = None
+    for row in rows:
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = row
+            if [cell.strip().lower() for cell in row] != ["x", "y"]:
+                raise InputError(f"data file {source}: header must be 'x,y', got {','.join(row)!r}")
+            continue
+        number = rows.line_num
         if len(row) != 2:
             raise InputError(f"data file {source}: row {number}: expected 2 values, got {len(row)}")
-        values = []
-        for cell in row:
+        for cell, column in zip(row, (xs, ys)):
+            text = cell.strip()
             try:
-                value = float(cell)
+                value = float(text)
             except ValueError:
-                raise InputError(f"data file {source}: row {number}: {cell.strip()!r} is not a number") from None
+                raise InputError(f"data file {source}: row {number}: {text!r} is not a number") from None
             if not math.isfinite(value):
-                raise InputError(f"data file {source}: row {number}: {cell.strip()!r} is not finite")
-            values.append(value)
-        xs.append(values[0])
-        ys.append(values[1])
+                raise InputError(f"data file {source}: row {number}: {text!r} is not finite")
+            if not DECIMAL.fullmatch(text):  # 1_000, Arabic-Indic digits: Python reads them, a CSV should not
+                raise InputError(f"data file {source}: row {number}: {text!r} is not a plain decimal number")
+            column.append(value)
+    if header is None:
+        raise InputError(f"data file {source}: empty (expected a header x,y and rows)")
     return xs, ys
 
 
@@ -171,9 +216,20 @@ def load_dataset(cfg: RegressConfig) -> Dataset:
         raise InputError(f"{where}: x has {len(x)} values but y has {len(y)}")
     if len(x) < 2:
         raise InputError(f"{where}: need at least 2 rows, got {len(x)}")
-    if len(set(x)) < 2:
+    if min(x) == max(x):
         raise InputError(f"{where}: need at least 2 distinct x values to fit a line")
     return Dataset(x=x, y=y, source=source)
+
+
+def _fsum(values) -> float:
+    """math.fsum, but a sum beyond float64's range is ±inf, as any float sum would be
+    (fsum raises OverflowError on x = [1e308, 1.7e308])."""
+    values = list(values)
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        scale = max(abs(v) for v in values)
+        return scale * math.fsum(v / scale for v in values)
 
 
 def _centred(v: list[float]) -> tuple[float, list[float], float]:
@@ -183,7 +239,11 @@ def _centred(v: list[float]) -> tuple[float, list[float], float]:
     v; subtracting the mean first keeps it, where sums of raw v and v^2 round it
     away. c + (sum d)/n is the mean to about an ulp of the spread, not of |v|.
     """
-    c = math.fsum(v) / len(v)
+    try:
+        c = math.fsum(v) / len(v)
+    except OverflowError:  # x = [1e308, 1.7e308]: the sum overflows, the mean does not
+        scale = _pow2_scale(v)
+        c = scale * (math.fsum(t / scale for t in v) / len(v))
     d = [t - c for t in v]
     return c, d, math.fsum(d)
 
@@ -191,7 +251,8 @@ def _centred(v: list[float]) -> tuple[float, list[float], float]:
 def _pow2_scale(values: list[float]) -> float:
     """A power of 2 near max |v| (exact to divide by), so squares neither overflow nor underflow."""
     top = max((abs(t) for t in values), default=0.0)
-    return math.ldexp(1.0, math.frexp(top)[1]) if top > 0 and math.isfinite(top) else 1.0
+    # 2^1023 at most: 2^1024 (for |v| near 1.8e308) is beyond float64
+    return math.ldexp(1.0, min(math.frexp(top)[1], 1023)) if top > 0 and math.isfinite(top) else 1.0
 
 
 def _spread(x: list[float]) -> tuple[float, list[float], float, float, float]:
@@ -206,8 +267,8 @@ def _spread(x: list[float]) -> tuple[float, list[float], float, float, float]:
 
 def curvature(x: list[float]) -> Curvature:
     n = len(x)
-    sxx = math.fsum(v * v for v in x)
-    sx = math.fsum(x)
+    sxx = _fsum(v * v for v in x)
+    sx = _fsum(x)
     h11, h12, h22 = 2 * sxx / n, 2 * sx / n, 2.0
     mean, half_gap = (h11 + h22) / 2, math.hypot((h11 - h22) / 2, h12)
     lam_max = mean + half_gap
@@ -315,6 +376,15 @@ def iterations_to_converge(
     return hi
 
 
+def as_tensor(values: Sequence[float], dtype, device: str = "cpu"):
+    """A tensor of the values; a float64 array is viewed, not walked value by value."""
+    import torch
+
+    if isinstance(values, array) and len(values):
+        return torch.frombuffer(values, dtype=torch.float64).to(dtype=dtype, device=device, copy=True)
+    return torch.tensor(list(values), dtype=dtype, device=device)
+
+
 def resolve_device(name: str) -> str:
     import torch
 
@@ -337,12 +407,12 @@ def _check_fits(dtype: str, source: str, **tensors) -> None:
                              "use --dtype float64 or rescale")
 
 
-def _descend(cfg: RegressConfig, W, b, x, y, on_step) -> tuple[list[float], int | None]:
+def _descend(cfg: RegressConfig, W, b, x, y, on_step) -> tuple[array, int | None]:
     """The report's loop; returns the loss before each update and where a blow-up stopped it."""
     import torch
     from torch.nn.functional import mse_loss
 
-    losses: list[float] = []
+    losses = array("d")  # 8 bytes a step, not a 24-byte float object and its pointer
     stopped_at = None
     for step in range(1, cfg.iters + 1):
         y_hat = W * x + b
@@ -385,8 +455,8 @@ def train(
     data = data or load_dataset(cfg)
     device = resolve_device(cfg.device)
     dtype = getattr(torch, cfg.dtype)
-    x = torch.tensor(data.x, dtype=dtype, device=device)
-    y = torch.tensor(data.y, dtype=dtype, device=device)
+    x = as_tensor(data.x, dtype, device)
+    y = as_tensor(data.y, dtype, device)
     W = torch.tensor(cfg.w0, dtype=dtype, device=device, requires_grad=True)
     b = torch.tensor(cfg.b0, dtype=dtype, device=device, requires_grad=True)
     _check_fits(cfg.dtype, data.source, x=x, y=y)

@@ -99,13 +99,26 @@ REGRESSION_ROWS = (
 )
 
 
+def _one_data_text(result) -> str:
+    data, opt = result.data, result.optimum
+    where = "" if data.source == "config" else f" (from `{data.source}`)"
+    return (f"x = {fmt.vector(data.x, 6, 4)}, y = {fmt.vector(data.y, 6, 4)}{where}, {len(data.x)} points "
+            f"(least squares: y = {fmt.unsigned(opt.W):.6g}·x + {fmt.unsigned(opt.b):.6g})")
+
+
+def _data_text(report, converged) -> str:
+    """The data each regression actually ran on, described from the run (not the report's text)."""
+    first, second = _one_data_text(report), _one_data_text(converged)
+    return first if first == second else f"{first} (report's settings) and {second} (settings that converge)"
+
+
 def _part_a(run) -> list[str]:
     report, converged = run.regressions["report"], run.regressions["converged"]
     figures = run.regression_figures
     rows = [[label, get(report), get(converged)] for label, get in REGRESSION_ROWS]
     return [
         "## Part A: linear regression by gradient descent\n",
-        "ŷ = W·x + b fitted to x = [1, 2, 3, 4], y = [0, −1, −2, −3] (so y = −x + 1) by the report's loop: "
+        f"ŷ = W·x + b fitted to {_data_text(report, converged)} by the report's loop: "
         "MSE, `backward()`, the update under `torch.no_grad()`, then `grad.zero_()`.\n",
         _table(["", "report (`regress.yaml`)", "converges (`regress-converged.yaml`)"], rows),
         _changed(report.config, converged.config),
@@ -241,7 +254,8 @@ def to_html(text: str, folder: Path) -> str:
     """The Markdown as one self-contained page: images embedded as data URIs."""
     from markdown_it import MarkdownIt
 
-    body = MarkdownIt("commonmark").enable("table").render(text)
+    # html off: anything from outside (a config folder's name) is escaped, never a live element
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
 
     def embed(match: re.Match) -> str:
         data = (folder / match.group(1)).read_bytes()

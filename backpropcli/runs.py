@@ -99,6 +99,7 @@ class RegressRequest:
     plot: bool = False
     views: Views = Views()
     out: Path = Path("outputs")
+    max_memory: str | None = None  # "8GB"; None: BACKPROP_MAX_MEMORY or 2 GB (budget.py)
 
 
 @dataclass
@@ -127,7 +128,10 @@ def _config_record(result, folder: Path) -> Path:
     from backpropcli.files import write_text
 
     record = "# resolved config of this run (defaults < --config file < flags)\n"
-    record += yaml.safe_dump(result.config.model_dump(mode="json"), sort_keys=False)
+    from backpropcli.payloads import regress_config
+
+    config = {k: v for k, v in regress_config(result).items() if not (k in ("x", "y") and v is None)}
+    record += yaml.safe_dump(config, sort_keys=False)  # with --data: no x, y (runnable again as a config)
     return write_text(folder / "regress-config.yaml", record)
 
 
@@ -136,18 +140,39 @@ def regress(request: RegressRequest, on_step: StepCallback | None = None) -> Reg
     from backpropcli import regression
     from backpropcli import trace as traces
 
+    from backpropcli import budget
+
     cfg = request.config
+    limit = budget.limit(request.max_memory)
     dataset = regression.load_dataset(cfg)
+    budget.check_regression(cfg.iters, len(dataset.x), request.views.trace or request.views.graph, limit)
     if request.plot or request.views.graph:
         _folder(request.out)  # fail before a long run, not after it
     result = regression.train(cfg, on_step=on_step, data=dataset)
-    files = []
-    if request.plot:
-        folder = _folder(request.out)
-        files += regression_figures(result, folder, "regress") + [_config_record(result, folder)]
-    views = graph_views(request.views, lambda: traces.regression_trace(cfg, dataset),
-                        lambda: traces.regression_autograd_graph(cfg, dataset), "L", "regress", request.out)
-    return RegressRun(result, files + (views.files if views else []), views)
+
+    def write(folder: Path) -> tuple[list[Path], GraphViews | None]:
+        files = regression_figures(result, folder, "regress") + [_config_record(result, folder)] if request.plot else []
+        views = graph_views(request.views, lambda: traces.regression_trace(cfg, dataset),
+                            lambda: traces.regression_autograd_graph(cfg, dataset), "L", "regress", folder)
+        return files, views
+
+    files, views = _staged(request.out, request.plot or request.views.graph, write)
+    return RegressRun(result, files, views)
+
+
+def _staged(out: Path, writes: bool, write: Callable) -> tuple[list[Path], GraphViews | None]:
+    """Run ``write(folder)`` in a staging folder and move what it wrote into ``out`` together
+    (files.Staging: nothing partial on an interrupt, one run's set under concurrent runs)."""
+    if not writes:
+        return write(out)  # writes nothing: no folder needed
+    from backpropcli.files import Staging
+
+    with Staging(out) as stage:
+        files, views = write(stage.folder)
+        moved = stage.publish(files + (views.files if views else []))
+    if views is not None:
+        views.files = [moved[p] for p in views.files]
+    return [moved[p] for p in files] + (views.files if views else []), views
 
 
 # ---- grad and hessian --------------------------------------------------------------------------------
@@ -166,6 +191,8 @@ class CheckRequest:
     plot: bool = False
     views: Views = Views()
     out: Path = Path("outputs")
+    max_memory: str | None = None  # "8GB"; None: BACKPROP_MAX_MEMORY or 2 GB (budget.py)
+    show_all: bool = False  # the table of every point will be rendered: it counts against the budget
 
 
 @dataclass
@@ -187,15 +214,15 @@ PLOT_POINTS = 201
 def plot_range(spec, points: dict) -> dict:
     """A range of 201 points along the first variable: around a single point, or across the
     points given (with a margin); the other variables at their first value."""
+    import sys
+
     first = spec.variables[0]
     lo, hi = min(points[first]), max(points[first])
-    if hi > lo:
-        margin = 0.05 * (hi - lo)
-        lo, hi = lo - margin, hi + margin
-    else:
-        half = 5.0 * max(1.0, abs(lo) / 10)
-        lo, hi = lo - half, lo + half
-    xs = [lo + i * ((hi - lo) / (PLOT_POINTS - 1)) for i in range(PLOT_POINTS)]
+    # centre and half-width, each finite for any finite lo, hi (hi - lo overflows at ±1e308)
+    mid, half = lo / 2 + hi / 2, hi / 2 - lo / 2
+    half = 1.05 * half if hi > lo else 5.0 * max(1.0, abs(lo) / 10)
+    top = sys.float_info.max
+    xs = [min(top, max(-top, mid + half * (2 * i / (PLOT_POINTS - 1) - 1))) for i in range(PLOT_POINTS)]
     return {v: (xs if v == first else points[v][:1]) for v in spec.variables}
 
 
@@ -208,38 +235,44 @@ def derivative_symbol(spec, order: int) -> str:
 
 def check(request: CheckRequest, progress: PointCallback | None = None) -> CheckRun:
     """grad / hessian: the check at every point, its figure (--plot) and the graph views of the first point."""
-    from backpropcli import checks, functions
+    from backpropcli import budget, checks, functions
     from backpropcli import trace as traces
 
     cfg, order = request.config, checks.Order(request.order)
+    limit = budget.limit(request.max_memory)
     spec = functions.resolve(cfg.function, cfg.model_dump())
     points = {v: getattr(cfg, v) for v in spec.variables}
     params = {p: getattr(cfg, p) for p in spec.params}
+    budget.check_points(max(map(len, points.values())), len(spec.variables), order, request.show_all, limit)
     if request.plot or request.views.graph:
         _folder(request.out)
     result = checks.derivatives(spec, points, params, order, cfg.dtype, progress=progress)
     name = f"{order.command}-{stem(spec.name)}"
-    files = []
-    if request.plot:
-        from backpropcli import plots
-
-        # a curve is drawn densely: around a single point, or across the points given, a range of
-        # PLOT_POINTS (its columns only: no gradcheck); the checked points are marked on it
-        dense = len(result.points) >= PLOT_POINTS
-        curve = result if dense else checks.derivatives(
-            spec, plot_range(spec, points), params, order, cfg.dtype, gradcheck=False)
-        files.append(plots.check_curves(curve, _folder(request.out) / f"{name}.png",
-                                        requested=None if dense else result))
     first = result.points[0].inputs  # several points: the views of the first
     second = order is checks.Order.HESSIAN
     # a Hessian traces the graph of f' where the function has one; else the graph of f
     traced_order = order if spec.derivative_graph is not None else checks.Order.GRADIENT
-    views = graph_views(request.views, lambda: traces.function_trace(spec, first, params, traced_order == 2),
-                        lambda: traces.function_autograd_graphs(spec, first, params, second),
-                        derivative_symbol(spec, traced_order), name, request.out)
-    if views is not None:
-        views.of_derivative = second
-    return CheckRun(result, spec, cfg, files + (views.files if views else []), views)
+
+    def write(folder: Path) -> tuple[list[Path], GraphViews | None]:
+        files = []
+        if request.plot:
+            from backpropcli import plots
+
+            # a curve is drawn densely: around a single point, or across the points given, a range of
+            # PLOT_POINTS (its columns only: no gradcheck); the checked points are marked on it
+            dense = len(result.points) >= PLOT_POINTS
+            curve = result if dense else checks.derivatives(
+                spec, plot_range(spec, points), params, order, cfg.dtype, gradcheck=False)
+            files.append(plots.check_curves(curve, folder / f"{name}.png", requested=None if dense else result))
+        views = graph_views(request.views, lambda: traces.function_trace(spec, first, params, traced_order == 2),
+                            lambda: traces.function_autograd_graphs(spec, first, params, second),
+                            derivative_symbol(spec, traced_order), name, folder)
+        if views is not None:
+            views.of_derivative = second
+        return files, views
+
+    files, views = _staged(request.out, request.plot or request.views.graph, write)
+    return CheckRun(result, spec, cfg, files, views)
 
 
 # ---- check: the doctor of a user's Function -------------------------------------------------------
@@ -425,6 +458,7 @@ def report(request: ReportRequest) -> ReportRun:
 
 
 def _report(config_dir: Path, source: str, out: Path) -> ReportRun:
+    from backpropcli import payloads
     from backpropcli import report as reports
     from backpropcli.errors import ConfigError
     from backpropcli.files import write_text
@@ -432,16 +466,29 @@ def _report(config_dir: Path, source: str, out: Path) -> ReportRun:
     missing = [name for name in report_config_files() if not (config_dir / name).is_file()]
     if missing:
         raise ConfigError(f"{config_dir}: missing config file(s) {', '.join(missing)} (see --config-dir)")
-    run = ReportRun(source, _folder(out), {}, {}, None, [], [], [], [])
-    _report_part_a(run, config_dir)
-    _report_part_b(run, config_dir)
-    _report_breakages(run)
-    _report_gate(run)
-    _report_discussion(run)
-    text = reports.markdown(run)
-    run.markdown = write_text(run.folder / "report.md", text)
-    run.html = write_text(run.folder / "report.html", reports.to_html(text, run.folder))
-    run.files += [run.markdown, run.html]
+    from backpropcli.files import Staging
+
+    # built in a staging folder and moved into `out` at the end: an interrupted report leaves nothing
+    with Staging(out) as stage:
+        run = ReportRun(source, stage.folder, {}, {}, None, [], [], [], [])
+        _report_part_a(run, config_dir)
+        _report_part_b(run, config_dir)
+        _report_breakages(run)
+        _report_gate(run)
+        _report_discussion(run)
+        text = reports.markdown(run)
+        run.markdown = write_text(run.folder / "report.md", text)
+        run.html = write_text(run.folder / "report.html", reports.to_html(text, run.folder))
+        run.files += [run.markdown, run.html]
+        moved = stage.publish(run.files)
+    run.folder, run.files = stage.out, [moved[p] for p in run.files]
+    run.markdown, run.html = moved[run.markdown], moved[run.html]
+    run.regression_figures = {k: [moved[p] for p in v] for k, v in run.regression_figures.items()}
+    run.gate.file = moved[run.gate.file]
+    run.discussion.no_zero_grad_figures = [moved[p] for p in run.discussion.no_zero_grad_figures]
+    for key, section in run.sections.items():
+        if "files" in section:
+            section.update(payloads.written([moved.get(Path(p), Path(p)) for p in section["files"]]))
     return run
 
 
@@ -449,9 +496,13 @@ def _report_part_a(run: ReportRun, config_dir: Path) -> None:
     from backpropcli import config, payloads, regression
     from backpropcli import trace as traces
 
+    from backpropcli import budget
+
     for key, file in REGRESS_CONFIGS.items():
         cfg = config.load(config.RegressConfig, config_dir / file)
-        result = regression.train(cfg)
+        data = regression.load_dataset(cfg)
+        budget.check_regression(cfg.iters, len(data.x), key == "report", budget.limit())
+        result = regression.train(cfg, data=data)
         run.regressions[key] = result
         run.regression_figures[key] = regression_figures(result, run.folder, f"{key}-regression")
         run.files += run.regression_figures[key]
@@ -469,10 +520,17 @@ def _report_part_a(run: ReportRun, config_dir: Path) -> None:
 
 
 def _report_part_b(run: ReportRun, config_dir: Path) -> None:
-    from backpropcli import checks, config, functions, payloads
+    from backpropcli import budget, checks, config, functions, payloads
+    from backpropcli.errors import ConfigError
 
     for spec in functions.REGISTRY.values():
-        cfg = config.load_function(None, config_dir / f"{spec.name}.yaml", {})
+        path = config_dir / f"{spec.name}.yaml"
+        cfg = config.load_function(None, path, {})
+        if cfg.function != spec.name:
+            raise ConfigError(f"{path}: key 'function': this file configures {spec.name}, got {cfg.function!r}")
+        for order in (1, 2):
+            budget.check_points(max(len(getattr(cfg, v)) for v in spec.variables), len(spec.variables), order,
+                                False, budget.limit())
         points = {v: getattr(cfg, v) for v in spec.variables}
         params = {p: getattr(cfg, p) for p in spec.params}
         part = FunctionPart(spec, cfg, *(checks.derivatives(spec, points, params, order, cfg.dtype)

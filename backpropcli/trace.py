@@ -166,11 +166,13 @@ def function_trace(spec, inputs: dict[str, float], params: dict[str, float], der
 def _regression_inputs(cfg, dataset, dtype) -> dict:
     import torch
 
+    from backpropcli.regression import as_tensor
+
     return {
         "W": torch.tensor(cfg.w0, dtype=dtype, requires_grad=True),
         "b": torch.tensor(cfg.b0, dtype=dtype, requires_grad=True),
-        "x": torch.tensor(dataset.x, dtype=dtype),
-        "y": torch.tensor(dataset.y, dtype=dtype),
+        "x": as_tensor(dataset.x, dtype),
+        "y": as_tensor(dataset.y, dtype),
     }
 
 

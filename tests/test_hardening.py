@@ -252,7 +252,7 @@ def test_ctrl_c_during_a_long_run_exits_130_and_leaves_no_partial_file(tmp_path)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130
     lines = [l for l in stderr.splitlines() if not l.startswith("step")]
-    assert lines == ["error: interrupted; no partial files were left behind"]
+    assert lines == ["error: interrupted (SIGINT); no partial files were left behind"]
     assert "Traceback" not in stdout + stderr
     assert list(out.iterdir()) == []  # the folder was prepared, nothing half-written in it
 
@@ -261,7 +261,8 @@ def test_ctrl_c_during_a_long_run_exits_130_and_leaves_no_partial_file(tmp_path)
 def test_endless_device_files_are_refused_by_the_byte_cap(runner, flag):
     # st_size is 0 for /dev/zero: only a capped read stops it
     result = run(runner, ["regress", flag, "/dev/zero"])
-    assert result.exit_code == 2 and "larger than" in result.stderr
+    # a CSV is read line by line: its first "line" of NUL bytes is refused after 64 KB
+    assert result.exit_code == 2 and ("larger than" in result.stderr or "not a UTF-8 text file" in result.stderr)
 
 
 def test_written_files_follow_the_umask_and_keep_an_existing_mode(tmp_path):
@@ -276,3 +277,301 @@ def test_written_files_follow_the_umask_and_keep_an_existing_mode(tmp_path):
     kept.chmod(0o640)
     write_text(kept, "new")
     assert kept.read_text() == "new" and kept.stat().st_mode & 0o777 == 0o640
+
+
+# ---- issue 14: hostile input, signals and resources ----------------------------------------------------
+
+MATRIX_14 = [
+    (["grad", "sinc", "--x=1e-400"], 2),  # underflows to 0: refused like an overflow
+    (["grad", "sinc", "--x=1,-1e-400"], 2),
+    (["regress", "--bogus"], 2),
+    (["grad", "sinc", "--max-memory", "lots"], 2),
+    (["grad", "sinc", "--max-memory", "0GB"], 2),
+    (["grad", "sinc", "--max-memory", "10MB"], 2),  # below what the interpreter itself needs
+    *[([cmd, fn, "--x=-1e308,0,1e308", "--plot"], 0) for cmd in ("grad", "hessian") for fn in ("sinc", "softplus")],
+    (["grad", "sinc", "--x=1.7976931348623157e308", "--plot"], 0),
+    (["hessian", "quad", "--x=1e308", "--y=1e308", "--plot"], 0),
+]
+
+
+@pytest.mark.parametrize("args,code", MATRIX_14, ids=[" ".join(a) for a, _ in MATRIX_14])
+def test_bad_input_matrix_issue_14(runner, tmp_path, args, code):
+    if "--plot" in args:
+        args = [*args, "--out", str(tmp_path / "out")]
+    result = run(runner, args)
+    assert result.exit_code == code, result.output
+
+
+def test_bogus_option_suggests_nothing_unrelated(runner):
+    result = run(runner, ["regress", "--bogus"])
+    assert "Possible options" not in result.stderr
+    result = run(runner, ["regress", "--ouut", "x"])
+    assert "--out" in result.stderr  # a real typo still gets its suggestion
+
+
+def test_underflow_is_named(runner):
+    result = run(runner, ["grad", "sinc", "--x=1e-400"])
+    assert "underflows" in result.stderr
+
+
+CONFIG_CASES_14 = {
+    "complex key ?": "? [a, b]\n: 1\n",
+    "complex key flow": "{x: 1}: 2\n",
+    "complex key set": "? !!set {a}\n: 1\n",
+    "400-digit integer": f"lr: {'1' * 400}\n",
+    "400-digit integer in a list": f"x: [{'1' * 400}]\n",
+    "5000-digit integer": f"lr: {'1' * 5000}\n",
+}
+
+
+@pytest.mark.parametrize("command", [["regress"], ["grad", "sinc"]])
+@pytest.mark.parametrize("case", CONFIG_CASES_14, ids=list(CONFIG_CASES_14))
+def test_hostile_yaml(runner, tmp_path, command, case):
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG_CASES_14[case])
+    result = run(runner, [*command, "--config", str(path), "--json"])
+    assert result.exit_code == 2 and str(path) in result.stderr, result.output
+
+
+def test_function_name_in_a_config_names_file_and_key(runner, tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("function: Sinc\n")
+    result = run(runner, ["grad", "--config", str(path)])
+    assert result.exit_code == 2 and str(path) in result.stderr and "key 'function'" in result.stderr
+
+
+def test_fsum_overflow_is_a_divergence_not_a_traceback(runner, tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("x: [1e308, 1.7e308]\ny: [1, 2]\n")
+    result = run(runner, ["regress", "--dtype", "float64", "--config", str(path), "--plot", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "diverged" in result.stderr
+
+
+@pytest.mark.parametrize("cell", ["1_000", "\u0661", "0x10", "\u00bd", "1e5_0"])
+def test_csv_cells_are_plain_decimal_numbers(runner, tmp_path, cell):
+    path = tmp_path / "d.csv"
+    path.write_text(f"x,y\n{cell},1\n2,3\n3,4\n", encoding="utf-8")
+    result = run(runner, ["regress", "--data", str(path)])
+    assert result.exit_code == 2 and "row 2" in result.stderr
+
+
+def test_huge_csv_values_plot(runner, tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("x,y\n-1e308,1\n1e308,2\n0,3\n")
+    result = run(runner, ["regress", "--dtype", "float64", "--data", str(path), "--plot", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "diverged" in result.stderr  # the loss overflows; the figures are drawn
+    assert (tmp_path / "o" / "regress-line.png").exists()
+
+
+def test_json_config_does_not_echo_default_data(runner, tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("x,y\n0,1\n1,3\n2,5\n")
+    result = run(runner, ["regress", "--data", str(path), "--json"])
+    config = json.loads(result.stdout)["config"]
+    assert config["x"] is None and config["y"] is None and config["data"] == str(path)
+
+
+def test_a_path_with_newline_and_escape_stays_one_line(runner, tmp_path):
+    path = tmp_path / "bad\nname\x1b[31m.yaml"
+    result = run(runner, ["regress", "--config", str(path)])
+    assert result.exit_code == 2 and "\\n" in result.stderr and "\\x1b" in result.stderr
+
+
+# ---- the memory budget --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ["grad", "sinc", "--x=0:1:1000000"],
+    ["hessian", "quad", "--x=0:1:300000", "--y=0:1:300000"],
+    ["grad", "sinc", "--x=0:1:200000", "--all"],
+    ["regress", "--iters", "100000000", "--max-memory", "1GB", "--log-every", "1"],
+])
+def test_over_budget_is_refused_before_the_work(runner, tmp_path, args):
+    out = tmp_path / "out"
+    result = run(runner, [*args, "--plot", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "budget" in result.stderr and "--max-memory" in result.stderr and "BACKPROP_MAX_MEMORY" in result.stderr
+    assert not any(line.startswith("step") for line in result.stderr.splitlines())  # not one step run
+    assert not out.exists()  # not one file written
+
+
+def test_budget_from_the_environment(runner, monkeypatch):
+    monkeypatch.setenv("BACKPROP_MAX_MEMORY", "100MB")
+    result = run(runner, ["grad", "sinc", "--x", "1"])
+    assert result.exit_code == 2 and "100 MB budget" in result.stderr
+    result = run(runner, ["grad", "sinc", "--x", "1", "--max-memory", "3GB", "--json"])  # the flag wins
+    assert result.exit_code == 0
+
+
+def test_budget_sizes():
+    from backpropcli.budget import parse_size
+
+    assert parse_size("2GB") == 2 * 10**9 and parse_size("1.5g") == 1_500_000_000
+    assert parse_size("8GiB") == 8 * 2**30 and parse_size("3000") == 3000
+    for bad in ["", "GB", "-1GB", "1XB", "0"]:
+        with pytest.raises(ValueError):
+            parse_size(bad)
+
+
+def test_long_loss_history_is_an_array_of_float64():
+    from array import array
+
+    from backpropcli.config import RegressConfig
+    from backpropcli.regression import train
+
+    result = train(RegressConfig(iters=1000))
+    assert isinstance(result.losses, array) and result.losses.itemsize == 8 and len(result.losses) == 1000
+
+
+def test_streamed_json_is_the_same_document():
+    import io
+    from array import array
+
+    from backpropcli.jsonify import dumps, write
+
+    payload = {"a": [1.5, float("nan")], "losses": array("d", [1.0, float("inf"), 0.1] * 7000), "z": {"k": None}}
+    for pretty in (False, True):
+        stream = io.StringIO()
+        write(payload, stream, pretty=pretty)
+        assert json.loads(stream.getvalue()) == json.loads(dumps(payload))
+
+
+# ---- report ------------------------------------------------------------------------------------------------
+
+
+def _config_dir(tmp_path: Path, name: str = "cfg") -> Path:
+    from importlib import resources
+
+    folder = tmp_path / name
+    folder.mkdir()
+    shipped = resources.files("backpropcli") / "configs"
+    for entry in shipped.iterdir():
+        (folder / entry.name).write_text(entry.read_text())
+    return folder
+
+
+def test_report_config_for_another_function(runner, tmp_path):
+    folder = _config_dir(tmp_path)
+    (folder / "quad.yaml").write_text("function: sinc\n")
+    result = run(runner, ["report", "--config-dir", str(folder), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "quad.yaml" in result.stderr and "key 'function'" in result.stderr
+    assert not any((tmp_path / "r").iterdir())
+
+
+def test_report_escapes_the_outside_and_describes_the_run(runner, tmp_path):
+    folder = _config_dir(tmp_path, "cfg<img src=x onerror=alert(1)>")
+    import re
+
+    for name in ("regress.yaml", "regress-converged.yaml"):
+        text = (folder / name).read_text()
+        text = re.sub(r"(?m)^x:.*$", "x: [1, 2, 3, 5]", re.sub(r"(?m)^y:.*$", "y: [2, 4, 6, 10]", text))
+        (folder / name).write_text(text)
+    out = tmp_path / "r"
+    result = run(runner, ["report", "--config-dir", str(folder), "--out", str(out)])
+    assert result.exit_code in (0, 1), result.output
+    html = (out / "report.html").read_text()
+    assert "<img src=x" not in html and "&lt;img src=x" in html
+    markdown = (out / "report.md").read_text()
+    assert "x = [1, 2, 3, 5]" in markdown and "x = [1, 2, 3, 4]" not in markdown
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+# ---- files: staging, locks, signals ------------------------------------------------------------------------
+
+
+def test_staged_files_move_together_under_the_folder_lock(tmp_path):
+    import fcntl
+    import threading
+
+    from backpropcli.files import Staging
+
+    out = tmp_path / "out"
+    with Staging(out) as stage:
+        staged = [write_text(stage.folder / f"{name}.txt", name) for name in ("line", "loss", "config")]
+        fd = os.open(out, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another run is publishing its set
+        mover = threading.Thread(target=stage.publish, args=(staged,))
+        mover.start()
+        mover.join(0.2)
+        assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == []  # waits its turn
+        os.close(fd)
+        mover.join()
+    assert sorted(p.name for p in out.iterdir()) == ["config.txt", "line.txt", "loss.txt"]
+
+
+def test_an_interrupt_swallowed_by_python_is_not_lost(runner, monkeypatch):
+    """A KeyboardInterrupt raised in a GC callback is only printed ("Exception ignored"); the
+    handler remembers it and the run ends with 130, not 0."""
+    from backpropcli import streams
+
+    def swallowed(phase, info):
+        if phase == "start" and streams.SIGNALS.received is None:
+            try:
+                streams.SIGNALS.handler(signal.SIGINT, None)
+            except KeyboardInterrupt:
+                pass  # what Python does with an exception in a GC callback
+
+    monkeypatch.setattr(streams.SIGNALS, "received", None)
+    import gc
+
+    gc.callbacks.append(swallowed)
+    try:
+        result = runner.invoke(app, ["regress", "--iters", "2000", "--json"])
+    finally:
+        gc.callbacks.remove(swallowed)
+    assert result.exit_code == 130 and "interrupted (SIGINT)" in result.stderr
+    assert streams.SIGNALS.received is None  # reported once, then cleared
+
+
+def _cli(args, env=None, encoding="utf-8"):
+    return subprocess.run([sys.executable, "-m", "backpropcli", *args], capture_output=True, encoding=encoding,
+                          env={**os.environ, **(env or {})}, timeout=120)
+
+
+def test_sigterm_during_report_leaves_nothing_and_exits_143(tmp_path):
+    out = tmp_path / "report"
+    proc = subprocess.Popen([sys.executable, "-m", "backpropcli", "report", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # the report creates its staging folder once the configs are read: terminate mid-way
+    while not (out.exists() and any(out.iterdir())) and proc.poll() is None:
+        pass
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the report finished before the signal arrived")
+    assert proc.returncode == 143, stderr
+    assert stderr == "error: interrupted (SIGTERM); no partial files were left behind\n"
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "ascii"}, {"PYTHONIOENCODING": "latin-1"}])
+def test_non_utf8_stdout_falls_back_to_ascii(env):
+    result = _cli(["grad", "sinc", "--x", "2", "--trace", "--autograd-graph"], env, env["PYTHONIOENCODING"])
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "df/dx" in result.stdout and "->" in result.stdout
+
+
+def test_unwritable_stdout_is_one_line_and_exit_1():
+    with open("/dev/full", "w") as full:
+        for args in (["grad", "sinc", "--x", "2"], ["grad", "sinc", "--x", "2", "--json"]):
+            result = subprocess.run(
+                [sys.executable, "-m", "backpropcli", *args], stdout=full, stderr=subprocess.PIPE, text=True,
+                timeout=120)
+            assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+            assert result.stderr.startswith("error: cannot write to standard output")
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_closed_stdout_is_one_line_and_exit_1(json_flag):
+    result = subprocess.run([sys.executable, "-m", "backpropcli", "grad", "sinc", "--x", "2", *json_flag],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120,
+                            preexec_fn=lambda: os.close(1))
+    assert result.returncode == 1 and result.stderr == "error: cannot write to standard output: it is closed\n"
+
+
+def test_environment_cannot_break_the_output(tmp_path):
+    env = {"MPLBACKEND": "nonsense", "COLUMNS": "0", "LINES": "0"}
+    result = _cli(["grad", "sinc", "--plot", "--out", str(tmp_path)], env)
+    assert result.returncode == 0 and "wrote" in result.stdout, result.stderr
+    result = _cli(["grad", "sinc", "--x", "abc"], env)
+    assert result.returncode == 2 and result.stderr.startswith("error: option --x")

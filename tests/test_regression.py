@@ -111,7 +111,7 @@ def test_csv_data(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("x,y\n0,1\n1,3\n2,5\n")
     data = load_dataset(RegressConfig(data=str(path)))
-    assert data.x == [0.0, 1.0, 2.0] and data.y == [1.0, 3.0, 5.0]
+    assert list(data.x) == [0.0, 1.0, 2.0] and list(data.y) == [1.0, 3.0, 5.0]
     result = train(RegressConfig(data=str(path), lr=0.1, iters=2000, dtype="float64", tol=1e-6))
     assert result.W == pytest.approx(2.0, abs=1e-5) and result.b == pytest.approx(1.0, abs=1e-5)
 
