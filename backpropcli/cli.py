@@ -609,6 +609,11 @@ CheckDtypeOption = Annotated[Optional[DtypeChoice], typer.Option(show_default=Fa
     help="Inputs of the custom column, e.g. [cyan]--dtype float32[/cyan] (judged at float32's tolerance; the "
     "truth stays float64). [default: float64]")]
 
+CheckTimeoutOption = Annotated[Optional[float], typer.Option("--timeout", min=0.001, show_default=False,
+    help="Seconds the user's code may run while importing, and again while being checked, before check "
+    "stops it and names the line it hung on (exit 2 at import, 1 later), e.g. [cyan]--timeout 10[/cyan]. "
+    "[default: 60]")]
+
 
 def _param_takes(name: str) -> Any:
     return Annotated[Optional[float], typer.Option(f"--{name}", show_default=False,
@@ -629,6 +634,7 @@ def check(
     reference: ReferenceOption = None,
     dtype: CheckDtypeOption = None,
     show_all: CheckAllOption = False,
+    timeout: CheckTimeoutOption = None,
     json_output: JsonOption = False,
     config: ConfigOption = None,
     debug: DebugOption = False,
@@ -639,7 +645,7 @@ def check(
     with _debuggable(debug):
         cfg = configs.load(configs.DoctorConfig, config, {
             "target": target, "x": x, "y": y, "a": a, "b": b, "c": c, "reference": reference,
-            "dtype": _value(dtype)})
+            "dtype": _value(dtype), "timeout": timeout})
         run = runs.doctor(runs.DoctorRequest(cfg))
     result = run.diagnosis
     if json_output:
@@ -647,7 +653,7 @@ def check(
     else:
         stdout.print(render.doctor(result, show_all))
     if not result.ok:
-        first = next(f for f in result.findings if f.severity == "error")
+        first = next(f for f in result.findings if f.severity == "error" or f.code == "nothing-checked")
         _print_error(f"check failed for {result.target}: {first.code}: {first.message}")
         raise typer.Exit(1)
 

@@ -512,14 +512,21 @@ def doctor_summary(diagnosis) -> Fit:
     table.add_column()
     params = ", ".join(f"{k} = {num(v)}" for k, v in diagnosis.params.items())
     table.add_row("target", f"{diagnosis.target}  ({KIND_LABELS[diagnosis.kind]})")
-    table.add_row("points", f"{len(diagnosis.points)} in {diagnosis.dtype}" + (f"; params {params}" if params else ""))
+    unchecked = getattr(diagnosis, "unchecked", 0)
+    table.add_row("points", f"{len(diagnosis.points)} in {diagnosis.dtype}" + (f"; params {params}" if params else "")
+                  + (f"; {unchecked} not checked (the truth is not finite there)" if unchecked else ""))
     for text in diagnosis.warnings:
         table.add_row("python warning", Text(text, style="yellow"))
     errors = sum(f.severity == "error" for f in diagnosis.findings)
     warnings = len(diagnosis.findings) - errors
     counts = f"{errors} error(s), {warnings} warning(s)"
-    verdict = (Text(f"ok: the first derivative is right ({counts})", style="bold green") if diagnosis.ok
-               else Text(f"FAILED: the first derivative is wrong ({counts})", style="bold red"))
+    nothing = next((f for f in diagnosis.findings if f.code == "nothing-checked"), None)
+    if nothing is not None:
+        verdict = Text(nothing.message.split(", so nothing")[0] + f" ({counts})", style="bold yellow")
+    elif diagnosis.ok:
+        verdict = Text(f"ok: the first derivative is right ({counts})", style="bold green")
+    else:
+        verdict = Text(f"FAILED: the first derivative is wrong ({counts})", style="bold red")
     table.add_row("verdict", verdict)
     return Fit(table)
 
