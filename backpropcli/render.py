@@ -51,7 +51,8 @@ def _fits(console, width: int, table: Table) -> bool:
 
 def stacked(table: Table, label_columns: int = 1) -> Group:
     """The cells of `table` as a list: the first `label_columns` cells of a row as its heading
-    (a blank cell repeats the one above), then one "header  value" line for every other cell."""
+    (blank leading cells repeat the ones above: a point's second row, ∂f/∂y, is still headed by
+    its x and y), then one "header  value" line for every other cell."""
     parts = []
     if table.title:
         title = table.title if isinstance(table.title, Text) else Text.from_markup(table.title)
@@ -61,8 +62,10 @@ def stacked(table: Table, label_columns: int = 1) -> Group:
     for row in range(table.row_count):
         cells = [column._cells[row] for column in columns]
         label = []
+        leading = True  # still in the blank cells that start a continuation row
         for i in range(min(label_columns, len(cells))):
-            text = _plain(cells[i]) or (above[i] if i == 0 else "")
+            leading = leading and not _plain(cells[i])
+            text = _plain(cells[i]) or (above[i] if leading else "")
             above[i] = text
             if text:
                 label.append(text)
