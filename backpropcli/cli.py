@@ -580,8 +580,11 @@ At every point the custom backward is compared with the truth: the [bold]--refer
 digits when given, else autograd through the Function's own forward ops, else central
 differences; the capabilities (double backward, forward AD, torch.func, vmap, float32,
 strides, batched gradients) are probed on a sample. Findings have stable codes, like a
-linter's. Exit 1 when the first derivative is wrong (a finding of severity error), 0 with
-warnings only, 2 when the file, module or name cannot be loaded.
+linter's. A point where the truth is not finite (an overflow) is not checked, only counted.
+Exit 1 when the first derivative is wrong (a finding of severity error) or no point could be
+checked (nothing-checked), 0 with warnings only, 2 when the file, module or name cannot be
+loaded or forward cannot be called on the points. What the user's code prints goes to stderr;
+its os._exit or sys.exit is an error, never a silent exit; a hang ends after --timeout.
 
 Examples:
 
