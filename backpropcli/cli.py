@@ -601,8 +601,11 @@ At every point the custom backward is compared with the truth: the [bold]--refer
 digits when given, else autograd through the Function's own forward ops, else central
 differences; the capabilities (double backward, forward AD, torch.func, vmap, float32,
 strides, batched gradients) are probed on a sample. Findings have stable codes, like a
-linter's. Exit 1 when the first derivative is wrong (a finding of severity error), 0 with
-warnings only, 2 when the file, module or name cannot be loaded.
+linter's. A point where the truth is not finite (an overflow) is not checked, only counted.
+Exit 1 when the first derivative is wrong (a finding of severity error) or no point could be
+checked (nothing-checked), 0 with warnings only, 2 when the file, module or name cannot be
+loaded or forward cannot be called on the points. What the user's code prints goes to stderr;
+its os._exit or sys.exit is an error, never a silent exit; a hang ends after --timeout.
 
 Examples:
 
@@ -630,6 +633,11 @@ CheckDtypeOption = Annotated[Optional[DtypeChoice], typer.Option(show_default=Fa
     help="Inputs of the custom column, e.g. [cyan]--dtype float32[/cyan] (judged at float32's tolerance; the "
     "truth stays float64). [default: float64]")]
 
+CheckTimeoutOption = Annotated[Optional[float], typer.Option("--timeout", min=0.001, show_default=False,
+    help="Seconds the user's code may run while importing, and again while being checked, before check "
+    "stops it and names the line it hung on (exit 2 at import, 1 later), e.g. [cyan]--timeout 10[/cyan]. "
+    "[default: 60]")]
+
 
 def _param_takes(name: str) -> Any:
     return Annotated[Optional[float], typer.Option(f"--{name}", show_default=False,
@@ -650,6 +658,7 @@ def check(
     reference: ReferenceOption = None,
     dtype: CheckDtypeOption = None,
     show_all: CheckAllOption = False,
+    timeout: CheckTimeoutOption = None,
     json_output: JsonOption = False,
     config: ConfigOption = None,
     debug: DebugOption = False,
@@ -660,7 +669,7 @@ def check(
     with _debuggable(debug):
         cfg = configs.load(configs.DoctorConfig, config, {
             "target": target, "x": x, "y": y, "a": a, "b": b, "c": c, "reference": reference,
-            "dtype": _value(dtype)})
+            "dtype": _value(dtype), "timeout": timeout})
         run = runs.doctor(runs.DoctorRequest(cfg))
     result = run.diagnosis
     if json_output:
@@ -668,7 +677,7 @@ def check(
     else:
         stdout.print(render.doctor(result, show_all))
     if not result.ok:
-        first = next(f for f in result.findings if f.severity == "error")
+        first = next(f for f in result.findings if f.severity == "error" or f.code == "nothing-checked")
         _print_error(f"check failed for {result.target}: {first.code}: {first.message}")
         raise typer.Exit(1)
 

@@ -144,6 +144,8 @@ class DoctorConfig(_Model):
     c: float | None = Field(None, description="likewise c")
     reference: str | None = Field(None, description="a registered function's name or an expression")
     dtype: Dtype = "float64"
+    timeout: float = Field(60.0, gt=0, description="seconds the user's code may run while importing, "
+                           "and again while checking, before check stops it")
 
 
 def function_model(spec) -> type[_Model]:

@@ -19,15 +19,19 @@ Every point is evaluated in one tensor (the Function is taken to be elementwise
 in its points, as `grad` does); the capability probes (torch.func, vmap,
 forward AD, double backward, float32, strides) run on a small sample of them.
 
-Severity "error" means a wrong first derivative (reverse or forward mode); the
-Diagnosis is ok iff there is no error finding.
+Severity "error" means a wrong first derivative (reverse or forward mode). A point where
+the truth is not finite (an overflow, a pole) cannot be checked: it is counted in
+``unchecked``, never judged, and never given to a probe. The Diagnosis is ok iff there is
+no error finding and at least one point was checked; when none could be, the finding is
+``nothing-checked`` and every capability is null with that reason.
 
 Finding codes (stable):
   error    backward-raises, ignores-grad-output, grad-output-misused, swapped-gradients,
            sign-flipped, scaled-by (factor = custom/truth, factor_text "1/3"), returns-zero,
            wrong-at-points (worst points), nan-where-finite (points), wrong-jvp,
            wrong-non-contiguous
-  warning  value-differs (forward vs the reference), dtype-changed, not-twice-differentiable,
+  warning  nothing-checked (no point has a finite truth: nothing was verified, so not ok),
+           value-differs (forward vs the reference), dtype-changed, not-twice-differentiable,
            wrong-second-derivative (points), no-setup-context, no-jvp, no-vmap-rule,
            fails-non-contiguous, no-batched-grad
 A second-order mismatch that follows from a wrong first derivative is not reported twice.
@@ -42,7 +46,7 @@ from typing import Callable
 
 from backpropcli.errors import BackpropError, InputError
 from backpropcli.fmt import fraction, num
-from backpropcli.loader import Target
+from backpropcli.loader import Target, raised_at
 
 CAPABILITIES = ("backward", "grad-output", "double-backward", "forward-ad", "torch.func.grad",
                 "torch.func.vmap", "torch.func.hessian", "float32", "non-contiguous", "batched-grad")
@@ -108,6 +112,11 @@ class Diagnosis:
     timings: dict[str, float]  # seconds per stage
     warnings: list[str] = field(default_factory=list)  # Python warnings the user's code raised, once each
     dtype: str = "float64"  # of the inputs in the table's custom column
+    unchecked: int = 0  # points where the truth is not finite, so nothing could be judged there
+
+    @property
+    def checked(self) -> int:
+        return len(self.points) - self.unchecked
 
     @property
     def codes(self) -> list[str]:
@@ -322,12 +331,16 @@ def _custom_pass(run: _Runner, columns, dtype: str, findings: _Findings | None):
     try:
         out = run.apply(*leaves)
     except Exception as e:  # noqa: BLE001 - the user's forward
-        raise BackpropError(f"{name}: forward raised {_one_line(e)}") from None
+        # the first call of forward: like a load error, it is the Function that cannot be used (exit 2)
+        raise InputError(f"calling {name}'s forward on the points raised {_one_line(e)}{raised_at(e)}") from None
     if not isinstance(out, torch.Tensor) or out.shape != columns[0].shape:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise InputError(f"{name} must be elementwise (one output shaped like its input, {len(columns[0])}); "
                          f"it returned {got}")
     got = str(out.dtype).removeprefix("torch.")
+    if not (out.is_floating_point() or out.is_complex()):
+        raise InputError(f"{name}'s forward returned {'a boolean' if got == 'bool' else 'an integer'} tensor "
+                         f"({got}): autograd cannot differentiate it; return a floating tensor")
     if got != dtype and findings is not None:
         findings.add("dtype-changed", "warning",
                      f"forward returns {got} for {dtype} input, so values and gradients carry {got} error; "
@@ -445,22 +458,40 @@ def _diagnose(target, points, params, reference, sample, dtype) -> Diagnosis:
     timings["compare"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    idx = _sample_indices(judged, probe_custom, n, sample)
-    probes = _Probes(run, target, columns, idx, probe_custom, truth, ref, reference, inputs, params,
-                     backward_error, findings.add, findings, autograd is not None and untraceable is None)
-    capabilities = probes.all()
+    unchecked = sum(all(g.ok is None for g in p.gradients.values()) for p in points_out)
+    if unchecked == n:
+        capabilities = _nothing_checked(findings.add, inputs, values, n)
+    else:
+        idx = _sample_indices(judged, probe_custom, n, sample)
+        probes = _Probes(run, target, columns, idx, probe_custom, truth, ref, reference, inputs, params,
+                         backward_error, findings.add, findings, autograd is not None and untraceable is None)
+        probes.unchecked = (unchecked, n)
+        capabilities = probes.all()
+        timings.update({f"probe {name}": t for name, t in probes.times.items()})
     timings["capabilities"] = time.perf_counter() - t0
-    timings.update({f"probe {name}": t for name, t in probes.times.items()})
     timings["total"] = time.perf_counter() - started
 
     ordered = findings.ordered()
     return Diagnosis(target=target.spec, kind=target.kind, variables=variables, params=params,
-                     truth=truth_kind, ok=not any(f.severity == "error" for f in ordered),
+                     truth=truth_kind, ok=unchecked < n and not any(f.severity == "error" for f in ordered),
                      capabilities=capabilities, findings=ordered, points=points_out,
-                     timings={k: round(v, 4) for k, v in timings.items()}, dtype=dtype)
+                     timings={k: round(v, 4) for k, v in timings.items()}, dtype=dtype, unchecked=unchecked)
 
 
-_ORDER = ("backward-raises", "value-differs", "ignores-grad-output", "grad-output-misused", "swapped-gradients", "sign-flipped",
+def _nothing_checked(add, inputs, values, n: int) -> list[Capability]:
+    """No point has a finite truth: say so, and judge nothing (a probe on inf/nan numbers can only
+    mislead: inf is not "a gradient of 0", and inf - inf is not "backward is not linear")."""
+    why = "the truth is not finite at any point"
+    bad = [i for i, v in enumerate(values.tolist()) if not math.isfinite(v)]
+    if bad:
+        why += f" (forward gives {num(float(values[bad[0]]), 6)} at {_where(inputs[bad[0]])}: an overflow?)"
+    add("nothing-checked", "warning",
+        f"no point could be checked: {why}, so nothing was verified; give points where f and f′ are finite")
+    return [Capability(name, None, f"not checked: {why}" if name == "backward"
+                       else "not checked: no point has a finite truth") for name in CAPABILITIES]
+
+
+_ORDER = ("backward-raises", "nothing-checked", "value-differs", "ignores-grad-output", "grad-output-misused", "swapped-gradients", "sign-flipped",
           "scaled-by", "returns-zero", "wrong-at-points", "nan-where-finite", "wrong-jvp", "wrong-non-contiguous",
           "dtype-changed", "not-twice-differentiable", "wrong-second-derivative", "no-setup-context", "no-jvp",
           "no-vmap-rule", "fails-non-contiguous", "no-batched-grad")
@@ -725,12 +756,18 @@ class _Probes:
         if errors:
             return False, f"wrong first derivative ({', '.join(f.code for f in errors)})"
         what = "custom backward" if self.target.is_function else "autograd through the callable"
+        unchecked, n = getattr(self, "unchecked", (0, 0))
+        if unchecked:
+            return True, (f"{what} matches the truth at every checked point ({n - unchecked} of {n}; the truth is "
+                          "not finite at the others)")
         return True, f"{what} matches the truth at every point"
 
     def grad_output(self):
         torch = self.torch
         if self.backward_error is not None:
             return None, "skipped: backward raises"
+        if not any(bool(torch.isfinite(c).any()) for c in self.custom):
+            return None, "skipped: the gradient is not finite at the sample"
         if all(_scale(c) == 0 for c in self.custom):
             return None, "skipped: the gradient is 0 at the sample"
         leaves = self.leaves()

@@ -111,7 +111,7 @@ def diagnosis(result, reference: str | None = None) -> dict:
     return {
         "command": "check", "target": result.target, "kind": result.kind, "variables": result.variables,
         "params": result.params, "dtype": result.dtype, "reference": reference, "truth": result.truth,
-        "ok": result.ok,
+        "ok": result.ok, "checked": result.checked, "unchecked": result.unchecked,
         "capabilities": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in result.capabilities],
         "findings": [f.as_dict() for f in result.findings],
         "points": [{"inputs": p.inputs, "value": p.value,

@@ -51,7 +51,8 @@ def _fits(console, width: int, table: Table) -> bool:
 
 def stacked(table: Table, label_columns: int = 1) -> Group:
     """The cells of `table` as a list: the first `label_columns` cells of a row as its heading
-    (a blank cell repeats the one above), then one "header  value" line for every other cell."""
+    (blank leading cells repeat the ones above: a point's second row, ∂f/∂y, is still headed by
+    its x and y), then one "header  value" line for every other cell."""
     parts = []
     if table.title:
         title = table.title if isinstance(table.title, Text) else Text.from_markup(table.title)
@@ -61,8 +62,10 @@ def stacked(table: Table, label_columns: int = 1) -> Group:
     for row in range(table.row_count):
         cells = [column._cells[row] for column in columns]
         label = []
+        leading = True  # still in the blank cells that start a continuation row
         for i in range(min(label_columns, len(cells))):
-            text = _plain(cells[i]) or (above[i] if i == 0 else "")
+            leading = leading and not _plain(cells[i])
+            text = _plain(cells[i]) or (above[i] if leading else "")
             above[i] = text
             if text:
                 label.append(text)
@@ -512,14 +515,21 @@ def doctor_summary(diagnosis) -> Fit:
     table.add_column()
     params = ", ".join(f"{k} = {num(v)}" for k, v in diagnosis.params.items())
     table.add_row("target", f"{diagnosis.target}  ({KIND_LABELS[diagnosis.kind]})")
-    table.add_row("points", f"{len(diagnosis.points)} in {diagnosis.dtype}" + (f"; params {params}" if params else ""))
+    unchecked = getattr(diagnosis, "unchecked", 0)
+    table.add_row("points", f"{len(diagnosis.points)} in {diagnosis.dtype}" + (f"; params {params}" if params else "")
+                  + (f"; {unchecked} not checked (the truth is not finite there)" if unchecked else ""))
     for text in diagnosis.warnings:
         table.add_row("python warning", Text(text, style="yellow"))
     errors = sum(f.severity == "error" for f in diagnosis.findings)
     warnings = len(diagnosis.findings) - errors
     counts = f"{errors} error(s), {warnings} warning(s)"
-    verdict = (Text(f"ok: the first derivative is right ({counts})", style="bold green") if diagnosis.ok
-               else Text(f"FAILED: the first derivative is wrong ({counts})", style="bold red"))
+    nothing = next((f for f in diagnosis.findings if f.code == "nothing-checked"), None)
+    if nothing is not None:
+        verdict = Text(nothing.message.split(", so nothing")[0] + f" ({counts})", style="bold yellow")
+    elif diagnosis.ok:
+        verdict = Text(f"ok: the first derivative is right ({counts})", style="bold green")
+    else:
+        verdict = Text(f"FAILED: the first derivative is wrong ({counts})", style="bold red")
     table.add_row("verdict", verdict)
     return Fit(table)
 

@@ -333,13 +333,15 @@ def doctor(request: DoctorRequest) -> DoctorRun:
     reference, reference_params = None, set()
     if cfg.reference is not None:
         reference, reference_params = _doctor_reference(cfg.reference, points, given)
-    target = loader.load(cfg.target)
+    with loader.guarded(f"importing {cfg.target.rpartition(':')[0]}", cfg.timeout, InputError):
+        target = loader.load(cfg.target)
     takes = given if target.inputs is None else {p: v for p, v in given.items() if p in target.inputs}
     unused = [p for p in given if p not in takes and p not in reference_params]
     if unused:
         raise InputError(f"--{unused[0]}: neither {target.name} nor the reference takes it"
                          + (f" ({target.name} takes {', '.join(target.inputs)})" if target.inputs else ""))
-    result = doctors.diagnose(target, points, takes, reference, dtype=cfg.dtype)
+    with loader.guarded(f"checking {cfg.target}", cfg.timeout):
+        result = doctors.diagnose(target, points, takes, reference, dtype=cfg.dtype)
     return DoctorRun(result, cfg.reference)
 
 

@@ -2,6 +2,7 @@
 one-line errors, and the tables as golden text."""
 
 import json
+import re
 import sys
 import textwrap
 
@@ -140,7 +141,7 @@ def test_errors_exit_1_and_say_which(runner):
 BROKEN = {
     "syntax.py": ("def f(x):\n    return x +\n", "syntax.py:2: syntax error"),
     "raises.py": ("import torch\nraise RuntimeError('no GPU here')\n", "raised RuntimeError: no GPU here"),
-    "number.py": ("F = 3\n", "F is a int, neither a torch.autograd.Function subclass nor a callable"),
+    "number.py": ("F = 3\n", "F is an int, neither a torch.autograd.Function subclass nor a callable"),
 }
 
 
@@ -258,3 +259,149 @@ def test_only_the_first_points_and_the_wrong_ones_unless_all():
     assert render._shown_points(synthetic(40).points, False) == [*range(20), None, *range(26, 40)]
     right = [p for p in synthetic(40).points if p.ok]  # 26 points, all right: the first 20, then an elision
     assert render._shown_points(right, False) == [*range(20), None]
+
+
+# ---- what the hostile tester found --------------------------------------------------------------------
+
+
+def test_a_point_whose_truth_overflows_is_not_checked_and_not_counted_as_right(runner):
+    # (1e300)**3 overflows: the truth is inf/nan there, so nothing at that point can be judged
+    result = run(runner, "tests/doctor_gallery.py:Cube", "--x=1e300", "--json")
+    payload = json.loads(result.stdout)
+    assert result.exit_code == 1 and payload["ok"] is False
+    assert (payload["checked"], payload["unchecked"]) == (0, 1)
+    assert [f["code"] for f in payload["findings"]] == ["nothing-checked"]
+    assert all(c["ok"] is None for c in payload["capabilities"])  # no ✓ and no false accusation on inf
+    backward = next(c for c in payload["capabilities"] if c["name"] == "backward")
+    assert "the truth is not finite at any point" in backward["detail"]
+    assert "nothing-checked" in result.stderr and result.stderr.count("\n") == 1
+    text = run(runner, "tests/doctor_gallery.py:Cube", "--x=1e300").stdout
+    assert "verdict    no point could be checked" in text and "ok: the first derivative is right" not in text
+
+
+def test_only_the_points_with_a_finite_truth_are_judged_and_the_rest_counted(runner):
+    payload = json.loads(run(runner, "tests/doctor_gallery.py:Cube", "--x=1,2,1e300", "--json").stdout)
+    assert payload["ok"] is True and (payload["checked"], payload["unchecked"]) == (2, 1)
+    caps = {c["name"]: c for c in payload["capabilities"]}
+    assert "every checked point (2 of 3" in caps["backward"]["detail"]
+    assert caps["grad-output"]["ok"] is True and caps["double-backward"]["ok"] is True
+    text = run(runner, "tests/doctor_gallery.py:Cube", "--x=1,2,1e300").stdout
+    assert "1 not checked (the truth is not finite there)" in text
+
+
+def test_the_users_prints_go_to_stderr_so_json_stays_one_object(runner, tmp_path):
+    (tmp_path / "noisy.py").write_text(textwrap.dedent("""
+        import sys
+        print("hello from import")
+        sys.stdout.write("junk")
+
+
+        def loud(x):
+            print("loud forward")
+            return x * x
+    """))
+    result = run(runner, f"{tmp_path / 'noisy.py'}:loud", "--x", "1,2", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["command"] == "check"  # the whole of stdout is one JSON object
+    assert "hello from import" in result.stderr and "junk" in result.stderr and "loud forward" in result.stderr
+
+
+@pytest.mark.parametrize("source, message", [
+    ("import os\nos._exit(0)\n", "called os._exit(0)"),
+    ("import sys\nsys.exit(0)\n", "raised SystemExit: 0"),
+    ("raise KeyboardInterrupt\n", "raised KeyboardInterrupt"),
+])
+def test_a_module_that_exits_or_interrupts_at_import_is_a_load_error(runner, tmp_path, source, message):
+    (tmp_path / "quits.py").write_text(source)
+    result = run(runner, f"{tmp_path / 'quits.py'}:F", "--x", "1")
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert message in result.stderr and f"quits.py:{source.count(chr(10))}" in result.stderr
+    assert result.stderr.count("\n") == 1 and "interrupted" not in result.stderr
+
+
+EXITS_IN_BACKWARD = """
+import os
+import torch
+
+
+class F(torch.autograd.Function):
+    @staticmethod
+    def forward(x):
+        return 2 * x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, g):
+        {body}
+"""
+
+
+@pytest.mark.parametrize("body, message", [
+    ("os._exit(0)", "called os._exit(0)"),
+    ("raise SystemExit(0)", "called sys.exit(0)"),
+])
+def test_exiting_while_being_checked_fails_instead_of_passing(runner, tmp_path, body, message):
+    (tmp_path / "quits.py").write_text(EXITS_IN_BACKWARD.format(body=body))
+    result = run(runner, f"{tmp_path / 'quits.py'}:F", "--x", "1")
+    assert result.exit_code == 1 and message in result.stderr, result.output
+
+
+@pytest.mark.parametrize("source, code, where", [
+    ("import torch\nwhile True:\n    pass\n", 2, r"hang\.py:[23] in <module>"),  # the loop's line or its body's
+    (EXITS_IN_BACKWARD.format(body="while True:\n            pass"), 1, r"hang\.py:1[78] in backward"),
+])
+def test_a_hang_ends_at_the_timeout_naming_its_line(runner, tmp_path, source, code, where):
+    (tmp_path / "hang.py").write_text(source)
+    result = run(runner, f"{tmp_path / 'hang.py'}:F", "--x", "1", "--timeout", "1")
+    assert result.exit_code == code, result.output
+    assert "did not finish within 1 s (--timeout)" in result.stderr and re.search(where, result.stderr)
+    assert result.stderr.count("\n") == 1
+
+
+ODD = """
+import torch
+
+
+class KwOnly(torch.autograd.Function):
+    @staticmethod
+    def forward(x, *, k):
+        return x * k
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+class RaisesFwd(KwOnly):
+    @staticmethod
+    def forward(x):
+        raise ValueError("boom in forward")
+
+
+class IntOut(KwOnly):
+    @staticmethod
+    def forward(x):
+        return x.long()
+"""
+
+
+@pytest.mark.parametrize("name, message", [
+    ("KwOnly", "KwOnly.forward has a required keyword-only parameter 'k'"),
+    ("RaisesFwd", "calling RaisesFwd's forward on the points raised ValueError: boom in forward (" ),
+    ("IntOut", "IntOut's forward returned an integer tensor (int64): autograd cannot differentiate it; "
+               "return a floating tensor"),
+])
+def test_a_forward_check_cannot_call_is_a_usage_error(runner, tmp_path, name, message):
+    (tmp_path / "odd.py").write_text(ODD)
+    result = run(runner, f"{tmp_path / 'odd.py'}:{name}", "--x", "1")
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert result.stderr.count("\n") == 1
+    if name == "RaisesFwd":
+        assert "odd.py:22)" in result.stderr  # the user's line, not torch's

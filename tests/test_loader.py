@@ -124,7 +124,7 @@ def test_exception_at_import_is_named(tmp_path):
 
 
 def test_neither_function_nor_callable(ops):
-    with pytest.raises(InputError, match="neither a torch.autograd.Function subclass nor a callable"):
+    with pytest.raises(InputError, match="VALUE is an int, neither a torch.autograd.Function subclass nor a callable"):
         load(f"{ops}:VALUE")
     with pytest.raises(InputError, match="not a torch.autograd.Function subclass"):
         load(f"{ops}:NotAFunction")
@@ -133,3 +133,49 @@ def test_neither_function_nor_callable(ops):
 def test_bad_spec():
     with pytest.raises(InputError, match="FILE.py:Name"):
         load("just_a_name")
+
+
+def test_a_required_keyword_only_parameter_is_named(tmp_path):
+    path = write(tmp_path, """
+        def f(x, *, k):
+            return x * k
+
+
+        def g(x, *, k=2):
+            return x * k
+    """)
+    with pytest.raises(InputError, match="f has a required keyword-only parameter 'k'"):
+        load(f"{path}:f")
+    assert load(f"{path}:g").inputs == ["x"]  # one with a default is fine
+
+
+def test_a_keyboard_interrupt_the_module_raises_is_its_error_but_ctrl_c_is_not(tmp_path):
+    raised = write(tmp_path, "raise KeyboardInterrupt\n", "raised.py")
+    with pytest.raises(InputError, match=r"importing .*raised.py raised KeyboardInterrupt \(.*raised.py:1\)"):
+        load(f"{raised}:F")
+    pressed = write(tmp_path, """
+        import os
+        import signal
+        import time
+
+        os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends
+        time.sleep(5)
+    """, "pressed.py")
+    with pytest.raises(KeyboardInterrupt):
+        load(f"{pressed}:F")
+
+
+def test_guarded_sends_prints_to_stderr_and_refuses_hard_exits(capsys):
+    import os
+
+    from backpropcli.errors import BackpropError
+    from backpropcli.loader import guarded
+
+    real_exit = os._exit
+    with pytest.raises(BackpropError, match=r"checking it: the user's code called os._exit\(3\)"):
+        with guarded("checking it", 5):
+            print("from the user")
+            os._exit(3)
+    assert os._exit is real_exit
+    out, err = capsys.readouterr()
+    assert out == "" and "from the user" in err
