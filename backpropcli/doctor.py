@@ -405,14 +405,25 @@ def _truth(ref, fd, autograd, n: int):
     return truth, source, kind
 
 
-def _judge(custom, truth, rtol: float):
+def _yardstick(truth, values, x):
+    """Per point, the size a derivative's error is measured against where the derivative itself
+    is near 0: |f|/max(|x|, 1), the size of the terms that cancel there (sinc's f′ = (cos x - f)/x
+    at its zeros), or |f′| itself. Per point, never the largest over all points: a huge point
+    elsewhere must not make a wrong small gradient pass."""
+    import torch
+
+    size = torch.maximum(truth.abs(), values.abs() / x.abs().clamp_min(1))
+    return torch.where(torch.isfinite(size), size, torch.zeros_like(size))
+
+
+def _judge(custom, truth, rtol: float, values, columns):
     """(judged, ok) per variable: where the truth is finite, and where custom is within rtol of it."""
     import torch
 
     judged, oks = [], []
-    for c, t in zip(custom, truth):
+    for c, t, x in zip(custom, truth, columns):
         finite = torch.isfinite(t)
-        ok = _close(c, t, rtol, rtol * 1e-2 * _scale(t) + 1e-300) & torch.isfinite(c)
+        ok = _close(c, t, rtol, rtol * 1e-2 * _yardstick(t, values, x) + 1e-300) & torch.isfinite(c)
         judged.append(finite)
         oks.append(ok | ~finite)
     return judged, oks
@@ -452,7 +463,7 @@ def _diagnose(target, points, params, reference, sample, dtype) -> Diagnosis:
 
     t0 = time.perf_counter()
     truth, source, truth_kind = _truth(ref, fd, autograd, n)
-    judged, oks = _judge(custom, truth, rtol)
+    judged, oks = _judge(custom, truth, rtol, values, columns)
     _first_derivative_findings(findings.add, variables, columns, custom, truth, judged, oks, backward_error)
     points_out = _points(variables, inputs, values, custom, autograd, fd, truth, source, ref, judged, oks)
     timings["compare"] = time.perf_counter() - t0

@@ -197,3 +197,12 @@ def test_a_reference_for_another_function_is_flagged():
 def test_params_must_cover_forward():
     with pytest.raises(InputError, match="one or two tensor inputs.*give the others as params"):
         diagnose(target_of(Quad), {"x": XS, "y": YS})
+
+
+def test_a_huge_point_elsewhere_does_not_let_a_wrong_small_gradient_pass():
+    # f = x² y: at (2.5, 3) the true ∂f/∂y is x² = 6.25 and Swapped returns 2xy = 15. Beside a
+    # point at x ≈ -1.2e5 (gradients ~1e10), a tolerance scaled by the largest truth would pass it.
+    result = diagnose(target_of(gallery.Swapped), {"x": [-123456.789, 2.5], "y": [1e-17, 3.0]})
+    small = result.points[1]
+    assert small.gradients["y"].custom == 15.0 and small.gradients["y"].ok is False
+    assert not result.ok
