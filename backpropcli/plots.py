@@ -149,26 +149,34 @@ def _where(check, axis_var: str) -> str:
     return ", ".join(others + params)
 
 
-def _error_panel(bottom, check, xs, order, entries, name: str) -> None:
+def _error_panel(bottom, check, xs, order, entries, name: str, marked=None, at=None) -> None:
     """Each method's relative error against analytic as markers, the check's tolerance as a
-    line and the dtype's rounding as a band (exact agreement drawn at its bottom)."""
+    line and the dtype's rounding as a band (exact agreement drawn at its bottom). ``marked``:
+    the check the user asked for, when the curve is a range around it; its own errors (the
+    verdict) are drawn as large open markers over the curve's, at x = ``at(point)``."""
     eps = EPSILON.get(check.dtype, EPSILON["float64"])
     floor = eps / 100
     styles = {"custom": ("tab:blue", "o"), "autograd": ("tab:orange", "s"),
               "finite_difference": ("tab:green", "^"), "derivative_graph": ("tab:purple", "D")}
+    layers = [(check.points, xs, order, {"ms": 2.5, "alpha": 0.8}, "")]
+    if marked is not None:
+        layers.append((marked.points, [at(p) for p in marked.points], range(len(marked.points)),
+                       {"ms": 7, "mfc": "none", "mew": 1.5}, " at the checked points"))
     highest = check.rtol
-    for method, (color, marker) in styles.items():
-        errors = []
-        for i in order:
-            comps = [c for _, c in entries(check.points[i])]
-            if method not in comps[0].rel_error:
-                break
-            errors.append(max(c.rel_error[method] for c in comps))
-        else:
-            label = {"derivative_graph": "autograd of the report's f′ graph"}.get(method, method.replace("_", " "))
-            shown = [max(e, floor) if e == e else float("nan") for e in errors]
-            highest = max([highest] + [e for e in shown if e == e and e != float("inf")])
-            bottom.semilogy(xs, shown, marker, ms=2.5, color=color, alpha=0.8, label=label, ls="none")
+    for points, where, indices, look, suffix in layers:
+        for method, (color, marker) in styles.items():
+            errors = []
+            for i in indices:
+                comps = [c for _, c in entries(points[i])]
+                if method not in comps[0].rel_error:
+                    break
+                errors.append(max(c.rel_error[method] for c in comps))
+            else:
+                label = {"derivative_graph": "autograd of the report's f′ graph"}.get(method,
+                                                                                      method.replace("_", " "))
+                shown = [max(e, floor) if e == e else float("nan") for e in errors]
+                highest = max([highest] + [e for e in shown if e == e and e != float("inf")])
+                bottom.semilogy(where, shown, marker, color=color, label=label + suffix, ls="none", **look)
     # the band spans the width in axes coordinates and is added without autolim: anything that
     # updates the data limits inverts the data transform, singular while x spans ±1e308
     from matplotlib.collections import PolyCollection
@@ -184,6 +192,9 @@ def _error_panel(bottom, check, xs, order, entries, name: str) -> None:
     bottom.set_ylabel("relative error vs analytic")
 
 
+MARKED_LINES = 20  # up to this many checked points get a dotted line each
+
+
 def _curves_title(check, marked, axis_var: str, chosen_range: bool) -> str:
     """What is drawn, in what dtype, where the checked points are and what is held fixed."""
     first = check.order == 1
@@ -194,7 +205,7 @@ def _curves_title(check, marked, axis_var: str, chosen_range: bool) -> str:
     elif n == 1:
         chosen = f"range chosen around the checked point {axis_var} = {marked.points[0].inputs[axis_var]:g} (dotted)"
     else:
-        chosen = f"a dense curve across the {n} checked points (dotted)"
+        chosen = f"a dense curve across the {n} checked points ({'dotted' if n <= MARKED_LINES else 'open markers'})"
     return (f"{check.function}: {'f and its gradient' if first else 'f and its second derivatives'}, "
             f"{check.dtype}\n{chosen}" + (f"; {held}" if held else ""))
 
@@ -248,10 +259,10 @@ def check_curves(check, path: Path, requested=None) -> Path:
     _keep_truth_in_view(middle, check, marked, entries, order)
     middle.set_ylabel("derivative" if first else "second derivative")
 
-    _error_panel(bottom, check, xs, order, entries, name)
+    _error_panel(bottom, check, xs, order, entries, name, marked if requested is not None else None, at)
     bottom.set_xlabel(axis_var if unit == 1 else f"{axis_var} / {unit:g}")
 
-    for point in marked.points if len(marked.points) <= 20 else []:  # many points: the markers say it
+    for point in marked.points if len(marked.points) <= MARKED_LINES else []:  # many: the markers say it
         for ax in (top, middle, bottom):
             ax.axvline(at(point), color="0.4", lw=0.8, ls=":", zorder=0)
     for ax in (top, middle, bottom):
