@@ -495,9 +495,7 @@ def _check(order: int, function, options: dict, show_all: bool, plot: bool, view
             _print_error(f"{result.command} check failed for {result.function}: autograd through its graph "
                          f"disagrees with the 50-digit truth {why}")
             raise typer.Exit(1)
-        subject = "the custom Function" if result.has_custom else "autograd through the graph"
-        _print_error(f"{result.command} check failed for {result.function}: {subject} disagrees with the analytic "
-                     "reference" + (f" or {result.order.gradcheck_name} failed" if result.gradcheck is False else ""))
+        _print_error(f"{result.command} check failed for {result.function}: {render.what_failed(result)}")
         raise typer.Exit(1)
 
 
