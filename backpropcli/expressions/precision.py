@@ -332,6 +332,8 @@ def classify(total: float, worst: WorstNode, nonfinite: Step | None, true_values
         return f"overflow at {nonfinite.name} = {nonfinite.expr} (the graph gives inf or nan, the truth is finite)"
     if any(not math.isfinite(g) for g, _, _ in pairs) and truth_finite:
         return f"overflow: the graph's derivative is not finite; first loss at {worst.name} = {worst.expression}"
+    if worst.digits_lost < 1:
+        return ""  # no node to blame: naming one that lost nothing would contradict itself
     return f"cancellation at {worst.name} = {worst.expression} ({worst.digits_lost:g} digits lost there)"
 
 

@@ -109,6 +109,16 @@ def hessian(f: sympy.Expr, variables: tuple[str, ...]) -> list[list[sympy.Expr]]
     return rows
 
 
+def refuse_undefined(f: sympy.Expr, variables: tuple[str, ...], name: str) -> None:
+    """InputError when f or its gradient is undefined everywhere: x/(x - x) is zoo*x, and the
+    derivative of 0**x is nan (0**x*log(0)); nothing of them can be checked."""
+    from backpropcli.errors import InputError
+
+    for which, q in [("", f), *((f"df/d{v} of ", g) for v, g in zip(variables, gradient(f, variables)))]:
+        if q.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
+            raise InputError(f"{which}{name!r} is undefined everywhere (sympy gives {text(q)}): nothing to check")
+
+
 def derivative_strings(f: sympy.Expr, variables: tuple[str, ...], order: int) -> dict[str, str]:
     """{"df/dx": "...", ...} for order 1; the second derivatives for order 2 (upper triangle)."""
     if order == 1:
@@ -216,7 +226,10 @@ _MP = {sympy.sin: mpmath.sin, sympy.cos: mpmath.cos, sympy.tan: mpmath.tan, symp
        sympy.acos: mpmath.acos, sympy.atan: mpmath.atan, sympy.sinh: mpmath.sinh, sympy.cosh: mpmath.cosh,
        sympy.tanh: mpmath.tanh, sympy.exp: mpmath.exp, s_expm1: mpmath.expm1, sympy.log: _log,
        s_log1p: mpmath.log1p, sympy.Abs: abs, sigmoid: _sigmoid, softplus: _softplus,
-       sympy.sign: _sign, sympy.DiracDelta: _dirac}
+       sympy.sign: _sign, sympy.DiracDelta: _dirac,
+       # sympy writes |exp(u)| as exp(re(u)) when it cannot tell u is real; every value here is
+       # real (a complex one is _Undefined), so re is the value itself and im is 0
+       sympy.re: lambda u: u, sympy.im: lambda u: mpmath.mpf(0)}
 _MP = {k: _guarded(_bounded(v) if k in _EXPLIKE else v) for k, v in _MP.items()}
 
 
@@ -356,8 +369,10 @@ def sensitivity(e: sympy.Expr, wrt: sympy.Symbol | None) -> sympy.Expr:
         return sympy.Integer(0)
     if wrt is None and not any(_inexact(c) for c in e.atoms(sympy.Number, sympy.NumberSymbol)):
         return sympy.Integer(0)
-    if e.func in (sympy.sign, sympy.DiracDelta):
-        return sympy.Integer(0)  # flat wherever defined (as the graph's sign)
+    if e.func in (sympy.sign, sympy.DiracDelta, sympy.im):
+        return sympy.Integer(0)  # flat wherever defined (as the graph's sign); im of a real is 0
+    if e.func in (sympy.Abs, sympy.re):
+        return sensitivity(e.args[0], wrt)  # |d|u|/du| = 1; re of a real is itself
     if e.is_Symbol:
         return sympy.Integer(1 if e == wrt else 0)
     if e.is_Number or e.is_NumberSymbol:
@@ -436,8 +451,18 @@ class Truth:
 
             raise InputError(self.refuse_second)
         if order not in self._programs:
+            from backpropcli.errors import InputError
+
             qs = self.exprs(order)
-            self._programs[order] = (Program(qs + self.scales(order)), qs)
+            undefined = next((q for q in qs if q.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo)), None)
+            if undefined is not None:
+                which = "f" if undefined is qs[0] else "its derivative"
+                raise InputError(f"{which} of {text(self.f)!r} is undefined everywhere "
+                                 f"(sympy gives {text(undefined)}): nothing to check")
+            try:
+                self._programs[order] = (Program(qs + self.scales(order)), qs)
+            except ValueError as exc:
+                raise InputError(f"cannot evaluate {text(self.f)!r} at 50 digits: {exc}") from None
         return self._programs[order]
 
     def values(self, inputs: dict, params: dict, order: int) -> list[float]:
@@ -462,7 +487,11 @@ class Truth:
         """Each quantity at the point, by its symbolic limit where the closed form is undefined;
         the scale there is the size of the limit itself."""
         subs_params = {SYMBOLS[k]: sympy.Rational(v) for k, v in point.items() if k not in self.variables}
-        vals = [_limit(q.subs(subs_params), self.variables, point) for q in qs]
+        value = _limit(qs[0].subs(subs_params), self.variables, point)
+        if math.isnan(value):
+            # f is not real here (log(-1)): no derivative either, whatever sympy's 1/x says
+            return [math.nan] * (2 * len(qs))
+        vals = [value] + [_limit(q.subs(subs_params), self.variables, point) for q in qs[1:]]
         return vals + [abs(v) for v in vals]
 
     def __call__(self, inputs: dict, params: dict, order: int = 1) -> Reference:
