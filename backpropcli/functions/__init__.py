@@ -26,7 +26,7 @@ def get(name: str) -> FunctionSpec:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise InputError(f"unknown function {clip(name)!r}; known functions: {', '.join(REGISTRY)}") from None
+        raise InputError(f"unknown function {name!r}; known functions: {', '.join(REGISTRY)}") from None
 
 
 def resolve(name_or_text: str, params: dict[str, float | None] | None = None) -> FunctionSpec:
