@@ -60,6 +60,13 @@ class softplus(sympy.Function):  # noqa: N801
         return sympy.log(1 + sympy.exp(u))
 
 
+class size(sympy.Function):  # noqa: N801
+    """|u| for the scales, left unevaluated: sympy's Abs asks the assumptions system about the sign
+    of its argument, which takes minutes on the second derivative of a deep composition."""
+
+    nargs = 1
+
+
 SYMBOLS = {name: sympy.Symbol(name, real=True) for name in ("x", "y", "a", "b", "c")}
 _FUNCS = {"sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "asin": sympy.asin, "acos": sympy.acos,
           "atan": sympy.atan, "sinh": sympy.sinh, "cosh": sympy.cosh, "tanh": sympy.tanh, "exp": sympy.exp,
@@ -229,7 +236,7 @@ _MP = {sympy.sin: mpmath.sin, sympy.cos: mpmath.cos, sympy.tan: mpmath.tan, symp
        sympy.sign: _sign, sympy.DiracDelta: _dirac,
        # sympy writes |exp(u)| as exp(re(u)) when it cannot tell u is real; every value here is
        # real (a complex one is _Undefined), so re is the value itself and im is 0
-       sympy.re: lambda u: u, sympy.im: lambda u: mpmath.mpf(0)}
+       sympy.re: lambda u: u, sympy.im: lambda u: mpmath.mpf(0), size: abs}
 _MP = {k: _guarded(_bounded(v) if k in _EXPLIKE else v) for k, v in _MP.items()}
 
 
@@ -336,7 +343,7 @@ def scale_of(e: sympy.Expr) -> sympy.Expr:
         own = sympy.Mul(*[scale_of(a) if a.is_Add else sympy.Abs(a) for a in e.args])
     else:
         own = sympy.Abs(e)
-    return own + sensitivity(e, None)
+    return own + sensitivity(e, None)  # (own keeps sympy's Abs: cse needs it evaluated)
 
 
 def derivative_scale(f: sympy.Expr, wrt: tuple[sympy.Symbol, ...], d: sympy.Expr) -> sympy.Expr:
@@ -371,12 +378,12 @@ def sensitivity(e: sympy.Expr, wrt: sympy.Symbol | None) -> sympy.Expr:
         return sympy.Integer(0)
     if e.func in (sympy.sign, sympy.DiracDelta, sympy.im):
         return sympy.Integer(0)  # flat wherever defined (as the graph's sign); im of a real is 0
-    if e.func in (sympy.Abs, sympy.re):
+    if e.func in (sympy.Abs, sympy.re, size):
         return sensitivity(e.args[0], wrt)  # |d|u|/du| = 1; re of a real is itself
     if e.is_Symbol:
         return sympy.Integer(1 if e == wrt else 0)
     if e.is_Number or e.is_NumberSymbol:
-        return sympy.Abs(e) if wrt is None and _inexact(e) else sympy.Integer(0)
+        return size(e) if wrt is None and _inexact(e) else sympy.Integer(0)
     if e.is_Add:
         return sympy.Add(*[sensitivity(t, wrt) for t in e.args])
     if e.is_Mul:
@@ -384,22 +391,22 @@ def sensitivity(e: sympy.Expr, wrt: sympy.Symbol | None) -> sympy.Expr:
         for i, a in enumerate(e.args):
             s = sensitivity(a, wrt)
             if s != 0:
-                terms.append(s * sympy.Mul(*[sympy.Abs(b) for j, b in enumerate(e.args) if j != i]))
+                terms.append(s * sympy.Mul(*[size(b) for j, b in enumerate(e.args) if j != i]))
         return sympy.Add(*terms)
     if e.is_Pow:
         base, ex = e.args
         out = sympy.Integer(0)
         sb = sensitivity(base, wrt)
         if sb != 0:
-            out += sympy.Abs(ex * base ** (ex - 1)) * sb
+            out += size(ex * base ** (ex - 1)) * sb
         se = sensitivity(ex, wrt)
         if se != 0:
-            out += sympy.Abs(e * sympy.log(base)) * se
+            out += size(e * sympy.log(base)) * se
         return out
     if len(e.args) == 1:
         s = sensitivity(e.args[0], wrt)
-        return sympy.Abs(e.fdiff(1)) * s if s != 0 else sympy.Integer(0)
-    return sympy.Abs(e)  # not reached for the language's functions
+        return size(e.fdiff(1)) * s if s != 0 else sympy.Integer(0)
+    return size(e)  # not reached for the language's functions
 
 
 # ---- the reference ----------------------------------------------------------------------------
