@@ -210,22 +210,27 @@ def clip(text: str) -> str:
     return text if len(text) <= SHOWN else f"{text[:SHOWN]}... ({len(text)} characters)"
 
 
-# the built-ins' names (functions.REGISTRY, which imports torch: a test keeps the two equal), so a
-# refusal of sinc(x) can say that sinc alone is the registered function, before torch loads
-BUILTINS = ("sinc", "quad", "softplus")
+def builtins() -> tuple[str, ...]:
+    """The built-ins' names, read from their modules' source (functions.REGISTRY imports torch; a
+    test keeps the two equal), so a refusal of sinc(x) can say that sinc alone is registered."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "functions"
+    return tuple(p.stem for p in sorted(folder.glob("*.py")) if "\nSPEC = " in p.read_text(encoding="utf-8"))
 
 
 def _registered(name: str) -> str:
     """'; sinc is a registered function: type `sinc` alone ...' for a built-in's name."""
-    if name in BUILTINS:
+    if name in builtins():
         return f"; {name} is a registered function: type `{name}` alone (backprop grad {name} --x 1)"
     return ""
 
 
-def refuse_bare_name(name: str, registered: tuple[str, ...] = BUILTINS) -> None:
+def refuse_bare_name(name: str, registered: tuple[str, ...] | None = None) -> None:
     """InputError for a bare word that is neither a registered function nor an expression (x, y,
     a, b, c, pi and e alone are expressions: f = x is a function too); light, so the CLI refuses
     `backprop grad foo` before torch loads."""
+    registered = builtins() if registered is None else registered
     if name in registered or name in VARIABLES or name in PARAMS or name in CONSTANTS:
         return
     close = difflib.get_close_matches(name[:SHOWN], [*registered, *FUNCTIONS], n=1)
