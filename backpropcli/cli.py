@@ -38,7 +38,7 @@ class _OneLineErrors(TyperGroup):
             streams.prune_suggestions(exc)
             if type(exc).__name__ != "NoArgsIsHelpError":
                 path = ctx.command_path if ctx is not None else "backprop"
-                _print_error(f"{exc.format_message()} (see '{path} --help')")
+                _print_error(f"{exc.format_message()}{_leading_minus(exc, args)} (see '{path} --help')")
             code = exc.exit_code
         except typer.Abort:
             _print_error("aborted")
@@ -46,6 +46,20 @@ class _OneLineErrors(TyperGroup):
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _leading_minus(exc, args) -> str:
+    """The hint for an expression that starts with '-' ('-x**2'), which click reads as an option."""
+    name = getattr(exc, "option_name", None)
+    if type(exc).__name__ != "NoSuchOption" or not name or name.startswith("--"):
+        return ""
+    tokens = list(sys.argv[1:] if args is None else args)
+    token = next((t for t in tokens if t.startswith(name) and not t.startswith("--")), None)
+    if token is None:
+        return ""
+    command = next((t for t in tokens if t in ("grad", "hessian")), "grad")
+    return (f"; put -- before an expression that starts with '-': "
+            f"backprop {command} --x 1 -- '{token}'")
 
 
 app = typer.Typer(
@@ -401,7 +415,8 @@ FunctionArgument = Annotated[
     Optional[str],
     typer.Argument(metavar="FUNCTION", help="A registered function (sinc, quad, softplus: the report's, with "
                    "hand-written backwards), e.g. [cyan]sinc[/cyan]; or any expression in x and y, in quotes, "
-                   "e.g. [cyan]'x*sin(x)'[/cyan] (see the language above). May come from --config instead.",
+                   "e.g. [cyan]'x*sin(x)'[/cyan] (see the language above); one that starts with '-' goes after "
+                   "--, e.g. [cyan]backprop grad --x 1 -- '-x**2'[/cyan]. May come from --config instead.",
                    show_default=False),
 ]
 XOption = Annotated[Optional[str], typer.Option("--x", show_default=False,
@@ -515,9 +530,7 @@ def _check(order: int, function, options: dict, show_all: bool, plot: bool, view
             _print_error(f"{result.command} check failed for {result.function}: autograd through its graph "
                          f"disagrees with the 50-digit truth {why}")
             raise typer.Exit(1)
-        subject = "the custom Function" if result.has_custom else "autograd through the graph"
-        _print_error(f"{result.command} check failed for {result.function}: {subject} disagrees with the analytic "
-                     "reference" + (f" or {result.order.gradcheck_name} failed" if result.gradcheck is False else ""))
+        _print_error(f"{result.command} check failed for {result.function}: {render.what_failed(result)}")
         raise typer.Exit(1)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -395,11 +396,14 @@ def load_function(function: str | None, config_path: str | os.PathLike | None, g
     """
     data = read_yaml(config_path) if config_path else {}
     name = function or data.get("function")
-    if isinstance(name, str) and not name.strip().isidentifier():
-        # not a registered name, so an expression: refuse hostile text before torch and sympy load
-        from backpropcli.expressions.parse import parse
+    if isinstance(name, str):
+        # refuse hostile text and unknown bare words before torch and sympy load
+        from backpropcli.expressions.parse import parse, refuse_bare_name
 
-        parse(name)
+        if not name.strip().isidentifier():
+            parse(name)  # not a registered name, so an expression
+        elif "backpropcli.functions" not in sys.modules:  # nothing registered beyond the built-ins yet
+            refuse_bare_name(name.strip())
     from backpropcli import functions  # imports torch: only once a function is asked for
 
     known = ", ".join(functions.REGISTRY)
@@ -424,5 +428,11 @@ def load_function(function: str | None, config_path: str | os.PathLike | None, g
     if extra:
         takes = " ".join(option_name(k) for k in model.model_fields if k not in ("function", "dtype"))
         raise InputError(f"{name} does not take {option_name(extra[0])} (it takes {takes})")
+    missing = [v for v in spec.variables if v in model.model_fields and model.model_fields[v].is_required()
+               and v not in given and v not in data]
+    if missing:
+        v = missing[0]
+        where = " or the config" if config_path else ""
+        raise InputError(f"variable {v} used in {spec.name!r} but not given ({option_name(v)}{where})")
     data["function"] = spec.name  # an expression's normalised text
     return resolve(model, data, given, config_path)

@@ -257,6 +257,23 @@ def why_failed(check) -> str | None:
     return f"{where}: {worst.extra['reason']}"
 
 
+def what_failed(check) -> str:
+    """What made a check fail, named: the judged column, f's value, or gradcheck."""
+    subject = "the custom Function" if check.has_custom else "autograd through the graph"
+    parts = []
+    wrong = [p for p in check.points if not all(c.ok for _, c in check.entries(p))]
+    if wrong:
+        parts.append(f"{subject} disagrees with the analytic reference at {len(wrong)} of {len(check.points)} "
+                     f"point(s), e.g. {_inputs(wrong[0])}")
+    value = [p for p in check.points if not p.ok and p not in wrong]
+    if value:
+        parts.append(f"f's value disagrees with the truth at {len(value)} point(s), e.g. {_inputs(value[0])} "
+                     f"(f = {full(value[0].value, check.dtype)}, true {full(value[0].value_analytic)})")
+    if check.gradcheck is False:
+        parts.append(f"torch.autograd.{check.order.gradcheck_name} failed")
+    return "; ".join(parts) or f"{subject} disagrees with the analytic reference"
+
+
 MAX_POINT_TABLES = 20
 
 
@@ -305,14 +322,21 @@ def check_summary(check) -> Table:
         table.add_row(f"worst {check.judged} point", f"{_inputs(point)} ({check.label(key)}, rel error {err(rel)})")
     if "precision" in check.extra and n > 1:
         table.add_row("precision", check.extra["precision"])
+    overflow = [p for p in check.points if p.extra.get("reason", "").startswith("f and f")]
+    if overflow:
+        table.add_row("overflow", f"f and its derivative overflow float64 at {len(overflow)} point(s), e.g. "
+                                  f"{_inputs(overflow[0])}, and so do their true values: inf is right there")
     failures = check.graph_failures
     if failures:
         example = _inputs(failures[0])
         lost = max(p.graph_digits_lost for p in failures)
-        table.add_row("report's graph", Text(f"wrong at {len(failures)} point(s), e.g. {example}: up to "
+        table.add_row("the graph" if "expression" in check.extra else "report's graph", Text(f"wrong at {len(failures)} point(s), e.g. {example}: up to "
                                              f"{lost:.1f} digits lost (value or autograd through it)", style="yellow"))
     name = check.order.gradcheck_name
-    if check.gradcheck is None:
+    if not check.has_custom:
+        table.add_row(name, "not applicable: no hand-written backward; autograd is judged against the "
+                            "50-digit truth")
+    elif check.gradcheck is None:
         table.add_row(name, "skipped: no point with |x| <= 1e6 (its fixed step is meaningless beyond)")
     else:
         style = "green" if check.gradcheck else "bold red"

@@ -48,7 +48,7 @@ def test_grad_x_sin_x_prints_the_symbolic_derivative_and_is_right(runner):
     assert point["gradients"]["x"]["analytic"] == pytest.approx(want, rel=1e-15)
     assert "custom" not in point["gradients"]["x"] and "custom" not in point["gradients"]["x"]["abs_error"]
     assert point["digits_lost"] < 2 and set(point["worst_node"]) == {"name", "expression", "digits_lost"}
-    assert payload["ok"] is True and payload["gradcheck"] is True
+    assert payload["ok"] is True and payload["gradcheck"] is None  # no hand-written backward: judged by the truth
 
 
 def test_cancellation_names_the_subtraction_and_exits_1(runner):
@@ -84,7 +84,7 @@ def test_hessian_of_softplus_typed(runner):
     assert hessian["analytic"][0][0] == pytest.approx(want, rel=1e-15)
     for method in ("autograd", "derivative_graph"):  # reverse over reverse; autograd of the graph of f′
         assert hessian[method][0][0] == pytest.approx(want, rel=1e-13)
-    assert "custom" not in hessian and payload["gradgradcheck"] is True
+    assert "custom" not in hessian and payload["gradgradcheck"] is None
 
 
 def test_quad_typed_with_parameters_and_trace(runner):

@@ -207,7 +207,9 @@ def test_worst_node_of_the_cancellation():
     (p,) = spec.expression.precision({"x": [1e-5]}, {})
     assert p.worst_node.name == "v2" and p.worst_node.expression == "cos(x) - 1"
     assert 7 <= p.worst_node.digits_lost <= 12
-    assert p.digits_lost > 10  # the graph's derivative is garbage there
+    # the graph's derivative is garbage there: beyond the 6-digit tolerance even against the size
+    # of the terms the chain rule adds (the verdict's yardstick), about 1/x
+    assert p.digits_lost > 6
     assert p.reason.startswith("cancellation at v2 = cos(x) - 1")
     (q,) = spec.expression.precision({"x": [2.0]}, {})
     assert q.digits_lost < 2 and q.reason == ""

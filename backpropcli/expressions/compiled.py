@@ -73,6 +73,7 @@ def _compiled(text: str) -> ExpressionSpec:
     parsed = parsing.parse(text)
     variables = parsed.variables or ("x",)
     sym = symbolic.to_sympy(parsed.tree)
+    symbolic.refuse_undefined(sym, variables, parsed.text)
     steps, out = graphs.lower(parsed.tree)
     refuse_second = symbolic.second_order_refusal(sym, variables, len(steps))
     truth = symbolic.Truth(sym, variables, refuse_second)

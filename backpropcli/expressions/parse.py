@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+import re
 from dataclasses import dataclass
 
 from backpropcli.errors import InputError
@@ -100,6 +101,15 @@ def parse(text: str) -> Parsed:
     if not text.isascii() or any(ch in text for ch in "\"'`\\\x00"):
         bad = next(ch for ch in text if not ch.isascii() or ch in "\"'`\\\x00")
         raise InputError(f"character {bad!r} is not allowed in an expression")
+    text = text.strip()  # leading/trailing spaces and tabs are harmless
+    if "\n" in text or "\r" in text:
+        raise InputError("an expression is one line: remove the line break")
+    if "#" in text:
+        raise InputError("character '#' is not allowed in an expression (no comments)")
+    literal = _NUMBER_TOKEN.search(text)
+    if literal is not None:
+        raise InputError(f"number {clip(literal.group())!r} is not allowed: plain decimal numbers only "
+                         "(e.g. 16, 1000, 0.5, 1e-3)")
     # '^' means power, as in maths; rewriting it before parsing gives it the precedence
     # and right associativity of '**' (Python's '^' is xor, below '+')
     source = text.replace("^", "**")
@@ -113,7 +123,7 @@ def parse(text: str) -> Parsed:
     if count > 4 * MAX_NODES:  # a cheap first bound; the tree is counted exactly below
         raise InputError(f"expression too large: more than {MAX_NODES} nodes")
     try:
-        tree = _Walker().convert(node.body, 0)
+        tree = _Walker(source.strip()).convert(node.body, 0)
     except RecursionError:
         raise InputError(f"expression too deeply nested (limit {MAX_DEPTH} levels)") from None
     names = _names(tree)
@@ -122,7 +132,8 @@ def parse(text: str) -> Parsed:
 
 
 class _Walker:
-    def __init__(self) -> None:
+    def __init__(self, source: str | None = None) -> None:
+        self.source = source  # the text parsed, to see how a number was typed
         self.nodes = 0
         self.calls = 0  # calls open around the node being converted
 
@@ -134,7 +145,13 @@ class _Walker:
             raise InputError(f"expression too deeply nested (limit {MAX_DEPTH} levels)")
         d = depth + 1
         if isinstance(node, ast.Constant):
-            return _number(node.value)
+            number = _number(node.value)
+            if number.value == 0 and isinstance(node.value, float) and self.source is not None:
+                typed = ast.get_source_segment(self.source, node) or ""
+                if any(ch in "123456789" for ch in typed.lower().split("e")[0]):
+                    raise InputError(f"number {clip(typed)} underflows to 0 in float64 "
+                                     f"(smallest size {1 / MAX_CONSTANT:g})")
+            return number
         if isinstance(node, ast.Name):
             return _name(node.id)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
@@ -145,6 +162,8 @@ class _Walker:
             op = _BINOPS[type(node.op)]
             if op == "**":
                 _check_exponent(right)
+            if op == "/" and constant_value(right) == 0:
+                raise InputError("division by zero" + ("" if isinstance(right, Num) else f": {to_text(right)} is 0"))
             return _checked(Bin(op, left, right))
         if isinstance(node, ast.Call):
             return self.call(node, d)
@@ -158,7 +177,9 @@ class _Walker:
             raise InputError(_unknown_function(fn))
         if node.keywords:
             raise InputError(f"keyword arguments are not allowed: {fn}() takes one positional argument")
-        if len(node.args) != 1 or isinstance(node.args[0], ast.Starred):
+        if any(isinstance(a, ast.Starred) for a in node.args):
+            raise InputError(f"starred arguments are not allowed: {fn}() takes one argument, e.g. {fn}(x)")
+        if len(node.args) != 1:
             raise InputError(f"{fn}() takes exactly one argument ({len(node.args)} given)")
         self.calls += 1
         if self.calls > MAX_CALLS_NESTED:
@@ -179,6 +200,47 @@ def _number(value) -> Num:
     return Num(value)
 
 
+# hexadecimal, octal, binary and digit-grouped numbers: Python reads them, maths text does not
+_NUMBER_TOKEN = re.compile(r"(?<![A-Za-z_0-9.])(0[xXoObB][0-9A-Fa-f_]*|[0-9][0-9._]*_[0-9_.eE+-]*)")
+SHOWN = 40  # characters of an unknown name that a message repeats
+
+
+def clip(text: str) -> str:
+    """At most SHOWN characters of what the user typed (a 5000-character name is not echoed)."""
+    return text if len(text) <= SHOWN else f"{text[:SHOWN]}... ({len(text)} characters)"
+
+
+def builtins() -> tuple[str, ...]:
+    """The built-ins' names, read from their modules' source (functions.REGISTRY imports torch; a
+    test keeps the two equal), so a refusal of sinc(x) can say that sinc alone is registered."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "functions"
+    return tuple(p.stem for p in sorted(folder.glob("*.py")) if "\nSPEC = " in p.read_text(encoding="utf-8"))
+
+
+def _registered(name: str) -> str:
+    """'; sinc is a registered function: type `sinc` alone ...' for a built-in's name."""
+    if name in builtins():
+        return f"; {name} is a registered function: type `{name}` alone (backprop grad {name} --x 1)"
+    return ""
+
+
+def refuse_bare_name(name: str, registered: tuple[str, ...] | None = None) -> None:
+    """InputError for a bare word that is neither a registered function nor an expression (x, y,
+    a, b, c, pi and e alone are expressions: f = x is a function too); light, so the CLI refuses
+    `backprop grad foo` before torch loads."""
+    registered = builtins() if registered is None else registered
+    if name in registered or name in VARIABLES or name in PARAMS or name in CONSTANTS:
+        return
+    close = difflib.get_close_matches(name[:SHOWN], [*registered, *FUNCTIONS], n=1)
+    hint = ""
+    if close:
+        hint = f" (did you mean {close[0]!r}?)" if close[0] in registered else f" (did you mean '{close[0]}(x)'?)"
+    raise InputError(f"unknown function {clip(name)!r}; known functions: {', '.join(registered)}, or an "
+                     f"expression in x and y such as 'x*sin(x)'{hint}")
+
+
 def _name(name: str) -> Expr:
     if name in VARIABLES or name in PARAMS:
         return Var(name)
@@ -187,15 +249,15 @@ def _name(name: str) -> Expr:
     if name in FUNCTIONS:
         raise InputError(f"function {name!r} must be called, e.g. {name}(x)")
     known = VARIABLES + PARAMS + tuple(CONSTANTS)
-    hint = difflib.get_close_matches(name, known + FUNCTIONS, n=1)
-    raise InputError(f"unknown name {name!r}; names allowed: {', '.join(known)}"
-                     + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+    hint = difflib.get_close_matches(name[:SHOWN], known + FUNCTIONS, n=1)
+    raise InputError(f"unknown name {clip(name)!r}; names allowed: {', '.join(known)}"
+                     + (f" (did you mean {hint[0]!r}?)" if hint else "") + _registered(name))
 
 
 def _unknown_function(fn: str) -> str:
-    hint = difflib.get_close_matches(fn, FUNCTIONS, n=1)
-    return (f"unknown function {fn!r}; known: {' '.join(FUNCTIONS)}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+    hint = difflib.get_close_matches(fn[:SHOWN], FUNCTIONS, n=1)
+    return (f"unknown function {clip(fn)!r}; known: {' '.join(FUNCTIONS)}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "") + _registered(fn))
 
 
 def _describe(node: ast.AST) -> str:

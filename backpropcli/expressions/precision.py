@@ -67,7 +67,9 @@ def lost(value: float, truth: float, scale: float = 0.0) -> float:
     err = abs(value - truth)
     if err == 0:
         return 0.0
-    size = max(abs(truth), abs(scale) * U)
+    # the verdict's yardstick (checks._within: rtol*|truth| + 8u*scale, rtol = 1e-10) in units of
+    # rtol, as checks.digits_lost: more than 6 digits lost exactly where the verdict fails
+    size = abs(truth) + 8 * U / 1e-10 * abs(scale)
     return digits(err / size) if size else ALL
 
 
@@ -285,7 +287,11 @@ def analyse(steps: list[Step], out: str, builder, variables: tuple[str, ...], tr
         total = max(lost(g, t, s) for g, t, s in pairs)
         tv, ta, big = walk(steps, out, {**inputs, **{k: float(v) for k, v in params.items()}})
         # a node whose true value is beyond the float range loses everything there, by overflow
-        fwd = {s.name: ALL if s.name in big else lost(values[s.name][i], tv[s.name]) for s in steps}
+        # ... unless the truth of every derivative overflows too: then the graph's inf is right (as
+        # checks._within treats a shared overflow) and no node lost anything by it
+        shared = all(math.isinf(t) and g == t for g, t, _ in pairs)
+        fwd = {s.name: ALL if s.name in big and not shared else lost(values[s.name][i], tv[s.name])
+               for s in steps}
         bwd = {s.name: lost(adjoints[s.name][i], ta[s.name]) for s in steps}
         scores = {}
         for s in steps:
@@ -301,6 +307,9 @@ def analyse(steps: list[Step], out: str, builder, variables: tuple[str, ...], tr
                           and (s.name in big or not math.isinf(tv[s.name]))), None)
         wn = WorstNode(worst.name, worst.expr, round(max(0.0, scores[worst.name]), 1))
         reason = classify(total, wn, nonfinite and by_name[nonfinite], tv, big, pairs)
+        if shared:
+            wn = WorstNode(worst.name, worst.expr, 0.0)
+            reason = f"f and {'f″' if order >= 2 else 'f′'} overflow float64 here (their true values too)"
         result.append(PointPrecision(inputs, round(total, 2), wn, reason, nonfinite))
     return result
 
@@ -323,6 +332,8 @@ def classify(total: float, worst: WorstNode, nonfinite: Step | None, true_values
         return f"overflow at {nonfinite.name} = {nonfinite.expr} (the graph gives inf or nan, the truth is finite)"
     if any(not math.isfinite(g) for g, _, _ in pairs) and truth_finite:
         return f"overflow: the graph's derivative is not finite; first loss at {worst.name} = {worst.expression}"
+    if worst.digits_lost < 1:
+        return ""  # no node to blame: naming one that lost nothing would contradict itself
     return f"cancellation at {worst.name} = {worst.expression} ({worst.digits_lost:g} digits lost there)"
 
 

@@ -11,8 +11,13 @@ or otherwise undefined at the point but the function is not (a removable
 singularity, sin(x)/x at 0), the value is sympy's symbolic limit.
 
 The scale of a quantity (the yardstick for an absolute error near its zeros) is
-the size of the terms that cancel in it: for a sum the sum of |terms|, for a
-product the product of its factors' sizes, one level deep.
+the size of the terms that really cancel in it. For f: for a sum the sum of
+|terms|, for a product the product of its factors' sizes, one level deep. For a
+derivative: the terms the chain rule adds (one per path from the variable to f,
+the product of the |local derivatives| on it); a product or a function
+application adds nothing, so sigmoid'(30) = 9.4e-14 is judged relative to
+itself, not to the 1 in sympy's s*(1 - s). Both add what the float constants
+carry (pi and 0.1 are rounded in the graph): sin(pi*x) at x = 1 is 1.2e-16, not 0.
 """
 
 from __future__ import annotations
@@ -53,6 +58,13 @@ class softplus(sympy.Function):  # noqa: N801
 
     def _eval_rewrite_as_exp(self, u, **kwargs):
         return sympy.log(1 + sympy.exp(u))
+
+
+class size(sympy.Function):  # noqa: N801
+    """|u| for the scales, left unevaluated: sympy's Abs asks the assumptions system about the sign
+    of its argument, which takes minutes on the second derivative of a deep composition."""
+
+    nargs = 1
 
 
 SYMBOLS = {name: sympy.Symbol(name, real=True) for name in ("x", "y", "a", "b", "c")}
@@ -102,6 +114,16 @@ def hessian(f: sympy.Expr, variables: tuple[str, ...]) -> list[list[sympy.Expr]]
         for j in range(i):
             rows[i][j] = rows[j][i]
     return rows
+
+
+def refuse_undefined(f: sympy.Expr, variables: tuple[str, ...], name: str) -> None:
+    """InputError when f or its gradient is undefined everywhere: x/(x - x) is zoo*x, and the
+    derivative of 0**x is nan (0**x*log(0)); nothing of them can be checked."""
+    from backpropcli.errors import InputError
+
+    for which, q in [("", f), *((f"df/d{v} of ", g) for v, g in zip(variables, gradient(f, variables)))]:
+        if q.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
+            raise InputError(f"{which}{name!r} is undefined everywhere (sympy gives {text(q)}): nothing to check")
 
 
 def derivative_strings(f: sympy.Expr, variables: tuple[str, ...], order: int) -> dict[str, str]:
@@ -211,7 +233,10 @@ _MP = {sympy.sin: mpmath.sin, sympy.cos: mpmath.cos, sympy.tan: mpmath.tan, symp
        sympy.acos: mpmath.acos, sympy.atan: mpmath.atan, sympy.sinh: mpmath.sinh, sympy.cosh: mpmath.cosh,
        sympy.tanh: mpmath.tanh, sympy.exp: mpmath.exp, s_expm1: mpmath.expm1, sympy.log: _log,
        s_log1p: mpmath.log1p, sympy.Abs: abs, sigmoid: _sigmoid, softplus: _softplus,
-       sympy.sign: _sign, sympy.DiracDelta: _dirac}
+       sympy.sign: _sign, sympy.DiracDelta: _dirac,
+       # sympy writes |exp(u)| as exp(re(u)) when it cannot tell u is real; every value here is
+       # real (a complex one is _Undefined), so re is the value itself and im is 0
+       sympy.re: lambda u: u, sympy.im: lambda u: mpmath.mpf(0), size: abs}
 _MP = {k: _guarded(_bounded(v) if k in _EXPLIKE else v) for k, v in _MP.items()}
 
 
@@ -306,15 +331,82 @@ def _mul(args: list[Callable]) -> Callable:
 
 
 def scale_of(e: sympy.Expr) -> sympy.Expr:
-    """The size of the terms that cancel in ``e`` (see the module docstring).
+    """The size of the terms that cancel in the value ``e`` (see the module docstring), plus
+    what the float constants in it (pi, 0.1) carry: sin(pi*x) at x = 1 is 1.2e-16 in floats,
+    not 0, because pi is rounded, and |cos(pi*x)|*pi*|x| says how far that moves it.
 
     Built evaluated: sympy.cse mis-handles unevaluated products (for -x**2 and its scale
     1*x**2 it returned -2*x as the value), and a sum of absolute values cannot cancel anyway."""
     if e.is_Add:
-        return sympy.Add(*[sympy.Abs(t) for t in e.args])
+        own = sympy.Add(*[sympy.Abs(t) for t in e.args])
+    elif e.is_Mul:
+        own = sympy.Mul(*[scale_of(a) if a.is_Add else sympy.Abs(a) for a in e.args])
+    else:
+        own = sympy.Abs(e)
+    return own + sensitivity(e, None)  # (own keeps sympy's Abs: cse needs it evaluated)
+
+
+def derivative_scale(f: sympy.Expr, wrt: tuple[sympy.Symbol, ...], d: sympy.Expr) -> sympy.Expr:
+    """The size of the terms that cancel in the derivative ``d`` of ``f`` by ``wrt`` (one symbol,
+    or two for a second derivative) as the chain rule evaluates it: the sum over the paths
+    of the products of |local derivatives| (x*sin(x): |sin(x)| + |x*cos(x)|), never the terms
+    of one function's own derivative (sigmoid's s*(1 - s) is one local derivative: its 1 - s
+    is how sympy writes it, not a cancellation of f'), plus the float constants' share."""
+    first = f if len(wrt) == 1 else sympy.diff(f, wrt[0])
+    return sensitivity(first, wrt[-1]) + sensitivity(d, None)
+
+
+def _inexact(c: sympy.Expr) -> bool:
+    """Whether a constant differs from its float64 (pi, e, 0.1; not 3, 0.5 or 2**-60)."""
+    if c.is_Integer:
+        return abs(int(c)) > 2**53
+    if c.is_Rational:
+        q = int(c.q)
+        return q & (q - 1) != 0 or abs(int(c.p)) > 2**53
+    return True
+
+
+def sensitivity(e: sympy.Expr, wrt: sympy.Symbol | None) -> sympy.Expr:
+    """The chain rule with absolute values: sum over paths of |products of local derivatives|.
+
+    By a symbol (``wrt``): the size of the terms whose sum is de/dwrt. By the float constants
+    (``wrt`` None): each constant c counts |c|, so the result is how far the rounding of the
+    constants (relative u each) moves e, in units of u."""
+    if wrt is not None and not e.has(wrt):
+        return sympy.Integer(0)
+    if wrt is None and not any(_inexact(c) for c in e.atoms(sympy.Number, sympy.NumberSymbol)):
+        return sympy.Integer(0)
+    if e.func in (sympy.sign, sympy.DiracDelta, sympy.im):
+        return sympy.Integer(0)  # flat wherever defined (as the graph's sign); im of a real is 0
+    if e.func in (sympy.Abs, sympy.re, size):
+        return sensitivity(e.args[0], wrt)  # |d|u|/du| = 1; re of a real is itself
+    if e.is_Symbol:
+        return sympy.Integer(1 if e == wrt else 0)
+    if e.is_Number or e.is_NumberSymbol:
+        return size(e) if wrt is None and _inexact(e) else sympy.Integer(0)
+    if e.is_Add:
+        return sympy.Add(*[sensitivity(t, wrt) for t in e.args])
     if e.is_Mul:
-        return sympy.Mul(*[scale_of(a) if a.is_Add else sympy.Abs(a) for a in e.args])
-    return sympy.Abs(e)
+        terms = []
+        for i, a in enumerate(e.args):
+            s = sensitivity(a, wrt)
+            if s != 0:
+                terms.append(s * sympy.Mul(*[size(b) for j, b in enumerate(e.args) if j != i]))
+        return sympy.Add(*terms)
+    if e.is_Pow:
+        base, ex = e.args
+        out = sympy.Integer(0)
+        sb = sensitivity(base, wrt)
+        if sb != 0:
+            out += size(ex * base ** (ex - 1)) * sb
+        se = sensitivity(ex, wrt)
+        if se != 0:
+            out += size(e * sympy.log(base)) * se
+        return out
+    if len(e.args) == 1:
+        s = sensitivity(e.args[0], wrt)
+        return size(e.fdiff(1)) * s if s != 0 else sympy.Integer(0)
+    return size(e)  # not reached for the language's functions
 
 
 # ---- the reference ----------------------------------------------------------------------------
@@ -348,14 +440,36 @@ class Truth:
             qs += [rows[i][j] for i in range(k) for j in range(k)]
         return qs
 
+    def scales(self, order: int) -> list[sympy.Expr]:
+        """The scale of each quantity of ``exprs(order)``: f's by scale_of, the derivatives' by
+        derivative_scale."""
+        qs = self.exprs(order)
+        syms = [SYMBOLS[v] for v in self.variables]
+        k = len(syms)
+        out = [scale_of(qs[0])] + [derivative_scale(self.f, (s,), q) for s, q in zip(syms, qs[1:1 + k])]
+        if order >= 2:
+            out += [derivative_scale(self.f, (syms[i], syms[j]), qs[1 + k + i * k + j])
+                    for i in range(k) for j in range(k)]
+        return out
+
     def program(self, order: int) -> tuple[Program, list[sympy.Expr]]:
         if order >= 2 and self.refuse_second:
             from backpropcli.errors import InputError
 
             raise InputError(self.refuse_second)
         if order not in self._programs:
+            from backpropcli.errors import InputError
+
             qs = self.exprs(order)
-            self._programs[order] = (Program(qs + [scale_of(q) for q in qs]), qs)
+            undefined = next((q for q in qs if q.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo)), None)
+            if undefined is not None:
+                which = "f" if undefined is qs[0] else "its derivative"
+                raise InputError(f"{which} of {text(self.f)!r} is undefined everywhere "
+                                 f"(sympy gives {text(undefined)}): nothing to check")
+            try:
+                self._programs[order] = (Program(qs + self.scales(order)), qs)
+            except ValueError as exc:
+                raise InputError(f"cannot evaluate {text(self.f)!r} at 50 digits: {exc}") from None
         return self._programs[order]
 
     def values(self, inputs: dict, params: dict, order: int) -> list[float]:
@@ -380,7 +494,11 @@ class Truth:
         """Each quantity at the point, by its symbolic limit where the closed form is undefined;
         the scale there is the size of the limit itself."""
         subs_params = {SYMBOLS[k]: sympy.Rational(v) for k, v in point.items() if k not in self.variables}
-        vals = [_limit(q.subs(subs_params), self.variables, point) for q in qs]
+        value = _limit(qs[0].subs(subs_params), self.variables, point)
+        if math.isnan(value):
+            # f is not real here (log(-1)): no derivative either, whatever sympy's 1/x says
+            return [math.nan] * (2 * len(qs))
+        vals = [value] + [_limit(q.subs(subs_params), self.variables, point) for q in qs[1:]]
         return vals + [abs(v) for v in vals]
 
     def __call__(self, inputs: dict, params: dict, order: int = 1) -> Reference:

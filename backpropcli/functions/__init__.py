@@ -45,18 +45,9 @@ def resolve(name_or_text: str, params: dict[str, float | None] | None = None) ->
 def _refuse_bare_name(name: str) -> None:
     """A bare word that is not registered: most likely a mistyped function name, not an expression
     (x, y, a, b, c, pi and e alone are expressions: f = x is a function too)."""
-    import difflib
+    from backpropcli.expressions.parse import refuse_bare_name
 
-    from backpropcli.expressions.parse import CONSTANTS, FUNCTIONS, PARAMS, VARIABLES
-
-    if name in VARIABLES or name in PARAMS or name in CONSTANTS:
-        return
-    close = difflib.get_close_matches(name, [*REGISTRY, *FUNCTIONS], n=1)
-    hint = ""
-    if close:
-        hint = f" (did you mean {close[0]!r}?)" if close[0] in REGISTRY else f" (did you mean '{close[0]}(x)'?)"
-    raise InputError(f"unknown function {name!r}; known functions: {', '.join(REGISTRY)}, or an expression "
-                     f"in x and y such as 'x*sin(x)'{hint}")
+    refuse_bare_name(name, tuple(REGISTRY))
 
 
 __all__ = ["REGISTRY", "Formulas", "FunctionSpec", "Reference", "get", "register", "resolve"]
