@@ -645,7 +645,7 @@ def _param_takes(name: str) -> Any:
         f"e.g. [cyan]--{name} 2[/cyan].")]
 
 
-@app.command("check", help=CHECK_HELP)
+@app.command("check", help=_paragraphs(CHECK_HELP))
 @_guarded
 def check(
     target: TargetArgument = None,
@@ -659,8 +659,8 @@ def check(
     dtype: CheckDtypeOption = None,
     show_all: CheckAllOption = False,
     timeout: CheckTimeoutOption = None,
-    json_output: JsonOption = False,
-    config: ConfigOption = None,
+    json_output: _json_option("'.findings[].code'") = False,
+    config: _config_option("configs/check.yaml") = None,
     debug: DebugOption = False,
 ) -> None:
     from backpropcli import config as configs
