@@ -595,7 +595,7 @@ CHECK_HELP = """Check your own torch.autograd.Function: is its backward right, a
 TARGET is [bold]path/to/file.py:Name[/bold] or [bold]package.module:Name[/bold]: a torch.autograd.Function
 subclass (with setup_context, or old style forward(ctx, ...)) or a plain callable of one or
 two tensors. [bold]Loading it imports the file, which runs its code[/bold] (as pytest does): check only
-code you trust.
+the code you trust.
 
 At every point the custom backward is compared with the truth: the [bold]--reference[/bold] at 50
 digits when given, else autograd through the Function's own forward ops, else central
@@ -609,13 +609,15 @@ its os._exit or sys.exit is an error, never a silent exit; a hang ends after --t
 
 Examples:
 
-  [cyan]backprop check examples/my_ops.py:MySinc --x=-5:5:101[/cyan]
+  [cyan]backprop check examples/my_ops.py:MySinc --x=-5:5:101[/cyan]   (exit 1)
 
   [cyan]backprop check examples/my_ops.py:MySincFixed --x=-5:5:101 --reference sinc[/cyan]
 
-  [cyan]backprop check examples/my_ops.py:MySinc --x=-5:5:101 --reference 'sin(x)/x'[/cyan]
+  [cyan]backprop check examples/my_ops.py:MySincFixed --x 2 --reference 'sin(x)/x'[/cyan]
 
-  [cyan]backprop check backpropcli.functions.quad:Quad --x=-2:2:21 --y 1 --a 1 --b 2 --c 3 --json[/cyan]
+  [cyan]backprop check backpropcli.functions.quad:Quad --x 1 --y 1 --a 1 --b 2 --c 3[/cyan]
+
+  [cyan]backprop check --config configs/check.yaml --json[/cyan]
 """
 
 TargetArgument = Annotated[Optional[str], typer.Argument(metavar="TARGET", show_default=False,
@@ -624,7 +626,7 @@ TargetArgument = Annotated[Optional[str], typer.Argument(metavar="TARGET", show_
 ReferenceOption = Annotated[Optional[str], typer.Option("--reference", show_default=False,
     help="The truth to judge against: a built-in's name or an expression in x (and y, a, b, c), e.g. "
     "[cyan]--reference sinc[/cyan] or [cyan]--reference 'sin(x)/x'[/cyan]. "
-    "[default: autograd through forward, else finite differences]")]
+    "[default: autograd, else finite differences]")]
 DebugOption = Annotated[bool, typer.Option("--debug", help="On a load error show the full traceback of the "
     "user's code instead of one line, e.g. [cyan]--debug[/cyan].")]
 CheckAllOption = Annotated[bool, typer.Option("--all", help="Show every point in the table, not only the first "
@@ -659,7 +661,7 @@ def check(
     dtype: CheckDtypeOption = None,
     show_all: CheckAllOption = False,
     timeout: CheckTimeoutOption = None,
-    json_output: _json_option("'.findings[].code'") = False,
+    json_output: _json_option(".ok") = False,
     config: _config_option("configs/check.yaml") = None,
     debug: DebugOption = False,
 ) -> None:
