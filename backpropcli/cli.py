@@ -326,7 +326,8 @@ def regress(
         help="Converged when (W, b) is within tol × max(1, |optimum|) of the least-squares optimum, e.g. [cyan]--tol 1e-6[/cyan]. "
         f"{_default(defaults.REGRESS, 'tol')}")] = None,
     log_every: Annotated[Optional[int], typer.Option(min=0, show_default=False,
-        help="Print the loss every N steps on stderr, e.g. [cyan]--log-every 10[/cyan]. \\[default: 0, never]")] = None,
+        help="Print the loss every N steps on stderr (the loss that step computed, before its update), "
+        "e.g. [cyan]--log-every 10[/cyan]. \\[default: 0, never]")] = None,
     zero_grad: Annotated[Optional[bool], typer.Option("--zero-grad/--no-zero-grad", show_default=False,
         help="Zero the gradients after each update, as the report does; [cyan]--no-zero-grad[/cyan] "
         "lets them accumulate, to see what goes wrong. \\[default: --zero-grad]")] = None,
@@ -386,7 +387,8 @@ class _step_reporter:
         streams.SIGNALS.check()  # a safe point for an interrupt Python swallowed
         every = self.cfg.log_every
         if every and step % every == 0:
-            stderr.print(f"step {step:>8}  loss {loss:.10g}", markup=False)
+            # the loss the step computed, at W, b before its update; the table's final loss is after the last one
+            stderr.print(f"step {step:>8}  loss (before the update) {loss:.10g}", markup=False)
         if self.progress is not None and step % 500 == 0:
             self.progress.update(self.task, completed=step)
 

@@ -106,6 +106,8 @@ def test_log_every(runner):
     result = run(runner, "regress", "--iters", "20", "--log-every", "10")
     assert result.stderr.splitlines()[0].split()[:2] == ["step", "10"]
     assert len(result.stderr.splitlines()) == 2
+    # which loss: the one step N computed, before its update (the table's final loss is after it)
+    assert "loss (before the update)" in result.stderr.splitlines()[0]
 
 
 def test_python_m_entry_point():
