@@ -342,6 +342,7 @@ def doctor(request: DoctorRequest) -> DoctorRun:
                          + (f" ({target.name} takes {', '.join(target.inputs)})" if target.inputs else ""))
     with loader.guarded(f"checking {cfg.target}", cfg.timeout):
         result = doctors.diagnose(target, points, takes, reference, dtype=cfg.dtype)
+    result.reference = cfg.reference
     return DoctorRun(result, cfg.reference)
 
 
