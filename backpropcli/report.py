@@ -174,7 +174,7 @@ def _discussion(run) -> list[str]:
     gate = run.gate
     if gate is not None:
         md += ["\n## Backpropagation through one gate\n",
-               f"**Figure 3.** One gate of a real run ({gate.figure.trace.title}, node {gate.node}): the gradient "
+               f"**Figure 3.** One gate of a real run, node {gate.node} of {gate.figure.trace.title}: the gradient "
                "arriving from the output (upstream) times the gate's own derivative (local) is the gradient it "
                f"passes back to each input (downstream).\n\n![Figure 3]({gate.file.name})\n"]
     d = run.discussion

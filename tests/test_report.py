@@ -108,6 +108,9 @@ def test_figure_3_is_one_gate_of_a_real_run(built):
     gate = built.gate
     edges = [e for e in gate.figure.trace.edges if e.target == gate.node and e.local is not None]
     assert edges and all(abs(e.downstream - e.upstream * e.local) <= 1e-12 for e in edges)
+    # plain words, no parentheses inside parentheses: "node v3 of sinc: the graph of f′ …"
+    caption = section(text, "**Figure 3.**", "\n")
+    assert "One gate of a real run, node " in caption and "(3.2)" not in text
     # each caption says its figure once
     assert "(Figure 4)" not in section(text, "**Figure 4.**", "\n")
 
