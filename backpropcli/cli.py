@@ -340,7 +340,8 @@ def regress(
         help="Converged when (W, b) is within tol × max(1, |optimum|) of the least-squares optimum, e.g. [cyan]--tol 1e-6[/cyan]. "
         f"{_default(defaults.REGRESS, 'tol')}")] = None,
     log_every: Annotated[Optional[int], typer.Option(min=0, show_default=False,
-        help="Print the loss every N steps on stderr, e.g. [cyan]--log-every 10[/cyan]. \\[default: 0, never]")] = None,
+        help="Print the loss every N steps on stderr (the loss that step computed, before its update), "
+        "e.g. [cyan]--log-every 10[/cyan]. \\[default: 0, never]")] = None,
     zero_grad: Annotated[Optional[bool], typer.Option("--zero-grad/--no-zero-grad", show_default=False,
         help="Zero the gradients after each update, as the report does; [cyan]--no-zero-grad[/cyan] "
         "lets them accumulate, to see what goes wrong. \\[default: --zero-grad]")] = None,
@@ -400,7 +401,8 @@ class _step_reporter:
         streams.SIGNALS.check()  # a safe point for an interrupt Python swallowed
         every = self.cfg.log_every
         if every and step % every == 0:
-            stderr.print(f"step {step:>8}  loss {loss:.10g}", markup=False)
+            # the loss the step computed, at W, b before its update; the table's final loss is after the last one
+            stderr.print(f"step {step:>8}  loss (before the update) {loss:.10g}", markup=False)
         if self.progress is not None and step % 500 == 0:
             self.progress.update(self.task, completed=step)
 
@@ -608,7 +610,7 @@ CHECK_HELP = """Check your own torch.autograd.Function: is its backward right, a
 TARGET is [bold]path/to/file.py:Name[/bold] or [bold]package.module:Name[/bold]: a torch.autograd.Function
 subclass (with setup_context, or old style forward(ctx, ...)) or a plain callable of one or
 two tensors. [bold]Loading it imports the file, which runs its code[/bold] (as pytest does): check only
-code you trust.
+the code you trust.
 
 At every point the custom backward is compared with the truth: the [bold]--reference[/bold] at 50
 digits when given, else autograd through the Function's own forward ops, else central
@@ -622,13 +624,15 @@ its os._exit or sys.exit is an error, never a silent exit; a hang ends after --t
 
 Examples:
 
-  [cyan]backprop check examples/my_ops.py:MySinc --x=-5:5:101[/cyan]
+  [cyan]backprop check examples/my_ops.py:MySinc --x=-5:5:101[/cyan]   (exit 1)
 
   [cyan]backprop check examples/my_ops.py:MySincFixed --x=-5:5:101 --reference sinc[/cyan]
 
-  [cyan]backprop check examples/my_ops.py:MySinc --x=-5:5:101 --reference 'sin(x)/x'[/cyan]
+  [cyan]backprop check examples/my_ops.py:MySincFixed --x 2 --reference 'sin(x)/x'[/cyan]
 
-  [cyan]backprop check backpropcli.functions.quad:Quad --x=-2:2:21 --y 1 --a 1 --b 2 --c 3 --json[/cyan]
+  [cyan]backprop check backpropcli.functions.quad:Quad --x 1 --y 1 --a 1 --b 2 --c 3[/cyan]
+
+  [cyan]backprop check --config configs/check.yaml --json[/cyan]
 """
 
 TargetArgument = Annotated[Optional[str], typer.Argument(metavar="TARGET", show_default=False,
@@ -637,7 +641,7 @@ TargetArgument = Annotated[Optional[str], typer.Argument(metavar="TARGET", show_
 ReferenceOption = Annotated[Optional[str], typer.Option("--reference", show_default=False,
     help="The truth to judge against: a built-in's name or an expression in x (and y, a, b, c), e.g. "
     "[cyan]--reference sinc[/cyan] or [cyan]--reference 'sin(x)/x'[/cyan]. "
-    "[default: autograd through forward, else finite differences]")]
+    "[default: autograd, else finite differences]")]
 DebugOption = Annotated[bool, typer.Option("--debug", help="On a load error show the full traceback of the "
     "user's code instead of one line, e.g. [cyan]--debug[/cyan].")]
 CheckAllOption = Annotated[bool, typer.Option("--all", help="Show every point in the table, not only the first "
@@ -658,7 +662,7 @@ def _param_takes(name: str) -> Any:
         f"e.g. [cyan]--{name} 2[/cyan].")]
 
 
-@app.command("check", help=CHECK_HELP)
+@app.command("check", help=_paragraphs(CHECK_HELP))
 @_guarded
 def check(
     target: TargetArgument = None,
@@ -672,8 +676,8 @@ def check(
     dtype: CheckDtypeOption = None,
     show_all: CheckAllOption = False,
     timeout: CheckTimeoutOption = None,
-    json_output: JsonOption = False,
-    config: ConfigOption = None,
+    json_output: _json_option(".ok") = False,
+    config: _config_option("configs/check.yaml") = None,
     debug: DebugOption = False,
 ) -> None:
     from backpropcli import config as configs

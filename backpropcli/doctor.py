@@ -113,6 +113,7 @@ class Diagnosis:
     warnings: list[str] = field(default_factory=list)  # Python warnings the user's code raised, once each
     dtype: str = "float64"  # of the inputs in the table's custom column
     unchecked: int = 0  # points where the truth is not finite, so nothing could be judged there
+    reference: str | None = None  # the --reference as given (a built-in's name or an expression), for labels
 
     @property
     def checked(self) -> int:

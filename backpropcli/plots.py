@@ -76,7 +76,13 @@ def _stride(n: int) -> int:
 
 
 def _line(w: float, b: float) -> str:
-    return f"y = {w:.4g}x {'-' if b < 0 else '+'} {abs(b):.4g}"
+    """y = -x + 1, y = 0.5x - 2, y = 3: a unit slope without its 1, a zero term left out."""
+    slope = {"1": "x", "-1": "-x", "0": ""}.get(f"{w:.4g}", f"{w:.4g}x")
+    if f"{abs(b):.4g}" == "0":
+        return f"y = {slope or '0'}"
+    if not slope:
+        return f"y = {b:.4g}"
+    return f"y = {slope} {'-' if b < 0 else '+'} {abs(b):.4g}"
 
 
 def regression_line(result, path: Path) -> Path:
@@ -477,25 +483,36 @@ def _draw_edges(ax, trace, pos, boxes, width, height, vertical) -> None:
                 bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=EDGE_COLOR, lw=0.6))
 
 
-def graph_picture(trace, path: Path, symbol: str = "f") -> Path:
-    """The traced graph in the direction of the forward pass (left to right, or top to bottom
-    when it is long, so the picture keeps a sane aspect ratio): each box shows the node, its
-    operation and value (black) and its gradient (red); each arrow carries its local gradient."""
+def _grad_label(node, symbol: str) -> str:
+    return "no gradient (data)" if node.grad is None else f"{partial(symbol, node.name)} {compact(node.grad)}"
 
-    def grad_label(node):
-        return "no gradient (data)" if node.grad is None else f"{partial(symbol, node.name)} {compact(node.grad)}"
 
-    # a node no edge touches (c in the graph of ∂f/∂x = 2ax + by) is left out and named below
+def _drawn(trace, symbol: str):
+    """What the picture draws: the trace without the nodes no edge touches (c in the graph of
+    ∂f/∂x = 2ax + by, named below the picture instead), those names, the box size, the boxes'
+    positions and whether the forward pass runs top to bottom. DOT follows the same direction."""
     linked = {e.source for e in trace.edges} | {e.target for e in trace.edges}
     unused = [n.name for n in trace.nodes if n.name not in linked and len(trace.nodes) > 1]
     if unused:
         from dataclasses import replace
 
         trace = replace(trace, nodes=[n for n in trace.nodes if n.name in linked])
-    longest = max(len(text) for n in trace.nodes for text in (f"value {compact(n.value)}", grad_label(n),
+    longest = max(len(text) for n in trace.nodes for text in (f"value {compact(n.value)}", _grad_label(n, symbol),
                                                                f"{n.name} = {n.expr}"))
     width, height = max(2.3, 0.15 * longest + 0.4), 1.45
     pos, vertical = _orient(trace, width, height)
+    return trace, unused, width, height, pos, vertical
+
+
+def graph_picture(trace, path: Path, symbol: str = "f") -> Path:
+    """The traced graph in the direction of the forward pass (left to right, or top to bottom
+    when that is closer to square): each box shows the node, its operation and value (black)
+    and its gradient (red); each arrow carries its local gradient."""
+
+    def grad_label(node):
+        return _grad_label(node, symbol)
+
+    trace, unused, width, height, pos, vertical = _drawn(trace, symbol)
     boxes = {name: (px - width / 2, py - height / 2, px + width / 2, py + height / 2) for name, (px, py) in pos.items()}
     fig, ax, fig_h = _canvas(trace, pos, boxes, width, height, vertical)
     _draw_edges(ax, trace, pos, boxes, width, height, vertical)
@@ -516,7 +533,8 @@ def dot_text(trace, symbol: str = "f") -> str:
         escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
         return f'"{escaped}"'
 
-    lines = ["digraph backprop {", "  rankdir=LR;", '  node [shape=box, style="rounded", fontname="Helvetica"];',
+    vertical = _drawn(trace, symbol)[-1]
+    lines = ["digraph backprop {", f"  rankdir={'TB' if vertical else 'LR'};", '  node [shape=box, style="rounded", fontname="Helvetica"];',
              f"  label={quote(trace.title)};"]
     for node in trace.nodes:
         title = node.name if node.op == "input" else f"{node.name} = {node.expr}"

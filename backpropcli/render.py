@@ -49,10 +49,10 @@ def _fits(console, width: int, table: Table) -> bool:
     return all(word in drawn for word in _words(table))
 
 
-def stacked(table: Table, label_columns: int = 1) -> Group:
+def stacked(table: Table, label_columns: int = 1, named: bool = False) -> Group:
     """The cells of `table` as a list: the first `label_columns` cells of a row as its heading
     (blank leading cells repeat the ones above: a point's second row, ∂f/∂y, is still headed by
-    its x and y), then one "header  value" line for every other cell."""
+    its x and y; `named`: "x = 2", not a bare 2), then one "header  value" line for every other cell."""
     parts = []
     if table.title:
         title = table.title if isinstance(table.title, Text) else Text.from_markup(table.title)
@@ -68,6 +68,9 @@ def stacked(table: Table, label_columns: int = 1) -> Group:
             text = _plain(cells[i]) or (above[i] if leading else "")
             above[i] = text
             if text:
+                header = _plain(columns[i].header) if table.show_header else ""
+                if named and header:  # x = 2, and the derivative column's ∂f/∂ + y reads ∂f/∂y
+                    text = f"{header}{text}" if header.endswith("∂") else f"{header} = {text}"
                 label.append(text)
         fields = Table.grid(padding=(0, 2), pad_edge=False)
         fields.add_column(style="dim")
@@ -93,14 +96,14 @@ def stacked(table: Table, label_columns: int = 1) -> Group:
 class Fit:
     """`table` when it fits the width it is given, else the same cells stacked."""
 
-    def __init__(self, table: Table, label_columns: int = 1, narrow=None):
-        self.table, self.label_columns, self.narrow = table, label_columns, narrow
+    def __init__(self, table: Table, label_columns: int = 1, narrow=None, named: bool = False):
+        self.table, self.label_columns, self.narrow, self.named = table, label_columns, narrow, named
 
     def __rich_console__(self, console, options):
         if _fits(console, options.max_width, self.table):
             yield self.table
         else:
-            yield self.narrow if self.narrow is not None else stacked(self.table, self.label_columns)
+            yield self.narrow if self.narrow is not None else stacked(self.table, self.label_columns, self.named)
 
 VERDICT_STYLE = {"converged": "bold green", "not converged yet": "bold yellow", "diverged": "bold red",
                  "oscillates (grads accumulate): never converges": "bold red"}
@@ -523,12 +526,15 @@ def doctor_points(diagnosis, show_all: bool = False) -> Group:
                 cells += [num(getattr(g, method), POINT_DIGITS), err(g.abs_error.get(method))]
             style = None if g.ok is not False else "red"
             table.add_row(*where, *([v] if two else []), *cells, _mark(g.ok), style=style)
-    parts = [Fit(table, label_columns=len(diagnosis.variables) + two)]
+    parts = [Fit(table, label_columns=len(diagnosis.variables) + two, named=True)]
     shown = sum(i is not None for i in rows)
     if shown < len(diagnosis.points):
         parts.append(Text(f"{shown} of {len(diagnosis.points)} points shown (the first {MAX_POINT_TABLES} and "
                           "every wrong one); --all shows every row", style="dim"))
-    parts.append(Text(f"{truth}: {TRUTH_LABELS[diagnosis.truth]} · custom: its backward · autograd: through "
+    label = TRUTH_LABELS[diagnosis.truth]
+    if diagnosis.truth == "reference" and diagnosis.reference:
+        label = f"{diagnosis.reference} at 50 digits"
+    parts.append(Text(f"{truth}: {label} · custom: its backward · autograd: through "
                       "forward's own ops · finite diff: Richardson-extrapolated central differences", style="dim"))
     return Group(*parts)
 

@@ -19,19 +19,25 @@ from backpropcli.fmt import partial
 # ---- Markdown helpers --------------------------------------------------------------------------
 
 
-def _cell(value) -> str:
+def _cell(value, dtype: str = "float64") -> str:
+    """A float as the shortest text that reads back as the same number in the run's dtype: a
+    float32 run's 0.3 is 0.3, not the float64 expansion 0.30000001192092896."""
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"**{value}**" if not math.isfinite(value) else fmt.exact(value)
+        if not math.isfinite(value):
+            return f"**{value}**"
+        return fmt.full(value, dtype) if dtype == "float32" else fmt.exact(value)
     if isinstance(value, list):
         return fmt.vector(value, 6, 4)
     return str(value).replace("|", "\\|")
 
 
-def _table(headers: list[str], rows: list[list]) -> str:
+def _table(headers: list[str], rows: list[list], dtypes: list[str] | str = "float64") -> str:
+    """dtypes: one for the whole table, or one per column."""
+    kinds = [dtypes] * len(headers) if isinstance(dtypes, str) else dtypes
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(v, kind) for v, kind in zip(row, kinds)) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -64,9 +70,9 @@ def _check_table(check, derivative_label: str | None = None) -> str:
 def _trace_tables(traced, symbol: str) -> str:
     nodes = [[n.name, "input" if n.op == "input" else n.expr, n.value, n.grad] for n in traced.nodes]
     edges = [[f"{e.source} → {e.target}", e.local, e.rule, e.upstream, e.downstream] for e in traced.edges]
-    return (_table(["node", "expression", "value", partial(symbol, "node")], nodes) + "\n"
+    return (_table(["node", "expression", "value", partial(symbol, "node")], nodes, traced.dtype) + "\n"
             + _table(["edge", "local ∂child/∂parent", "rule", "upstream " + partial(symbol, "child"),
-                      "downstream = upstream × local"], edges))
+                      "downstream = upstream × local"], edges, traced.dtype))
 
 
 # ---- the report ---------------------------------------------------------------------------------
@@ -120,7 +126,8 @@ def _part_a(run) -> list[str]:
         "## Part A: linear regression by gradient descent\n",
         f"ŷ = W·x + b fitted to {_data_text(report, converged)} by the report's loop: "
         "MSE, `backward()`, the update under `torch.no_grad()`, then `grad.zero_()`.\n",
-        _table(["", "report (`regress.yaml`)", "converges (`regress-converged.yaml`)"], rows),
+        _table(["", "report (`regress.yaml`)", "converges (`regress-converged.yaml`)"], rows,
+               ["float64", report.config.dtype, converged.config.dtype]),
         _changed(report.config, converged.config),
         "\n| report's settings | settings that converge |\n|---|---|\n"
         f"| ![Figure 1]({figures['report'][0].name}) | ![Figure 1, converged]({figures['converged'][0].name}) |\n"
@@ -167,7 +174,7 @@ def _discussion(run) -> list[str]:
     gate = run.gate
     if gate is not None:
         md += ["\n## Backpropagation through one gate\n",
-               f"**Figure 3.** One gate of a real run ({gate.figure.trace.title}, node {gate.node}): the gradient "
+               f"**Figure 3.** One gate of a real run, node {gate.node} of {gate.figure.trace.title}: the gradient "
                "arriving from the output (upstream) times the gate's own derivative (local) is the gradient it "
                f"passes back to each input (downstream).\n\n![Figure 3]({gate.file.name})\n"]
     d = run.discussion
@@ -176,8 +183,9 @@ def _discussion(run) -> list[str]:
     nz = d.no_zero_grad
     md += ["\n## The report's discussion points, run\n",
            "**(1) The graph is rebuilt on every forward pass.** Two forward passes of the same loss at the same "
-           f"W, b record two graphs: `loss.grad_fn` is `{d.grad_fns[0]}` the first time and `{d.grad_fns[1]}` "
-           f"the second; the same object? {'yes' if d.same_grad_fn else 'no'}. PyTorch's graph is dynamic: "
+           f"W, b record two graphs: `loss.grad_fn` is a `{d.grad_fns[0]}` the first time and a `{d.grad_fns[1]}` "
+           f"the second, and `first.grad_fn is second.grad_fn` is `{d.same_grad_fn}`: "
+           f"{'the same object' if d.same_grad_fn else 'two objects'}. PyTorch's graph is dynamic: "
            "built while the forward pass runs, freed by `backward()`.\n",
            "**(3) Without `zero_()` gradients accumulate.** `backward()` adds into `.grad`: after one call "
            f"∂L/∂W = {fmt.full(d.grad_once, nz.config.dtype)}; a second call at the same W, b leaves "

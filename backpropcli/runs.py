@@ -342,6 +342,7 @@ def doctor(request: DoctorRequest) -> DoctorRun:
                          + (f" ({target.name} takes {', '.join(target.inputs)})" if target.inputs else ""))
     with loader.guarded(f"checking {cfg.target}", cfg.timeout):
         result = doctors.diagnose(target, points, takes, reference, dtype=cfg.dtype)
+    result.reference = cfg.reference
     return DoctorRun(result, cfg.reference)
 
 
@@ -432,7 +433,7 @@ class Discussion:
     (1) the graph is rebuilt on every forward pass; (3) without zero_() gradients
     accumulate; (4) without torch.no_grad() the in-place update of a leaf fails."""
 
-    grad_fns: tuple[str, str]  # repr of two forward passes' loss.grad_fn
+    grad_fns: tuple[str, str]  # class names of two forward passes' loss.grad_fn (no addresses: the report is stable)
     same_grad_fn: bool
     grad_once: float  # dL/dW after one backward()
     grad_twice: float  # W.grad after a second backward() without zero_()
@@ -621,7 +622,7 @@ def _report_discussion(run: ReportRun) -> None:
 
     # (1) a dynamic graph: every forward pass records a new one
     first, second = loss(), loss()
-    grad_fns = (repr(first.grad_fn), repr(second.grad_fn))
+    grad_fns = (type(first.grad_fn).__name__, type(second.grad_fn).__name__)
     same = first.grad_fn is second.grad_fn
     # (3) backward() adds into .grad: a second call without zero_() doubles it
     first.backward()
@@ -640,7 +641,7 @@ def _report_discussion(run: ReportRun) -> None:
     run.files += files
     run.discussion = Discussion(grad_fns, same, once, twice, result, files, message)
     run.verdicts.append(Verdict("discussion (1): each forward pass builds a new graph", not same,
-                                f"{grad_fns[0]} vs {grad_fns[1]}"))
+                                f"{grad_fns[0]} and {grad_fns[1]}, first.grad_fn is second.grad_fn: {same}"))
     run.verdicts.append(Verdict("discussion (3): without zero_() a second backward() doubles the gradient",
                                 abs(twice - 2 * once) <= 1e-6 * abs(twice), f"{once:.6g} then {twice:.6g}"))
     run.verdicts.append(Verdict("discussion (4): the in-place update outside torch.no_grad() is refused",

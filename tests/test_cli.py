@@ -106,6 +106,8 @@ def test_log_every(runner):
     result = run(runner, "regress", "--iters", "20", "--log-every", "10")
     assert result.stderr.splitlines()[0].split()[:2] == ["step", "10"]
     assert len(result.stderr.splitlines()) == 2
+    # which loss: the one step N computed, before its update (the table's final loss is after it)
+    assert "loss (before the update)" in result.stderr.splitlines()[0]
 
 
 def test_python_m_entry_point():
@@ -144,3 +146,16 @@ def test_every_command_has_help_with_an_example_and_every_option_one_too(runner)
 
 def test_h_is_help(runner):
     assert run(runner, "regress", "-h").exit_code == 0
+
+
+def test_check_names_its_reference_and_labels_a_stacked_point(runner):
+    from pathlib import Path
+
+    target = str(Path(__file__).resolve().parents[1] / "examples" / "my_ops.py") + ":MySincFixed"
+    result = runner.invoke(app, ["check", target, "--x", "2", "--reference", "sin(x)/x"], terminal_width=80,
+                           env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "reference: sin(x)/x at 50 digits" in result.stdout and "the reference, 50 digits" not in result.stdout
+    # the narrow (stacked) table heads a point with its input's name, not a bare 2
+    lines = result.stdout.splitlines()
+    assert "x = 2" in [line.strip() for line in lines] and "2" not in [line.strip() for line in lines]

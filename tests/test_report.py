@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backpropcli import runs
+
+from backpropcli import fmt, runs
 from backpropcli.cli import app
 from conftest import check_golden
 
@@ -63,7 +64,8 @@ def test_numbers_match_the_commands_own_json(built, runner):
             assert repr(columns[method]) in text, (command, name, method)
     regress = json.loads(runner.invoke(app, ["regress", "--config", "configs/regress.yaml", "--json"]).stdout)
     assert built.sections["regress_report"]["W"] == regress["W"]
-    assert repr(regress["W"]) in text and repr(regress["b"]) in text
+    # a float32 run's numbers in its own shortest digits (they read back as the same float32)
+    assert fmt.full(regress["W"], "float32") in text and fmt.full(regress["b"], "float32") in text
 
 
 def test_golden_stable_parts(built):
@@ -106,6 +108,9 @@ def test_figure_3_is_one_gate_of_a_real_run(built):
     gate = built.gate
     edges = [e for e in gate.figure.trace.edges if e.target == gate.node and e.local is not None]
     assert edges and all(abs(e.downstream - e.upstream * e.local) <= 1e-12 for e in edges)
+    # plain words, no parentheses inside parentheses: "node v3 of sinc: the graph of f′ …"
+    caption = section(text, "**Figure 3.**", "\n")
+    assert "One gate of a real run, node " in caption and "(3.2)" not in text
     # each caption says its figure once
     assert "(Figure 4)" not in section(text, "**Figure 4.**", "\n")
 
@@ -113,10 +118,19 @@ def test_figure_3_is_one_gate_of_a_real_run(built):
 def test_the_discussion_points_are_run(built):
     text = built.markdown.read_text()
     d = built.discussion
-    assert not d.same_grad_fn and d.grad_fns[0] != d.grad_fns[1] and "MeanBackward0" in d.grad_fns[0]
+    # class names, not reprs: a memory address would make report.md differ on every run
+    assert not d.same_grad_fn and d.grad_fns == ("MeanBackward0", "MeanBackward0")
+    assert " at 0x" not in text and "`first.grad_fn is second.grad_fn` is `False`: two objects" in text
     assert d.grad_twice == pytest.approx(2 * d.grad_once)
     # PyTorch's own words, not a paraphrase
     assert d.no_grad_error == "a leaf Variable that requires grad is being used in an in-place operation."
     assert f"RuntimeError: {d.no_grad_error}" in text
     assert "never converges" in d.no_zero_grad.verdict and "never converges" in text
     assert "changes 4 setting(s): lr 0.01 → 0.1, iters 100 → 500, dtype float32 → float64" in text
+
+
+def test_a_float32_run_prints_float32_digits(built):
+    text = built.markdown.read_text()
+    # the report's regression runs in float32: its 0.3 is 0.3, not 0.30000001192092896
+    assert "0.30000001192092896" not in text and "5.914999961853027" not in text
+    assert "| W (final) | -0.6064835 |" in text

@@ -96,7 +96,10 @@ def test_dot_text_matches_the_trace():
     edges = re.findall(r'^  "(\w+)" -> "(\w+)"', dot, flags=re.M)
     assert nodes == [n.name for n in t.nodes]
     assert edges == [(e.source, e.target) for e in t.edges]
-    assert dot.startswith("digraph backprop {") and "rankdir=LR" in dot
+    assert dot.startswith("digraph backprop {")
+    # DOT runs the way the picture does: top to bottom when that is closer to square
+    vertical = plots._drawn(t, "f")[-1]
+    assert f"rankdir={'TB' if vertical else 'LR'};" in dot
 
 
 def test_graph_picture_is_written_and_not_trivial(tmp_path):
@@ -143,3 +146,11 @@ def test_every_graph_picture_keeps_a_sane_aspect_ratio_and_labels_off_the_boxes(
     assert y == 0.5 and 2.0 < x < 6.0
     assert not plots._overlaps(plots._label_box(x, y, "local 1"), box)
     assert "∂∂" not in plots.dot_text(pictures["quad'"][0], "∂f/∂x")
+
+
+def test_regression_line_reads_like_algebra():
+    assert plots._line(-1.0, 1.0) == "y = -x + 1"
+    assert plots._line(1.0, -0.5) == "y = x - 0.5"
+    assert plots._line(-0.6065, -0.1572) == "y = -0.6065x - 0.1572"
+    assert plots._line(2.0, 0.0) == "y = 2x"
+    assert plots._line(0.0, 3.0) == "y = 3"

@@ -108,4 +108,4 @@ def test_float32_results_print_float32_digits_and_inputs_as_typed():
 
 def test_stacked_a_points_second_row_is_headed_by_all_its_inputs():
     text = render_plain(dict(CASES)["check two inputs"], width=30)
-    assert "2.5 · 3 · y" in text and "-123457 · 1e-17 · y" in text
+    assert "x = 2.5 · y = 3 · ∂f/∂y" in text and "x = -123457 · y = 1e-17 · " in text  # 30 columns wrap the rest

@@ -292,7 +292,7 @@ SPEC = FunctionSpec(
         d2f="((2 − x²)·sin x − 2x·cos x)/x³,  f″(0) = −1/3",
     ),
     derivative_graph=derivative_graph,
-    derivative_graph_title="f′ graph (3.2)",
+    derivative_graph_title="report's f′ graph",
     heading="sin(x)/x (section 3.2, Figure 4)",
     singular_points=(0.0,),
 )
