@@ -24,8 +24,8 @@ def data():
 
 def tool(xs, ys, iters: int) -> float:
     """backprop's own loop (regression.train), timed from its per-step callback."""
-    from backpropcli.config import RegressConfig
-    from backpropcli.regression import Dataset, train
+    from backpropcli.config.models import RegressConfig
+    from backpropcli.core.regression import Dataset, train
 
     stamps = []
     train(RegressConfig(lr=0.1, iters=iters + 1, dtype="float64"), data=Dataset(xs.tolist(), ys.tolist(), "bench"),

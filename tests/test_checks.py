@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from backpropcli import checks, functions
+from backpropcli import functions
+from backpropcli.core import derivatives as checks
 from backpropcli.errors import InputError
 
 

@@ -1,6 +1,7 @@
 """The checker's verdicts: overflow the dtype shares is right; the report's graph is judged by the tolerance."""
 
-from backpropcli import checks, functions
+from backpropcli import functions
+from backpropcli.core import derivatives as checks
 
 
 def test_float32_overflow_shared_with_the_truth_passes():

@@ -8,10 +8,10 @@ import textwrap
 
 import pytest
 
-from backpropcli import render
+from backpropcli.present import terminal as render
 from backpropcli.cli import app
-from backpropcli.doctor import CAPABILITIES, Capability, Diagnosis, Finding, Gradient, Point, diagnose
-from backpropcli.loader import load
+from backpropcli.doctor.diagnose import CAPABILITIES, Capability, Diagnosis, Finding, Gradient, Point, diagnose
+from backpropcli.doctor.loader import load
 from conftest import check_golden, render_plain
 
 EXAMPLE = "examples/my_ops.py"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from backpropcli.config import RegressConfig, function_model, load, parse_points, read_yaml
+from backpropcli.config.models import RegressConfig, function_model, load, parse_points, read_yaml
 from backpropcli.errors import ConfigError, InputError
 
 

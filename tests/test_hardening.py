@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backpropcli.cli import app
-from backpropcli.files import write_atomic, write_text
+from backpropcli.io.files import write_atomic, write_text
 
 BINARY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00"
 
@@ -404,7 +404,7 @@ def test_budget_from_the_environment(runner, monkeypatch):
 
 
 def test_budget_sizes():
-    from backpropcli.budget import parse_size
+    from backpropcli.io.budget import parse_size
 
     assert parse_size("2GB") == 2 * 10**9 and parse_size("1.5g") == 1_500_000_000
     assert parse_size("8GiB") == 8 * 2**30 and parse_size("3000") == 3000
@@ -416,8 +416,8 @@ def test_budget_sizes():
 def test_long_loss_history_is_an_array_of_float64():
     from array import array
 
-    from backpropcli.config import RegressConfig
-    from backpropcli.regression import train
+    from backpropcli.config.models import RegressConfig
+    from backpropcli.core.regression import train
 
     result = train(RegressConfig(iters=1000))
     assert isinstance(result.losses, array) and result.losses.itemsize == 8 and len(result.losses) == 1000
@@ -427,7 +427,7 @@ def test_streamed_json_is_the_same_document():
     import io
     from array import array
 
-    from backpropcli.jsonify import dumps, write
+    from backpropcli.present.jsonfmt import dumps, write
 
     payload = {"a": [1.5, float("nan")], "losses": array("d", [1.0, float("inf"), 0.1] * 7000), "z": {"k": None}}
     for pretty in (False, True):
@@ -483,7 +483,7 @@ def test_staged_files_move_together_under_the_folder_lock(tmp_path):
     import fcntl
     import threading
 
-    from backpropcli.files import Staging
+    from backpropcli.io.files import Staging
 
     out = tmp_path / "out"
     with Staging(out) as stage:
@@ -502,7 +502,7 @@ def test_staged_files_move_together_under_the_folder_lock(tmp_path):
 def test_an_interrupt_swallowed_by_python_is_not_lost(runner, monkeypatch):
     """A KeyboardInterrupt raised in a GC callback is only printed ("Exception ignored"); the
     handler remembers it and the run ends with 130, not 0."""
-    from backpropcli import streams
+    from backpropcli.io import streams
 
     def swallowed(phase, info):
         if phase == "start" and streams.SIGNALS.received is None:

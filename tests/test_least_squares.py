@@ -5,8 +5,8 @@ from fractions import Fraction
 
 import pytest
 
-from backpropcli.config import RegressConfig
-from backpropcli.regression import curvature, iterations_to_converge, least_squares, train
+from backpropcli.config.models import RegressConfig
+from backpropcli.core.regression import curvature, iterations_to_converge, least_squares, train
 
 U = 2.0 ** -53
 OFFSETS = [0.0, 1e6, 1e8, 1e10, 1e12]

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from backpropcli.errors import InputError
-from backpropcli.loader import load
+from backpropcli.doctor.loader import load
 
 GOOD = """
 import torch
@@ -169,7 +169,7 @@ def test_guarded_sends_prints_to_stderr_and_refuses_hard_exits(capsys):
     import os
 
     from backpropcli.errors import BackpropError
-    from backpropcli.loader import guarded
+    from backpropcli.doctor.loader import guarded
 
     real_exit = os._exit
     with pytest.raises(BackpropError, match=r"checking it: the user's code called os._exit\(3\)"):

@@ -13,7 +13,8 @@ import mpmath
 import pytest
 import torch
 
-from backpropcli import functions, runs
+from backpropcli import functions
+from backpropcli.app import runs
 from backpropcli.cli import app
 from backpropcli.functions.graph import Op
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
@@ -100,7 +101,7 @@ def test_grad_and_hessian_with_every_view(toy, runner, tmp_path):
 
 
 def test_trace_reads_the_rule_off_the_op(toy):
-    from backpropcli import trace
+    from backpropcli.core import trace
 
     t = trace.function_trace(toy, {"x": 0.5}, {})
     (edge,) = t.edges
@@ -152,7 +153,8 @@ def test_without_a_custom_function_the_graph_is_judged(monkeypatch, runner):
 
 def test_check_results_carry_extra_fields(monkeypatch):
     """Per point and per check, extra JSON fields (digits_lost, expression, ...) pass through as they are."""
-    from backpropcli import checks, payloads
+    from backpropcli.core import derivatives as checks
+    from backpropcli.present import payloads
 
     result = checks.derivatives(functions.get("sinc"), {"x": [2.0]}, {})
     result.extra["expression"] = "sin(x)/x"

@@ -2,9 +2,9 @@
 
 import pytest
 
-from backpropcli import render
-from backpropcli.config import RegressConfig
-from backpropcli.regression import is_rounding_level, train
+from backpropcli.present import terminal as render
+from backpropcli.config.models import RegressConfig
+from backpropcli.core.regression import is_rounding_level, train
 from conftest import check_golden, render_plain
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 
-from backpropcli import fmt, runs
+from backpropcli.present import fmt
+from backpropcli.app import runs
 from backpropcli.cli import app
 from conftest import check_golden
 

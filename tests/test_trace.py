@@ -6,9 +6,11 @@ import re
 import numpy as np
 import pytest
 
-from backpropcli import functions, plots, trace
-from backpropcli.config import RegressConfig
-from backpropcli.regression import load_dataset
+from backpropcli import functions
+from backpropcli.present import figures as plots
+from backpropcli.core import trace
+from backpropcli.config.models import RegressConfig
+from backpropcli.core.regression import load_dataset
 
 
 def grads(t):
@@ -127,8 +129,8 @@ def test_autograd_trees():
 def test_every_graph_picture_keeps_a_sane_aspect_ratio_and_labels_off_the_boxes(tmp_path):
     import matplotlib.image as mpimg
 
-    from backpropcli.config import RegressConfig
-    from backpropcli.regression import load_dataset
+    from backpropcli.config.models import RegressConfig
+    from backpropcli.core.regression import load_dataset
 
     cfg = RegressConfig()
     pictures = {"regression": (trace.regression_trace(cfg, load_dataset(cfg)), "L")}

@@ -8,14 +8,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from backpropcli import render
+from backpropcli.present import terminal as render
 from conftest import NUMBER, render_plain
 
 WIDTHS = (30, 40, 60, 80, 120)  # 40-120 asked for; 30 to show the last resort
 
 
 def _check(function, order, **options):
-    from backpropcli import config, runs
+    from backpropcli.config import models as config
+    from backpropcli.app import runs
 
     cfg = config.load_function(function, None, {"x": None, "y": None, "a": None, "b": None, "c": None,
                                                 "dtype": None, **options})
@@ -23,23 +24,23 @@ def _check(function, order, **options):
 
 
 def _doctor(target, points):
-    from backpropcli.doctor import diagnose
-    from backpropcli.loader import load
+    from backpropcli.doctor.diagnose import diagnose
+    from backpropcli.doctor.loader import load
 
     return render.doctor(diagnose(load(target), points), show_all=True)  # all rows: no "…" elision row
 
 
 def _regress(**options):
-    from backpropcli.config import RegressConfig
-    from backpropcli.regression import train
+    from backpropcli.config.models import RegressConfig
+    from backpropcli.core.regression import train
 
     return render.regression(train(RegressConfig(**options)))
 
 
 def _renderables():
-    from backpropcli.config import RegressConfig
-    from backpropcli.regression import load_dataset
-    from backpropcli.trace import regression_trace
+    from backpropcli.config.models import RegressConfig
+    from backpropcli.core.regression import load_dataset
+    from backpropcli.core.trace import regression_trace
 
     yield "regress", _regress()
     yield "regress diverged", _regress(lr=0.5)
@@ -95,7 +96,7 @@ def test_a_narrow_terminal_stacks_the_table_and_a_wide_one_does_not():
 
 
 def test_float32_results_print_float32_digits_and_inputs_as_typed():
-    from backpropcli.fmt import full
+    from backpropcli.present.fmt import full
 
     assert full(0.4546487033367157, "float32") == "0.4546487"
     assert full(0.30000001192092896, "float32") == "0.3"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from backpropcli import config
+from backpropcli.config import models as config
 from backpropcli.errors import ConfigError
 
 

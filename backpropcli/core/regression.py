@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backpropcli.config import RegressConfig
+from backpropcli.config.models import RegressConfig
 from backpropcli.errors import InputError
-from backpropcli.files import read_capped
+from backpropcli.io.files import read_capped
 from backpropcli.functions.graph import ADD, MEAN, MUL, SQUARE, SUB, Graph
 
 # A loss this many times the first one counts as an explosion: stop there.

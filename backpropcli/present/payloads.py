@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backpropcli.jsonify import plain
+from backpropcli.present.jsonfmt import plain
 
 FIGURE_SUFFIXES = (".png",)
 

@@ -12,8 +12,8 @@ import math
 import re
 from pathlib import Path
 
-from backpropcli import fmt
-from backpropcli.fmt import partial
+from backpropcli.present import fmt
+from backpropcli.present.fmt import partial
 
 
 # ---- Markdown helpers --------------------------------------------------------------------------

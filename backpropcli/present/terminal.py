@@ -8,8 +8,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from backpropcli.fmt import error as err
-from backpropcli.fmt import full, num, partial, short
+from backpropcli.present.fmt import error as err
+from backpropcli.present.fmt import full, num, partial, short
 
 
 # ---- tables at any width ---------------------------------------------------------------------------

@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from backpropcli.errors import BackpropError, InputError
-from backpropcli.fmt import fraction, num
-from backpropcli.loader import Target, raised_at
+from backpropcli.present.fmt import fraction, num
+from backpropcli.doctor.loader import Target, raised_at
 
 CAPABILITIES = ("backward", "grad-output", "double-backward", "forward-ad", "torch.func.grad",
                 "torch.func.vmap", "torch.func.hessian", "float32", "non-contiguous", "batched-grad")
@@ -128,8 +128,8 @@ class Diagnosis:
 
     def as_dict(self) -> dict:
         """The `check` JSON object of DESIGN.md (non-finite floats as "nan"/"inf" strings)."""
-        from backpropcli.jsonify import plain
-        from backpropcli.payloads import diagnosis
+        from backpropcli.present.jsonfmt import plain
+        from backpropcli.present.payloads import diagnosis
 
         return plain(diagnosis(self))
 

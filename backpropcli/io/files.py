@@ -92,7 +92,7 @@ class Staging:
         self.folder = self.out
 
     def __enter__(self) -> Staging:
-        from backpropcli.streams import SIGNALS
+        from backpropcli.io.streams import SIGNALS
 
         try:
             with SIGNALS:  # a signal held during mkdtemp is raised as this block ends, still in
@@ -109,7 +109,7 @@ class Staging:
     def __exit__(self, *exc) -> None:
         import shutil
 
-        from backpropcli.streams import SIGNALS
+        from backpropcli.io.streams import SIGNALS
 
         if self.folder == self.out:  # never created
             return
@@ -120,7 +120,7 @@ class Staging:
         """Move the staged files into ``out``; returns staged path -> final path."""
         import fcntl
 
-        from backpropcli.streams import SIGNALS
+        from backpropcli.io.streams import SIGNALS
 
         moved = {}
         with SIGNALS:  # a signal now is raised once every file is in place

@@ -50,13 +50,13 @@ class GraphViews:
 
 
 def _folder(out: Path) -> Path:
-    from backpropcli.files import prepare_dir
+    from backpropcli.io.files import prepare_dir
 
     return prepare_dir(out)
 
 
 def _figures(paths: list[Path]) -> list[Path]:
-    from backpropcli.payloads import FIGURE_SUFFIXES
+    from backpropcli.present.payloads import FIGURE_SUFFIXES
 
     return [p for p in paths if p.suffix in FIGURE_SUFFIXES]
 
@@ -68,8 +68,8 @@ def stem(name: str) -> str:
 
 def write_graph(traced, folder: Path, name: str, symbol: str) -> list[Path]:
     """The traced graph as a picture (PNG) and as Graphviz DOT text."""
-    from backpropcli import plots
-    from backpropcli.files import write_text
+    from backpropcli.present import figures as plots
+    from backpropcli.io.files import write_text
 
     return [plots.graph_picture(traced, folder / f"{name}.png", symbol),
             write_text(folder / f"{name}.dot", plots.dot_text(traced, symbol))]
@@ -116,7 +116,7 @@ class RegressRun:
 
 def regression_figures(result, folder: Path, prefix: str) -> list[Path]:
     """Figures 1 and 2 of the report: the fitted line and the loss curve."""
-    from backpropcli import plots
+    from backpropcli.present import figures as plots
 
     return [plots.regression_line(result, folder / f"{prefix}-line.png"),
             plots.loss_curve(result, folder / f"{prefix}-loss.png")]
@@ -125,10 +125,10 @@ def regression_figures(result, folder: Path, prefix: str) -> list[Path]:
 def _config_record(result, folder: Path) -> Path:
     import yaml
 
-    from backpropcli.files import write_text
+    from backpropcli.io.files import write_text
 
     record = "# resolved config of this run (defaults < --config file < flags)\n"
-    from backpropcli.payloads import regress_config
+    from backpropcli.present.payloads import regress_config
 
     config = {k: v for k, v in regress_config(result).items() if not (k in ("x", "y") and v is None)}
     record += yaml.safe_dump(config, sort_keys=False)  # with --data: no x, y (runnable again as a config)
@@ -137,10 +137,10 @@ def _config_record(result, folder: Path) -> Path:
 
 def regress(request: RegressRequest, on_step: StepCallback | None = None) -> RegressRun:
     """Part A: train, then write the figures and the resolved config (--plot) and the graph views."""
-    from backpropcli import regression
-    from backpropcli import trace as traces
+    from backpropcli.core import regression
+    from backpropcli.core import trace as traces
 
-    from backpropcli import budget
+    from backpropcli.io import budget
 
     cfg = request.config
     limit = budget.limit(request.max_memory)
@@ -165,7 +165,7 @@ def _staged(out: Path, writes: bool, write: Callable) -> tuple[list[Path], Graph
     (files.Staging: nothing partial on an interrupt, one run's set under concurrent runs)."""
     if not writes:
         return write(out)  # writes nothing: no folder needed
-    from backpropcli.files import Staging
+    from backpropcli.io.files import Staging
 
     with Staging(out) as stage:
         files, views = write(stage.folder)
@@ -235,8 +235,10 @@ def derivative_symbol(spec, order: int) -> str:
 
 def check(request: CheckRequest, progress: PointCallback | None = None) -> CheckRun:
     """grad / hessian: the check at every point, its figure (--plot) and the graph views of the first point."""
-    from backpropcli import budget, checks, functions
-    from backpropcli import trace as traces
+    from backpropcli import functions
+    from backpropcli.io import budget
+    from backpropcli.core import derivatives as checks
+    from backpropcli.core import trace as traces
 
     cfg, order = request.config, checks.Order(request.order)
     limit = budget.limit(request.max_memory)
@@ -256,7 +258,7 @@ def check(request: CheckRequest, progress: PointCallback | None = None) -> Check
     def write(folder: Path) -> tuple[list[Path], GraphViews | None]:
         files = []
         if request.plot:
-            from backpropcli import plots
+            from backpropcli.present import figures as plots
 
             # a curve is drawn densely: around a single point, or across the points given, a range of
             # PLOT_POINTS (its columns only: no gradcheck); the checked points are marked on it
@@ -319,9 +321,9 @@ def _doctor_reference(text: str, points: dict, given: dict):
 
 def doctor(request: DoctorRequest) -> DoctorRun:
     """Load the user's Function (importing runs its code), then diagnose it at the points."""
-    from backpropcli import doctor as doctors
+    from backpropcli.doctor import diagnose as doctors
     from backpropcli import functions  # noqa: F401 - warms PyTorch's unary kernels before any large call
-    from backpropcli import loader
+    from backpropcli.doctor import loader
     from backpropcli.errors import InputError
 
     cfg = request.config
@@ -461,15 +463,15 @@ def report(request: ReportRequest) -> ReportRun:
 
 
 def _report(config_dir: Path, source: str, out: Path) -> ReportRun:
-    from backpropcli import payloads
-    from backpropcli import report as reports
+    from backpropcli.present import payloads
+    from backpropcli.present import report as reports
     from backpropcli.errors import ConfigError
-    from backpropcli.files import write_text
+    from backpropcli.io.files import write_text
 
     missing = [name for name in report_config_files() if not (config_dir / name).is_file()]
     if missing:
         raise ConfigError(f"{config_dir}: missing config file(s) {', '.join(missing)} (see --config-dir)")
-    from backpropcli.files import Staging
+    from backpropcli.io.files import Staging
 
     # built in a staging folder and moved into `out` at the end: an interrupted report leaves nothing
     with Staging(out) as stage:
@@ -496,10 +498,12 @@ def _report(config_dir: Path, source: str, out: Path) -> ReportRun:
 
 
 def _report_part_a(run: ReportRun, config_dir: Path) -> None:
-    from backpropcli import config, payloads, regression
-    from backpropcli import trace as traces
+    from backpropcli.config import models as config
+    from backpropcli.present import payloads
+    from backpropcli.core import regression
+    from backpropcli.core import trace as traces
 
-    from backpropcli import budget
+    from backpropcli.io import budget
 
     for key, file in REGRESS_CONFIGS.items():
         cfg = config.load(config.RegressConfig, config_dir / file)
@@ -523,7 +527,11 @@ def _report_part_a(run: ReportRun, config_dir: Path) -> None:
 
 
 def _report_part_b(run: ReportRun, config_dir: Path) -> None:
-    from backpropcli import budget, checks, config, functions, payloads
+    from backpropcli import functions
+    from backpropcli.io import budget
+    from backpropcli.core import derivatives as checks
+    from backpropcli.config import models as config
+    from backpropcli.present import payloads
     from backpropcli.errors import ConfigError
 
     for spec in functions.REGISTRY.values():
@@ -549,7 +557,7 @@ def _report_part_b(run: ReportRun, config_dir: Path) -> None:
 
 def _report_figures(run: ReportRun, part: FunctionPart) -> None:
     """The traced graph of f (and of f′ where the report draws it) at the config's first point."""
-    from backpropcli import trace as traces
+    from backpropcli.core import trace as traces
 
     spec = part.spec
     first = {v: getattr(part.config, v)[0] for v in spec.variables}
@@ -568,8 +576,9 @@ def _report_figures(run: ReportRun, part: FunctionPart) -> None:
 
 def _report_breakages(run: ReportRun) -> None:
     """At the points where the report's graphs break, the custom Functions must stay finite and right."""
-    from backpropcli import checks, functions
-    from backpropcli.fmt import unsigned
+    from backpropcli import functions
+    from backpropcli.core import derivatives as checks
+    from backpropcli.present.fmt import unsigned
 
     for spec in functions.REGISTRY.values():
         if not spec.singular_points:
@@ -588,7 +597,7 @@ def _report_breakages(run: ReportRun) -> None:
 
 def _report_gate(run: ReportRun) -> None:
     """Figure 3 from the first function's traced graph (sinc's Figure 4 at x = 2)."""
-    from backpropcli import plots
+    from backpropcli.present import figures as plots
 
     figure = run.functions[0].figures[0]
     node = plots.gate_node(figure.trace)
@@ -608,7 +617,7 @@ def _report_discussion(run: ReportRun) -> None:
 
     import torch
 
-    from backpropcli import regression
+    from backpropcli.core import regression
 
     cfg = run.regressions["report"].config
     data = regression.load_dataset(cfg)

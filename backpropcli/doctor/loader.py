@@ -283,7 +283,7 @@ def _ctrl_c():
         signal.signal(signal.SIGINT, previous)
 
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
+_HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the package, not doctor/
 _STDLIB = os.path.dirname(os.__file__)
 
 

@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from backpropcli.defaults import REGRESS as R
+from backpropcli.config.defaults import REGRESS as R
 from backpropcli.errors import ConfigError, InputError
-from backpropcli.files import read_capped
+from backpropcli.io.files import read_capped
 
 Dtype = Literal["float32", "float64"]
 Device = Literal["cpu", "cuda", "auto"]

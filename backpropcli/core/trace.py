@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 from backpropcli.functions.graph import Graph, GraphBuilder, build
-from backpropcli.regression import loss_graph
+from backpropcli.core.regression import loss_graph
 
 Number = float | list[float]
 
@@ -166,7 +166,7 @@ def function_trace(spec, inputs: dict[str, float], params: dict[str, float], der
 def _regression_inputs(cfg, dataset, dtype) -> dict:
     import torch
 
-    from backpropcli.regression import as_tensor
+    from backpropcli.core.regression import as_tensor
 
     return {
         "W": torch.tensor(cfg.w0, dtype=dtype, requires_grad=True),

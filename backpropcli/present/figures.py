@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from backpropcli.files import write_atomic
-from backpropcli.fmt import compact, partial
+from backpropcli.io.files import write_atomic
+from backpropcli.present.fmt import compact, partial
 
 DPI = 150
 

@@ -17,7 +17,10 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from backpropcli import __version__, defaults, render, streams
+from backpropcli import __version__
+from backpropcli.config import defaults
+from backpropcli.present import terminal as render
+from backpropcli.io import streams
 from backpropcli.errors import BackpropError
 
 # no emoji codes: "--x=-100:100:5" must not turn into an emoji. stdout goes through a
@@ -250,7 +253,7 @@ def _show_views(views, json_output: bool, typed: bool = False) -> dict:
     """Print the graph views of a run (unless --json); return their JSON fields."""
     if views is None:
         return {}
-    from backpropcli import payloads
+    from backpropcli.present import payloads
 
     fields = {}
     if views.trace is not None:
@@ -286,7 +289,7 @@ def _value(choice: Optional[Enum]) -> Optional[str]:
 
 
 def _emit_json(payload: Any) -> None:
-    from backpropcli.jsonify import write
+    from backpropcli.present.jsonfmt import write
 
     write(payload, streams.STDOUT, pretty=streams.STDOUT.isatty())
     streams.STDOUT.flush()
@@ -354,8 +357,9 @@ def regress(
     config: ConfigOption = None,
     max_memory: MaxMemoryOption = None,
 ) -> None:
-    from backpropcli import config as configs
-    from backpropcli import payloads, runs
+    from backpropcli.config import models as configs
+    from backpropcli.present import payloads
+    from backpropcli.app import runs
 
     cfg = configs.load(configs.RegressConfig, config, {
         "lr": lr, "iters": iters, "w0": w0, "b0": b0, "dtype": _value(dtype),
@@ -511,8 +515,9 @@ through the graph of the symbolic f′ (the report's Figure 7, for any f).
 
 def _check(order: int, function, options: dict, show_all: bool, plot: bool, views, out: Path, json_output: bool,
            config, max_memory: str | None = None) -> None:
-    from backpropcli import config as configs
-    from backpropcli import payloads, runs
+    from backpropcli.config import models as configs
+    from backpropcli.present import payloads
+    from backpropcli.app import runs
 
     cfg = configs.load_function(function, config, options)
     request = runs.CheckRequest(cfg, order, plot, views, out, max_memory, show_all and not json_output)
@@ -589,7 +594,7 @@ def _check_command(name: str, order: int) -> Callable:
         config: config_option = None,
         max_memory: MaxMemoryOption = None,
     ) -> None:
-        from backpropcli import runs
+        from backpropcli.app import runs
 
         options = {"x": x, "y": y, "a": a, "b": b, "c": c, "dtype": _value(dtype)}
         _check(order, function, options, show_all, plot, runs.Views(trace, graph, autograd_graph), out, json_output,
@@ -680,8 +685,9 @@ def check(
     config: _config_option("configs/check.yaml") = None,
     debug: DebugOption = False,
 ) -> None:
-    from backpropcli import config as configs
-    from backpropcli import payloads, runs
+    from backpropcli.config import models as configs
+    from backpropcli.present import payloads
+    from backpropcli.app import runs
 
     with _debuggable(debug):
         cfg = configs.load(configs.DoctorConfig, config, {
@@ -754,7 +760,7 @@ def report(
         "shipped with backprop.")] = None,
     json_output: _json_option(".ok") = False,
 ) -> None:
-    from backpropcli import runs
+    from backpropcli.app import runs
 
     built = runs.report(runs.ReportRequest(config_dir, out))
     if json_output:
