@@ -9,6 +9,7 @@ import textwrap
 import pytest
 
 from backpropcli.present import terminal as render
+from backpropcli.present.terminal import check as check_render
 from backpropcli.cli import app
 from backpropcli.doctor.diagnose import CAPABILITIES, Capability, Diagnosis, Finding, Gradient, Point, diagnose
 from backpropcli.doctor.loader import load
@@ -228,7 +229,7 @@ def test_the_projects_own_functions_pass_every_capability(runner, args):
 
 def test_capabilities_and_findings_golden():
     result = diagnose(load(f"{EXAMPLE}:MySinc"), {"x": [-2.0, -1.0, 0.0, 1.0, 2.0]})
-    check_golden("check-mysinc.txt", render_plain(render.capabilities(result)) + render_plain(render.findings(result)))
+    check_golden("check-mysinc.txt", render_plain(check_render.capabilities(result)) + render_plain(check_render.findings(result)))
 
 
 def _cube(x: float, factor: float) -> Gradient:
@@ -254,11 +255,11 @@ def test_check_tables_golden():
 
 def test_only_the_first_points_and_the_wrong_ones_unless_all():
     points = synthetic(30).points  # x = -15 ... 14; wrong where x > 5, i.e. from index 21
-    assert render._shown_points(points, False) == [*range(20), None, *range(21, 30)]
-    assert render._shown_points(points, True) == list(range(30))
-    assert render._shown_points(synthetic(40).points, False) == [*range(20), None, *range(26, 40)]
+    assert check_render._shown_points(points, False) == [*range(20), None, *range(21, 30)]
+    assert check_render._shown_points(points, True) == list(range(30))
+    assert check_render._shown_points(synthetic(40).points, False) == [*range(20), None, *range(26, 40)]
     right = [p for p in synthetic(40).points if p.ok]  # 26 points, all right: the first 20, then an elision
-    assert render._shown_points(right, False) == [*range(20), None]
+    assert check_render._shown_points(right, False) == [*range(20), None]
 
 
 # ---- what the hostile tester found --------------------------------------------------------------------

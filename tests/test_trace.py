@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from backpropcli import functions
-from backpropcli.present import figures as plots
+from backpropcli.core import layout
+from backpropcli.present.figures import graph as plots
+from backpropcli.present.figures import regression as regression_figures
 from backpropcli.core import trace
 from backpropcli.config.models import RegressConfig
 from backpropcli.core.regression import load_dataset
@@ -100,7 +102,7 @@ def test_dot_text_matches_the_trace():
     assert edges == [(e.source, e.target) for e in t.edges]
     assert dot.startswith("digraph backprop {")
     # DOT runs the way the picture does: top to bottom when that is closer to square
-    vertical = plots._drawn(t, "f")[-1]
+    vertical = plots.drawn(t, "f")[-1].vertical
     assert f"rankdir={'TB' if vertical else 'LR'};" in dot
 
 
@@ -144,15 +146,15 @@ def test_every_graph_picture_keeps_a_sane_aspect_ratio_and_labels_off_the_boxes(
         assert max(height, width) / min(height, width) < 3, f"{name}: {width}x{height}"
     # a label is placed on its own arrow, clear of every box it could be read against
     box = (3.5, 0.0, 4.5, 1.0)  # another node's box over the middle of the arrow
-    x, y = plots._place_label((2.0, 0.5), (6.0, 0.5), "local 1", [box])
+    x, y = layout.place_label((2.0, 0.5), (6.0, 0.5), "local 1", [box])
     assert y == 0.5 and 2.0 < x < 6.0
-    assert not plots._overlaps(plots._label_box(x, y, "local 1"), box)
+    assert not layout.overlaps(layout.label_box(x, y, "local 1"), box)
     assert "∂∂" not in plots.dot_text(pictures["quad'"][0], "∂f/∂x")
 
 
 def test_regression_line_reads_like_algebra():
-    assert plots._line(-1.0, 1.0) == "y = -x + 1"
-    assert plots._line(1.0, -0.5) == "y = x - 0.5"
-    assert plots._line(-0.6065, -0.1572) == "y = -0.6065x - 0.1572"
-    assert plots._line(2.0, 0.0) == "y = 2x"
-    assert plots._line(0.0, 3.0) == "y = 3"
+    assert regression_figures._line(-1.0, 1.0) == "y = -x + 1"
+    assert regression_figures._line(1.0, -0.5) == "y = x - 0.5"
+    assert regression_figures._line(-0.6065, -0.1572) == "y = -0.6065x - 0.1572"
+    assert regression_figures._line(2.0, 0.0) == "y = 2x"
+    assert regression_figures._line(0.0, 3.0) == "y = 3"

@@ -68,11 +68,11 @@ def stem(name: str) -> str:
 
 def write_graph(traced, folder: Path, name: str, symbol: str) -> list[Path]:
     """The traced graph as a picture (PNG) and as Graphviz DOT text."""
-    from backpropcli.present import figures as plots
     from backpropcli.io.files import write_text
+    from backpropcli.present.figures import graph as pictures
 
-    return [plots.graph_picture(traced, folder / f"{name}.png", symbol),
-            write_text(folder / f"{name}.dot", plots.dot_text(traced, symbol))]
+    return [pictures.graph_picture(traced, folder / f"{name}.png", symbol),
+            write_text(folder / f"{name}.dot", pictures.dot_text(traced, symbol))]
 
 
 def graph_views(views: Views, make_trace: Callable, make_trees: Callable, symbol: str, name: str,
@@ -116,10 +116,10 @@ class RegressRun:
 
 def regression_figures(result, folder: Path, prefix: str) -> list[Path]:
     """Figures 1 and 2 of the report: the fitted line and the loss curve."""
-    from backpropcli.present import figures as plots
+    from backpropcli.present.figures import regression as figures
 
-    return [plots.regression_line(result, folder / f"{prefix}-line.png"),
-            plots.loss_curve(result, folder / f"{prefix}-loss.png")]
+    return [figures.regression_line(result, folder / f"{prefix}-line.png"),
+            figures.loss_curve(result, folder / f"{prefix}-loss.png")]
 
 
 def _config_record(result, folder: Path) -> Path:
@@ -258,14 +258,14 @@ def check(request: CheckRequest, progress: PointCallback | None = None) -> Check
     def write(folder: Path) -> tuple[list[Path], GraphViews | None]:
         files = []
         if request.plot:
-            from backpropcli.present import figures as plots
+            from backpropcli.present.figures import curves
 
             # a curve is drawn densely: around a single point, or across the points given, a range of
             # PLOT_POINTS (its columns only: no gradcheck); the checked points are marked on it
             dense = len(result.points) >= PLOT_POINTS
             curve = result if dense else checks.derivatives(
                 spec, plot_range(spec, points), params, order, cfg.dtype, gradcheck=False)
-            files.append(plots.check_curves(curve, folder / f"{name}.png", requested=None if dense else result))
+            files.append(curves.check_curves(curve, folder / f"{name}.png", requested=None if dense else result))
         views = graph_views(request.views, lambda: traces.function_trace(spec, first, params, traced_order == 2),
                             lambda: traces.function_autograd_graphs(spec, first, params, second),
                             derivative_symbol(spec, traced_order), name, folder)
@@ -597,12 +597,13 @@ def _report_breakages(run: ReportRun) -> None:
 
 def _report_gate(run: ReportRun) -> None:
     """Figure 3 from the first function's traced graph (sinc's Figure 4 at x = 2)."""
-    from backpropcli.present import figures as plots
+    from backpropcli.core.trace import gate_node
+    from backpropcli.present.figures.graph import gate_picture
 
     figure = run.functions[0].figures[0]
-    node = plots.gate_node(figure.trace)
+    node = gate_node(figure.trace)
     where = f"{figure.trace.title}: node {node}"
-    path = plots.gate_picture(figure.trace, node, run.folder / "gate.png", figure.symbol, where)
+    path = gate_picture(figure.trace, node, run.folder / "gate.png", figure.symbol, where)
     run.gate = Gate(figure, node, path)
     run.files.append(path)
     edges = [e for e in figure.trace.edges if e.target == node and e.local is not None]

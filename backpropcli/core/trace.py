@@ -245,3 +245,17 @@ def regression_autograd_graph(cfg, dataset) -> dict[str, dict]:
     inputs = _regression_inputs(cfg, dataset, dtype)
     loss = build(loss_graph, inputs).result  # the same primitives as the report's line
     return {"loss": autograd_tree(loss, {id(inputs["W"]): "W", id(inputs["b"]): "b"})}
+
+
+def gate_node(trace) -> str:
+    """The node a one-gate figure shows: an inner node (not an input, not the output) whose
+    upstream gradient is not 1, with the most inputs that carry a gradient."""
+    scores = {}
+    for node in trace.nodes:
+        incoming = [e for e in trace.edges if e.target == node.name and e.local is not None]
+        if node.op == "input" or node.name == trace.output or not incoming or isinstance(node.grad, list):
+            continue
+        scores[node.name] = (node.grad != 1, len(incoming))
+    if not scores:  # a graph with no inner node: its output
+        return trace.output
+    return max(scores, key=lambda name: scores[name])

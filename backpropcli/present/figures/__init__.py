@@ -1,0 +1,1 @@
+"""matplotlib figures (Agg), each written atomically as PNG: one module per kind."""

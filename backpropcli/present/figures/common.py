@@ -1,0 +1,77 @@
+"""What every figure shares: matplotlib on Agg, axes that survive data near ±1e308, atomic PNGs."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from backpropcli.io.files import write_atomic
+
+DPI = 150
+VALUE_COLOR, GRAD_COLOR, EDGE_COLOR, EDGE_TEXT = "#1f1f1f", "#c0392b", "#7f8c8d", "#2c3e50"
+
+
+def pyplot():
+    import os
+
+    import warnings
+
+    os.environ["MPLBACKEND"] = "Agg"  # MPLBACKEND=nonsense would fail matplotlib's import
+    # data near ±1e308: matplotlib's own hi - lo overflows; the axes are fixed in _tame_huge_axes
+    warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning, r"matplotlib\.")
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display here, and none needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+HUGE = 1e300  # beyond this, matplotlib's tick steps (scale * 10) overflow
+
+
+def _tame_huge_axes(fig) -> None:
+    """Data near ±1e308: matplotlib's tick locator overflows ("arange: cannot compute
+    length"). Such an axis gets the data's limits and three fixed ticks."""
+    import math
+
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    for ax in fig.axes:
+        for axis, interval, set_limits in ((ax.xaxis, ax.dataLim.intervalx, ax.set_xlim),
+                                           (ax.yaxis, ax.dataLim.intervaly, ax.set_ylim)):
+            lo, hi = (float(v) for v in interval)
+            if axis.get_scale() == "linear" and math.isfinite(lo) and math.isfinite(hi) \
+                    and max(abs(lo), abs(hi)) > HUGE:
+                set_limits(lo, hi)
+                axis.set_major_locator(FixedLocator([lo, lo / 2 + hi / 2, hi]))
+                axis.set_minor_locator(NullLocator())
+
+
+@contextlib.contextmanager
+def huge_values_allowed(fig):
+    """Tame the axes (above) and silence matplotlib's own overflow warnings in hi - lo."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
+        _tame_huge_axes(fig)
+        yield
+
+
+def save(fig, path: Path) -> Path:
+    plt = pyplot()
+    try:
+        with huge_values_allowed(fig):
+            return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+
+
+
+MAX_DRAWN = 20_000  # points per curve: more only costs memory and time (10^8 losses would take GBs)
+
+
+def stride(n: int) -> int:
+    """Draw every stride-th point so that a curve has at most MAX_DRAWN."""
+    return max(1, -(-n // MAX_DRAWN))
