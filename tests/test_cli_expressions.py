@@ -204,7 +204,7 @@ def _typed_examples(text: str) -> list[str]:
 
 @pytest.mark.parametrize("command", ["grad", "hessian"])
 def test_help_explains_the_language_and_every_typed_example_runs(runner, tmp_path, command):
-    from backpropcli import cli
+    from backpropcli.cli import derivatives as cli
 
     result = invoke(runner, command, "--help")
     assert result.exit_code == 0

@@ -1,0 +1,173 @@
+"""What every command shares: the consoles, one-line errors and exit codes, the shared options,
+JSON output and the list of files written."""
+
+import functools
+import signal
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+from rich.console import Console
+
+from backpropcli.errors import BackpropError
+from backpropcli.io import streams
+from backpropcli.present import terminal as render
+
+# no emoji codes: "--x=-100:100:5" must not turn into an emoji. stdout goes through a
+# proxy that turns a failed write (disk full, stdout closed) into one error line, exit 1;
+# COLUMNS=0 or garbage is ignored rather than shrinking every line (errors too) to nothing
+stdout = Console(file=streams.STDOUT, highlight=False, emoji=False, _environ=streams.sane_environ())
+stderr = Console(stderr=True, highlight=False, emoji=False, _environ=streams.sane_environ())
+
+
+def print_error(message: str) -> None:
+    # a path with a newline or an escape sequence must not split or colour the one line
+    stderr.print(f"error: {streams.one_line(message)}", markup=False, soft_wrap=True)
+
+
+def _interrupted() -> typer.Exit:
+    number = streams.SIGNALS.received or signal.SIGINT
+    streams.SIGNALS.received = None  # reported once (a library caller may run again)
+    name = signal.Signals(number).name
+    print_error(f"interrupted ({name}); no partial files were left behind")
+    return typer.Exit(128 + number)  # 130 for SIGINT, 143 for SIGTERM
+
+
+def guarded(command: Callable) -> Callable:
+    """Expected failures become one line on stderr and their exit code."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            result = command(*args, **kwargs)
+            streams.SIGNALS.check()  # an interrupt swallowed on the way (a GC callback) is not lost
+            return result
+        except BackpropError as exc:
+            print_error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise _interrupted() from None
+
+    return run
+
+
+def paragraphs(text: str) -> str:
+    """Help text without hard line breaks: a paragraph is one line, so the terminal wraps it and
+    no word is left alone on a line; indented lines (examples) stay as they are."""
+    out = []
+    for block in text.strip().split("\n\n"):
+        lines = block.split("\n")
+        if all(line.startswith("  ") for line in lines):
+            out.append(block)
+        else:
+            out.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(out)
+
+
+# ---- options shared by every command -------------------------------------------------------
+
+def config_option(example: str) -> Any:
+    return Annotated[Optional[Path], typer.Option(
+        "--config", show_default=False,
+        help=f"YAML config file, e.g. [cyan]--config {example}[/cyan]. Flags given on the command line override it.")]
+
+
+def json_option(example: str) -> Any:
+    return Annotated[bool, typer.Option(
+        "--json", help=f"Print one JSON object on stdout and nothing else, e.g. [cyan]--json | jq {example}[/cyan].")]
+
+
+ConfigOption = config_option("configs/regress.yaml")
+JsonOption = json_option(".W")
+OutOption = Annotated[
+    Path,
+    typer.Option("--out", help="Folder for figures and run records, e.g. [cyan]--out runs/today[/cyan]."),
+]
+# a flag's example is the flag itself: its help says what it does instead
+PlotOption = Annotated[bool, typer.Option("--plot", help="Write the figures as PNG into --out.")]
+TraceOption = Annotated[bool, typer.Option("--trace", help="Show the chain rule node by node, on the graph PyTorch "
+    "runs: each node's value and each edge's local, upstream and downstream gradient.")]
+GraphOption = Annotated[bool, typer.Option("--graph", help="Write a picture of the traced graph (PNG) and its Graphviz "
+    "DOT text into --out.")]
+MaxMemoryOption = Annotated[Optional[str], typer.Option("--max-memory", show_default=False,
+    help="Memory budget; a run estimated to need more is refused before it starts, e.g. "
+    "[cyan]--max-memory 8GB[/cyan]. [default: $BACKPROP_MAX_MEMORY, else 2GB]")]
+AutogradGraphOption = Annotated[bool, typer.Option("--autograd-graph", help="Print PyTorch's own backward graph "
+    "(grad_fn.next_functions) as a tree. It is built anew on every forward pass (a dynamic graph); a custom "
+    "Function is one node in it, the report's decomposed graph many.")]
+
+
+AUTOGRAD_GRAPH_TITLE = ("PyTorch's backward graph, walked from grad_fn.next_functions "
+                        "(rebuilt on every forward pass: a dynamic graph)")
+
+
+def show_views(views, json_output: bool, typed: bool = False) -> dict:
+    """Print the graph views of a run (unless --json); return their JSON fields."""
+    if views is None:
+        return {}
+    from backpropcli.present import payloads
+
+    fields = {}
+    if views.trace is not None:
+        fields["trace"] = payloads.trace(views.trace)
+        if views.show_trace and not json_output:
+            stdout.print(render.trace(views.trace, views.symbol))
+    if views.autograd_graph is not None:
+        fields["autograd_graph"] = views.autograd_graph
+        if not json_output:
+            stdout.print(render.autograd_graphs(views.autograd_graph, AUTOGRAD_GRAPH_TITLE, typed,
+                                                views.of_derivative))
+    return fields
+
+
+class DtypeChoice(str, Enum):
+    float32 = "float32"
+    float64 = "float64"
+
+
+class DeviceChoice(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+    auto = "auto"
+
+
+def default_text(section: dict, key: str) -> str:
+    """A default as help shows it (escaped: rich markup would take "[default: 1]" for a style)."""
+    return f"\\[default: {section[key]}]"
+
+
+def value_of(choice: Optional[Enum]) -> Optional[str]:
+    return None if choice is None else choice.value
+
+
+def emit_json(payload: Any) -> None:
+    from backpropcli.present.jsonfmt import write
+
+    write(payload, streams.STDOUT, pretty=streams.STDOUT.isatty())
+    streams.STDOUT.flush()
+
+
+def print_paths(paths: list[Path]) -> None:
+    for path in paths:
+        stdout.print(f"wrote {path}", markup=False, soft_wrap=True)
+
+
+class debuggable:
+    """With --debug, an expected failure's whole traceback (the user's own, which the one-line
+    error hides) goes to stderr before _guarded prints the line and exits with its code."""
+
+    def __init__(self, debug: bool):
+        self.debug = debug
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if self.debug and isinstance(exc, BackpropError):
+            import traceback
+
+            exc.__suppress_context__ = False  # the loader raises `from None`: show what it hid
+            stderr.print("".join(traceback.format_exception(exc)), markup=False, highlight=False, end="",
+                         soft_wrap=True)
+        return False
