@@ -2,7 +2,9 @@
 
 import pytest
 
-from backpropcli.config.models import RegressConfig, function_model, load, parse_points, read_yaml
+from backpropcli.config.models import RegressConfig, function_model, load
+from backpropcli.config.points import parse_points
+from backpropcli.config.yaml12 import read_yaml
 from backpropcli.errors import ConfigError, InputError
 
 

@@ -169,7 +169,7 @@ def test_guarded_sends_prints_to_stderr_and_refuses_hard_exits(capsys):
     import os
 
     from backpropcli.errors import BackpropError
-    from backpropcli.doctor.loader import guarded
+    from backpropcli.doctor.sandbox import guarded
 
     real_exit = os._exit
     with pytest.raises(BackpropError, match=r"checking it: the user's code called os._exit\(3\)"):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backpropcli.app.runs import report_config_files
+from backpropcli.app.report import report_config_files
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from backpropcli import functions
-from backpropcli.app import runs
+from backpropcli.app import report as reports
 from backpropcli.cli import app
 from backpropcli.functions.graph import Op
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
@@ -122,7 +122,7 @@ def test_report_includes_the_registered_function(toy, tmp_path):
     configs = tmp_path / "configs"
     shutil.copytree("configs", configs)
     (configs / f"{toy.name}.yaml").write_text(f"function: {toy.name}\nx: 0.5\n")
-    built = runs.report(runs.ReportRequest(configs, tmp_path / "report"))
+    built = reports.report(reports.ReportRequest(configs, tmp_path / "report"))
     assert built.ok
     text = built.markdown.read_text()
     assert "### tanh x (a toy)" in text and f"![Figure T]({toy.name}-graph.png)" in text

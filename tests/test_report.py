@@ -9,14 +9,14 @@ import pytest
 
 
 from backpropcli.present import fmt
-from backpropcli.app import runs
+from backpropcli.app import report as reports
 from backpropcli.cli import app
 from conftest import check_golden
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    return runs.report(runs.ReportRequest(Path("configs"), tmp_path_factory.mktemp("report")))
+    return reports.report(reports.ReportRequest(Path("configs"), tmp_path_factory.mktemp("report")))
 
 
 def section(text: str, start: str, end: str | None) -> str:

@@ -16,11 +16,12 @@ WIDTHS = (30, 40, 60, 80, 120)  # 40-120 asked for; 30 to show the last resort
 
 def _check(function, order, **options):
     from backpropcli.config import models as config
-    from backpropcli.app import runs
+    from backpropcli.app import derivatives
+    from backpropcli.app.views import Views
 
     cfg = config.load_function(function, None, {"x": None, "y": None, "a": None, "b": None, "c": None,
                                                 "dtype": None, **options})
-    return runs.check(runs.CheckRequest(cfg, order, False, runs.Views(True, False, False), None))
+    return derivatives.derivatives(derivatives.DerivativeRequest(cfg, order, False, Views(True, False, False), None))
 
 
 def _doctor(target, points):

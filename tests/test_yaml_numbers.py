@@ -3,6 +3,7 @@
 import pytest
 
 from backpropcli.config import models as config
+from backpropcli.config.yaml12 import read_yaml
 from backpropcli.errors import ConfigError
 
 
@@ -10,7 +11,7 @@ def _load(tmp_path, text, function=None, **given):
     path = tmp_path / "c.yaml"
     path.write_text(text)
     if function is None:
-        return config.read_yaml(path)
+        return read_yaml(path)
     return config.load_function(function, path, given)
 
 

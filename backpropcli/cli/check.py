@@ -88,13 +88,13 @@ def check(
 ) -> None:
     from backpropcli.config import models as configs
     from backpropcli.present import payloads
-    from backpropcli.app import runs
+    from backpropcli.app import check as checks
 
     with debuggable(debug):
-        cfg = configs.load(configs.DoctorConfig, config, {
+        cfg = configs.load(configs.CheckConfig, config, {
             "target": target, "x": x, "y": y, "a": a, "b": b, "c": c, "reference": reference,
             "dtype": value_of(dtype), "timeout": timeout})
-        run = runs.doctor(runs.DoctorRequest(cfg))
+        run = checks.check(checks.CheckRequest(cfg))
     result = run.diagnosis
     if json_output:
         emit_json(payloads.doctor(run))

@@ -112,12 +112,12 @@ def _check(order: int, function, options: dict, show_all: bool, plot: bool, view
            config, max_memory: str | None = None) -> None:
     from backpropcli.config import models as configs
     from backpropcli.present import payloads
-    from backpropcli.app import runs
+    from backpropcli.app import derivatives
 
     cfg = configs.load_function(function, config, options)
-    request = runs.CheckRequest(cfg, order, plot, views, out, max_memory, show_all and not json_output)
+    request = derivatives.DerivativeRequest(cfg, order, plot, views, out, max_memory, show_all and not json_output)
     with _point_progress(quiet=json_output) as progress:
-        run = runs.check(request, progress=progress)
+        run = derivatives.derivatives(request, progress=progress)
     result = run.check
     if not json_output:
         stdout.print(render.check_tables(result, show_all, run.spec.derivative_graph_title))
@@ -189,10 +189,10 @@ def _check_command(name: str, order: int) -> Callable:
         config: config_opt = None,
         max_memory: MaxMemoryOption = None,
     ) -> None:
-        from backpropcli.app import runs
+        from backpropcli.app.views import Views
 
         options = {"x": x, "y": y, "a": a, "b": b, "c": c, "dtype": value_of(dtype)}
-        _check(order, function, options, show_all, plot, runs.Views(trace, graph, autograd_graph), out, json_output,
+        _check(order, function, options, show_all, plot, Views(trace, graph, autograd_graph), out, json_output,
                config, max_memory)
 
     command.__name__ = name

@@ -70,16 +70,17 @@ def regress(
 ) -> None:
     from backpropcli.config import models as configs
     from backpropcli.present import payloads
-    from backpropcli.app import runs
+    from backpropcli.app import regress as regressions
+    from backpropcli.app.views import Views
 
     cfg = configs.load(configs.RegressConfig, config, {
         "lr": lr, "iters": iters, "w0": w0, "b0": b0, "dtype": value_of(dtype),
         "data": None if data is None else str(data), "device": value_of(device), "tol": tol,
         "log_every": log_every, "zero_grad": zero_grad,
     })
-    request = runs.RegressRequest(cfg, plot, runs.Views(trace, graph, autograd_graph), out, max_memory)
+    request = regressions.RegressRequest(cfg, plot, Views(trace, graph, autograd_graph), out, max_memory)
     with _step_reporter(cfg, quiet=json_output) as on_step:
-        run = runs.regress(request, on_step=on_step)
+        run = regressions.regress(request, on_step=on_step)
     if not json_output:
         stdout.print(render.regression(run.result))
     extra = show_views(run.views, json_output)

@@ -44,9 +44,9 @@ def report(
         "shipped with backprop.")] = None,
     json_output: json_option(".ok") = False,
 ) -> None:
-    from backpropcli.app import runs
+    from backpropcli.app import report as reports
 
-    built = runs.report(runs.ReportRequest(config_dir, out))
+    built = reports.report(reports.ReportRequest(config_dir, out))
     if json_output:
         emit_json({"command": "report", "ok": built.ok, "report": str(built.markdown), "html": str(built.html),
                     "checks": [{"name": v.name, "ok": v.ok, "detail": v.detail} for v in built.verdicts],

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from backpropcli.config.models import RegressConfig
 from backpropcli.errors import InputError
-from backpropcli.io.files import read_capped
 from backpropcli.functions.graph import ADD, MEAN, MUL, SQUARE, SUB, Graph
 
 # A loss this many times the first one counts as an explosion: stop there.

@@ -46,7 +46,8 @@ from typing import Callable
 
 from backpropcli.errors import BackpropError, InputError
 from backpropcli.present.fmt import fraction, num
-from backpropcli.doctor.loader import Target, raised_at
+from backpropcli.doctor.loader import Target
+from backpropcli.doctor.sandbox import raised_at
 
 CAPABILITIES = ("backward", "grad-output", "double-backward", "forward-ad", "torch.func.grad",
                 "torch.func.vmap", "torch.func.hessian", "float32", "non-contiguous", "batched-grad")
@@ -246,7 +247,6 @@ def _finite_difference(value: Callable, tensors: list, j: int):
 
 def _close(a, b, rtol: float, atol: float):
     """Elementwise |a - b| <= rtol·|b| + atol (False where either is nan, unless both are equal)."""
-    import torch
 
     return ((a - b).abs() <= rtol * b.abs() + atol) | (a == b)
 
@@ -262,7 +262,8 @@ def _scale(t) -> float:
 
 
 def diagnose(target: Target, points: dict[str, list[float]], params: dict[str, float] | None = None,
-             reference: Callable | None = None, sample: int = SAMPLE, dtype: str = "float64") -> Diagnosis:
+             reference: Callable | None = None, sample: int = SAMPLE, dtype: str = "float64",
+             reference_label: str | None = None) -> Diagnosis:
     """Check ``target`` at ``points`` ({"x": [...]} or {"x": [...], "y": [...]}; a single value repeats).
 
     ``params`` are passed as constants by name (e.g. Quad's a, b, c). ``reference(inputs, params,
@@ -290,6 +291,7 @@ def diagnose(target: Target, points: dict[str, list[float]], params: dict[str, f
         if text not in seen:
             seen.append(text)
     result.warnings = seen
+    result.reference = reference_label
     return result
 
 
@@ -928,7 +930,7 @@ class _Probes:
                 t = torch.zeros_like(self.xs[j])
             rt = RTOL["float64"] if t.dtype == torch.float64 else RTOL["float32"]
             if not self.matches_truth(t.to(torch.float64) / tangent, j, rt):
-                self.add("wrong-jvp", "error", f"jvp is wrong (it should be f′(x)·x_t for each input); "
+                self.add("wrong-jvp", "error", "jvp is wrong (it should be f′(x)·x_t for each input); "
                          "check it against backward's derivative")
                 return False, "jvp differs from the truth"
         return True, "jvp matches the truth"
