@@ -7,13 +7,13 @@ import sys
 import textwrap
 
 import pytest
+from conftest import check_golden, render_plain
 
-from backpropcli.present import terminal as render
-from backpropcli.present.terminal import check as check_render
 from backpropcli.cli import app
 from backpropcli.doctor.diagnose import CAPABILITIES, Capability, Diagnosis, Finding, Gradient, Point, diagnose
 from backpropcli.doctor.loader import load
-from conftest import check_golden, render_plain
+from backpropcli.present import terminal as render
+from backpropcli.present.terminal import check as check_render
 
 EXAMPLE = "examples/my_ops.py"
 
@@ -229,7 +229,8 @@ def test_the_projects_own_functions_pass_every_capability(runner, args):
 
 def test_capabilities_and_findings_golden():
     result = diagnose(load(f"{EXAMPLE}:MySinc"), {"x": [-2.0, -1.0, 0.0, 1.0, 2.0]})
-    check_golden("check-mysinc.txt", render_plain(check_render.capabilities(result)) + render_plain(check_render.findings(result)))
+    shown = render_plain(check_render.capabilities(result)) + render_plain(check_render.findings(result))
+    check_golden("check-mysinc.txt", shown)
 
 
 def _cube(x: float, factor: float) -> Gradient:

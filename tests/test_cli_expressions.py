@@ -12,7 +12,6 @@ from pathlib import Path
 
 import mpmath
 import pytest
-
 import references
 
 
@@ -199,7 +198,7 @@ def test_hostile_expressions_exit_2_with_one_line(runner, tmp_path, monkeypatch,
 
 def _typed_examples(text: str) -> list[str]:
     """The help's example commands that type an expression (in quotes)."""
-    return [m for m in re.findall(r"\[cyan\](backprop [^\[]*'[^\[]*)\[/cyan\]", text)]
+    return list(re.findall(r"\[cyan\](backprop [^\[]*'[^\[]*)\[/cyan\]", text))
 
 
 @pytest.mark.parametrize("command", ["grad", "hessian"])

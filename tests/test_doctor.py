@@ -5,17 +5,17 @@ here are independent of the package (tests/references.py: mpmath, exact rational
 import json
 import math
 
-import pytest
-
 import doctor_gallery as gallery
+import pytest
 import references as ref
+
 from backpropcli.doctor.diagnose import CAPABILITIES, diagnose
+from backpropcli.doctor.loader import load, target_of
 from backpropcli.errors import InputError
 from backpropcli.functions.quad import Quad
 from backpropcli.functions.sinc import Sinc
 from backpropcli.functions.softplus import Softplus
 from backpropcli.functions.spec import Reference
-from backpropcli.doctor.loader import load, target_of
 
 XS = [-3 + 0.1 * i for i in range(61)]  # includes 0 (exactly: -3 + 0.1*30 is 0 up to rounding)
 XS[30] = 0.0

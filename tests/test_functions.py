@@ -4,11 +4,11 @@ import math
 
 import numpy as np
 import pytest
+import references as ref
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import references as ref
 from backpropcli import functions
 from backpropcli.functions.graph import build
 from backpropcli.functions.quad import quad

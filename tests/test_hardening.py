@@ -251,7 +251,7 @@ def test_ctrl_c_during_a_long_run_exits_130_and_leaves_no_partial_file(tmp_path)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    lines = [l for l in stderr.splitlines() if not l.startswith("step")]
+    lines = [line for line in stderr.splitlines() if not line.startswith("step")]
     assert lines == ["error: interrupted (SIGINT); no partial files were left behind"]
     assert "Traceback" not in stdout + stderr
     assert list(out.iterdir()) == []  # the folder was prepared, nothing half-written in it

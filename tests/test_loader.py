@@ -5,8 +5,8 @@ import textwrap
 
 import pytest
 
-from backpropcli.errors import InputError
 from backpropcli.doctor.loader import load
+from backpropcli.errors import InputError
 
 GOOD = """
 import torch
@@ -168,8 +168,8 @@ def test_a_keyboard_interrupt_the_module_raises_is_its_error_but_ctrl_c_is_not(t
 def test_guarded_sends_prints_to_stderr_and_refuses_hard_exits(capsys):
     import os
 
-    from backpropcli.errors import BackpropError
     from backpropcli.doctor.sandbox import guarded
+    from backpropcli.errors import BackpropError
 
     real_exit = os._exit
     with pytest.raises(BackpropError, match=r"checking it: the user's code called os._exit\(3\)"):

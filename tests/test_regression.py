@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from backpropcli.config.models import RegressConfig
-from backpropcli.errors import InputError
 from backpropcli.core.regression import curvature, iterations_to_converge, least_squares, load_dataset, read_csv, train
+from backpropcli.errors import InputError
 
 X = np.array([1.0, 2.0, 3.0, 4.0])
 Y = np.array([0.0, -1.0, -2.0, -3.0])

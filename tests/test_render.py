@@ -1,11 +1,11 @@
 """Rendered tables as golden text from a fixed-width, colourless console."""
 
 import pytest
+from conftest import check_golden, render_plain
 
-from backpropcli.present import terminal as render
 from backpropcli.config.models import RegressConfig
 from backpropcli.core.regression import is_rounding_level, train
-from conftest import check_golden, render_plain
+from backpropcli.present import terminal as render
 
 
 def test_regression_table_golden():

@@ -6,12 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import check_golden
 
-
-from backpropcli.present import fmt
 from backpropcli.app import report as reports
 from backpropcli.cli import app
-from conftest import check_golden
+from backpropcli.present import fmt
 
 
 @pytest.fixture(scope="module")

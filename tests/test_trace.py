@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 
 from backpropcli import functions
-from backpropcli.core import layout
+from backpropcli.config.models import RegressConfig
+from backpropcli.core import layout, trace
+from backpropcli.core.regression import load_dataset
 from backpropcli.present.figures import graph as plots
 from backpropcli.present.figures import regression as regression_figures
-from backpropcli.core import trace
-from backpropcli.config.models import RegressConfig
-from backpropcli.core.regression import load_dataset
 
 
 def grads(t):
@@ -138,7 +137,7 @@ def test_every_graph_picture_keeps_a_sane_aspect_ratio_and_labels_off_the_boxes(
     pictures = {"regression": (trace.regression_trace(cfg, load_dataset(cfg)), "L")}
     for name, params in (("sinc", {}), ("quad", {"a": 1.0, "b": 2.0, "c": 3.0}), ("softplus", {})):
         spec = functions.get(name)
-        inputs = {v: 1.0 for v in spec.variables}
+        inputs = dict.fromkeys(spec.variables, 1.0)
         pictures[name] = (trace.function_trace(spec, inputs, params), "f")
         pictures[name + "'"] = (trace.function_trace(spec, inputs, params, derivative=True), "f′")
     for name, (traced, symbol) in pictures.items():

@@ -7,17 +7,17 @@ changes them. Below the width a table needs, render.Fit stacks the cells instead
 from types import SimpleNamespace
 
 import pytest
+from conftest import NUMBER, render_plain
 
 from backpropcli.present import terminal as render
-from conftest import NUMBER, render_plain
 
 WIDTHS = (30, 40, 60, 80, 120)  # 40-120 asked for; 30 to show the last resort
 
 
 def _check(function, order, **options):
-    from backpropcli.config import models as config
     from backpropcli.app import derivatives
     from backpropcli.app.views import Views
+    from backpropcli.config import models as config
 
     cfg = config.load_function(function, None, {"x": None, "y": None, "a": None, "b": None, "c": None,
                                                 "dtype": None, **options})

@@ -54,8 +54,8 @@ def _doctor_reference(text: str, points: dict, given: dict):
 
 def check(request: CheckRequest) -> CheckRun:
     """Load the user's Function (importing runs its code), then diagnose it at the points."""
-    from backpropcli.doctor import diagnose as doctors
     from backpropcli import functions  # noqa: F401 - warms PyTorch's unary kernels before any large call
+    from backpropcli.doctor import diagnose as doctors
     from backpropcli.doctor import loader, sandbox
     from backpropcli.errors import InputError
 

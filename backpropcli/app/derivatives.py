@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backpropcli.app.views import (GraphViews, PointCallback, Views, figures_among, folder_for, graph_views, staged,
-                                   stem)
+from backpropcli.app.views import GraphViews, PointCallback, Views, figures_among, folder_for, graph_views, staged, stem
 
 if TYPE_CHECKING:
     from backpropcli.core.derivatives import DerivativeCheck
@@ -72,9 +71,9 @@ def derivative_symbol(spec, order: int) -> str:
 def derivatives(request: DerivativeRequest, progress: PointCallback | None = None) -> DerivativeRun:
     """grad / hessian: the check at every point, its figure (--plot) and the graph views of the first point."""
     from backpropcli import functions
-    from backpropcli.io import budget
     from backpropcli.core import derivatives as checks
     from backpropcli.core import trace as traces
+    from backpropcli.io import budget
 
     cfg, order = request.config, checks.Order(request.order)
     limit = budget.limit(request.max_memory)

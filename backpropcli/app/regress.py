@@ -59,7 +59,6 @@ def regress(request: RegressRequest, on_step: StepCallback | None = None) -> Reg
     """Part A: train, then write the figures and the resolved config (--plot) and the graph views."""
     from backpropcli.core import regression
     from backpropcli.core import trace as traces
-
     from backpropcli.io import budget
 
     cfg = request.config

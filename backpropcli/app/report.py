@@ -123,10 +123,10 @@ def report(request: ReportRequest) -> ReportRun:
 
 
 def _report(config_dir: Path, source: str, out: Path) -> ReportRun:
-    from backpropcli.present import payloads
-    from backpropcli.present import report as reports
     from backpropcli.errors import ConfigError
     from backpropcli.io.files import write_text
+    from backpropcli.present import payloads
+    from backpropcli.present import report as reports
 
     missing = [name for name in report_config_files() if not (config_dir / name).is_file()]
     if missing:
@@ -151,7 +151,7 @@ def _report(config_dir: Path, source: str, out: Path) -> ReportRun:
     run.regression_figures = {k: [moved[p] for p in v] for k, v in run.regression_figures.items()}
     run.gate.file = moved[run.gate.file]
     run.discussion.no_zero_grad_figures = [moved[p] for p in run.discussion.no_zero_grad_figures]
-    for key, section in run.sections.items():
+    for section in run.sections.values():
         if "files" in section:
             section.update(payloads.written([moved.get(Path(p), Path(p)) for p in section["files"]]))
     return run
@@ -159,11 +159,10 @@ def _report(config_dir: Path, source: str, out: Path) -> ReportRun:
 
 def _report_part_a(run: ReportRun, config_dir: Path) -> None:
     from backpropcli.config import models as config
-    from backpropcli.present import payloads
     from backpropcli.core import regression
     from backpropcli.core import trace as traces
-
     from backpropcli.io import budget
+    from backpropcli.present import payloads
 
     for key, file in REGRESS_CONFIGS.items():
         cfg = config.load(config.RegressConfig, config_dir / file)
@@ -188,11 +187,11 @@ def _report_part_a(run: ReportRun, config_dir: Path) -> None:
 
 def _report_part_b(run: ReportRun, config_dir: Path) -> None:
     from backpropcli import functions
-    from backpropcli.io import budget
-    from backpropcli.core import derivatives as checks
     from backpropcli.config import models as config
-    from backpropcli.present import payloads
+    from backpropcli.core import derivatives as checks
     from backpropcli.errors import ConfigError
+    from backpropcli.io import budget
+    from backpropcli.present import payloads
 
     for spec in functions.REGISTRY.values():
         path = config_dir / f"{spec.name}.yaml"

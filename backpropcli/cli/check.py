@@ -1,15 +1,24 @@
 """`backprop check`: the doctor of a user's own autograd.Function."""
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from backpropcli.cli.app import app
 from backpropcli.cli.common import (
-    DtypeChoice, config_option, debuggable, emit_json, guarded, json_option,
-    paragraphs, print_error, stdout, value_of)
-from backpropcli.present import terminal as render
+    DtypeChoice,
+    config_option,
+    debuggable,
+    emit_json,
+    guarded,
+    json_option,
+    paragraphs,
+    print_error,
+    stdout,
+    value_of,
+)
 from backpropcli.cli.derivatives import XOption
+from backpropcli.present import terminal as render
 
 CHECK_HELP = """Check your own torch.autograd.Function: is its backward right, and what does it support?
 
@@ -41,10 +50,10 @@ Examples:
   [cyan]backprop check --config configs/check.yaml --json[/cyan]
 """
 
-TargetArgument = Annotated[Optional[str], typer.Argument(metavar="TARGET", show_default=False,
+TargetArgument = Annotated[str | None, typer.Argument(metavar="TARGET", show_default=False,
     help="The Function to check, e.g. [cyan]examples/my_ops.py:MySinc[/cyan] or "
     "[cyan]mypackage.ops:Gelu[/cyan]. May come from --config instead.")]
-ReferenceOption = Annotated[Optional[str], typer.Option("--reference", show_default=False,
+ReferenceOption = Annotated[str | None, typer.Option("--reference", show_default=False,
     help="The truth to judge against: a built-in's name or an expression in x (and y, a, b, c), e.g. "
     "[cyan]--reference sinc[/cyan] or [cyan]--reference 'sin(x)/x'[/cyan]. "
     "[default: autograd, else finite differences]")]
@@ -52,18 +61,18 @@ DebugOption = Annotated[bool, typer.Option("--debug", help="On a load error show
     "user's code instead of one line, e.g. [cyan]--debug[/cyan].")]
 CheckAllOption = Annotated[bool, typer.Option("--all", help="Show every point in the table, not only the first "
     "20 and the wrong ones, e.g. [cyan]--all[/cyan].")]
-CheckDtypeOption = Annotated[Optional[DtypeChoice], typer.Option(show_default=False,
+CheckDtypeOption = Annotated[DtypeChoice | None, typer.Option(show_default=False,
     help="Inputs of the custom column, e.g. [cyan]--dtype float32[/cyan] (judged at float32's tolerance; the "
     "truth stays float64). [default: float64]")]
 
-CheckTimeoutOption = Annotated[Optional[float], typer.Option("--timeout", min=0.001, show_default=False,
+CheckTimeoutOption = Annotated[float | None, typer.Option("--timeout", min=0.001, show_default=False,
     help="Seconds the user's code may run while importing, and again while being checked, before check "
     "stops it and names the line it hung on (exit 2 at import, 1 later), e.g. [cyan]--timeout 10[/cyan]. "
     "[default: 60]")]
 
 
 def _param_takes(name: str) -> Any:
-    return Annotated[Optional[float], typer.Option(f"--{name}", show_default=False,
+    return Annotated[float | None, typer.Option(f"--{name}", show_default=False,
         help=f"Passed to the Function as {name} when its forward takes {name} (and to the reference), "
         f"e.g. [cyan]--{name} 2[/cyan].")]
 
@@ -73,7 +82,7 @@ def _param_takes(name: str) -> Any:
 def check(
     target: TargetArgument = None,
     x: XOption = None,
-    y: Annotated[Optional[str], typer.Option("--y", show_default=False,
+    y: Annotated[str | None, typer.Option("--y", show_default=False,
         help="Point(s) for a second tensor input, same syntax as --x, e.g. [cyan]--y 1[/cyan].")] = None,
     a: _param_takes("a") = None,
     b: _param_takes("b") = None,
@@ -86,9 +95,9 @@ def check(
     config: config_option("configs/check.yaml") = None,
     debug: DebugOption = False,
 ) -> None:
+    from backpropcli.app import check as checks
     from backpropcli.config import models as configs
     from backpropcli.present import payloads
-    from backpropcli.app import check as checks
 
     with debuggable(debug):
         cfg = configs.load(configs.CheckConfig, config, {

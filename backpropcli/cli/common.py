@@ -3,9 +3,10 @@ JSON output and the list of files written."""
 
 import functools
 import signal
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -68,7 +69,7 @@ def paragraphs(text: str) -> str:
 # ---- options shared by every command -------------------------------------------------------
 
 def config_option(example: str) -> Any:
-    return Annotated[Optional[Path], typer.Option(
+    return Annotated[Path | None, typer.Option(
         "--config", show_default=False,
         help=f"YAML config file, e.g. [cyan]--config {example}[/cyan]. Flags given on the command line override it.")]
 
@@ -90,7 +91,7 @@ TraceOption = Annotated[bool, typer.Option("--trace", help="Show the chain rule 
     "runs: each node's value and each edge's local, upstream and downstream gradient.")]
 GraphOption = Annotated[bool, typer.Option("--graph", help="Write a picture of the traced graph (PNG) and its Graphviz "
     "DOT text into --out.")]
-MaxMemoryOption = Annotated[Optional[str], typer.Option("--max-memory", show_default=False,
+MaxMemoryOption = Annotated[str | None, typer.Option("--max-memory", show_default=False,
     help="Memory budget; a run estimated to need more is refused before it starts, e.g. "
     "[cyan]--max-memory 8GB[/cyan]. [default: $BACKPROP_MAX_MEMORY, else 2GB]")]
 AutogradGraphOption = Annotated[bool, typer.Option("--autograd-graph", help="Print PyTorch's own backward graph "
@@ -137,7 +138,7 @@ def default_text(section: dict, key: str) -> str:
     return f"\\[default: {section[key]}]"
 
 
-def value_of(choice: Optional[Enum]) -> Optional[str]:
+def value_of(choice: Enum | None) -> str | None:
     return None if choice is None else choice.value
 
 

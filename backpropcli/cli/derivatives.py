@@ -1,41 +1,58 @@
 """`backprop grad` and `backprop hessian`: derivatives of order 1 and 2, checked four ways."""
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any
 
 import typer
 
 from backpropcli.cli.app import app
 from backpropcli.cli.common import (
-    AutogradGraphOption, DtypeChoice, GraphOption, MaxMemoryOption,
-    OutOption, PlotOption, TraceOption, config_option, emit_json, guarded, json_option,
-    paragraphs, print_error, print_paths, show_views, stdout, value_of)
+    AutogradGraphOption,
+    DtypeChoice,
+    GraphOption,
+    MaxMemoryOption,
+    OutOption,
+    PlotOption,
+    TraceOption,
+    config_option,
+    emit_json,
+    guarded,
+    json_option,
+    paragraphs,
+    print_error,
+    print_paths,
+    show_views,
+    stdout,
+    value_of,
+)
 from backpropcli.present import terminal as render
 
 FunctionArgument = Annotated[
-    Optional[str],
+    str | None,
     typer.Argument(metavar="FUNCTION", help="A registered function (sinc, quad, softplus: the report's, with "
                    "hand-written backwards), e.g. [cyan]sinc[/cyan]; or any expression in x and y, in quotes, "
                    "e.g. [cyan]'x*sin(x)'[/cyan] (see the language above); one that starts with '-' goes after "
                    "--, e.g. [cyan]backprop grad --x 1 -- '-x**2'[/cyan]. May come from --config instead.",
                    show_default=False),
 ]
-XOption = Annotated[Optional[str], typer.Option("--x", show_default=False,
+XOption = Annotated[str | None, typer.Option("--x", show_default=False,
     help="Point(s) for x: a number, a comma list or an inclusive range start:stop:count, "
     "e.g. [cyan]--x 2[/cyan], [cyan]--x 1,2,3[/cyan], [cyan]--x=-5:5:11[/cyan].")]
-YOption = Annotated[Optional[str], typer.Option("--y", show_default=False,
+YOption = Annotated[str | None, typer.Option("--y", show_default=False,
     help="Point(s) for y (quad, or an expression in y), same syntax as --x, e.g. [cyan]--y 1[/cyan].")]
 
 
 def _param_option(name: str) -> Any:
-    return Annotated[Optional[float], typer.Option(f"--{name}", show_default=False,
+    return Annotated[float | None, typer.Option(f"--{name}", show_default=False,
         help=f"Parameter {name} of the function, e.g. [cyan]--{name} 2[/cyan]. \\[default: the function's own; "
         "an expression that uses it needs it]")]
 
 
 AOption, BOption, COption = _param_option("a"), _param_option("b"), _param_option("c")
-FDtypeOption = Annotated[Optional[DtypeChoice], typer.Option(show_default=False,
-    help="Floating-point type, e.g. [cyan]--dtype float32[/cyan]; gradcheck always runs in float64. \\[default: float64]")]
+FDtypeOption = Annotated[DtypeChoice | None, typer.Option(show_default=False,
+    help="Floating-point type, e.g. [cyan]--dtype float32[/cyan]; gradcheck always runs in float64. "
+    "\\[default: float64]")]
 AllOption = Annotated[bool, typer.Option("--all", help="Show the table of every point, not only the first 20.")]
 
 GRAD_HELP = """Part B of the report: f and its gradient by a custom autograd.Function, checked four ways.
@@ -61,7 +78,8 @@ Examples:
 
 [bold]Any function you type[/bold]: an expression in quotes instead of a name. It is parsed, never
 run: numbers, the variables [bold]x[/bold] and [bold]y[/bold], the parameters [bold]a b c[/bold] (give them with
---a/--b/--c), the constants [bold]pi[/bold] and [bold]e[/bold], [bold]+ - * /[/bold], [bold]**[/bold] or [bold]^[/bold] for powers, unary minus,
+--a/--b/--c), the constants [bold]pi[/bold] and [bold]e[/bold], [bold]+ - * /[/bold], [bold]**[/bold] or
+[bold]^[/bold] for powers, unary minus,
 parentheses, and sin cos tan asin acos atan sinh cosh tanh exp expm1 log log1p sqrt
 abs sigmoid softplus. The analytic column is then sympy's derivative of the same tree at
 50 digits (the limit where the formula is 0/0), the autograd column goes through the
@@ -110,9 +128,9 @@ through the graph of the symbolic f′ (the report's Figure 7, for any f).
 
 def _check(order: int, function, options: dict, show_all: bool, plot: bool, views, out: Path, json_output: bool,
            config, max_memory: str | None = None) -> None:
+    from backpropcli.app import derivatives
     from backpropcli.config import models as configs
     from backpropcli.present import payloads
-    from backpropcli.app import derivatives
 
     cfg = configs.load_function(function, config, options)
     request = derivatives.DerivativeRequest(cfg, order, plot, views, out, max_memory, show_all and not json_output)

@@ -1,17 +1,36 @@
 """`backprop regress`: Part A, linear regression by gradient descent."""
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from backpropcli.cli.app import app
 from backpropcli.cli.common import (
-    AutogradGraphOption, ConfigOption, DeviceChoice, DtypeChoice, GraphOption, JsonOption, MaxMemoryOption,
-    OutOption, PlotOption, TraceOption, default_text, emit_json, guarded, paragraphs, print_error, print_paths, show_views, stderr, stdout, value_of)
+    AutogradGraphOption,
+    ConfigOption,
+    DeviceChoice,
+    DtypeChoice,
+    GraphOption,
+    JsonOption,
+    MaxMemoryOption,
+    OutOption,
+    PlotOption,
+    TraceOption,
+    default_text,
+    emit_json,
+    guarded,
+    paragraphs,
+    print_error,
+    print_paths,
+    show_views,
+    stderr,
+    stdout,
+    value_of,
+)
+from backpropcli.config import defaults
 from backpropcli.io import streams
 from backpropcli.present import terminal as render
-from backpropcli.config import defaults
 
 REGRESS_HELP = """Part A of the report: fit y = W*x + b by plain gradient descent with autograd.
 
@@ -33,32 +52,43 @@ Examples:
 """
 
 
+def _option(kind, example: str, what: str, key: str | None = None, *names: str, **limits):
+    """An option of regress: its help says what it does, an example, and the default from defaults.py."""
+    shown = default_text(defaults.REGRESS, key) if key else ""
+    return Annotated[kind | None, typer.Option(*names, show_default=False, **limits,
+                                               help=f"{what}, e.g. [cyan]{example}[/cyan]. {shown}".rstrip())]
+
+
+LrOption = _option(float, "--lr 0.1", "Learning rate", "lr")
+ItersOption = _option(int, "--iters 2000", "Gradient-descent steps", "iters", min=1)
+W0Option = _option(float, "--w0 0", "Initial weight W", "w0", "--w0")
+B0Option = _option(float, "--b0 0", "Initial bias b", "b0", "--b0")
+RegressDtypeOption = _option(DtypeChoice, "--dtype float64", "Floating-point type", "dtype")
+DataOption = _option(Path, "--data examples/points.csv", "CSV file with header x,y instead of the report's data")
+DeviceOption = _option(DeviceChoice, "--device auto", "Where to train (auto: cuda when available)", "device")
+TolOption = _option(float, "--tol 1e-6", "Converged when (W, b) is within tol × max(1, |optimum|) of the "
+                    "least-squares optimum", "tol")
+LogEveryOption = Annotated[int | None, typer.Option(min=0, show_default=False,
+    help="Print the loss every N steps on stderr (the loss that step computed, before its update), "
+    "e.g. [cyan]--log-every 10[/cyan]. \\[default: 0, never]")]
+ZeroGradOption = Annotated[bool | None, typer.Option("--zero-grad/--no-zero-grad", show_default=False,
+    help="Zero the gradients after each update, as the report does; [cyan]--no-zero-grad[/cyan] "
+    "lets them accumulate, to see what goes wrong. \\[default: --zero-grad]")]
+
+
 @app.command(help=paragraphs(REGRESS_HELP), no_args_is_help=False)
 @guarded
 def regress(
-    lr: Annotated[Optional[float], typer.Option(show_default=False,
-        help=f"Learning rate, e.g. [cyan]--lr 0.1[/cyan]. {default_text(defaults.REGRESS, 'lr')}")] = None,
-    iters: Annotated[Optional[int], typer.Option(min=1, show_default=False,
-        help=f"Gradient-descent steps, e.g. [cyan]--iters 2000[/cyan]. {default_text(defaults.REGRESS, 'iters')}")] = None,
-    w0: Annotated[Optional[float], typer.Option("--w0", show_default=False,
-        help=f"Initial weight W, e.g. [cyan]--w0 0[/cyan]. {default_text(defaults.REGRESS, 'w0')}")] = None,
-    b0: Annotated[Optional[float], typer.Option("--b0", show_default=False,
-        help=f"Initial bias b, e.g. [cyan]--b0 0[/cyan]. {default_text(defaults.REGRESS, 'b0')}")] = None,
-    dtype: Annotated[Optional[DtypeChoice], typer.Option(show_default=False,
-        help=f"Floating-point type, e.g. [cyan]--dtype float64[/cyan]. {default_text(defaults.REGRESS, 'dtype')}")] = None,
-    data: Annotated[Optional[Path], typer.Option(show_default=False,
-        help="CSV file with header x,y instead of the report's data, e.g. [cyan]--data examples/points.csv[/cyan].")] = None,
-    device: Annotated[Optional[DeviceChoice], typer.Option(show_default=False,
-        help=f"Where to train, e.g. [cyan]--device auto[/cyan] (cuda when available). {default_text(defaults.REGRESS, 'device')}")] = None,
-    tol: Annotated[Optional[float], typer.Option(show_default=False,
-        help="Converged when (W, b) is within tol × max(1, |optimum|) of the least-squares optimum, e.g. [cyan]--tol 1e-6[/cyan]. "
-        f"{default_text(defaults.REGRESS, 'tol')}")] = None,
-    log_every: Annotated[Optional[int], typer.Option(min=0, show_default=False,
-        help="Print the loss every N steps on stderr (the loss that step computed, before its update), "
-        "e.g. [cyan]--log-every 10[/cyan]. \\[default: 0, never]")] = None,
-    zero_grad: Annotated[Optional[bool], typer.Option("--zero-grad/--no-zero-grad", show_default=False,
-        help="Zero the gradients after each update, as the report does; [cyan]--no-zero-grad[/cyan] "
-        "lets them accumulate, to see what goes wrong. \\[default: --zero-grad]")] = None,
+    lr: LrOption = None,
+    iters: ItersOption = None,
+    w0: W0Option = None,
+    b0: B0Option = None,
+    dtype: RegressDtypeOption = None,
+    data: DataOption = None,
+    device: DeviceOption = None,
+    tol: TolOption = None,
+    log_every: LogEveryOption = None,
+    zero_grad: ZeroGradOption = None,
     plot: PlotOption = False,
     trace: TraceOption = False,
     graph: GraphOption = False,
@@ -68,10 +98,10 @@ def regress(
     config: ConfigOption = None,
     max_memory: MaxMemoryOption = None,
 ) -> None:
-    from backpropcli.config import models as configs
-    from backpropcli.present import payloads
     from backpropcli.app import regress as regressions
     from backpropcli.app.views import Views
+    from backpropcli.config import models as configs
+    from backpropcli.present import payloads
 
     cfg = configs.load(configs.RegressConfig, config, {
         "lr": lr, "iters": iters, "w0": w0, "b0": b0, "dtype": value_of(dtype),

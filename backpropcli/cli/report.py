@@ -1,14 +1,12 @@
 """`backprop report`: the whole seed report, recomputed and checked."""
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from backpropcli.cli.app import app
-from backpropcli.cli.common import (
-    emit_json, guarded, json_option,
-    paragraphs, print_error, stdout)
+from backpropcli.cli.common import emit_json, guarded, json_option, paragraphs, print_error, stdout
 from backpropcli.present import terminal as render
 
 REPORT_HELP = """The whole seed report, recomputed and checked, in one folder.
@@ -38,7 +36,7 @@ Examples:
 def report(
     out: Annotated[Path, typer.Option("--out", help="Folder for the report and its figures, e.g. "
                                       "[cyan]--out /tmp/report[/cyan].")] = Path("outputs/report"),
-    config_dir: Annotated[Optional[Path], typer.Option(
+    config_dir: Annotated[Path | None, typer.Option(
         "--config-dir", help="Folder with regress.yaml, regress-converged.yaml, sinc.yaml, quad.yaml and "
         "softplus.yaml, e.g. [cyan]--config-dir configs[/cyan]. Default: the report's own configs, "
         "shipped with backprop.")] = None,

@@ -14,9 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from backpropcli.config.defaults import REGRESS as R
-from backpropcli.errors import ConfigError, InputError
 from backpropcli.config.points import Points
 from backpropcli.config.yaml12 import read_yaml
+from backpropcli.errors import ConfigError, InputError
 
 Dtype = Literal["float32", "float64"]
 Device = Literal["cpu", "cuda", "auto"]

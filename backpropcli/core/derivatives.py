@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from backpropcli.core import finite_diff, tolerance
+from backpropcli.core import gradcheck as torch_checks
 from backpropcli.errors import InputError
 from backpropcli.functions import FunctionSpec
 from backpropcli.functions.graph import build
 
 METHODS = ("custom", "autograd", "finite_difference")
-RTOL = {"float64": 1e-10, "float32": 1e-5}
 GRADCHECK_POINTS = 16  # gradcheck builds a dense Jacobian: a sample of points is enough
 GRADCHECK_MAX_ABS = 1e6  # beyond this its fixed step 1e-6 is close to the spacing of floats
 
@@ -103,7 +104,7 @@ class HessianPoint(Point):
 
 
 @dataclass
-class Check:
+class DerivativeCheck:
     order: Order
     function: str
     variables: list[str]
@@ -162,61 +163,6 @@ class Check:
         return max(errs, key=lambda e: (math.isnan(e), e)) if errs else 0.0
 
 
-# ---- tolerances ---------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=None)
-def _limits(dtype: str) -> tuple[float, float]:
-    """(unit roundoff, smallest normal) of a dtype."""
-    import torch
-
-    info = torch.finfo(getattr(torch, dtype))
-    return info.eps / 2, info.tiny
-
-
-def _within(value: float, ref: float, scale: float, dtype: str) -> bool:
-    """|value - ref| <= rtol*|ref| + 8u*scale + tiny.
-
-    The scale term (8 units in the last place of the cancelling terms) handles
-    points near a zero of the quantity, where relative error means nothing; the
-    tiny term (smallest normal number) handles true values that underflow.
-    """
-    u, tiny = _limits(dtype)
-    if not math.isfinite(value):
-        # an overflow that the true value shares is right: quad at x = 1e200 in float64, and at
-        # x = 1e20 in float32, whose range ends at 3.4e38 (the truth is float64, so round it first)
-        return value == _as_dtype(ref, dtype)
-    return abs(value - ref) <= RTOL[dtype] * abs(ref) + 8 * u * abs(scale) + tiny
-
-
-def _as_dtype(ref: float, dtype: str) -> float:
-    """The true value as the dtype holds it: inf beyond its range (6e40 in float32), as in float64 at 1e400."""
-    if dtype == "float64" or not math.isfinite(ref):
-        return ref
-    import torch
-
-    return torch.tensor(ref, dtype=getattr(torch, dtype)).item()
-
-
-def digits_lost(value: float, ref: float, scale: float, dtype: str) -> float:
-    """Decimal digits lost against the truth: log10(error / (u·yardstick)), from 0 to all of them.
-
-    The yardstick is the tolerance's own, |ref| + (8u/rtol)·scale: near a zero of the quantity
-    the size of its cancelling terms weighs as in _within, so more than log10(rtol/u) digits
-    (6 in float64) are lost exactly where the verdict fails. A nan, or an inf where the truth
-    is finite, lost all.
-    """
-    u, tiny = _limits(dtype)
-    every = -math.log10(u)
-    ref = _as_dtype(ref, dtype)
-    if value == ref:
-        return 0.0
-    if not (math.isfinite(value) and math.isfinite(ref)):
-        return every
-    error = abs(value - ref) / max(abs(ref) + 8 * u / RTOL[dtype] * abs(scale), tiny)
-    return min(every, max(0.0, math.log10(error / u))) if error > 0 else 0.0
-
-
 def _graph_verdict(point: Point, comps: list[Comparison], dtype: str, value_scale: float) -> None:
     """Judge the report's graph at ``point``: its value and every autograd column through it."""
     pairs = [(point.value_graph, point.value_analytic, value_scale)]
@@ -225,20 +171,14 @@ def _graph_verdict(point: Point, comps: list[Comparison], dtype: str, value_scal
         pairs.append((comp.autograd, comp.analytic, scale))
         if comp.derivative_graph is not None:
             pairs.append((comp.derivative_graph, comp.analytic, scale))
-    point.graph_ok = all(_within(v, r, sc, dtype) for v, r, sc in pairs)
-    point.graph_digits_lost = max(digits_lost(v, r, sc, dtype) for v, r, sc in pairs)
-
-
-def _relative(error: float, ref: float) -> float:
-    if ref != 0:
-        return error / abs(ref)
-    return error if math.isnan(error) or error == 0 else math.inf
+    point.graph_ok = all(tolerance.within(v, r, sc, dtype) for v, r, sc in pairs)
+    point.graph_digits_lost = max(tolerance.digits_lost(v, r, sc, dtype) for v, r, sc in pairs)
 
 
 def _compare(ref: float, scale: float, dtype: str, judged: str, **values: float) -> Comparison:
     abs_err = {m: 0.0 if v == ref else abs(v - ref) for m, v in values.items()}  # a shared inf: no error
-    rel_err = {m: _relative(e, ref) for m, e in abs_err.items()}
-    return Comparison(analytic=ref, **values, ok=_within(values[judged], ref, scale, dtype),
+    rel_err = {m: tolerance.relative(e, ref) for m, e in abs_err.items()}
+    return Comparison(analytic=ref, **values, ok=tolerance.within(values[judged], ref, scale, dtype),
                       abs_error=abs_err, rel_error=rel_err, scale=scale)
 
 
@@ -268,28 +208,10 @@ def _param_tensors(spec: FunctionSpec, params: dict[str, float], dtype) -> dict:
     return {p: torch.tensor(params[p], dtype=dtype) for p in spec.params}
 
 
-def _step(x, dtype):
-    """Central-difference step: cbrt(eps) balances truncation (h^2) and rounding (eps/h)."""
-    import torch
-
-    h = torch.finfo(dtype).eps ** (1 / 3) * torch.clamp_min(x.abs(), 1)
-    # make x + h exactly representable so the divisor is the true step
-    return ((x + h) - x).detach()
-
-
-def _gradient_fd(leaves, dtype, differentiate):
-    """Central differences of ``differentiate(leaves)`` (a tuple of tensors) along each variable."""
-    columns = []
-    base = [leaf.detach() for leaf in leaves]
-    for j in range(len(leaves)):
-        h = _step(base[j], dtype)
-        up = [b.clone() for b in base]
-        down = [b.clone() for b in base]
-        up[j] = base[j] + h
-        down[j] = base[j] - h
-        f_up, f_down = differentiate(up), differentiate(down)
-        columns.append([(u - d) / (2 * h) for u, d in zip(f_up, f_down)])
-    return columns  # columns[j][i]: d(output i)/d(variable j)
+def _gradient_fd(leaves, differentiate):
+    """Central differences of ``differentiate(leaves)`` (a tuple of tensors) along each variable:
+    columns[j][i] = d(output i)/d(variable j), element by element (the points are independent)."""
+    return [finite_diff.partials(differentiate, leaves, j) for j in range(len(leaves))]
 
 
 def subject(spec: FunctionSpec) -> Callable:
@@ -332,11 +254,11 @@ def _grads(output, leaves, create_graph=False):
     import torch
 
     if not output.requires_grad:  # a constant (the derivative of a linear expression, say): all zero
-        return [torch.zeros_like(l) for l in leaves]
+        return [torch.zeros_like(leaf) for leaf in leaves]
     grads = torch.autograd.grad(output.sum(), leaves, create_graph=create_graph, allow_unused=True,
                                 retain_graph=True)
     # autograd's storage-less zero tensors (the derivative of sign, say) become real zeros
-    return [torch.zeros_like(l) if g is None or torch._is_zerotensor(g) else g for g, l in zip(grads, leaves)]
+    return [torch.zeros_like(leaf) if g is None or torch._is_zerotensor(g) else g for g, leaf in zip(grads, leaves)]
 
 
 def _verify_sample(spec, points, n):
@@ -348,17 +270,10 @@ def _verify_sample(spec, points, n):
     return [eligible[int(k * stride)] for k in range(GRADCHECK_POINTS)]
 
 
-def run_gradcheck(spec: FunctionSpec, points, params, order: Order) -> tuple[bool | None, int]:
-    """torch.autograd.gradcheck (order 1) or gradgradcheck (order 2) on the custom Function
-    (the graph where there is none), in float64.
-
-    Its finite differences use a fixed step of 1e-6, so they carry a rounding
-    error of about u·|f|/1e-6 (u = 2^-53): for quad at x ~ 1e5, where f ~ 1e10,
-    that is ~1, far above gradcheck's default atol of 1e-5. The atol used here
-    is that rounding error times 10 (never below 1e-5), so the verdict judges the
-    backward, not the limits of the step. Parameters join the check (require
-    grad) where a step of 1e-6 is representable at their size.
-    """
+def _gradcheck(spec: FunctionSpec, points, params, order: Order) -> tuple[bool | None, int]:
+    """torch.autograd.gradcheck (order 1) or gradgradcheck (order 2) on the custom Function, in
+    float64, at a sample of the points. Parameters join the check (require grad) where a step
+    of 1e-6 is representable at their size."""
     import torch
 
     n = len(points[spec.variables[0]])
@@ -381,15 +296,7 @@ def run_gradcheck(spec: FunctionSpec, points, params, order: Order) -> tuple[boo
         differentiated = torch.cat([g.reshape(-1) for g in torch.autograd.grad(out.sum(), leaves)])
     else:
         differentiated = out
-    eps = 1e-6
-    rounding = torch.finfo(torch.float64).eps / 2 * float(differentiated.detach().abs().max()) / eps
-    atol = max(1e-5, 10 * rounding)
-    check = torch.autograd.gradgradcheck if order is Order.HESSIAN else torch.autograd.gradcheck
-    try:
-        passed = check(f, inputs, eps=eps, atol=atol, raise_exception=False)
-    except RuntimeError:
-        passed = False
-    return bool(passed), len(sample)
+    return torch_checks.passes(f, inputs, float(differentiated.detach().abs().max()), int(order)), len(sample)
 
 
 # ---- the check ------------------------------------------------------------------------------------
@@ -397,7 +304,7 @@ def run_gradcheck(spec: FunctionSpec, points, params, order: Order) -> tuple[boo
 
 def derivatives(spec: FunctionSpec, points: dict[str, list[float]], params: dict[str, float],
                 order: Order | int = Order.GRADIENT, dtype: str = "float64",
-                progress: Callable[[int, int], None] | None = None, gradcheck: bool = True) -> Check:
+                progress: Callable[[int, int], None] | None = None, gradcheck: bool = True) -> DerivativeCheck:
     """f and its derivatives of ``order`` at every point, four ways (five with the report's f' graph).
 
     ``progress(done, total)`` is called per point while the 50-digit references are computed;
@@ -420,8 +327,9 @@ def derivatives(spec: FunctionSpec, points: dict[str, list[float]], params: dict
     # hand-written backward that is autograd against itself, judged more weakly than by the
     # 50-digit truth already used (and wrong near a domain edge: log at 1e-5), so it is not run
     applicable = gradcheck and spec.custom is not None
-    verified, n_verified = run_gradcheck(spec, points, params, order) if applicable else (None, 0)
-    check = Check(order, spec.name, list(spec.variables), dict(params), dtype, RTOL[dtype], result, verified,
+    verified, n_verified = _gradcheck(spec, points, params, order) if applicable else (None, 0)
+    check = DerivativeCheck(order, spec.name, list(spec.variables), dict(params), dtype, tolerance.rtol(dtype), result,
+                            verified,
                   n_verified, ok=all(p.ok for p in result) and verified is not False,
                   has_custom=spec.custom is not None)
     if spec.annotate is not None:
@@ -457,7 +365,7 @@ def _first_order(spec: FunctionSpec, points, params, tdtype) -> _Columns:
     mine = _grads(out, leaves)
     graph, graph_leaves = _graph_of(spec, points, params, tdtype)
     naive = _grads(graph.result, graph_leaves)
-    fd = _gradient_fd(leaves, tdtype, _value_of(f, args))
+    fd = _gradient_fd(leaves, _value_of(f, args))
     entries = {v: {"custom": mine[j].detach().tolist() if spec.custom is not None else None,
                    "autograd": naive[j].detach().tolist(), "finite_difference": fd[j][0].tolist(),
                    "derivative_graph": None}
@@ -481,7 +389,7 @@ def _second_order(spec: FunctionSpec, points, params, tdtype) -> _Columns:
         d_graph, d_leaves = _graph_of(spec, points, params, tdtype, spec.derivative_graph)
         derivative = _grads(d_graph.result, d_leaves)[0].detach().tolist()
     # finite differences of the gradient: column j from a step in variable j
-    fd = _gradient_fd(leaves, tdtype, _gradient_of(f, args))
+    fd = _gradient_fd(leaves, _gradient_of(f, args))
     entries = {f"{vi}{vj}": {"custom": mine[i][j] if spec.custom is not None else None, "autograd": naive[i][j],
                              "finite_difference": fd[j][i].tolist(), "derivative_graph": derivative}
                for i, vi in enumerate(spec.variables) for j, vj in enumerate(spec.variables)}
@@ -502,7 +410,7 @@ def _point(spec: FunctionSpec, order: Order, columns: _Columns, i: int, params, 
     if order is Order.GRADIENT:
         gradients = {v: _compare(ref.gradient[v], ref.gradient_scale[v], dtype, judged,
                                  **{m: column[i] for m, column in present[v]}) for v in spec.variables}
-        value_ok = _within(columns.values[i], ref.value, ref.value_scale, dtype)
+        value_ok = tolerance.within(columns.values[i], ref.value, ref.value_scale, dtype)
         point = GradientPoint(**common, gradients=gradients,
                               ok=value_ok and all(c.ok for c in gradients.values()))
     else:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from backpropcli.functions.graph import Graph, GraphBuilder, build
 from backpropcli.core.regression import loss_graph
+from backpropcli.functions.graph import Graph, GraphBuilder, build
 
 Number = float | list[float]
 

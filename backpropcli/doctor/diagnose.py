@@ -41,21 +41,24 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from backpropcli.errors import BackpropError, InputError
-from backpropcli.present.fmt import fraction, num
+from backpropcli.core import finite_diff, tolerance
+from backpropcli.core import gradcheck as torch_checks
 from backpropcli.doctor.loader import Target
 from backpropcli.doctor.sandbox import raised_at
+from backpropcli.errors import BackpropError, InputError
+from backpropcli.present.fmt import fraction, num
 
 CAPABILITIES = ("backward", "grad-output", "double-backward", "forward-ad", "torch.func.grad",
                 "torch.func.vmap", "torch.func.hessian", "float32", "non-contiguous", "batched-grad")
 VARIABLES = ("x", "y")
 SAMPLE = 8  # points the capability probes run on
 WORST = 5  # points listed in a wrong-at-points finding
-RTOL = {"float64": 1e-6, "float32": 1e-3}  # first derivative vs the truth (the truth itself is ~1e-10)
-RTOL_SECOND = 1e-4  # second derivative vs the truth (a difference of differences: ~1e-8)
+# first derivative vs the truth (itself ~1e-10); second: a difference of differences (~1e-8)
+RTOL = {dtype: tolerance.rtol(dtype, 1, "numerical") for dtype in ("float64", "float32")}
+RTOL_SECOND = tolerance.rtol("float64", 2, "numerical")
 SIGNIFICANT = 1e-3  # |truth| above this fraction of the largest counts when fitting a factor
 
 
@@ -225,37 +228,8 @@ class _Runner:
 
 
 def _finite_difference(value: Callable, tensors: list, j: int):
-    """d value/d tensors[j], central differences at h, h/2, h/4 extrapolated twice (Richardson).
-
-    Each level removes the next even power of h: D(h) = f' + c2 h^2 + c4 h^4 + ...
-    With h = eps^(1/7)·max(1, |x|) the truncation (h^6) and rounding (eps/h) errors balance near 1e-13.
-    """
-    import torch
-
-    x = tensors[j]
-    h0 = 2.0 ** -7 * torch.clamp_min(x.abs(), 1)
-    levels = []
-    for k in range(3):
-        h = ((x + h0 / 2 ** k) - x)  # exactly representable step
-        up = list(tensors)
-        down = list(tensors)
-        up[j], down[j] = x + h, x - h
-        levels.append((value(up) - value(down)) / (2 * h))
-    d1 = [(4 * levels[k + 1] - levels[k]) / 3 for k in range(2)]
-    return (16 * d1[1] - d1[0]) / 15
-
-
-def _close(a, b, rtol: float, atol: float):
-    """Elementwise |a - b| <= rtol·|b| + atol (False where either is nan, unless both are equal)."""
-
-    return ((a - b).abs() <= rtol * b.abs() + atol) | (a == b)
-
-
-def _scale(t) -> float:
-    import torch
-
-    finite = t[torch.isfinite(t)]
-    return float(finite.abs().max()) if finite.numel() else 0.0
+    """d value/d tensors[j] element by element, central differences extrapolated twice (error ~1e-13)."""
+    return finite_diff.partials(lambda ts: (value(ts),), tensors, j, extrapolations=2)[0]
 
 
 # ---- the diagnosis ---------------------------------------------------------------------------------
@@ -333,7 +307,7 @@ def _custom_pass(run: _Runner, columns, dtype: str, findings: _Findings | None):
     leaves = [c.to(getattr(torch, dtype), copy=True).requires_grad_(True) for c in columns]
     try:
         out = run.apply(*leaves)
-    except Exception as e:  # noqa: BLE001 - the user's forward
+    except Exception as e:
         # the first call of forward: like a load error, it is the Function that cannot be used (exit 2)
         raise InputError(f"calling {name}'s forward on the points raised {_one_line(e)}{raised_at(e)}") from None
     if not isinstance(out, torch.Tensor) or out.shape != columns[0].shape:
@@ -354,7 +328,7 @@ def _custom_pass(run: _Runner, columns, dtype: str, findings: _Findings | None):
         grads = torch.autograd.grad(out, leaves, torch.ones_like(out), allow_unused=True)
         custom = [torch.zeros_like(c) if g is None else g.detach().to(torch.float64)
                   for g, c in zip(grads, columns)]
-    except Exception as e:  # noqa: BLE001 - the user's backward
+    except Exception as e:
         backward_error = _one_line(e)
         custom = [torch.full_like(c, math.nan) for c in columns]
     return out.detach().to(torch.float64), custom, backward_error, got
@@ -369,9 +343,9 @@ def _reference_pass(reference: Callable, inputs: list[dict], params: dict, varia
         refs = [reference(inp, params, 1) for inp in inputs]
         ref = [torch.tensor([float(r.gradient[v]) for r in refs], dtype=torch.float64) for v in variables]
         ref_values = torch.tensor([float(r.value) for r in refs], dtype=torch.float64)
-    except Exception as e:  # noqa: BLE001 - a reference that cannot judge these points
+    except Exception as e:
         raise BackpropError(f"the reference failed: {_one_line(e)}") from None
-    differs = torch.isfinite(ref_values) & ~_close(values, ref_values, rtol, rtol * 1e-2 * _scale(ref_values) + 1e-300)
+    differs = torch.isfinite(ref_values) & ~tolerance.close(values, ref_values, rtol, rtol * 1e-2 * tolerance.scale_of(ref_values) + 1e-300)
     if bool(differs.any()):
         i = int(differs.nonzero()[0])
         findings.add("value-differs", "warning",
@@ -397,7 +371,8 @@ def _truth(ref, fd, autograd, n: int):
         else:
             t, s = fd[j].clone(), ["finite_difference"] * n
             if autograd is not None:
-                agree = torch.isfinite(autograd[j]) & _close(autograd[j], fd[j], 1e-5, 1e-7 * max(_scale(fd[j]), 1e-300))
+                atol = 1e-7 * max(tolerance.scale_of(fd[j]), 1e-300)
+                agree = torch.isfinite(autograd[j]) & tolerance.close(autograd[j], fd[j], 1e-5, atol)
                 t = torch.where(agree, autograd[j], t)
                 s = ["autograd" if a else "finite_difference" for a in agree.tolist()]
             s = [src if math.isfinite(tv) else "none" for src, tv in zip(s, t.tolist())]
@@ -426,7 +401,7 @@ def _judge(custom, truth, rtol: float, values, columns):
     judged, oks = [], []
     for c, t, x in zip(custom, truth, columns):
         finite = torch.isfinite(t)
-        ok = _close(c, t, rtol, rtol * 1e-2 * _yardstick(t, values, x) + 1e-300) & torch.isfinite(c)
+        ok = tolerance.close(c, t, rtol, rtol * 1e-2 * _yardstick(t, values, x) + 1e-300) & torch.isfinite(c)
         judged.append(finite)
         oks.append(ok | ~finite)
     return judged, oks
@@ -505,7 +480,8 @@ def _nothing_checked(add, inputs, values, n: int) -> list[Capability]:
                        else "not checked: no point has a finite truth") for name in CAPABILITIES]
 
 
-_ORDER = ("backward-raises", "nothing-checked", "value-differs", "ignores-grad-output", "grad-output-misused", "swapped-gradients", "sign-flipped",
+_ORDER = ("backward-raises", "nothing-checked", "value-differs", "ignores-grad-output", "grad-output-misused",
+          "swapped-gradients", "sign-flipped",
           "scaled-by", "returns-zero", "wrong-at-points", "nan-where-finite", "wrong-jvp", "wrong-non-contiguous",
           "dtype-changed", "not-twice-differentiable", "wrong-second-derivative", "no-setup-context", "no-jvp",
           "no-vmap-rule", "fails-non-contiguous", "no-batched-grad")
@@ -524,13 +500,13 @@ def _through_forward(run: _Runner, columns, fd, target: Target):
             if not isinstance(out, torch.Tensor) or not out.requires_grad:
                 return None, "forward's result does not require grad (detach, .numpy(), no_grad or a new tensor)"
             grads = torch.autograd.grad(out.sum(), leaves, allow_unused=True)
-    except Exception as e:  # noqa: BLE001 - in-place on a leaf, .numpy() on a tensor that requires grad, ...
+    except Exception as e:
         return None, f"forward's ops cannot be differentiated: {_one_line(e)}"
     autograd = [torch.zeros_like(c) if g is None else g.detach().to(torch.float64) for g, c in zip(grads, columns)]
     # a partly detached forward differentiates to the wrong number: trust it only where FD agrees mostly
     for a, f in zip(autograd, fd):
         both = torch.isfinite(a) & torch.isfinite(f)
-        agree = _close(a, f, 1e-5, 1e-7 * max(_scale(f), 1e-300)) & both
+        agree = tolerance.close(a, f, 1e-5, 1e-7 * max(tolerance.scale_of(f), 1e-300)) & both
         if int(both.sum()) and int(agree.sum()) < 0.9 * int(both.sum()):
             return None, "autograd through forward disagrees with finite differences (a detached step?)"
     return autograd, None
@@ -570,18 +546,18 @@ def _first_derivative_findings(add, variables, columns, custom, truth, judged, o
 
 def _swapped(custom, truth, comparable) -> bool:
     both = comparable[0] & comparable[1]
-    return all(bool(_close(custom[a][both], truth[b][both], RTOL["float64"], 1e-9 * _scale(truth[b]) + 1e-300).all())
+    return all(bool(tolerance.close(custom[a][both], truth[b][both], RTOL["float64"], 1e-9 * tolerance.scale_of(truth[b]) + 1e-300).all())
                for a, b in ((0, 1), (1, 0)))
 
 
 def _constant_factor(c, t, comparable) -> float | None:
     """custom / truth when it is one constant at every comparable point (fitted where |truth| is not tiny)."""
-    sig = comparable & (t.abs() > SIGNIFICANT * _scale(t))
+    sig = comparable & (t.abs() > SIGNIFICANT * tolerance.scale_of(t))
     ratio = c[sig] / t[sig]
     if not (ratio.numel() >= 2 or (ratio.numel() == 1 and int(sig.sum()) == int(comparable.sum()))):
         return None
     median = float(ratio.median())
-    fits = _close(c[comparable], median * t[comparable], 1e-5, 1e-7 * _scale(t) + 1e-300)
+    fits = tolerance.close(c[comparable], median * t[comparable], 1e-5, 1e-7 * tolerance.scale_of(t) + 1e-300)
     return median if bool(fits.all()) else None
 
 
@@ -601,7 +577,8 @@ def _wrong_derivative(add, variables, j, columns, c, t, comparable, rest, judged
     elif factor is not None:
         shown = fraction(factor) or _num6(factor)
         add("scaled-by", "error", f"backward{suffix} is off by a constant factor: custom = {shown} × truth; "
-            f"a constant is missing or extra in the derivative (multiply by {fraction(1 / factor) or _num6(1 / factor)})",
+            f"a constant is missing or extra in the derivative "
+            f"(multiply by {fraction(1 / factor) or _num6(1 / factor)})",
             factor=factor, factor_text=shown, variable=v)
     else:
         err = torch.where(rest, (c - t).abs(), torch.zeros_like(t))
@@ -704,7 +681,7 @@ class _Probes:
             t0 = time.perf_counter()
             try:
                 ok, detail = probe()
-            except Exception as e:  # noqa: BLE001 - a probe that breaks on the user's code says so
+            except Exception as e:
                 ok, detail = False, _one_line(e)
             self.times[name] = time.perf_counter() - t0
             results[name] = Capability(name, ok, detail)
@@ -716,11 +693,11 @@ class _Probes:
         return [x.clone().to(dtype).requires_grad_(True) for x in self.xs]
 
     def tol(self, j, rtol=RTOL["float64"]):
-        return rtol * 1e-2 * _scale(self.truth[j]) + 1e-300
+        return rtol * 1e-2 * tolerance.scale_of(self.truth[j]) + 1e-300
 
     def matches_truth(self, got, j, rtol=RTOL["float64"]) -> bool:
         t = self.truth[j]
-        return bool((_close(got.to(self.torch.float64), t, rtol, self.tol(j, rtol)) | ~self.torch.isfinite(t)).all())
+        return bool((tolerance.close(got.to(self.torch.float64), t, rtol, self.tol(j, rtol)) | ~self.torch.isfinite(t)).all())
 
     def setup_context_problem(self, e: Exception) -> bool:
         if "setup_context" in str(e) or (self.target.kind == "function-ctx" and "jvp" not in str(e)):
@@ -782,18 +759,18 @@ class _Probes:
             return None, "skipped: backward raises"
         if not any(bool(torch.isfinite(c).any()) for c in self.custom):
             return None, "skipped: the gradient is not finite at the sample"
-        if all(_scale(c) == 0 for c in self.custom):
+        if all(tolerance.scale_of(c) == 0 for c in self.custom):
             return None, "skipped: the gradient is 0 at the sample"
         leaves = self.leaves()
         out = self.run.apply(*leaves)
         got = torch.autograd.grad(out, leaves, self.v.to(out.dtype), allow_unused=True)
         got = [torch.zeros_like(x) if g is None else g.detach().to(torch.float64) for g, x in zip(got, self.xs)]
         rt = RTOL["float64"] if out.dtype == torch.float64 else RTOL["float32"]
-        linear = all(bool(_close(g, self.v * c, rt, rt * 1e-2 * _scale(c) + 1e-300).all())
+        linear = all(bool(tolerance.close(g, self.v * c, rt, rt * 1e-2 * tolerance.scale_of(c) + 1e-300).all())
                      for g, c in zip(got, self.custom))
         if linear:
             return True, "the gradient scales with grad_output"
-        ignored = all(bool(_close(g, c, rt, rt * 1e-2 * _scale(c) + 1e-300).all()) for g, c in zip(got, self.custom))
+        ignored = all(bool(tolerance.close(g, c, rt, rt * 1e-2 * tolerance.scale_of(c) + 1e-300).all()) for g, c in zip(got, self.custom))
         if ignored:
             self.add("ignores-grad-output", "error",
                      "backward returns the local derivative f′(x) without multiplying by grad_output, so any "
@@ -845,8 +822,8 @@ class _Probes:
         for i in range(self.k):
             for j in range(self.k):
                 t, g = truth[i][j], got[i][j].to(torch.float64)
-                scale = max((_scale(truth[a][b]) for a in range(self.k) for b in range(self.k)), default=0.0)
-                ok = _close(g, t, RTOL_SECOND, RTOL_SECOND * 1e-2 * scale + 1e-300) | ~torch.isfinite(t)
+                scale = max((tolerance.scale_of(truth[a][b]) for a in range(self.k) for b in range(self.k)), default=0.0)
+                ok = tolerance.close(g, t, RTOL_SECOND, RTOL_SECOND * 1e-2 * scale + 1e-300) | ~torch.isfinite(t)
                 bad |= ~ok
         return not bool(bad.any()), bad.nonzero().flatten().tolist()
 
@@ -869,7 +846,7 @@ class _Probes:
             for f in first:
                 row = torch.autograd.grad(f, leaves, torch.ones_like(f), retain_graph=True, allow_unused=True)
                 got.append([torch.zeros_like(x) if g is None else g.detach() for g, x in zip(row, leaves)])
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             text = _one_line(e)
             why = ("@once_differentiable" if "once_differentiable" in text
                    else "its ops are not recorded (detach, .numpy(), no_grad, or a non-differentiable op)")
@@ -892,25 +869,20 @@ class _Probes:
             return False, "reverse-over-reverse differs from the truth's second derivative"
         passed = self.gradgradcheck()
         if passed is False:
-            return False, "second derivative matches the truth but gradgradcheck fails (backward not linear in grad_output?)"
+            return False, ("second derivative matches the truth but gradgradcheck fails "
+                           "(backward not linear in grad_output?)")
         return True, "second derivative matches the truth" + (", gradgradcheck passes" if passed else "")
 
     def gradgradcheck(self) -> bool | None:
         """torch's gradgradcheck on 4 points (None: not applicable, the output is not float64)."""
-        import warnings
-
         torch = self.torch
         xs = [x[:4].clone().requires_grad_(True) for x in self.xs]
         try:
             probe = self.run.apply(*xs)
             if probe.dtype != torch.float64:
                 return None
-            # its step is 1e-6: allow for the rounding error of f/1e-6 (as checks.run_gradcheck does)
-            atol = max(1e-5, 10 * torch.finfo(torch.float64).eps * float(probe.detach().abs().max() + 1) / 1e-6)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return bool(torch.autograd.gradgradcheck(self.run.apply, xs, atol=atol, raise_exception=False))
-        except Exception:  # noqa: BLE001
+            return torch_checks.passes(self.run.apply, xs, float(probe.detach().abs().max() + 1), order=2)
+        except Exception:
             return False
 
     def forward_ad(self):
@@ -924,7 +896,7 @@ class _Probes:
                     args = [fwAD.make_dual(x, tangent) if i == j else x for i, x in enumerate(self.xs)]
                     out = self.run.apply(*args)
                     t = fwAD.unpack_dual(out).tangent
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 return False, self.explain(e, func=False)
             if t is None:
                 t = torch.zeros_like(self.xs[j])
@@ -940,9 +912,9 @@ class _Probes:
         f = lambda *xs: self.run.apply(*xs).sum()  # noqa: E731
         try:
             got = torch.func.grad(f, argnums=tuple(range(self.k)))(*self.xs)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             return False, self.explain(e)
-        if all(bool((_close(g.to(torch.float64), c, 1e-12, 1e-300) | (g.isnan() & c.isnan())).all())
+        if all(bool((tolerance.close(g.to(torch.float64), c, 1e-12, 1e-300) | (g.isnan() & c.isnan())).all())
                or self.matches_truth(g, j) for j, (g, c) in enumerate(zip(got, self.custom))):
             return True, "torch.func.grad works and agrees with backward"
         return False, "torch.func.grad disagrees with backward and the truth"
@@ -955,11 +927,11 @@ class _Probes:
         batched = [x[: 2 * half].reshape(2, half) for x in self.xs]
         try:
             got = torch.func.vmap(self.run.apply)(*batched)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             return False, self.explain(e)
         with torch.no_grad():
             want = self.run.apply(*[b.reshape(-1) for b in batched]).reshape(2, half)
-        if got.shape == want.shape and bool(_close(got, want, 1e-12, 1e-300).all()):
+        if got.shape == want.shape and bool(tolerance.close(got, want, 1e-12, 1e-300).all()):
             return True, "vmap gives the unbatched values"
         return False, "vmap's values differ from the unbatched call"
 
@@ -968,7 +940,7 @@ class _Probes:
         f = lambda *xs: self.run.apply(*xs).sum()  # noqa: E731
         try:
             h = torch.func.hessian(f, argnums=tuple(range(self.k)))(*self.xs)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             return False, self.explain(e)
         got = [[torch.diagonal(h[i][j]) for j in range(self.k)] for i in range(self.k)]
         ok, _ = self.second_ok(got)
@@ -982,7 +954,7 @@ class _Probes:
         try:
             out = self.run.apply(*leaves)
             grads = torch.autograd.grad(out, leaves, torch.ones_like(out), allow_unused=True)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             return False, f"float32 input raises {_one_line(e)}"
         if out.dtype != torch.float32:
             got = str(out.dtype).removeprefix("torch.")
@@ -994,7 +966,7 @@ class _Probes:
                 return False, "backward changes the dtype"
             # judged against the float64 backward, so a wrong derivative is not counted twice
             c = self.custom[j]
-            if not bool((_close(g.to(torch.float64), c, RTOL["float32"], RTOL["float32"] * 1e-2 * _scale(c) + 1e-300)
+            if not bool((tolerance.close(g.to(torch.float64), c, RTOL["float32"], RTOL["float32"] * 1e-2 * tolerance.scale_of(c) + 1e-300)
                          | ~torch.isfinite(c)).all()):
                 return False, "float32 gradient is further from the float64 one than float32 allows"
         return True, "dtype kept; gradient within float32's precision of the float64 one"
@@ -1009,15 +981,15 @@ class _Probes:
         try:
             out = self.run.apply(*leaves)
             grads = torch.autograd.grad(out, leaves, torch.ones_like(out), allow_unused=True)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self.add("fails-non-contiguous", "warning",
                      f"{self.target.name} raises on non-contiguous input ({_one_line(e)}); use .reshape, not .view, "
                      "or call .contiguous()")
             return False, f"raises {_one_line(e)}"
         with torch.no_grad():
             want = self.run.apply(*[x.clone() for x in self.xs])
-        same = bool(_close(out.detach(), want, 1e-12, 1e-300).all()) and all(
-            g is not None and bool((_close(g.to(torch.float64), c, 1e-12, 1e-300) | (g.isnan() & c.isnan())).all())
+        same = bool(tolerance.close(out.detach(), want, 1e-12, 1e-300).all()) and all(
+            g is not None and bool((tolerance.close(g.to(torch.float64), c, 1e-12, 1e-300) | (g.isnan() & c.isnan())).all())
             for g, c in zip(grads, self.custom))
         if not same:
             self.add("wrong-non-contiguous", "error",
@@ -1035,7 +1007,7 @@ class _Probes:
         vs = torch.stack([torch.ones_like(out), self.v.to(out.dtype)])
         try:
             got = torch.autograd.grad(out, leaves, vs, is_grads_batched=True, allow_unused=True, retain_graph=True)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             reason = self.explain(e, func=False)
             if "no-vmap-rule" not in self.findings and "no-setup-context" not in self.findings:
                 self.add("no-batched-grad", "warning",
@@ -1046,7 +1018,7 @@ class _Probes:
         for b in range(2):
             single = torch.autograd.grad(out, leaves, vs[b], retain_graph=True, allow_unused=True)
             rows.append(single)
-        same = all(g is not None and bool((_close(g[b], rows[b][j], 1e-12, 1e-300)
+        same = all(g is not None and bool((tolerance.close(g[b], rows[b][j], 1e-12, 1e-300)
                                            | (g[b].isnan() & rows[b][j].isnan())).all())
                    for j, g in enumerate(got) for b in range(2) if rows[b][j] is not None)
         if same:

@@ -27,10 +27,11 @@ import itertools
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from backpropcli.doctor.sandbox import HardExit, TimedOut, ctrl_c
 from backpropcli.errors import InputError
@@ -159,7 +160,7 @@ def _import_file(path: Path) -> ModuleType:
             spec.loader.exec_module(module)
     except SyntaxError as e:
         raise InputError(_syntax(e, path)) from None
-    except BaseException as e:  # noqa: BLE001 - the user's code can raise anything, SystemExit included
+    except BaseException as e:
         if isinstance(e, (KeyboardInterrupt, TimedOut)) and (pressed or not isinstance(e, KeyboardInterrupt)):
             raise
         raise InputError(_raised(e, path, resolved)) from None
@@ -183,7 +184,7 @@ def _import_module(name: str) -> ModuleType:
         raise InputError(_raised(e, Path(name), None)) from None
     except SyntaxError as e:
         raise InputError(_syntax(e, Path(name))) from None
-    except BaseException as e:  # noqa: BLE001
+    except BaseException as e:
         if isinstance(e, (KeyboardInterrupt, TimedOut)) and (pressed or not isinstance(e, KeyboardInterrupt)):
             raise
         raise InputError(_raised(e, Path(name), None)) from None

@@ -15,7 +15,6 @@ import traceback
 from backpropcli.errors import BackpropError
 
 
-
 class HardExit(BaseException):
     """The user's code called os._exit(code): raised instead, so check cannot end silently with 0.
     A BaseException, so that no probe's `except Exception` takes it for a failed probe."""

@@ -55,7 +55,7 @@ class ExpressionSpec(FunctionSpec):
 TOLERANCE = 6.0  # digits: float64's rtol of 1e-10 leaves about 6 of its 16 digits to lose
 
 
-def compile(text: str, params: dict[str, float | None] | None = None) -> ExpressionSpec:  # noqa: A001
+def compile(text: str, params: dict[str, float | None] | None = None) -> ExpressionSpec:
     """Parse ``text`` and build its FunctionSpec (once per text); InputError (exit 2) for anything
     refused, including a parameter that is used but not given in ``params``."""
     spec = _compiled(text)

@@ -67,8 +67,8 @@ def lost(value: float, truth: float, scale: float = 0.0) -> float:
     err = abs(value - truth)
     if err == 0:
         return 0.0
-    # the verdict's yardstick (checks._within: rtol*|truth| + 8u*scale, rtol = 1e-10) in units of
-    # rtol, as checks.digits_lost: more than 6 digits lost exactly where the verdict fails
+    # the verdict's yardstick (tolerance.within: rtol*|truth| + 8u*scale, rtol = 1e-10) in units of
+    # rtol, as tolerance.digits_lost: more than 6 digits lost exactly where the verdict fails
     size = abs(truth) + 8 * U / 1e-10 * abs(scale)
     return digits(err / size) if size else ALL
 
@@ -288,7 +288,7 @@ def analyse(steps: list[Step], out: str, builder, variables: tuple[str, ...], tr
         tv, ta, big = walk(steps, out, {**inputs, **{k: float(v) for k, v in params.items()}})
         # a node whose true value is beyond the float range loses everything there, by overflow
         # ... unless the truth of every derivative overflows too: then the graph's inf is right (as
-        # checks._within treats a shared overflow) and no node lost anything by it
+        # tolerance.within treats a shared overflow) and no node lost anything by it
         shared = all(math.isinf(t) and g == t for g, t, _ in pairs)
         fwd = {s.name: ALL if s.name in big and not shared else lost(values[s.name][i], tv[s.name])
                for s in steps}

@@ -39,7 +39,7 @@ BITS = 200  # the first try: 24 bits to spare for cancellation
 MAX_BITS = 1 << 14
 
 
-class sigmoid(sympy.Function):  # noqa: N801 - printed as the user writes it
+class sigmoid(sympy.Function):
     """sigmoid(u) = 1/(1 + e^-u); its derivative sigmoid(u)*(1 - sigmoid(u))."""
 
     def fdiff(self, argindex=1):
@@ -50,7 +50,7 @@ class sigmoid(sympy.Function):  # noqa: N801 - printed as the user writes it
         return 1 / (1 + sympy.exp(-u))
 
 
-class softplus(sympy.Function):  # noqa: N801
+class softplus(sympy.Function):
     """softplus(u) = log(1 + e^u); its derivative sigmoid(u)."""
 
     def fdiff(self, argindex=1):
@@ -60,7 +60,7 @@ class softplus(sympy.Function):  # noqa: N801
         return sympy.log(1 + sympy.exp(u))
 
 
-class size(sympy.Function):  # noqa: N801
+class size(sympy.Function):
     """|u| for the scales, left unevaluated: sympy's Abs asks the assumptions system about the sign
     of its argument, which takes minutes on the second derivative of a deep composition."""
 

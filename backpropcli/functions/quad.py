@@ -11,7 +11,11 @@ import mpmath
 import torch
 
 from backpropcli.functions.elementwise import (
-    chunked, real_input, refuse_compiled_transform, refuse_forward_over_forward, vmap_elementwise,
+    chunked,
+    real_input,
+    refuse_compiled_transform,
+    refuse_forward_over_forward,
+    vmap_elementwise,
 )
 from backpropcli.functions.graph import ADD, ADD3, MUL, MUL3, SQUARE, TWICE_MUL, Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference

@@ -31,9 +31,14 @@ import torch
 from mpmath import libmp
 
 from backpropcli.functions.elementwise import (
-    chunked, real_input, refuse_compiled_transform, refuse_forward_over_forward, save_input, vmap_elementwise,
+    chunked,
+    real_input,
+    refuse_compiled_transform,
+    refuse_forward_over_forward,
+    save_input,
+    vmap_elementwise,
 )
-from backpropcli.functions.graph import COS, MUL, NEG_SQUARE, RECIPROCAL, SIN, ADD, Graph
+from backpropcli.functions.graph import ADD, COS, MUL, NEG_SQUARE, RECIPROCAL, SIN, Graph
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 
 SERIES_CUTOFF = 1.0

@@ -18,7 +18,12 @@ import mpmath
 import torch
 
 from backpropcli.functions.elementwise import (
-    chunked, real_input, refuse_compiled_transform, refuse_forward_over_forward, save_input, vmap_elementwise,
+    chunked,
+    real_input,
+    refuse_compiled_transform,
+    refuse_forward_over_forward,
+    save_input,
+    vmap_elementwise,
 )
 from backpropcli.functions.graph import EXP, LOG, MUL, RECIPROCAL, Graph, add_constant
 from backpropcli.functions.spec import Formulas, FunctionSpec, Reference

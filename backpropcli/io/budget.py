@@ -83,8 +83,8 @@ def check_points(points: int, variables: int, order: int, show_all: bool, budget
     if show_all:
         per_point += 18_000
     command = "grad" if order == 1 else "hessian"
-    require(points * per_point, budget, f"{command} at {points} point{'s' if points != 1 else ''}", "fewer points (--x, --y)"
-            + (" or leave out --all" if show_all else ""))
+    what = f"{command} at {points} point{'s' if points != 1 else ''}"
+    require(points * per_point, budget, what, "fewer points (--x, --y)" + (" or leave out --all" if show_all else ""))
 
 
 def check_regression(iters: int, rows: int, traced: bool, budget: int) -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from backpropcli.present import fmt
 from backpropcli.present.fmt import partial
 
-
 # ---- Markdown helpers --------------------------------------------------------------------------
 
 
@@ -157,7 +156,8 @@ def _part_b(run) -> list[str]:
 
 def _changed(before, after) -> str:
     """Which settings the converging run changes, named: nothing is changed silently."""
-    fields = [k for k in ("lr", "iters", "dtype", "tol", "w0", "b0", "zero_grad") if getattr(before, k) != getattr(after, k)]
+    keys = ("lr", "iters", "dtype", "tol", "w0", "b0", "zero_grad")
+    fields = [k for k in keys if getattr(before, k) != getattr(after, k)]
     if not fields:
         return "\nThe two runs use the same settings.\n"
     changes = ", ".join(f"{k} {getattr(before, k)} → {getattr(after, k)}" for k in fields)

@@ -113,7 +113,8 @@ def dot_text(trace, symbol: str = "f") -> str:
         return f'"{escaped}"'
 
     vertical = drawn(trace, symbol)[-1].vertical
-    lines = ["digraph backprop {", f"  rankdir={'TB' if vertical else 'LR'};", '  node [shape=box, style="rounded", fontname="Helvetica"];',
+    lines = ["digraph backprop {", f"  rankdir={'TB' if vertical else 'LR'};",
+             '  node [shape=box, style="rounded", fontname="Helvetica"];',
              f"  label={quote(trace.title)};"]
     for node in trace.nodes:
         title = node.name if node.op == "input" else f"{node.name} = {node.expr}"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from backpropcli.present.figures.common import pyplot, save, stride
 
+
 def _line(w: float, b: float) -> str:
     """y = -x + 1, y = 0.5x - 2, y = 3: a unit slope without its 1, a zero term left out."""
     slope = {"1": "x", "-1": "-x", "0": ""}.get(f"{w:.4g}", f"{w:.4g}x")

@@ -173,8 +173,9 @@ def check_summary(check) -> Table:
     if failures:
         example = _inputs(failures[0])
         lost = max(p.graph_digits_lost for p in failures)
-        table.add_row("the graph" if "expression" in check.extra else "report's graph", Text(f"wrong at {len(failures)} point(s), e.g. {example}: up to "
-                                             f"{lost:.1f} digits lost (value or autograd through it)", style="yellow"))
+        whose = "the graph" if "expression" in check.extra else "report's graph"
+        table.add_row(whose, Text(f"wrong at {len(failures)} point(s), e.g. {example}: up to "
+                                  f"{lost:.1f} digits lost (value or autograd through it)", style="yellow"))
     name = check.order.gradcheck_name
     if not check.has_custom:
         table.add_row(name, "not applicable: no hand-written backward; autograd is judged against the "

@@ -6,7 +6,6 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-
 # ---- tables at any width ---------------------------------------------------------------------------
 # A table that does not fit is never cut: rich would shorten a number to "5.6e…" (or crop its
 # exponent at a very narrow width, a wrong number on screen). Below the width a table needs,
