@@ -230,6 +230,7 @@ def test_range_summary_names_the_region():
     assert r is not None and r.low == xs[0] and 1e-4 < r.high < 1e-1
     assert "cos(x) - 1" in r.reason
     assert summary(results, 6).startswith("loses > 6 digits for x in [1e-08,")
+    assert summary(results, 5.95).startswith("loses > 5.95 digits for x in [1e-08,")
     assert region(compile_expr("x*sin(x)").expression.precision({"x": [1.0, 2.0]}, {}), 6) is None
 
 
@@ -243,9 +244,12 @@ def test_hessian_precision_two_variables():
 def test_kinks_and_constants():
     spec = compile_expr("abs(x)")
     ref = spec.reference({"x": 0.0}, {}, 2)
-    assert ref.gradient["x"] == 0.0 and math.isnan(ref.hessian[0][0])  # |x|'' has no value at 0
+    # |x| has no derivative at 0 (left -1, right 1): no truth is made up, the point is named
+    assert ref.status == "not-differentiable" and ref.cause == "kink"
+    assert (ref.evidence["left"], ref.evidence["right"]) == (-1.0, 1.0)
+    assert math.isnan(ref.gradient["x"]) and math.isnan(ref.hessian[0][0])
     p = spec.expression.precision({"x": [0.0, -2.0]}, {}, 2)
-    assert p[0].reason.startswith("the derivative is undefined") and p[1].digits_lost == 0
+    assert p[0].digits_lost is None and p[1].digits_lost == 0
     const = compile_expr("2*pi")
     assert const.variables == ("x",) and const.reference({"x": 1.0}, {}, 2).gradient == {"x": 0.0}
     x = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)

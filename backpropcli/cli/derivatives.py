@@ -144,6 +144,10 @@ def _check(order: int, function, options: dict, show_all: bool, plot: bool, view
         emit_json({**payloads.check(result, cfg, run.files), **extra})
     else:
         print_paths(run.files)
+    if not result.ok and not result.checked:
+        print_error(f"{result.command} check for {result.function}: nothing-checked: "
+                    f"{render.what_failed(result)}")
+        raise typer.Exit(1)
     if not result.ok:
         why = render.why_failed(result)
         if why is not None:  # a typed expression: where its graph breaks, and why

@@ -35,6 +35,11 @@ def parse_points(value: Any) -> list[float]:
     return points
 
 
+# a plain decimal in ASCII digits, as the expression language writes numbers: float() alone would
+# also read 1_000, Arabic-Indic digits (١), "infinity" and "nan"
+_PLAIN = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
 def _number(text: str) -> float:
     if not text.strip():
         raise ValueError("empty entry in the list of points")
@@ -44,6 +49,8 @@ def _number(text: str) -> float:
         raise ValueError(f"{text.strip()!r} is not a number") from None
     if not math.isfinite(number):
         raise ValueError(f"{text.strip()!r} is not a finite number")
+    if not _PLAIN.fullmatch(text.strip()):
+        raise ValueError(f"{text.strip()!r} is not a number: plain decimal numbers only (e.g. 16, 1000, 0.5, 1e-3)")
     if number == 0 and re.search(r"[1-9]", re.split(r"[eE]", text)[0]):
         raise ValueError(f"{text.strip()!r} underflows to 0 (smallest float64 is 5e-324)")
     return number

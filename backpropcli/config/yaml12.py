@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,9 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     try:
         if source.is_dir():
             raise ConfigError(f"{source}: is a folder, not a config file")
+        # opening a named pipe waits for a writer, possibly forever: refuse it before opening
+        if stat.S_ISFIFO(source.stat().st_mode) or stat.S_ISSOCK(source.stat().st_mode):
+            raise ConfigError(f"{source}: is a named pipe or socket, not a config file; give a regular file")
         raw = read_capped(source, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"{source}: config file not found") from None

@@ -8,8 +8,11 @@
                        of the custom Function, or of the graph where there is none
 
 The verdict judges the custom column, or autograd through the graph where there
-is no custom Function. Points are evaluated as one batch: every function is
-elementwise in its points, so the gradient of the sum is the gradient at each point.
+is no custom Function, by the rule of core/tolerance.py (core/judge.py applies it). A point
+whose reference has no truth (f not real, undefined or not differentiable there, or two truths
+that disagree) is not judged: it is counted apart, and a check with no judged point is not ok
+(finding nothing-checked). Points are evaluated as one batch: every function is elementwise in
+its points, so the gradient of the sum is the gradient at each point.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from backpropcli.core import finite_diff, tolerance
+from backpropcli.core import finite_diff, judge, tolerance
 from backpropcli.core import gradcheck as torch_checks
 from backpropcli.errors import InputError
 from backpropcli.functions import FunctionSpec
@@ -55,11 +58,13 @@ class Comparison:
     custom: float | None = None  # None: the function has no custom Function
     autograd: float
     finite_difference: float
-    ok: bool
+    ok: bool | None  # None: not judged (the point has no truth)
     abs_error: dict[str, float] = field(default_factory=dict)
     rel_error: dict[str, float] = field(default_factory=dict)
     derivative_graph: float | None = None  # the report's graph of f' differentiated (Figure 7)
-    scale: float | None = None  # size of the cancelling terms (the yardstick near a zero)
+    scale: float | None = None  # size of the cancelling terms: explains digits lost, never excuses
+    conditioning: float | None = None  # C of the verdict's rule, where it was needed (see tolerance.py)
+    digits_lost: float | None = None  # by the judged column, in the verdict's yardstick
 
     def methods(self) -> dict[str, float]:
         """Every column that was computed, in display order."""
@@ -78,11 +83,16 @@ class Point:
     value: float  # the custom Function's value (the graph's where there is none)
     value_analytic: float
     value_graph: float  # the report's graph: nan or inf where it breaks
-    ok: bool
+    ok: bool | None  # None: not judged, ``status`` says why
     extra: dict[str, Any] = field(default_factory=dict)
-    graph_ok: bool = True  # the report's graph (its value and autograd through it) within the tolerance
-    graph_digits_lost: float = 0.0  # the most decimal digits it lost, of the dtype's ~16 (float64) or ~7
+    graph_ok: bool | None = True  # the report's graph (its value and autograd through it) within the tolerance
+    graph_digits_lost: float | None = 0.0  # the most decimal digits it lost, of the dtype's ~16 (float64) or ~7
     reference: Any = field(default=None, repr=False, compare=False)  # the functions.Reference judged against
+    status: str = "checked"  # or not-real, undefined, not-differentiable, truth-uncertain (judge.STATUSES)
+
+    @property
+    def checked(self) -> bool:
+        return self.status == "checked"
 
 
 @dataclass(kw_only=True)
@@ -111,7 +121,7 @@ class DerivativeCheck:
     params: dict[str, float]
     dtype: str
     rtol: float
-    points: list[GradientPoint] | list[HessianPoint]
+    points: list[Any]  # GradientPoint or HessianPoint, by the order
     gradcheck: bool | None  # gradcheck (order 1) / gradgradcheck (order 2); None when not run: no custom
     # Function (autograd is judged against the 50-digit truth instead), or no point was eligible
     gradcheck_points: int
@@ -132,10 +142,39 @@ class DerivativeCheck:
     def graph_failures(self) -> list[Point]:
         """Points where the report's graph, or autograd through it, is wrong beyond the tolerance:
         nan/inf where the truth is finite, and finite but wrong (sinc's f' at x = 1e-8 comes out 0)."""
-        return [p for p in self.points if not p.graph_ok]
+        return [p for p in self.points if p.graph_ok is False]
+
+    @property
+    def checked(self) -> int:
+        """Points judged: those with a truth."""
+        return sum(p.checked for p in self.points)
+
+    @property
+    def unchecked(self) -> int:
+        return len(self.points) - self.checked
+
+    def by_status(self, status: str) -> list[Point]:
+        return [p for p in self.points if p.status == status]
+
+    @property
+    def findings(self) -> list[dict]:
+        """What the check could not judge, as finding codes (warnings) with the points they concern."""
+        out = []
+        for status, code in (("not-real", "not-real"), ("undefined", "undefined-here"),
+                             ("not-differentiable", "not-differentiable"), ("truth-uncertain", "truth-uncertain")):
+            points = self.by_status(status)
+            if points:
+                out.append({"code": code, "severity": "warning", "points": [p.inputs for p in points]})
+        numerical = [p for p in self.points if p.checked and getattr(p.reference, "source", "") == "numerical"]
+        if numerical:
+            out.append({"code": "numerical-truth", "severity": "info", "points": [p.inputs for p in numerical]})
+        if self.points and not self.checked:
+            out.insert(0, {"code": "nothing-checked", "severity": "warning", "points": []})
+        return out
 
     def entries(self, point: Point) -> Iterator[tuple[str, Comparison]]:
         """(key, comparison) of each derivative at a point: "x" for a gradient, "xy" for a Hessian."""
+        assert isinstance(point, (GradientPoint, HessianPoint))
         return point.entries(self.variables)
 
     def label(self, key: str) -> str:
@@ -151,6 +190,8 @@ class DerivativeCheck:
         """The point, entry and relative error of the judged column furthest from the analytic."""
         worst = None
         for point in self.points:
+            if not point.checked:
+                continue
             for key, comp in self.entries(point):
                 err = comp.rel_error.get(self.judged, 0.0)
                 if worst is None or (not math.isnan(worst[2]) and not err <= worst[2]):  # nan is the worst
@@ -161,25 +202,6 @@ class DerivativeCheck:
         errs = [comp.abs_error[method] for p in self.points for _, comp in self.entries(p)
                 if method in comp.abs_error]
         return max(errs, key=lambda e: (math.isnan(e), e)) if errs else 0.0
-
-
-def _graph_verdict(point: Point, comps: list[Comparison], dtype: str, value_scale: float) -> None:
-    """Judge the report's graph at ``point``: its value and every autograd column through it."""
-    pairs = [(point.value_graph, point.value_analytic, value_scale)]
-    for comp in comps:
-        scale = comp.scale if comp.scale is not None else abs(comp.analytic)
-        pairs.append((comp.autograd, comp.analytic, scale))
-        if comp.derivative_graph is not None:
-            pairs.append((comp.derivative_graph, comp.analytic, scale))
-    point.graph_ok = all(tolerance.within(v, r, sc, dtype) for v, r, sc in pairs)
-    point.graph_digits_lost = max(tolerance.digits_lost(v, r, sc, dtype) for v, r, sc in pairs)
-
-
-def _compare(ref: float, scale: float, dtype: str, judged: str, **values: float) -> Comparison:
-    abs_err = {m: 0.0 if v == ref else abs(v - ref) for m, v in values.items()}  # a shared inf: no error
-    rel_err = {m: tolerance.relative(e, ref) for m, e in abs_err.items()}
-    return Comparison(analytic=ref, **values, ok=tolerance.within(values[judged], ref, scale, dtype),
-                      abs_error=abs_err, rel_error=rel_err, scale=scale)
 
 
 # ---- inputs -----------------------------------------------------------------------------------
@@ -223,9 +245,9 @@ def subject(spec: FunctionSpec) -> Callable:
     def through_graph(*args):
         import torch
 
-        variables, params = args[:len(spec.variables)], args[len(spec.variables):]
+        variables, given = args[:len(spec.variables)], args[len(spec.variables):]
         like = variables[0]
-        params = [p if isinstance(p, torch.Tensor) else torch.tensor(p, dtype=like.dtype) for p in params]
+        params = [p if isinstance(p, torch.Tensor) else torch.tensor(p, dtype=like.dtype) for p in given]
         return build(spec.graph, {**dict(zip(spec.variables, variables)), **dict(zip(spec.params, params))}).result
 
     return through_graph
@@ -314,6 +336,8 @@ def derivatives(spec: FunctionSpec, points: dict[str, list[float]], params: dict
 
     order = Order(order)
     points = broadcast_points(spec, points)
+    if spec.prepare is not None:
+        spec.prepare()
     measure = _first_order if order is Order.GRADIENT else _second_order
     columns = measure(spec, points, params, getattr(torch, dtype))
     judged = "custom" if spec.custom is not None else "autograd"
@@ -328,10 +352,10 @@ def derivatives(spec: FunctionSpec, points: dict[str, list[float]], params: dict
     # 50-digit truth already used (and wrong near a domain edge: log at 1e-5), so it is not run
     applicable = gradcheck and spec.custom is not None
     verified, n_verified = _gradcheck(spec, points, params, order) if applicable else (None, 0)
+    checked = [p for p in result if p.checked]
+    ok = bool(checked) and all(p.ok for p in checked) and verified is not False
     check = DerivativeCheck(order, spec.name, list(spec.variables), dict(params), dtype, tolerance.rtol(dtype), result,
-                            verified,
-                  n_verified, ok=all(p.ok for p in result) and verified is not False,
-                  has_custom=spec.custom is not None)
+                            verified, n_verified, ok=ok, has_custom=spec.custom is not None)
     if spec.annotate is not None:
         spec.annotate(check)
     return check
@@ -401,22 +425,39 @@ def _used(spec: FunctionSpec, leaves) -> dict[str, list[float]]:
 
 
 def _point(spec: FunctionSpec, order: Order, columns: _Columns, i: int, params, dtype: str, judged: str) -> Point:
-    """One point: the reference at 50 digits against every column."""
+    """One point: the reference at 50 digits against every column, by the rule of core/tolerance.py."""
     inputs = {v: columns.used[v][i] for v in spec.variables}
     ref = spec.reference(inputs, params, int(order))
     present = columns.present
-    common = dict(inputs=inputs, value=columns.values[i], value_analytic=ref.value,
-                  value_graph=columns.graph_values[i], reference=ref)
+    common: dict[str, Any] = dict(inputs=inputs, value=columns.values[i], value_analytic=ref.value,
+                                  value_graph=columns.graph_values[i], reference=ref)
+    status = "checked" if ref.status == "ok" else ref.status
+    allowance = judge.allowance_for(spec, inputs, params, int(order), dtype)
+    k = len(spec.variables)
+
+    def comparison(truth: float, scale: float, index: int, key: str) -> Comparison:
+        values = {m: column[i] for m, column in present[key]}
+        if status != "checked":
+            return judge.unjudged(Comparison, truth, scale, **values)
+        return judge.compare(Comparison, truth, scale, index, allowance, dtype, judged, **values)
+
+    point: Point
     if order is Order.GRADIENT:
-        gradients = {v: _compare(ref.gradient[v], ref.gradient_scale[v], dtype, judged,
-                                 **{m: column[i] for m, column in present[v]}) for v in spec.variables}
-        value_ok = tolerance.within(columns.values[i], ref.value, ref.value_scale, dtype)
-        point = GradientPoint(**common, gradients=gradients,
-                              ok=value_ok and all(c.ok for c in gradients.values()))
+        gradients = {v: comparison(ref.gradient[v], ref.gradient_scale[v], 1 + j, v)
+                     for j, v in enumerate(spec.variables)}
+        point = GradientPoint(**common, gradients=gradients, ok=None, status=status)
     else:
-        rows = [[_compare(ref.hessian[a][b], ref.hessian_scale[a][b], dtype, judged,
-                          **{m: column[i] for m, column in present[vi + vj]})
+        assert ref.hessian is not None and ref.hessian_scale is not None
+        rows = [[comparison(ref.hessian[a][b], ref.hessian_scale[a][b], 1 + k + a * k + b, vi + vj)
                  for b, vj in enumerate(spec.variables)] for a, vi in enumerate(spec.variables)]
-        point = HessianPoint(**common, hessian=rows, ok=all(c.ok for row in rows for c in row))
-    _graph_verdict(point, [c for _, c in point.entries(spec.variables)], dtype, ref.value_scale)
+        point = HessianPoint(**common, hessian=rows, ok=None, status=status)
+    if status != "checked":
+        point.graph_ok, point.graph_digits_lost = None, None
+        return point
+    entries = list(point.entries(spec.variables))
+    point.ok = all(c.ok for _, c in entries)
+    if order is Order.GRADIENT:  # a gradient check judges f's value too
+        point.ok = point.ok and allowance.judge(columns.values[i], ref.value, 0, dtype)[0]
+    indexed = [(1 + j if order is Order.GRADIENT else 1 + k + j, c) for j, (_, c) in enumerate(entries)]
+    judge.graph_verdict(point, indexed, allowance, dtype)
     return point

@@ -8,9 +8,24 @@ A derivative is judged against a truth of one of two kinds:
 
 The relative tolerance depends on that kind, on the dtype the derivative was computed in,
 and on its order (a second derivative by finite differences is a difference of differences).
-`within` is the scalar verdict, `close` the elementwise one on tensors; `digits_lost` measures
-an error in the same yardstick, so that more than log10(rtol/u) digits are lost exactly where
-the verdict fails.
+`close` is the elementwise verdict on tensors (check, manual).
+
+The scalar verdict against an exact truth (grad, hessian), `within`, is one rule:
+
+    ok  <=>  |value - truth| <= rtol·|truth| + 8u·C + floor
+
+with u the dtype's unit roundoff, C = sum over the inputs w (the variables, the parameters, the
+float constants) of |w·∂truth/∂w| — how far rounding each input once moves the truth — and floor
+the smallest normal number of the dtype, only where the truth is 0 or subnormal. C is a property
+of the function at the point, not of how a graph computes it: near a zero of the derivative,
+where even a perfect implementation has a large relative error (quad's 2ax + by at x = 0.1,
+y = -0.2000001), C is of the size of the terms of the function, and it allows what rounding the
+inputs alone causes; sin(x)/x's f' at x = 1e-8 is -3.3e-9 and x·f'' is 3.3e-9 too, so an
+autograd of 0 there is FAILED. The size of the terms a graph cancels explains a loss of digits
+(expressions/precision.py); it never enters this rule.
+
+`digits_lost` measures an error in the same yardstick, log10(error / (u·allowance/rtol)), so that
+more than log10(rtol/u) digits (5.95 in float64) are lost exactly where the verdict fails.
 """
 
 from __future__ import annotations
@@ -39,8 +54,7 @@ RTOL: dict[str, dict[str, dict[int, float]]] = {
         "bfloat16": {1: 5e-2, 2: 1e-1},
     },
 }
-YARDSTICK_ULPS = 8  # rounding errors of the cancelling terms a verdict allows for near a zero
-
+ROUNDINGS = 8  # c in the rule: roundings of each input a correct implementation may be off by
 
 def rtol(dtype: str, order: int = 1, kind: TruthKind = "exact") -> float:
     """The relative tolerance of a derivative of ``order`` computed in ``dtype`` against a truth of ``kind``."""
@@ -68,38 +82,60 @@ def as_dtype(ref: float, dtype: str) -> float:
     return torch.tensor(ref, dtype=getattr(torch, dtype)).item()
 
 
-def within(value: float, ref: float, scale: float, dtype: str, tolerance: float | None = None) -> bool:
-    """|value - ref| <= rtol*|ref| + 8u*scale + tiny.
+def floor(ref: float, dtype: str) -> float:
+    """The absolute floor: the smallest normal number of the dtype where the truth is 0 or subnormal, else 0."""
+    tiny = limits(dtype)[1]
+    return tiny if abs(ref) < tiny else 0.0
 
-    The scale term (8 units in the last place of the cancelling terms) handles
-    points near a zero of the quantity, where relative error means nothing; the
-    tiny term (smallest normal number) handles true values that underflow. An
-    overflow that the true value shares is right (quad at x = 1e200 in float64).
-    """
-    u, tiny = limits(dtype)
-    if not math.isfinite(value):
-        return value == as_dtype(ref, dtype)
+
+def allowance(ref: float, conditioning: float, dtype: str, tolerance: float | None = None) -> float:
+    """rtol·|ref| + 8u·C + floor: the largest error the verdict accepts (C: see the module docstring)."""
+    u = limits(dtype)[0]
     relative = rtol(dtype) if tolerance is None else tolerance
-    return abs(value - ref) <= relative * abs(ref) + YARDSTICK_ULPS * u * abs(scale) + tiny
+    return relative * abs(ref) + ROUNDINGS * u * abs(conditioning) + floor(ref, dtype)
 
 
-def digits_lost(value: float, ref: float, scale: float, dtype: str) -> float:
-    """Decimal digits lost against the truth: log10(error / (u·yardstick)), from 0 to all of them.
+def within(value: float, ref: float, conditioning: float, dtype: str, tolerance: float | None = None) -> bool:
+    """|value - ref| <= rtol·|ref| + 8u·C + floor. A value that is not finite is right only where the
+    truth, held in the dtype, is that value too (quad at x = 1e200 overflows float64, as its truth)."""
+    if not math.isfinite(value) or not math.isfinite(as_dtype(ref, dtype)):
+        return value == as_dtype(ref, dtype)
+    return abs(value - ref) <= allowance(ref, conditioning, dtype, tolerance)
 
-    The yardstick is the tolerance's own, |ref| + (8u/rtol)·scale: near a zero of the quantity
-    the size of its cancelling terms weighs as in `within`, so more than log10(rtol/u) digits
-    (6 in float64) are lost exactly where the verdict fails. A nan, or an inf where the truth
-    is finite, lost all.
-    """
-    u, tiny = limits(dtype)
-    every = -math.log10(u)
-    ref = as_dtype(ref, dtype)
-    if value == ref:
-        return 0.0
+
+def needs_conditioning(value: float, ref: float, dtype: str) -> bool:
+    """Whether C matters for this value: it lost more than 2 digits by the strict measure (C = 0). Below
+    that, C changes neither the verdict nor the shown digits by much, and is not worth computing."""
     if not (math.isfinite(value) and math.isfinite(ref)):
+        return False
+    u = limits(dtype)[0]
+    return abs(value - ref) > 100 * u * abs(ref) + floor(ref, dtype)
+
+
+def verdict_digits(dtype: str) -> float:
+    """log10(rtol/u): a derivative that lost more digits than this fails (5.95 in float64)."""
+    return math.log10(rtol(dtype) / limits(dtype)[0])
+
+
+def digits_lost(value: float, ref: float, conditioning: float, dtype: str) -> float:
+    """Decimal digits lost against the truth: log10(error / (u·allowance/rtol)), from 0 to all of them.
+
+    allowance/rtol is |ref| + (8u/rtol)·C (+ floor/rtol): the verdict's own yardstick, so more than
+    log10(rtol/u) digits are lost exactly where `within` fails. A nan, or an inf where the truth is
+    finite, lost all.
+    """
+    u = limits(dtype)[0]
+    every = -math.log10(u)
+    held = as_dtype(ref, dtype)
+    if value == held:
+        return 0.0
+    if not (math.isfinite(value) and math.isfinite(held)):
         return every
-    error = abs(value - ref) / max(abs(ref) + YARDSTICK_ULPS * u / rtol(dtype) * abs(scale), tiny)
-    return min(every, max(0.0, math.log10(error / u))) if error > 0 else 0.0
+    error = abs(value - ref)
+    if error == 0:
+        return 0.0
+    yardstick = allowance(ref, conditioning, dtype) / rtol(dtype)
+    return min(every, max(0.0, math.log10(error / (u * yardstick))))
 
 
 def relative(error: float, ref: float) -> float:

@@ -12,20 +12,29 @@ jumps most is the culprit. For (cos(x) - 1)/x**2 at x = 1e-5 it is the
 subtraction cos(x) - 1: two numbers near 1 whose difference keeps only the
 digits below 1e-10, about ten of sixteen lost there and carried to the end.
 
+A node's adjoint is also born in its own local derivative: torch's backward of
+expm1 is grad·(expm1(u) + 1), which is 0 at u = -40 though e^-40 = 4.2e-18 is not,
+so a leaf's lost digits that none of its children's values or adjoints lost are
+charged to the child whose local derivative produced them.
+
 Digits are counted against float64's unit roundoff u = 2^-53: an error of
 u·10^k relative is k digits lost; everything (15.95 digits) is lost when the
-graph gives nan or inf where the truth is finite.
+graph gives nan or inf where the truth is finite. The digits lost by the graph's
+derivative as a whole are the check's (core/tolerance.digits_lost: the verdict's
+yardstick); the size of the terms the chain rule adds, which the graph cancels,
+is what the reason line shows, with a rewrite where one is known.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import mpmath
 
+from backpropcli.expressions.evaluate import HUGE_BITS, PERIODIC_BITS
 from backpropcli.expressions.graph import Step
-from backpropcli.expressions.symbolic import HUGE_BITS
 
 U = 2.0**-53
 ALL = round(53 * math.log10(2), 2)  # 15.95: every digit of a float64
@@ -41,10 +50,11 @@ class WorstNode:
 @dataclass(frozen=True)
 class PointPrecision:
     inputs: dict[str, float]
-    digits_lost: float  # of the graph's derivative (worst entry) against the 50-digit truth
-    worst_node: WorstNode
+    digits_lost: float | None  # of the graph's derivative (worst entry) against the truth; None: no truth here
+    worst_node: WorstNode | None
     reason: str  # one line: why the graph is wrong here ("" when it is not)
     nonfinite_node: str | None = None  # first node whose float value is nan/inf with a finite truth
+    own_derivative: bool = False  # the worst node lost its digits in its own local derivative
 
 
 def digits(rel: float) -> float:
@@ -56,8 +66,8 @@ def digits(rel: float) -> float:
     return min(ALL, math.log10(rel / U))
 
 
-def lost(value: float, truth: float, scale: float = 0.0) -> float:
-    """Digits lost by ``value`` against ``truth`` (relative, or against ``scale`` at a zero)."""
+def lost(value: float, truth: float) -> float:
+    """Digits lost by ``value`` against ``truth``, relative (a node's own value or adjoint)."""
     if math.isnan(truth):
         return ALL  # undefined at the point (0/0): no float can be right
     if not math.isfinite(value):
@@ -67,10 +77,7 @@ def lost(value: float, truth: float, scale: float = 0.0) -> float:
     err = abs(value - truth)
     if err == 0:
         return 0.0
-    # the verdict's yardstick (tolerance.within: rtol*|truth| + 8u*scale, rtol = 1e-10) in units of
-    # rtol, as tolerance.digits_lost: more than 6 digits lost exactly where the verdict fails
-    size = abs(truth) + 8 * U / 1e-10 * abs(scale)
-    return digits(err / size) if size else ALL
+    return digits(err / abs(truth)) if truth else ALL
 
 
 # ---- the high-precision walk ------------------------------------------------------------------
@@ -103,7 +110,9 @@ def _mp_op(step: Step, args: list):
             return None if isinstance(r, mpmath.mpc) else r
         u = args[0]
         if step.op in _EXPLIKE and u and mpmath.mag(u) > HUGE_BITS:
-            return None  # e^(e^1000): no affordable mpf (see symbolic.HUGE_BITS)
+            return None  # e^(e^1000): no affordable mpf (see evaluate.HUGE_BITS)
+        if step.op in ("sin", "cos", "tan") and u and mpmath.mag(u) > PERIODIC_BITS:
+            return None  # sin of a number of 10^5 bits: reducing it needs as many bits of pi
         out = {"neg": lambda: -u, "abs": lambda: abs(u), "sign": lambda: mpmath.mpf(mpmath.sign(u)),
                "sigmoid": lambda: 1 / (1 + mpmath.exp(-u)),
                "softplus": lambda: u + mpmath.log1p(mpmath.exp(-u)) if u > 0 else mpmath.log1p(mpmath.exp(u)),
@@ -137,6 +146,8 @@ def _mp_local(step: Step, args: list, out):
                 return [_binary_local(base, p, q, out, 0), _binary_local(base, p, q, out, 1)]
             return [_binary_local(base, p, q, out, 1 if step.const_side == "left" else 0)]
         u = args[0]
+        if step.op in ("sin", "cos", "tan") and u and mpmath.mag(u) > PERIODIC_BITS:
+            return [None]
         d = _LOCAL[step.op](u, out)
         return [d]
     except (ZeroDivisionError, ValueError, TypeError):
@@ -183,7 +194,7 @@ def _bits(inputs: dict[str, float]) -> int:
     return 256 + 4 * max(0, -math.frexp(small)[1])
 
 
-def walk(steps: list[Step], out: str, inputs: dict[str, float]) -> tuple[dict, dict]:
+def walk(steps: list[Step], out: str, inputs: dict[str, float]) -> tuple[dict, dict, set]:
     """High-precision forward values and adjoints (d out / d node) of every node; None = undefined."""
     with mpmath.workprec(_bits(inputs)):
         val: dict = {k: mpmath.mpf(v) for k, v in inputs.items()}
@@ -230,8 +241,9 @@ def torch_nodes(builder, variables, points: dict[str, list[float]], params: dict
     leaves = [torch.tensor(points[v], dtype=torch.float64, requires_grad=True) for v in variables]
     ps = {p: torch.full((n,), float(v), dtype=torch.float64) for p, v in params.items()}
     g = build(builder, {**dict(zip(variables, leaves)), **ps})
-    ops = [node for node in g.nodes.values() if node.op.name != "input"]
+    ops: list[Any] = [node for node in g.nodes.values() if node.op.name != "input"]
     tracked = [o for o in ops if o.tensor.requires_grad]
+    outs: Any
     if g.result.requires_grad:
         outs = torch.autograd.grad(g.result.sum(), leaves + [o.tensor for o in tracked],
                                    create_graph=order >= 2, allow_unused=True)
@@ -241,13 +253,12 @@ def torch_nodes(builder, variables, points: dict[str, list[float]], params: dict
     node_adj = dict(zip((o.name for o in tracked), outs[len(leaves):]))
     hess = None
     if order >= 2:
-        hess = [list(torch.autograd.grad(gi.sum(), leaves, retain_graph=True, allow_unused=True))
-                if gi is not None and gi.requires_grad else [None] * len(leaves) for gi in grads]
-        hess = [[_floats(h, n) for h in row] for row in hess]
+        rows: list[Any] = [list(torch.autograd.grad(gi.sum(), leaves, retain_graph=True, allow_unused=True))
+                           if gi is not None and gi.requires_grad else [None] * len(leaves) for gi in grads]
+        hess = [[_floats(h, n) for h in row] for row in rows]
     values = {o.name: o.tensor.detach().expand(n).tolist() for o in ops}
     adjoints = {o.name: _floats(node_adj.get(o.name), n) for o in ops}
-    grads = [_floats(gr, n) for gr in grads]
-    return values, adjoints, grads, hess
+    return values, adjoints, [_floats(gr, n) for gr in grads], hess
 
 
 def _floats(t, n: int) -> list[float]:
@@ -264,10 +275,11 @@ def _floats(t, n: int) -> list[float]:
 
 def analyse(steps: list[Step], out: str, builder, variables: tuple[str, ...], truth,
             points: dict[str, list[float]], params: dict[str, float], order: int = 1,
-            refs: list | None = None) -> list[PointPrecision]:
-    """Per point: digits the graph's derivative lost against ``truth`` (a symbolic.Truth) and the node
-    where the loss is born. ``refs`` (the References at the points, if the caller has them) saves
-    evaluating the truth twice."""
+            refs: list | None = None, totals: list | None = None) -> list[PointPrecision]:
+    """Per point: the digits the graph's derivative lost against ``truth`` and the node where the loss is
+    born. ``refs``: the References at the points, if the caller has them; ``totals``: the digits lost
+    per point as the check measured them (the verdict's yardstick; None where a point has no truth),
+    if the caller has them. A point without a truth is not analysed."""
     values, adjoints, grads, hess = torch_nodes(builder, variables, points, params, order)
     n = len(next(iter(points.values())))
     by_name = {s.name: s for s in steps}
@@ -279,62 +291,132 @@ def analyse(steps: list[Step], out: str, builder, variables: tuple[str, ...], tr
     for i in range(n):
         inputs = {v: float(points[v][i]) for v in variables}
         ref = refs[i] if refs is not None else truth(inputs, params, order)
+        status = getattr(ref, "status", "ok")
+        if status != "ok":
+            # no truth, no digits; where the truth is only uncertain, an overflow of the graph is still named
+            reason = ""
+            if status == "truth-uncertain":
+                _, _, big = walk(steps, out, {**inputs, **{k: float(v) for k, v in params.items()}})
+                over = next((s for s in steps if s.name in big and not math.isfinite(values[s.name][i])), None)
+                if over is not None:
+                    reason = (f"overflow at {over.name} = {over.expr}: its true value is beyond the float64 "
+                              "range (1.8e308)")
+            result.append(PointPrecision(inputs, None, None, reason))
+            continue
         if order >= 2:
             pairs = [(hess[r][c][i], ref.hessian[r][c], ref.hessian_scale[r][c])
                      for r in range(len(variables)) for c in range(len(variables))]
         else:
             pairs = [(grads[j][i], ref.gradient[v], ref.gradient_scale[v]) for j, v in enumerate(variables)]
-        total = max(lost(g, t, s) for g, t, s in pairs)
-        tv, ta, big = walk(steps, out, {**inputs, **{k: float(v) for k, v in params.items()}})
-        # a node whose true value is beyond the float range loses everything there, by overflow
-        # ... unless the truth of every derivative overflows too: then the graph's inf is right (as
-        # tolerance.within treats a shared overflow) and no node lost anything by it
-        shared = all(math.isinf(t) and g == t for g, t, _ in pairs)
-        fwd = {s.name: ALL if s.name in big and not shared else lost(values[s.name][i], tv[s.name])
-               for s in steps}
-        bwd = {s.name: lost(adjoints[s.name][i], ta[s.name]) for s in steps}
-        scores = {}
-        for s in steps:
-            inherited = max((fwd[p] for p in s.parents if p in by_name), default=0.0)
-            jump_f = fwd[s.name] - inherited
-            kids = children.get(s.name, [])
-            inherited_b = max([bwd[c.name] for c in kids] + [fwd[q] for c in kids for q in (c.name, *c.parents)
-                                                             if q in by_name and q != s.name], default=0.0)
-            jump_b = bwd[s.name] - inherited_b if s.name != out else 0.0
-            scores[s.name] = max(jump_f, jump_b)
-        worst = max(steps, key=lambda s: scores[s.name])  # the first of equals: the earliest node
-        nonfinite = next((s.name for s in steps if not math.isfinite(values[s.name][i])
-                          and (s.name in big or not math.isinf(tv[s.name]))), None)
-        wn = WorstNode(worst.name, worst.expr, round(max(0.0, scores[worst.name]), 1))
-        reason = classify(total, wn, nonfinite and by_name[nonfinite], tv, big, pairs)
-        if shared:
-            wn = WorstNode(worst.name, worst.expr, 0.0)
-            reason = f"f and {'f″' if order >= 2 else 'f′'} overflow float64 here (their true values too)"
-        result.append(PointPrecision(inputs, round(total, 2), wn, reason, nonfinite))
+        total = totals[i] if totals is not None and totals[i] is not None else max(lost(g, t) for g, t, _ in pairs)
+        point_values = {k: values[k][i] for k in values}
+        point_adjoints = {k: adjoints[k][i] for k in adjoints}
+        leaves = {v: (grads[j][i] if order < 2 else None) for j, v in enumerate(variables)}
+        walked = walk(steps, out, {**inputs, **{k: float(v) for k, v in params.items()}})
+        result.append(_attribute(steps, out, by_name, children, point_values, point_adjoints, leaves, walked,
+                                 inputs, total, pairs, order))
     return result
 
 
+def _attribute(steps, out, by_name, children, values, adjoints, leaves, walked, inputs, total, pairs, order):
+    """The worst node at one point and the reason line."""
+    tv, ta, big = walked
+    # a node whose true value is beyond the float range loses everything there, by overflow
+    # ... unless the truth of every derivative overflows too: then the graph's inf is right (as
+    # tolerance.within treats a shared overflow) and no node lost anything by it
+    shared = all(math.isinf(t) and g == t for g, t, _ in pairs)
+    fwd = {s.name: ALL if s.name in big and not shared else lost(values[s.name], tv[s.name]) for s in steps}
+    bwd = {s.name: lost(adjoints[s.name], ta[s.name]) for s in steps}
+    scores, own = {}, set()
+    for s in steps:
+        inherited = max((fwd[p] for p in s.parents if p in by_name), default=0.0)
+        kids = children.get(s.name, [])
+        inherited_b = max([bwd[c.name] for c in kids] + [fwd[q] for c in kids for q in (c.name, *c.parents)
+                                                         if q in by_name and q != s.name], default=0.0)
+        jump_b = bwd[s.name] - inherited_b if s.name != out else 0.0
+        scores[s.name] = max(fwd[s.name] - inherited, jump_b)
+    # a leaf's adjoint (the gradient itself) born where no child's value or adjoint lost it: in the
+    # only child's own local derivative (expm1 at -40), or as the paths from the leaf add up
+    paths = None
+    for leaf, grad in leaves.items():
+        kids = children.get(leaf, [])
+        if grad is None or not kids or leaf not in ta:
+            continue
+        jump = lost(grad, ta[leaf]) - max([bwd[c.name] for c in kids] + [fwd[c.name] for c in kids]
+                                          + [fwd[q] for c in kids for q in c.parents if q in by_name])
+        if len(kids) == 1 and jump > scores[kids[0].name]:
+            scores[kids[0].name] = jump
+            own.add(kids[0].name)
+        elif len(kids) > 1 and jump > max(scores.values()) and (paths is None or jump > paths[2]):
+            paths = (leaf, len(kids), jump)
+    worst = max(steps, key=lambda s: scores[s.name])  # the first of equals: the earliest node
+    nonfinite = next((s.name for s in steps if not math.isfinite(values[s.name])
+                      and (s.name in big or not math.isinf(tv[s.name]))), None)
+    wn = WorstNode(worst.name, worst.expr, round(max(0.0, scores[worst.name]), 1))
+    if paths is not None:  # the loss is born at the leaf itself, where the chain rule adds its paths
+        wn = WorstNode(paths[0], f"the sum of the {paths[1]} paths from {paths[0]}", round(paths[2], 1))
+    reason = classify(total, wn, nonfinite and by_name[nonfinite], tv, big, pairs,
+                      None if paths else worst, worst.name in own and paths is None)
+    if shared:
+        wn = WorstNode(worst.name, worst.expr, 0.0)
+        reason = f"f and {'f″' if order >= 2 else 'f′'} overflow float64 here (their true values too)"
+    return PointPrecision(inputs, round(total, 2), wn, reason, nonfinite, worst.name in own)
+
+
 def classify(total: float, worst: WorstNode, nonfinite: Step | None, true_values: dict, big: set,
-             pairs) -> str:
+             pairs, step: Step | None = None, own: bool = False) -> str:
     """One line: why the graph's derivative is wrong here (empty when it lost under 2 digits)."""
     if total < 2:
         return ""
     truth_finite = all(math.isfinite(t) for _, t, _ in pairs)
-    if any(math.isnan(t) for _, t, _ in pairs):
-        return "the derivative is undefined here (the symbolic limit does not exist)"
+    if nonfinite is not None and nonfinite.name in big:
+        return (f"overflow at {nonfinite.name} = {nonfinite.expr}: its true value is beyond the float64 "
+                "range (1.8e308)" + (" though f′ is not" if truth_finite else ""))
     if nonfinite is not None and truth_finite:
         if math.isnan(true_values[nonfinite.name]):
             return (f"nan at a removable singularity: {nonfinite.name} = {nonfinite.expr} is undefined here "
-                    "(0/0 or the like) though f has a finite limit")
-        if nonfinite.name in big:
-            return (f"overflow at {nonfinite.name} = {nonfinite.expr}: its true value is beyond the float64 "
-                    "range (1.8e308) though f′ is not")
+                    "(0/0 or the like) though f has a finite limit; rewrite it without the 0/0 (a series "
+                    "near the point, or a where() with the limit)")
         return f"overflow at {nonfinite.name} = {nonfinite.expr} (the graph gives inf or nan, the truth is finite)"
     if any(not math.isfinite(g) for g, _, _ in pairs) and truth_finite:
         return f"overflow: the graph's derivative is not finite; first loss at {worst.name} = {worst.expression}"
     if worst.digits_lost < 1:
         return ""  # no node to blame: naming one that lost nothing would contradict itself
-    return f"cancellation at {worst.name} = {worst.expression} ({worst.digits_lost:g} digits lost there)"
+    where = f"at {worst.name} = {worst.expression}"
+    if worst.expression.startswith("the sum of the"):
+        where = f"in {worst.expression}, as the chain rule adds them"
+    if own:
+        line = (f"cancellation in the local derivative of {worst.name} = {worst.expression} "
+                f"({worst.digits_lost:g} digits lost there)")
+    else:
+        line = f"cancellation {where} ({worst.digits_lost:g} digits lost there)"
+    terms = max(((abs(sc), abs(t)) for _, t, sc in pairs if math.isfinite(sc) and math.isfinite(t)),
+                key=lambda st: st[0] / st[1] if st[1] else math.inf, default=None)
+    if terms is not None and terms[0] > 1e3 * terms[1]:
+        line += f"; the chain rule's terms are of size {terms[0]:.2g} and cancel to {terms[1]:.2g}"
+    hint = rewrite_hint(step, own) if step is not None else ""
+    return line + (f"; {hint}" if hint else "")
+
+
+def rewrite_hint(step: Step, own: bool) -> str:
+    """A rewrite that avoids the loss at this node, where one is known."""
+    text = step.expr.replace(" ", "")
+    if own and step.op == "sigmoid":
+        return "torch's backward of sigmoid is s·(1 - s): write its derivative as sigmoid(u)*sigmoid(-u)"
+    if own and step.op == "expm1":
+        return "torch's backward of expm1 is grad·(expm1(u) + 1): for u << 0 that is 0, though e^u is not"
+    if own and step.op == "tanh":
+        return "torch's backward of tanh is 1 - tanh(u)^2, which cancels for large |u|"
+    if step.op in ("sub", "sub_const", "add_const", "add"):
+        if "cos(" in text and ("-1" in text or "1-" in text):
+            return "rewrite cos(u) - 1 as -2*sin(u/2)**2"
+        if "exp(" in text and ("-1" in text or "1-" in text):
+            return "rewrite exp(u) - 1 as expm1(u)"
+        if "sigmoid(" in text and "1-" in text:
+            return "rewrite 1 - sigmoid(u) as sigmoid(-u)"
+    if step.op == "log" and text.startswith("log(1+"):
+        return "rewrite log(1 + u) as log1p(u)" + (" (softplus(u) for log(1 + exp(u)))" if "exp(" in text else "")
+    return ""
 
 
 # ---- ranges -----------------------------------------------------------------------------------
@@ -352,11 +434,11 @@ class Region:
 
 def region(results: list[PointPrecision], tolerance: float = 6.0, variable: str = "x") -> Region | None:
     """The span of ``variable`` where the graph lost more than ``tolerance`` digits, or None."""
-    bad = [r for r in results if r.digits_lost > tolerance]
+    bad = [r for r in results if r.digits_lost is not None and r.digits_lost > tolerance]
     if not bad:
         return None
     xs = [r.inputs[variable] for r in bad]
-    worst = max(bad, key=lambda r: r.digits_lost)
+    worst = max(bad, key=lambda r: r.digits_lost or 0.0)
     return Region(variable, min(xs), max(xs), len(bad), worst, worst.reason)
 
 
@@ -364,7 +446,8 @@ def summary(results: list[PointPrecision], tolerance: float = 6.0, variable: str
     """One line for a range, e.g. 'loses > 6 digits for x in [1e-08, 0.0031] (37 points): cancellation at ...'."""
     r = region(results, tolerance, variable)
     if r is None:
-        return f"loses at most {max((p.digits_lost for p in results), default=0):.1f} digits on this range"
+        most = max((p.digits_lost for p in results if p.digits_lost is not None), default=0.0)
+        return f"loses at most {most:.1f} digits on this range"
     where = f"at {variable} = {r.low:.3g}" if r.low == r.high else f"for {variable} in [{r.low:.3g}, {r.high:.3g}]"
-    return (f"loses > {tolerance:g} digits {where} ({r.points} point{'s' if r.points > 1 else ''}): "
+    return (f"loses > {tolerance:.3g} digits {where} ({r.points} point{'s' if r.points > 1 else ''}): "
             f"{r.reason or 'the derivative is far from the truth'}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from backpropcli.functions.graph import GraphBuilder
 
@@ -12,8 +13,18 @@ from backpropcli.functions.graph import GraphBuilder
 class Reference:
     """Ground truth from mpmath at 50 significant digits, rounded to float64.
 
-    ``*_scale`` is the size of the terms that cancel in the quantity (the natural
-    yardstick for an absolute error where the quantity itself is near zero).
+    ``*_scale`` is the size of the terms that cancel in the quantity: it explains a loss of digits
+    near a zero of the quantity, and never enters a verdict.
+
+    ``status`` says whether there is a truth to judge against: "ok"; "not-real" (f is complex
+    here), "undefined" (f has no finite value or limit), "not-differentiable" (a kink, a cusp, a
+    domain edge, a jump) or "truth-uncertain" (two independent truths disagree, or cannot be
+    settled). Only an "ok" point is judged; ``cause`` and ``evidence`` say why another is not
+    (e.g. cause "kink", evidence {"left": -1.0, "right": 1.0}). ``source`` names the truth used
+    ("symbolic", "numerical"; empty for a built-in's closed form) and ``note`` why the numerical one
+    was used. ``conditioning(dtype)``, where given, returns for f, the gradient and the Hessian
+    (row-major) the sum over the inputs w of |w ∂q/∂w| that the verdict's rule allows for
+    (core/tolerance.py); without it the check measures that itself from ``reference``.
     """
 
     value: float
@@ -22,6 +33,12 @@ class Reference:
     gradient_scale: dict[str, float]
     hessian: list[list[float]] | None = None
     hessian_scale: list[list[float]] | None = None
+    status: str = "ok"
+    cause: str = ""
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+    note: str = ""
+    conditioning: Callable[[str], list[float]] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -59,3 +76,6 @@ class FunctionSpec:
     # annotate(check): called on every finished check of this function, to add fields to check.extra
     # and point.extra (e.g. an expression's derivatives, digits_lost, worst_node) or to judge further
     annotate: Callable[[object], None] | None = None
+    # prepare(): called once before a check computes its references (a typed expression's
+    # symbolic limits get a fresh time budget per check)
+    prepare: Callable[[], None] | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from backpropcli.present import truths
 from backpropcli.present.jsonfmt import plain
 
 FIGURE_SUFFIXES = (".png",)
@@ -52,13 +53,17 @@ def _comparison(c) -> dict:
     entry = {"analytic": c.analytic, **entry}
     entry["abs_error"] = c.abs_error
     entry["ok"] = c.ok
+    if c.conditioning is not None:
+        entry["conditioning"] = c.conditioning  # C of the verdict's rule, where it mattered
+    if c.digits_lost is not None:
+        entry["digits_lost"] = c.digits_lost
     return entry
 
 
 def _hessian(point) -> dict:
     first = point.hessian[0][0]
     methods = ["analytic", *first.methods()]
-    matrix = {m: [[getattr(c, m) for c in row] for row in point.hessian] for m in methods}
+    matrix: dict[str, object] = {m: [[getattr(c, m) for c in row] for row in point.hessian] for m in methods}
     matrix["abs_error"] = {m: [[c.abs_error[m] for c in row] for row in point.hessian]
                            for m in methods if m in first.abs_error and m != "derivative_graph"}
     return matrix
@@ -77,6 +82,8 @@ def check(result, cfg, files: list[Path]) -> dict:
             item["hessian"] = _hessian(p)
         item["graph_ok"], item["graph_digits_lost"] = p.graph_ok, p.graph_digits_lost
         item["ok"] = p.ok
+        item["status"] = p.status
+        item["truth"] = _truth(p, result)
         item.update(p.extra)
         points.append(item)
     verdict_key = result.order.gradcheck_name
@@ -85,8 +92,20 @@ def check(result, cfg, files: list[Path]) -> dict:
         payload["variables"] = result.variables
     payload.update({"params": result.params, "dtype": result.dtype, "rtol": result.rtol, "points": points,
                     verdict_key: result.gradcheck, f"{verdict_key}_points": result.gradcheck_points,
-                    "graph_failures": len(result.graph_failures), "ok": result.ok, **written(files)})
+                    "graph_failures": len(result.graph_failures), "checked": result.checked,
+                    "unchecked": result.unchecked,
+                    "findings": [{**f, "message": truths.finding_line(f, result)} for f in result.findings],
+                    "ok": result.ok, **written(files)})
     return payload  # plain numbers already; nan and inf become strings when it is written
+
+
+def _truth(point, check) -> dict:
+    """Where a point's truth comes from, and why a point without one has none."""
+    ref = point.reference
+    out = {"source": getattr(ref, "source", "") or "closed form", "note": getattr(ref, "note", "")}
+    if not point.checked:
+        out.update({"cause": ref.cause, "evidence": dict(ref.evidence), "message": truths.message(point, check)})
+    return out
 
 
 def trace(traced) -> dict:

@@ -35,6 +35,9 @@ def _error_panel(bottom, check, xs, order, entries, name: str, marked=None, at=N
             errors = []
             for i in indices:
                 comps = [c for _, c in entries(points[i])]
+                if not points[i].checked:  # no truth there: nothing to draw
+                    errors.append(float("nan"))
+                    continue
                 if method not in comps[0].rel_error:
                     break
                 errors.append(max(c.rel_error[method] for c in comps))

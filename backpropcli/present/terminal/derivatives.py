@@ -6,6 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from backpropcli.present import truths
 from backpropcli.present.fmt import error as err
 from backpropcli.present.fmt import full, num
 from backpropcli.present.terminal.fit import Fit
@@ -69,10 +70,15 @@ def expression_header(check) -> Table:
     return table
 
 
-def precision_caption(point) -> Text | None:
-    """Digits the graph's derivative lost at a point, and the node where the loss is born (and why)."""
+def precision_caption(point, check=None) -> Text | None:
+    """Digits the graph's derivative lost at a point, and the node where the loss is born (and why);
+    at a point without a truth, why it has none."""
+    if not point.checked:
+        reason = point.extra.get("reason")
+        return Text(truths.message(point, check) + (f"; the graph: {reason}" if reason else ""), style="yellow")
+    note = getattr(point.reference, "note", "")
     if "digits_lost" not in point.extra:
-        return None
+        return Text(f"truth: numerical ({note})", style="dim") if note else None
     lost, worst, reason = point.extra["digits_lost"], point.extra["worst_node"], point.extra.get("reason")
     style = "green" if lost < 2 else ("yellow" if lost <= 6 else "bold red")
     shown = "all 16" if lost >= 15.9 else f"{lost:.1f} of 16"
@@ -82,12 +88,14 @@ def precision_caption(point) -> Text | None:
     elif worst["digits_lost"] > 0:
         text.append(f"; worst node {worst['name']} = {worst['expression']} "
                     f"({worst['digits_lost']:.1f} digits lost there)")
+    if note:
+        text.append(f" · truth: numerical ({note})", style="dim")
     return text
 
 
 def why_failed(check) -> str | None:
     """Where and why autograd through an expression's graph failed, in one line; None without a reason."""
-    failed = [p for p in check.points if not p.ok and p.extra.get("reason")]
+    failed = [p for p in check.points if p.ok is False and p.extra.get("reason")]
     if not failed:
         return None
     worst = max(failed, key=lambda p: p.extra.get("digits_lost", 0))
@@ -104,11 +112,14 @@ def what_failed(check) -> str:
     """What made a check fail, named: the judged column, f's value, or gradcheck."""
     subject = "the custom Function" if check.has_custom else "autograd through the graph"
     parts = []
-    wrong = [p for p in check.points if not all(c.ok for _, c in check.entries(p))]
+    if not check.checked:
+        first = check.points[0]
+        return f"no point could be checked ({truths.message(first, check)}), so nothing was verified"
+    wrong = [p for p in check.points if p.checked and not all(c.ok for _, c in check.entries(p))]
     if wrong:
         parts.append(f"{subject} disagrees with the analytic reference at {len(wrong)} of {len(check.points)} "
                      f"point(s), e.g. {_inputs(wrong[0])}")
-    value = [p for p in check.points if not p.ok and p not in wrong]
+    value = [p for p in check.points if p.ok is False and p not in wrong]
     if value:
         parts.append(f"f's value disagrees with the truth at {len(value)} point(s), e.g. {_inputs(value[0])} "
                      f"(f = {full(value[0].value, check.dtype)}, true {full(value[0].value_analytic)})")
@@ -125,8 +136,9 @@ def _inputs(point) -> str:
     return ", ".join(f"{k} = {full(v)}" for k, v in point.inputs.items())
 
 
-def check_point(check, point, derivative_label: str | None = None) -> Table:
-    verdict = Text("ok", style="bold green") if point.ok else Text("FAILED", style="bold red")
+def check_point(check, point, derivative_label: str | None = None) -> Fit:
+    verdict = (Text("not checked", style="yellow") if point.ok is None
+               else Text("ok", style="bold green") if point.ok else Text("FAILED", style="bold red"))
     title = Text.assemble(f"{check.function} at {_inputs(point)}:  f = {full(point.value, check.dtype)}  ", verdict)
     table = Table(title=title, title_justify="left")
     table.add_column("derivative", no_wrap=True)
@@ -142,23 +154,26 @@ def check_point(check, point, derivative_label: str | None = None) -> Table:
             name = METHOD_LABELS[method]
             if method == "derivative_graph" and derivative_label:
                 name = derivative_label
-            style = None if method != check.judged else ("green" if comp.ok else "bold red")
+            style = None if method != check.judged or comp.ok is None else ("green" if comp.ok else "bold red")
             table.add_row("", name, full(value, check.dtype), err(comp.abs_error.get(method)),
                           err(comp.rel_error.get(method)), style=style)
     return Fit(table, label_columns=2)
 
 
-def check_summary(check) -> Table:
+def check_summary(check) -> Fit:
     n = len(check.points)
-    good = sum(p.ok for p in check.points)
+    good = sum(bool(p.ok) for p in check.points)
+    judged = check.checked
     table = Table(show_header=False, box=None, padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
     params = ", ".join(f"{k} = {num(v)}" for k, v in check.params.items())
     table.add_row("function", check.function + (f"  ({params})" if check.params else ""))
-    table.add_row("points", f"{n} in {check.dtype}, rtol {check.rtol:g} against analytic")
+    table.add_row("points", f"{n} in {check.dtype}, rtol {check.rtol:g} against analytic"
+                  + (f"; {n - judged} not checked" if judged < n else ""))
     methods = [m for m in ("custom", "autograd", "finite_difference") if m != "custom" or check.has_custom]
-    table.add_row("max |error|", ",  ".join(f"{METHOD_LABELS[m]} {err(check.max_abs_error(m))}" for m in methods))
+    if judged:
+        table.add_row("max |error|", ",  ".join(f"{METHOD_LABELS[m]} {err(check.max_abs_error(m))}" for m in methods))
     worst = check.worst()
     if worst is not None and n > 1:
         point, key, rel = worst
@@ -186,18 +201,27 @@ def check_summary(check) -> Table:
         style = "green" if check.gradcheck else "bold red"
         table.add_row(name, Text(f"{'passed' if check.gradcheck else 'FAILED'} "
                                  f"(float64, {check.gradcheck_points} point(s))", style=style))
-    verdict = (Text(f"all {n} point(s) ok", style="bold green") if good == n
-               else Text(f"{n - good} of {n} point(s) FAILED", style="bold red"))
+    for finding in check.findings:
+        if finding["code"] != "nothing-checked":
+            table.add_row(finding["code"], Text(truths.finding_line(finding, check),
+                                                style="dim" if finding["severity"] == "info" else "yellow"))
+    which = "checked " if judged < n else ""
+    if not judged:
+        verdict = Text("nothing checked: no point has a truth to judge against", style="bold red")
+    elif good == judged:
+        verdict = Text(f"all {judged} {which}point(s) ok", style="bold green")
+    else:
+        verdict = Text(f"{judged - good} of {judged} {which}point(s) FAILED", style="bold red")
     table.add_row("verdict", verdict)
     return Fit(table)
 
 
 def check_tables(check, show_all: bool = False, derivative_label: str | None = None) -> Group:
     shown = check.points if show_all else check.points[:MAX_POINT_TABLES]
-    parts = [expression_header(check)] if "expression" in check.extra else []
+    parts: list[Table | Fit | Text] = [expression_header(check)] if "expression" in check.extra else []
     for p in shown:
         parts.append(check_point(check, p, derivative_label))
-        caption = precision_caption(p)
+        caption = precision_caption(p, check)
         if caption is not None:
             parts.append(caption)
     if len(shown) < len(check.points):
