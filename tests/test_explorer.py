@@ -119,7 +119,7 @@ def test_a_students_gradients_are_shown_and_the_wrong_one_is_marked():
     e = explorer.explore(_synthetic(), "f", students)
     (wrong,) = e.marked("wrong")
     assert e.steps[wrong].node == "a" and e.steps[wrong].phase == "backward"
-    assert "yours: ∂f/∂a = 2: wrong: sign flipped" in e.steps[wrong].lines
+    assert e.steps[wrong].marks[0].text == "yours: ∂f/∂a = 2 is wrong (sign flipped); the true one is -2"
     right = next(s for s in e.steps if s.node == "b" and s.phase == "backward")
     assert "yours: ∂f/∂b = 3: right" in right.lines and right.marks == []
     html = explorer.page(_synthetic(), "f", students)

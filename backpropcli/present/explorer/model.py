@@ -256,10 +256,12 @@ def _backward_step(trace: Trace, node: TraceNode, index: int, count: int, total:
     marks = []
     if student is not None:
         mine = f"yours: {partial(symbol, node.name)} = {text(student.grad, dt)}"
-        lines.append(f"{mine}: wrong{': ' + student.note if student.note else ''}" if student.wrong
-                     else f"{mine}: right")
-        if student.wrong:
-            marks.append(Mark("wrong", f"{mine}, the true one is {text(node.grad, dt)}", node=node.name))
+        if student.wrong:  # said once, as the step's mark
+            why = f" ({student.note})" if student.note else ""
+            marks.append(Mark("wrong", f"{mine} is wrong{why}; the true one is {text(node.grad, dt)}",
+                              node=node.name))
+        else:
+            lines.append(f"{mine}: right")
     incoming = _parents(trace, node.name)
     if not incoming:
         lines.append(f"{node.name} is an input: the backward pass ends here on this path.")
