@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from backpropcli.config.defaults import REGRESS as R
+from backpropcli.config.defaults import REGRESS
 from backpropcli.config.points import Points
 from backpropcli.config.yaml12 import read_yaml
 from backpropcli.errors import ConfigError, InputError
@@ -43,6 +43,9 @@ class _Model(BaseModel):
                     raise ValueError(f"{key} = {v:g} does not fit in float32 (largest {FLOAT32_MAX:.3g}); "
                                      "use dtype float64")
         return self
+
+
+R: dict[str, Any] = REGRESS  # values of several types: each field says its own
 
 
 class RegressConfig(_Model):
@@ -84,7 +87,7 @@ def function_model(spec) -> type[_Model]:
     cached = _FUNCTION_MODELS.get(spec.name)
     if cached is not None and cached[0] is spec:
         return cached[1]
-    fields: dict[str, Any] = {"function": (Literal[spec.name], spec.name)}  # type: ignore[valid-type]
+    fields: dict[str, Any] = {"function": (Literal[spec.name], spec.name)}
     for name in spec.variables:
         fields[name] = (Points, list(spec.points[name])) if name in spec.points else (Points, ...)
     for name in spec.params:
