@@ -102,7 +102,23 @@ def edge_svg(edge: EdgeView, place: EdgePlace, forward_step: int, notes: list[No
     parts += [f'<g class="label" data-step="{edge.step}">', rect(inner, "bg", rx=0.06),
               text(*place.label, edge.label, "local", 9)]
     parts += [rect(box, f"mark {kind}", step, rx=0.1) for step, kind in reversed(notes)]  # nan on top
-    return "".join(parts) + "</g></g>"
+    parts.append("</g>")
+    if not data:  # at its step only: the downstream it carries back, under the label, in red
+        down = f"↓ {edge.downstream_box}"
+        lx, ly = place.label[0], place.label[1] - 0.27
+        under = label_box(lx, ly, down)
+        parts += [f'<g class="down" data-step="{edge.step}">', rect((under[0] + 0.06, under[1] + 0.06,
+                  under[2] - 0.06, under[3] - 0.06), "bg", rx=0.06), text(lx, ly, down, "downstream", 9), "</g>"]
+    parts.append(f"<title>{escape(_tooltip(edge))}</title>")
+    return "".join(parts) + "</g>"
+
+
+def _tooltip(edge: EdgeView) -> str:
+    """The edge in words, for a pointer that rests on it."""
+    if edge.local is None:
+        return f"{edge.source} → {edge.target}: data, no gradient flows"
+    return (f"{edge.source} → {edge.target}: local ∂{edge.target}/∂{edge.source} = {edge.rule} = {edge.local}; "
+            f"downstream = upstream × local = {edge.upstream} × {edge.local} = {edge.downstream} (step {edge.step})")
 
 
 def _notes(explorer: Explorer) -> tuple[dict[str, list[Note]], dict[int, list[Note]]]:

@@ -79,7 +79,7 @@
       n.terms.forEach((t) => {
         const sum = t.summed ? "Σ " : "";
         line(lines, "via " + t.via + ": " + sum + t.d_via + " × " + t.d_local + " = " + sum + t.upstream + " × " +
-             t.local + " = " + t.downstream + "   (local: " + t.rule + ")", "indent");
+             t.local + " = " + t.downstream + " (local: " + t.rule + ")", "indent");
       });
       if (n.student) {
         line(lines, "yours: " + n.student_grad + (n.student.wrong ? " ✗ wrong" : " ✓ right") +

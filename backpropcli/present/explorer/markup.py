@@ -15,12 +15,13 @@ from dataclasses import asdict
 from html import escape
 from importlib import resources
 
-from backpropcli.present.explorer.drawing import attrs, svg
+from backpropcli.present.explorer.drawing import PX_PER_UNIT, attrs, svg
 from backpropcli.present.explorer.model import Explorer, Mark
 from backpropcli.present.figures.common import EDGE_COLOR, EDGE_TEXT, GRAD_COLOR, VALUE_COLOR
 from backpropcli.present.fmt import partial
 
 MARK_NAMES = {"nan": "nan born", "inf": "inf born", "wrong": "wrong gradient"}
+WIDE_PX = 760  # a graph wider than this (CSS pixels at the picture's scale) takes the page's width
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 
 
@@ -110,7 +111,11 @@ def render(explorer: Explorer) -> str:
     legend = (f"forward pass {direction} · <span class=v>black: value</span> · <span class=g>red: gradient "
               f"{escape(partial(explorer.symbol, 'node'))}</span> · on arrows: local gradient ∂child/∂parent"
               f"{escape(unused)} · click a node for its chain rule · keys ← → Home End")
+    lo_x, _, hi_x, _ = explorer.layout.bounds
+    # a wide graph (Figure 5) gets the page's width, the panels go below it; else they sit beside it
+    arrangement = "wide" if (hi_x - lo_x) * PX_PER_UNIT > WIDE_PX else "beside"
     return PAGE.format(title=escape(explorer.title), csp=CSP, css=css, controls=_controls(explorer),
+                       arrangement=arrangement,
                        svg=svg(explorer), legend=legend, tables=tables(explorer), data=payload, script=script)
 
 
@@ -127,7 +132,7 @@ PAGE = """<!doctype html>
 <p class="legend">{legend}</p>
 <noscript><p class="legend">JavaScript is off: every step is shown at once.</p></noscript></header>
 {controls}
-<main>
+<main class="{arrangement}">
 <div id="figure">{svg}</div>
 <div id="panels">
 <section id="step-panel" aria-live="polite"><h2 id="step-heading"></h2><div id="step-lines"></div></section>

@@ -72,7 +72,8 @@ class EdgeView:
     rule: str
     upstream: str
     downstream: str | None
-    step: int  # the step at which the gradient flows along it (0 for data: nothing is computed)
+    step: int  # the step at which the gradient flows along it (data: the step its child says none does)
+    downstream_box: str | None = None  # the picture's digits, for the graph
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,8 @@ def explore(trace: Trace, symbol: str = "f", students: dict[str, Student] | None
              for name in order]
     edges = [EdgeView(e.source, e.target, edge_label(e), None if e.local is None else text(e.local, dt), e.rule,
                       text(e.upstream, dt), None if e.downstream is None else text(e.downstream, dt),
-                      0 if e.local is None else backward[e.target])
+                      backward.get(e.target, 0),  # what the child sends back, at its backward step
+                      None if e.downstream is None else compact(e.downstream))
              for e in trace.edges]
     steps = [Step(0, "start", None, "the graph, before the forward pass",
                   [f"{len(order)} nodes in topological order: {', '.join(order)}. Press → (or the buttons) "
