@@ -134,3 +134,16 @@ def test_a_float32_run_prints_float32_digits(built):
     # the report's regression runs in float32: its 0.3 is 0.3, not 0.30000001192092896
     assert "0.30000001192092896" not in text and "5.914999961853027" not in text
     assert "| W (final) | -0.6064835 |" in text
+
+
+def test_an_explorer_page_beside_the_report_for_each_traced_figure(built):
+    """Figures 4-7 and the loss graph, each stepped through in a browser: linked from report.md/.html."""
+    text = built.markdown.read_text()
+    html = built.html.read_text()
+    for stem in ("sinc-graph", "quad-graph", "softplus-graph", "softplus-derivative-graph", "regression-graph"):
+        page = built.folder / f"{stem}-explorer.html"
+        assert page.exists() and page in built.files, stem
+        assert f"]({stem}-explorer.html)" in text and f'href="{stem}-explorer.html"' in html
+        assert page.read_text().startswith("<!doctype html>")
+    figure7 = (built.folder / "softplus-derivative-graph-explorer.html").read_text()
+    assert "Figure 7" in figure7 and "∂f′/∂x" in figure7

@@ -132,7 +132,8 @@ def _part_a(run) -> list[str]:
         f"| ![Figure 1]({figures['report'][0].name}) | ![Figure 1, converged]({figures['converged'][0].name}) |\n"
         f"| ![Figure 2]({figures['report'][1].name}) | ![Figure 2, converged]({figures['converged'][1].name}) |\n",
         "\n### The graph of one iteration's loss\n",
-        f"![regression graph](regression-graph.png)\n\n{_trace_tables(run.loss_trace, 'L')}",
+        f"![regression graph](regression-graph.png)\n\n{_explorer_link('regression-graph', 'this graph')}\n\n"
+        f"{_trace_tables(run.loss_trace, 'L')}",
     ]
 
 
@@ -150,8 +151,15 @@ def _part_b(run) -> list[str]:
         for figure in part.figures:
             caption = figure.trace.title.replace(f" ({figure.title})", "")  # said once, in bold
             md.append(f"\n**{figure.title}.** {caption}\n\n![{figure.title}]({figure.file_stem}.png)"
+                      f"\n\n{_explorer_link(figure.file_stem, figure.title)}"
                       f"\n\n{_trace_tables(figure.trace, figure.symbol)}")
     return md
+
+
+def _explorer_link(file_stem: str, what: str) -> str:
+    """A link to the explorer page written beside the report (app.views.write_explorer names it)."""
+    return (f"[Step through {what} in a browser]({file_stem}-explorer.html): the forward pass node by node, "
+            "then the backward pass from the output, every number as it is computed.")
 
 
 def _changed(before, after) -> str:
