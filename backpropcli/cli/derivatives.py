@@ -86,7 +86,11 @@ abs sigmoid softplus. The analytic column is then sympy's derivative of the same
 50 digits (the limit where the formula is 0/0), the autograd column goes through the
 expression's graph (v1, v2, ...: --trace, --graph, --autograd-graph show it), each point
 says how many digits that graph lost and the node where the loss is born, and exit 1
-means the graph is numerically unsafe there.
+means the graph is numerically unsafe there. A derivative is ok only within
+rtol·|truth| + 8u·C of the truth, C being how far rounding each input once moves it
+(docs/numerics.md). A point where f is not real, has no limit or no derivative (abs at 0),
+or where sympy's truth and a numerical one disagree, is named and not checked; when no
+point can be checked, exit 1 (nothing-checked).
 
   [cyan]backprop grad 'x*sin(x)' --x 2[/cyan]
 
@@ -97,6 +101,8 @@ means the graph is numerically unsafe there.
   [cyan]backprop grad 'sin(x)/x' --x 0[/cyan]   (truth: the limit 0; graph: nan; exit 1)
 
   [cyan]backprop grad 'exp(-x^2/2)/sqrt(2*pi)' --x 1 --json[/cyan]
+
+  [cyan]backprop grad 'abs(x)' --x=-1,0,1[/cyan]   (x = 0: not differentiable, not checked)
 """
 
 HESSIAN_HELP = """Report section 3.4: second derivatives, through a differentiable backward.

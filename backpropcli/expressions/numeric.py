@@ -2,9 +2,11 @@
 
 No sympy and no rule of differentiation: the tree (evaluate.py) is sampled along rays from the
 point at three step sizes, and one-sided, central and mixed difference quotients are settled
-(stencils.py). Three steps that do not settle are tried again 2^448 and 2^1024 times finer (a
-feature below the first steps, or a domain edge closer than them), and with more working bits
-where rounding noise is to blame; an estimate that never settles leaves the truth uncertain.
+(stencils.py), first at steps of 2^-40..2^-64 of the coordinate: enough for an ordinary point,
+and accepted only where it finds one. Otherwise, and where the steps do not settle, steps down
+to 2^-128, 2^-576 and 2^-1152 are tried (a feature below the first steps, or a domain edge
+closer than them), and more working bits where rounding noise is to blame; an estimate that
+never settles leaves the truth uncertain.
 Every quantity is settled to 2^-60 of what a float verdict can resolve there.
 
 What the rays show is the point's kind, named rather than guessed:
@@ -30,7 +32,7 @@ import mpmath
 from backpropcli.expressions.evaluate import NotReal, Outside, Pole, TooCostly, Tree, inexact
 from backpropcli.expressions.stencils import EXTRA, MAX_PREC, Settled, Try, exponent, is_number, rays, value_at
 
-SETS = ((64, 96, 128), (512, 544, 576), (1088, 1120, 1152))  # step sizes 2^-K, three per try
+SETS = ((40, 52, 64), (64, 96, 128), (512, 544, 576), (1088, 1120, 1152))  # steps 2^-K, three a try
 SAME = 60  # bits: estimates equal to 2^-60 relative are the same number for any float verdict
 EPSILON_BITS = 60  # the relative perturbation of an input in `conditioning`
 
@@ -144,7 +146,9 @@ def numerical(tree: Tree, names: tuple[str, ...], point: dict, params: dict, ord
         except _MorePrecision as more:
             extra += more.bits
             continue
-        if result is not None:
+        # the first try's steps (2^-40 of the coordinate) are coarse: it may say "ok", but a point
+        # without a derivative is only named from steps fine enough to see a domain edge at 1e-20
+        if result is not None and (result.status == "ok" or Ks != SETS[0]):
             return result
         tries.pop(0)  # an edge of the domain between the step sizes, or a feature below them: look closer
     return Numerical("uncertain", "unsettled")

@@ -21,7 +21,7 @@ import mpmath
 
 from backpropcli.expressions.evaluate import Outside, Tree
 
-EXTRA = 192  # working precision: 2·(finest K) + EXTRA bits
+EXTRA = 128  # working precision: 2·(finest K) + EXTRA bits
 MAX_PREC = 1 << 14  # a point whose evaluation cancels beyond this is uncertain
 
 

@@ -90,6 +90,8 @@ class Truth:
                 self._programs[order] = deadline.within(BUILD_SECONDS, build)
             except deadline.TimeUp:
                 self._programs[order] = f"sympy took longer than {BUILD_SECONDS:g} s to prepare the derivatives"
+            except (ValueError, TypeError, NotImplementedError, RecursionError) as exc:  # sympy's own limits
+                self._programs[order] = f"sympy could not prepare the derivatives ({type(exc).__name__})"
         return self._programs[order]
 
     def _symbolic(self, point: dict, order: int) -> tuple[list, list, list | None, str]:
