@@ -302,3 +302,56 @@ def test_the_audit_oracle_is_right_on_a_known_case(x0):
     kind, d, _ = oracle(t, x0)
     assert kind == "ok" and float(d) == pytest.approx(math.sin(x0) + x0 * math.cos(x0), rel=1e-15)
     assert oracle(("f", "abs", ("x",)), 0.0)[0] == "kink" and oracle(("f", "sqrt", ("x",)), -1.0)[0] == "none"
+
+
+def second(t, x0: float):
+    """("ok", f''), ("kink",) where f' or f'' differs by side, or ("skip",) where the test cannot say."""
+    first = oracle(t, x0)
+    if first[0] == "kink":
+        return ("kink",)
+    if first[0] != "ok":
+        return ("skip",)
+    with mpmath.workdps(60 + (int(-math.log10(abs(x0))) if 0 < abs(x0) < 1 else 0)):
+        x = mpmath.mpf(x0)
+        step = mpmath.ldexp(1, (int(mpmath.mag(x)) if x else 0) - 100)
+
+        def f(u):
+            return evaluate(t, u, {})
+
+        try:
+            right = mpmath.diff(f, x, 2, direction=1, h=step)
+            left = mpmath.diff(f, x, 2, direction=-1, h=step)
+            d2 = mpmath.diff(f, x, 2, h=step)
+        except NoValue:
+            return ("skip",)
+        if abs(right - left) > mpmath.mpf(10) ** -12 * (abs(right) + abs(left) + 1):
+            return ("kink",)
+        return ("ok", d2)
+
+
+def test_audit_of_second_derivatives():
+    rng = random.Random(SEED + 1)
+    judged = unjudged = 0
+    problems = []
+    for _ in range(30):
+        t = expression(rng, depth=2)
+        points = [round(rng.uniform(-2.5, 2.5), 3), rng.choice(SPECIAL)]
+        try:
+            spec = compile_expr(text(t))
+        except InputError:
+            continue
+        check = checks.derivatives(spec, {"x": points}, {}, 2)
+        for point in check.points:
+            kind = second(t, point.inputs["x"])
+            comp = point.hessian[0][0]
+            where = f"{text(t)} at x = {point.inputs['x']!r}"
+            if kind[0] == "kink" and point.status != "not-differentiable":
+                problems.append(f"{where}: no second derivative, the tool says {point.status}")
+            if kind[0] == "ok" and point.status == "checked":
+                judged += 1
+                want = float(kind[1])
+                if not abs(comp.analytic - want) <= 1e-12 * abs(want) + ORACLE_FLOOR ** 0.5:
+                    problems.append(f"{where}: tool's f'' {comp.analytic!r}, the test's {want!r}")
+            unjudged += point.status != "checked"
+    assert not problems, "\n".join(problems[:20])
+    assert judged > 30 and unjudged > 2, (judged, unjudged)

@@ -22,11 +22,11 @@ def quantities(ref, variables, order: int) -> list[float]:
     return out
 
 
-def measure(spec, inputs: dict[str, float], params: dict[str, float], order: int,
+def measure(spec, ref, inputs: dict[str, float], params: dict[str, float], order: int,
             dtype: str = "float64") -> list[float]:
-    """C for every quantity at ``inputs``: the reference's own conditioning where it has one, else
-    central differences of the reference along each nonzero variable and parameter."""
-    ref = spec.reference(inputs, params, order)
+    """C for every quantity at ``inputs``, where ``ref`` is the reference there: its own conditioning
+    where it has one, else central differences of the reference along each nonzero variable and
+    parameter."""
     if ref.conditioning is not None:
         return ref.conditioning(dtype)
     total = [0.0] * len(quantities(ref, spec.variables, order))

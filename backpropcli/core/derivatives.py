@@ -432,7 +432,7 @@ def _point(spec: FunctionSpec, order: Order, columns: _Columns, i: int, params, 
     common: dict[str, Any] = dict(inputs=inputs, value=columns.values[i], value_analytic=ref.value,
                                   value_graph=columns.graph_values[i], reference=ref)
     status = "checked" if ref.status == "ok" else ref.status
-    allowance = judge.allowance_for(spec, inputs, params, int(order), dtype)
+    allowance = judge.allowance_for(spec, ref, inputs, params, int(order), dtype)
     k = len(spec.variables)
 
     def comparison(truth: float, scale: float, index: int, key: str) -> Comparison:

@@ -39,8 +39,8 @@ class Allowance:
         return tolerance.within(value, ref, c, dtype), tolerance.digits_lost(value, ref, c, dtype), cond
 
 
-def allowance_for(spec, inputs: dict, params: dict, order: int, dtype: str) -> Allowance:
-    return Allowance(lambda: conditioning.measure(spec, inputs, params, order, dtype))
+def allowance_for(spec, ref, inputs: dict, params: dict, order: int, dtype: str) -> Allowance:
+    return Allowance(lambda: conditioning.measure(spec, ref, inputs, params, order, dtype))
 
 
 def compare(comparison_type, ref: float, scale: float, index: int, allowance: Allowance, dtype: str, judged: str,

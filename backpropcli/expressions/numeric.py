@@ -130,7 +130,9 @@ def _shown(o: Settled) -> float:
 
 def numerical(tree: Tree, names: tuple[str, ...], point: dict, params: dict, order: int = 1) -> Numerical:
     """The numerical truth at ``point`` (variables ``names``), up to derivatives of ``order``."""
-    extra, tries = 0, list(SETS)
+    shift = _sensitivity_bits(tree, names, point, params)
+    extra, tries = 0, [tuple(K + shift for K in Ks) for Ks in SETS]
+    first = tries[0]
     while tries:
         Ks = tries[0]
         prec = 2 * Ks[-1] + EXTRA + extra
@@ -148,10 +150,23 @@ def numerical(tree: Tree, names: tuple[str, ...], point: dict, params: dict, ord
             continue
         # the first try's steps (2^-40 of the coordinate) are coarse: it may say "ok", but a point
         # without a derivative is only named from steps fine enough to see a domain edge at 1e-20
-        if result is not None and (result.status == "ok" or Ks != SETS[0]):
+        if result is not None and (result.status == "ok" or Ks != first):
             return result
         tries.pop(0)  # an edge of the domain between the step sizes, or a feature below them: look closer
     return Numerical("uncertain", "unsettled")
+
+
+def _sensitivity_bits(tree: Tree, names, point: dict, params: dict) -> int:
+    """log2 of how much f magnifies a relative change of its inputs at the point, as the evaluator
+    bounds it (sin(1e300·x): about 1000 bits): the steps start that much finer, below the scale on
+    which f varies, instead of reaching it by refinement."""
+    with mpmath.workprec(256):
+        try:
+            _, loss = tree({**{k: mpmath.mpf(v) for k, v in params.items()},
+                            **{n: mpmath.mpf(point[n]) for n in names}})
+        except Outside:
+            return 0
+    return int(loss) if 16 < loss <= SETS[-1][-1] else 0
 
 
 def _classify(t: Try, names) -> Numerical | None:
