@@ -9,6 +9,7 @@ from typing import Any
 
 from backpropcli.app.regress import regression_figures
 from backpropcli.app.views import write_graph
+from backpropcli.present.tables import trace_title
 
 REGRESS_CONFIGS = {"report": "regress.yaml", "converged": "regress-converged.yaml"}
 
@@ -182,7 +183,7 @@ def _report_part_a(run: ReportRun, config_dir: Path) -> None:
     run.loss_trace = traces.regression_trace(cfg, regression.load_dataset(cfg))
     run.files += write_graph(run.loss_trace, run.folder, "regression-graph", "L")
     run.verdicts.append(Verdict("regression trace: each gradient is the sum of its downstream contributions",
-                                run.loss_trace.consistent(1e-5), run.loss_trace.title))
+                                run.loss_trace.consistent(1e-5), trace_title(run.loss_trace)))
 
 
 def _report_part_b(run: ReportRun, config_dir: Path) -> None:
@@ -230,7 +231,7 @@ def _report_figures(run: ReportRun, part: FunctionPart) -> None:
     for figure in part.figures:
         run.files += write_graph(figure.trace, run.folder, figure.file_stem, figure.symbol)
         run.verdicts.append(Verdict(f"{figure.title} trace ({spec.name}): the chain rule adds up",
-                                    figure.trace.consistent(), figure.trace.title))
+                                    figure.trace.consistent(), trace_title(figure.trace)))
 
 
 def _report_breakages(run: ReportRun) -> None:
@@ -262,7 +263,7 @@ def _report_gate(run: ReportRun) -> None:
 
     figure = run.functions[0].figures[0]
     node = gate_node(figure.trace)
-    where = f"{figure.trace.title}: node {node}"
+    where = f"{trace_title(figure.trace)}: node {node}"
     path = gate_picture(figure.trace, node, run.folder / "gate.png", figure.symbol, where)
     run.gate = Gate(figure, node, path)
     run.files.append(path)

@@ -125,6 +125,7 @@ def _annotate(expression: Expression):
             point.extra["worst_node"] = {"name": worst.name, "expression": worst.expression,
                                          "digits_lost": worst.digits_lost}
             point.extra["reason"] = result.reason
+            point.shared_overflow = result.shared_overflow
         check.extra["precision"] = precision.summary(results, TOLERANCE, expression.variables[0])
 
     return annotate

@@ -44,7 +44,7 @@ class PointPrecision:
     digits_lost: float  # of the graph's derivative (worst entry) against the 50-digit truth
     worst_node: WorstNode
     reason: str  # one line: why the graph is wrong here ("" when it is not)
-    nonfinite_node: str | None = None  # first node whose float value is nan/inf with a finite truth
+    shared_overflow: bool = False  # f and its derivative overflow float64, and so do their true values
 
 
 def digits(rel: float) -> float:
@@ -310,7 +310,7 @@ def analyse(steps: list[Step], out: str, builder, variables: tuple[str, ...], tr
         if shared:
             wn = WorstNode(worst.name, worst.expr, 0.0)
             reason = f"f and {'f″' if order >= 2 else 'f′'} overflow float64 here (their true values too)"
-        result.append(PointPrecision(inputs, round(total, 2), wn, reason, nonfinite))
+        result.append(PointPrecision(inputs, round(total, 2), wn, reason, bool(shared)))
     return result
 
 

@@ -12,7 +12,7 @@ import math
 import re
 from pathlib import Path
 
-from backpropcli.present import fmt
+from backpropcli.present import fmt, tables
 from backpropcli.present.fmt import partial
 
 # ---- Markdown helpers --------------------------------------------------------------------------
@@ -67,11 +67,13 @@ def _check_table(check, derivative_label: str | None = None) -> str:
 
 
 def _trace_tables(traced, symbol: str) -> str:
-    nodes = [[n.name, "input" if n.op == "input" else n.expr, n.value, n.grad] for n in traced.nodes]
-    edges = [[f"{e.source} → {e.target}", e.local, e.rule, e.upstream, e.downstream] for e in traced.edges]
-    return (_table(["node", "expression", "value", partial(symbol, "node")], nodes, traced.dtype) + "\n"
-            + _table(["edge", "local ∂child/∂parent", "rule", "upstream " + partial(symbol, "child"),
-                      "downstream = upstream × local"], edges, traced.dtype))
+    nodes = [[r["name"], tables.shown_expression(r), r["value"], r["grad"]] for r in tables.node_rows(traced)]
+    edges = [[tables.edge_name(r), r["local"], r["rule"], r["upstream"], r["downstream"]]
+             for r in tables.edge_rows(traced)]
+    headers = list(tables.EDGE_HEADERS)
+    headers[3] += " " + partial(symbol, "child")
+    return (_table(tables.node_headers(symbol), nodes, traced.dtype) + "\n"
+            + _table(headers, edges, traced.dtype))
 
 
 # ---- the report ---------------------------------------------------------------------------------
@@ -148,7 +150,7 @@ def _part_b(run) -> list[str]:
         md.append("**First derivative**\n\n" + _check_table(part.gradient))
         md.append("\n**Second derivative**\n\n" + _check_table(part.hessian, spec.derivative_graph_title))
         for figure in part.figures:
-            caption = figure.trace.title.replace(f" ({figure.title})", "")  # said once, in bold
+            caption = tables.trace_title(figure.trace, figure=False)  # its name is said once, in bold
             md.append(f"\n**{figure.title}.** {caption}\n\n![{figure.title}]({figure.file_stem}.png)"
                       f"\n\n{_trace_tables(figure.trace, figure.symbol)}")
     return md
@@ -174,9 +176,9 @@ def _discussion(run) -> list[str]:
     gate = run.gate
     if gate is not None:
         md += ["\n## Backpropagation through one gate\n",
-               f"**Figure 3.** One gate of a real run, node {gate.node} of {gate.figure.trace.title}: the gradient "
-               "arriving from the output (upstream) times the gate's own derivative (local) is the gradient it "
-               f"passes back to each input (downstream).\n\n![Figure 3]({gate.file.name})\n"]
+               f"**Figure 3.** One gate of a real run, node {gate.node} of {tables.trace_title(gate.figure.trace)}: "
+               "the gradient arriving from the output (upstream) times the gate's own derivative (local) is the "
+               f"gradient it passes back to each input (downstream).\n\n![Figure 3]({gate.file.name})\n"]
     d = run.discussion
     if d is None:
         return md
