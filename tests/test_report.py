@@ -61,7 +61,7 @@ def test_numbers_match_the_commands_own_json(built, runner):
         columns = point["gradients"]["x"] if command == "grad" else {
             k: v[0][0] for k, v in point["hessian"].items() if k != "abs_error"}
         for method in ("analytic", "custom", "autograd", "finite_difference"):
-            assert repr(columns[method]) in text, (command, name, method)
+            assert fmt.full(columns[method]) in text, (command, name, method)  # as the terminal prints it
     regress = json.loads(runner.invoke(app, ["regress", "--config", "configs/regress.yaml", "--json"]).stdout)
     assert built.sections["regress_report"]["W"] == regress["W"]
     # a float32 run's numbers in its own shortest digits (they read back as the same float32)

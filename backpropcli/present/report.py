@@ -26,7 +26,7 @@ def _cell(value, dtype: str = "float64") -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return f"**{value}**"
-        return fmt.full(value, dtype) if dtype == "float32" else fmt.exact(value)
+        return fmt.full(value, dtype)  # as the terminal prints it: 1, not 1.0
     if isinstance(value, list):
         return fmt.vector(value, 6, 4)
     return str(value).replace("|", "\\|")
@@ -49,21 +49,22 @@ def _err(value: float | None) -> str:
 def _check_table(check, derivative_label: str | None = None) -> str:
     """One row per point and derivative: the four (or five) columns and the judged column's error."""
     with_graph = any(c.derivative_graph is not None for p in check.points for _, c in check.entries(p))
-    headers = ["point", "derivative", "analytic (mpmath)"] + (["custom"] if check.has_custom else [])
-    headers += ["autograd (report's graph)", "finite diff"]
-    if with_graph:
-        headers.append(f"autograd ({derivative_label or 'graph of f′'})")
+    methods = ["analytic", *(["custom"] if check.has_custom else []), "autograd", "finite_difference",
+               *(["derivative_graph"] if with_graph else [])]
+    headers = ["point", "derivative", *(tables.method_label(m, derivative_label) for m in methods)]
     headers += [f"{check.judged} rel. error", "ok"]
     rows = []
     for point in check.points:
-        where = ", ".join(f"{k} = {v:g}" for k, v in point.inputs.items())
+        where = tables.where(point.inputs)
         for key, comp in check.entries(point):
             row = [where, check.label(key), comp.analytic] + ([comp.custom] if check.has_custom else [])
             row += [comp.autograd, comp.finite_difference] + ([comp.derivative_graph] if with_graph else [])
             row += [_err(comp.rel_error.get(check.judged)), "yes" if comp.ok else "**NO**"]
             rows.append(row)
     verdict = {True: "passed", False: "**FAILED**", None: "skipped"}[check.gradcheck]
-    return _table(headers, rows) + f"\n`torch.autograd.{check.order.gradcheck_name}` (float64): {verdict}.\n"
+    legend = " · ".join(f"**{name}**: {meaning}" for name, meaning in tables.method_meanings(check, derivative_label))
+    return (_table(headers, rows) + f"\n{legend}.\n\n"
+            f"`torch.autograd.{check.order.gradcheck_name}` (float64): {verdict}.\n")
 
 
 def _trace_tables(traced, symbol: str) -> str:
@@ -140,9 +141,8 @@ def _part_a(run) -> list[str]:
 
 def _part_b(run) -> list[str]:
     md = ["\n## Part B: custom autograd Functions\n",
-          "Columns: **analytic** (closed form, mpmath, 50 digits) · **custom** (the `autograd.Function`'s "
-          "hand-written backward; for second derivatives, reverse over reverse through it) · **autograd** "
-          "(through the report's decomposed graph) · **finite diff** (central difference).\n"]
+          "Each derivative is computed four ways and measured against the first, the analytic one; the line "
+          "under each table says what each column is.\n"]
     for part in run.functions:
         spec = part.spec
         md.append(f"### {spec.heading or spec.summary}\n")
