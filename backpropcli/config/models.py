@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from backpropcli.config.defaults import REGRESS as R
+from backpropcli.config.defaults import REGRESS
 from backpropcli.config.points import Points
 from backpropcli.config.yaml12 import read_yaml
 from backpropcli.errors import ConfigError, InputError
@@ -43,6 +43,9 @@ class _Model(BaseModel):
                     raise ValueError(f"{key} = {v:g} does not fit in float32 (largest {FLOAT32_MAX:.3g}); "
                                      "use dtype float64")
         return self
+
+
+R: dict[str, Any] = REGRESS  # values of several types: each field says its own
 
 
 class RegressConfig(_Model):
@@ -84,7 +87,7 @@ def function_model(spec) -> type[_Model]:
     cached = _FUNCTION_MODELS.get(spec.name)
     if cached is not None and cached[0] is spec:
         return cached[1]
-    fields: dict[str, Any] = {"function": (Literal[spec.name], spec.name)}  # type: ignore[valid-type]
+    fields: dict[str, Any] = {"function": (Literal[spec.name], spec.name)}
     for name in spec.variables:
         fields[name] = (Points, list(spec.points[name])) if name in spec.points else (Points, ...)
     for name in spec.params:
@@ -177,19 +180,22 @@ def load(
 def load_function(function: str | None, config_path: str | os.PathLike | None, given: dict[str, Any]) -> Any:
     """Pick the function (argument, else the file's `function:`) and resolve its config.
 
-    An option the function does not take (--y for a function of x) is a usage
-    error that says which options it does take.
+    Usage errors (a bad point, an option the function does not take, a wrong type in the file)
+    are found from the function's light signature before torch loads; then the registry (or the
+    expression's compiler) gives the spec the run uses.
     """
     data = read_yaml(config_path) if config_path else {}
     name = function or data.get("function")
-    if isinstance(name, str):
-        # refuse hostile text and unknown bare words before torch and sympy load
-        from backpropcli.expressions.parse import parse, refuse_bare_name
-
-        if not name.strip().isidentifier():
-            parse(name)  # not a registered name, so an expression
-        elif "backpropcli.functions" not in sys.modules:  # nothing registered beyond the built-ins yet
-            refuse_bare_name(name.strip())
+    given = {k: v for k, v in given.items() if v is not None}
+    if isinstance(name, str) and "backpropcli.functions" not in sys.modules:
+        try:
+            light = _signature(name)
+        except InputError as exc:
+            if function is not None:
+                raise
+            raise ConfigError(f"{config_path}: key 'function': {exc}") from None
+        if light is not None:
+            _validate(light, name, data, given, config_path)
     from backpropcli import functions  # imports torch: only once a function is asked for
 
     known = ", ".join(functions.REGISTRY)
@@ -200,7 +206,6 @@ def load_function(function: str | None, config_path: str | os.PathLike | None, g
                           f"no function); e.g. 'backprop regress --config {config_path}'")
     if name is None:
         raise InputError(f"which function? give one of {known}, e.g. 'backprop grad {next(iter(functions.REGISTRY))}'")
-    given = {k: v for k, v in given.items() if v is not None}
     from backpropcli.errors import BackpropError
 
     try:
@@ -209,6 +214,26 @@ def load_function(function: str | None, config_path: str | os.PathLike | None, g
         if function is not None:
             raise
         raise ConfigError(f"{config_path}: key 'function': {exc}") from None  # `function: Sinc`: which file, which key
+    data["function"] = spec.name  # an expression's normalised text
+    return _validate(spec, name, data, given, config_path)
+
+
+def _signature(name: str):
+    """The light signature of a built-in or an expression (refusing hostile text and unknown bare
+    words on the way); None for a name only the registry can know (one registered at run time)."""
+    from backpropcli.config import signatures
+    from backpropcli.expressions.parse import refuse_bare_name
+
+    if not name.strip().isidentifier():
+        return signatures.of_expression(name)  # not a registered name, so an expression
+    refuse_bare_name(name.strip())
+    return signatures.builtin(name.strip()) or (signatures.of_expression(name) if name.strip() in
+                                                ("x", "y", "a", "b", "c", "pi", "e") else None)
+
+
+def _validate(spec, name: str, data: dict, given: dict, config_path) -> Any:
+    """The options and file keys against the function's model: what it does not take, a variable
+    or parameter it needs and was not given, then every value's type (the points syntax too)."""
     model = function_model(spec)
     extra = [k for k in given if k not in model.model_fields]
     if extra:
@@ -220,5 +245,9 @@ def load_function(function: str | None, config_path: str | os.PathLike | None, g
         v = missing[0]
         where = " or the config" if config_path else ""
         raise InputError(f"variable {v} used in {spec.name!r} but not given ({option_name(v)}{where})")
-    data["function"] = spec.name  # an expression's normalised text
-    return resolve(model, data, given, config_path)
+    unset = [p for p in spec.params if p not in spec.param_defaults and given.get(p, data.get(p)) is None]
+    if unset:
+        flags = ", ".join(f"--{p}" for p in unset)
+        raise InputError(f"parameter{'s' if len(unset) > 1 else ''} {', '.join(unset)} used in "
+                         f"{spec.name!r} but not given ({flags} or the config)")
+    return resolve(model, {**data, "function": spec.name}, given, config_path)

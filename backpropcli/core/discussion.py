@@ -70,5 +70,17 @@ def experiments(cfg: RegressConfig, data: Dataset) -> Experiments:
 
 def gate_holds(trace: Trace, node: str, rel: float = 1e-12) -> bool:
     """Figure 3's rule at one node of a real run: downstream = upstream × local on each input."""
-    edges = [e for e in trace.edges if e.target == node and e.local is not None]
-    return all(abs(e.downstream - e.upstream * e.local) <= rel * max(1, abs(e.downstream)) for e in edges)
+    for e in trace.edges:
+        if e.target != node or e.local is None:
+            continue
+        for down, up, local in zip(_values(e.downstream), _values(e.upstream), _values(e.local)):
+            if abs(down - up * local) > rel * max(1, abs(down)):
+                return False
+    return True
+
+
+def _values(number: float | list[float] | None) -> list[float]:
+    """A trace's number as a list: one value, or one per element."""
+    if number is None:
+        return []
+    return number if isinstance(number, list) else [number]

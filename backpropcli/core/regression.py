@@ -209,7 +209,7 @@ def load_dataset(cfg: RegressConfig) -> Dataset:
         x, y = read_csv(cfg.data)
         source = cfg.data
     else:
-        x, y, source = list(cfg.x), list(cfg.y), "config"
+        x, y, source = array("d", cfg.x), array("d", cfg.y), "config"
     where = "config" if source == "config" else f"data file {source}"
     if len(x) != len(y):
         raise InputError(f"{where}: x has {len(x)} values but y has {len(y)}")
@@ -231,7 +231,7 @@ def _fsum(values) -> float:
         return scale * math.fsum(v / scale for v in values)
 
 
-def _centred(v: list[float]) -> tuple[float, list[float], float]:
+def _centred(v: Sequence[float]) -> tuple[float, list[float], float]:
     """(c, d, sum d) with c the rounded mean and d_i = v_i - c.
 
     Far from 0 (timestamps, x ~ 1e8 + k) the spread lives in the last digits of
@@ -247,14 +247,14 @@ def _centred(v: list[float]) -> tuple[float, list[float], float]:
     return c, d, math.fsum(d)
 
 
-def _pow2_scale(values: list[float]) -> float:
+def _pow2_scale(values: Sequence[float]) -> float:
     """A power of 2 near max |v| (exact to divide by), so squares neither overflow nor underflow."""
     top = max((abs(t) for t in values), default=0.0)
     # 2^1023 at most: 2^1024 (for |v| near 1.8e308) is beyond float64
     return math.ldexp(1.0, min(math.frexp(top)[1], 1023)) if top > 0 and math.isfinite(top) else 1.0
 
 
-def _spread(x: list[float]) -> tuple[float, list[float], float, float, float]:
+def _spread(x: Sequence[float]) -> tuple[float, list[float], float, float, float]:
     """(c, d, sum d, s, n*var/s^2): centred x, its scale s and its scaled sum of squared deviations."""
     n = len(x)
     c, d, sd = _centred(x)
@@ -264,7 +264,7 @@ def _spread(x: list[float]) -> tuple[float, list[float], float, float, float]:
     return c, ds, sd, s, sdd
 
 
-def curvature(x: list[float]) -> Curvature:
+def curvature(x: Sequence[float]) -> Curvature:
     n = len(x)
     sxx = _fsum(v * v for v in x)
     sx = _fsum(x)
@@ -279,7 +279,7 @@ def curvature(x: list[float]) -> Curvature:
     return Curvature(h11, h12, h22, lambda_min=det / lam_max, lambda_max=lam_max)
 
 
-def least_squares(x: list[float], y: list[float]) -> Optimum:
+def least_squares(x: Sequence[float], y: Sequence[float]) -> Optimum:
     """Closed-form least squares, centred and scaled, in float64.
 
     Solving on the raw columns [x, 1] loses the intercept when x is far from 0

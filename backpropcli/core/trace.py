@@ -66,13 +66,16 @@ class Trace:
         return True
 
 
-def _flat(value: Number) -> list[float]:
+def _flat(value: Number | None) -> list[float]:
+    if value is None:
+        return []
     return value if isinstance(value, list) else [value]
 
 
-def _add(values: list[Number]) -> Number:
-    if all(not isinstance(v, list) for v in values):
-        return math.fsum(values) if all(math.isfinite(v) for v in values) else sum(values)
+def _add(values: list[Number | None]) -> Number:
+    scalars = [v for v in values if isinstance(v, float | int)]
+    if len(scalars) == len(values):
+        return math.fsum(scalars) if all(math.isfinite(v) for v in scalars) else sum(scalars)
     return [sum(parts) for parts in zip(*[_flat(v) for v in values])]
 
 
@@ -119,6 +122,7 @@ def trace_graph(graph: Graph, caption: str, at: dict[str, float], figure: str | 
             local, downstream = _partials(node.op.forward, copies, index, child_grad)
             rule = node.op.rule(node.parents, index, copies[index].numel())
             edges.append(TraceEdge(parent, node.name, _number(local), _number(child_grad), _number(downstream), rule))
+    assert graph.output is not None
     return Trace(caption, graph.output, nodes, edges, at=dict(at), figure=figure)
 
 
@@ -136,7 +140,7 @@ def _partials(fn, copies, index, upstream):
         def recompute(p):
             return fn(*[p if i == index else a.detach() for i, a in enumerate(args)])
 
-        _, local = torch.func.jvp(recompute, (parent.detach(),), (torch.ones_like(parent),))
+        local = torch.func.jvp(recompute, (parent.detach(),), (torch.ones_like(parent),))[1]
     else:
         # elementwise, or a reduction to a scalar (mean): d out/d parent_i with a unit upstream
         (local,) = torch.autograd.grad(out, parent, grad_outputs=torch.ones_like(out))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 # rule(parents, index, size): the local gradient d(node)/d(parents[index]) in symbols of the
 # parents; size is the number of elements of that parent (a mean divides by it)
@@ -78,7 +79,7 @@ class Node:
     expr: str  # how the report writes it, e.g. "1/x"
     op: Op  # INPUT for leaves
     parents: tuple[str, ...]
-    tensor: object  # torch.Tensor
+    tensor: Any  # torch.Tensor (this module does not import torch)
 
 
 class Graph:
@@ -102,6 +103,7 @@ class Graph:
 
     @property
     def result(self):
+        assert self.output is not None, "the graph has no output yet"
         return self.nodes[self.output].tensor
 
 

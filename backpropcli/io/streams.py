@@ -234,5 +234,5 @@ def prune_suggestions(exc: Exception) -> None:
     if not possibilities or not name:
         return
     bare = name.lstrip("-")
-    exc.possibilities = [p for p in possibilities
+    exc.possibilities = [p for p in possibilities  # type: ignore[attr-defined]
                          if difflib.SequenceMatcher(None, bare, p.lstrip("-")).ratio() >= 0.75]
