@@ -134,3 +134,69 @@ def test_a_float32_run_prints_float32_digits(built):
     # the report's regression runs in float32: its 0.3 is 0.3, not 0.30000001192092896
     assert "0.30000001192092896" not in text and "5.914999961853027" not in text
     assert "| W (final) | -0.6064835 |" in text
+
+
+# ---- report.html in a real browser: nothing under 10 px -----------------------------------------------
+
+MEASURE = """<script>
+window.addEventListener("load", () => {
+  const facts = JSON.parse(document.getElementById("png-facts").textContent);
+  let smallest = 1e9, where = "";
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+    const el = node.parentElement;
+    if (!node.textContent.trim() || el.id === "png-facts" || el.closest("script")) continue;
+    const size = parseFloat(getComputedStyle(el).fontSize);
+    if (size < smallest) { smallest = size; where = node.textContent.trim().slice(0, 40); }
+  }
+  const images = [...document.images].map((img, i) => ({
+    shown: img.getBoundingClientRect().width, natural: img.naturalWidth, text: facts[i],
+    smallest: img.getBoundingClientRect().width / img.naturalWidth * facts[i]}));
+  const cells = [...document.querySelectorAll("td")].map(td => [td.textContent.trim(), getComputedStyle(td).textAlign]);
+  document.body.setAttribute("data-result", JSON.stringify({smallest, where, images, cells}));
+});
+</script>"""
+
+
+def _measured(html: Path, tmp: Path, width: int) -> dict:
+    """The page at `width` CSS pixels in headless Chromium: the smallest computed font size of any
+    text, each figure's smallest text as shown (its scale times its own smallest text, read from the
+    PNG) and every cell's alignment, measured by a script in the page and read back from the DOM."""
+    import base64
+    import shutil
+    import subprocess
+
+    from backpropcli.present.figures.common import png_facts
+
+    names = ("chromium", "chromium-browser", "google-chrome")
+    browser = next((shutil.which(n) for n in names if shutil.which(n)), None)
+    if browser is None:
+        pytest.skip("no Chromium on this machine (apt-get install chromium)")
+    text = html.read_text()
+    facts = [png_facts(base64.b64decode(m))[1] for m in re.findall(r'src="data:image/png;base64,([^"]+)"', text)]
+    page = tmp / f"measured-{width}.html"
+    page.write_text(text.replace("</body>", f'<script type="application/json" id="png-facts">{json.dumps(facts)}'
+                                            f"</script>{MEASURE}</body>"))
+    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                           "--no-first-run", f"--user-data-dir={tmp / f'profile-{width}'}",
+                           f"--window-size={width},900",
+                           "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
+                          capture_output=True, text=True, timeout=180, check=False)
+    found = re.search(r'data-result="([^"]*)"', done.stdout)
+    assert found, done.stderr[-2000:]
+    import html as entities
+
+    return json.loads(entities.unescape(found.group(1)))
+
+
+@pytest.mark.parametrize("width", [1280, 700])
+def test_report_html_has_no_text_under_10px_in_a_browser(built, tmp_path, width):
+    result = _measured(built.html, tmp_path, width)
+    assert result["smallest"] >= 10, result
+    assert len(result["images"]) >= 9
+    for image in result["images"]:
+        assert image["smallest"] >= 10, image  # a figure is never shrunk below legible text
+        assert image["shown"] <= image["natural"] + 1  # nor blown up past its own pixels
+    aligned = dict(result["cells"])
+    assert aligned["x = 2"] == aligned["∂f/∂x"] == aligned["learning rate"] == "left"  # text reads from the left
+    assert aligned["-0.4353977749799916"] == aligned["1.3e-16"] == "right"  # digits line up

@@ -32,10 +32,22 @@ def _cell(value, dtype: str = "float64") -> str:
     return str(value).replace("|", "\\|")
 
 
+NUMBER_TEXT = re.compile(r"\*{0,2}(-?(\d+(\.\d*)?(e[-+]?\d+)?|nan|inf)|–)\*{0,2}")
+
+
+def _is_number(value) -> bool:
+    """A number, a vector, or a number already written as text (an error "1.3e-16", "**nan**")."""
+    if value is None or isinstance(value, (int, float, list)) and not isinstance(value, bool):
+        return True
+    return isinstance(value, str) and NUMBER_TEXT.fullmatch(value) is not None
+
+
 def _table(headers: list[str], rows: list[list], dtypes: list[str] | str = "float64") -> str:
     """dtypes: one for the whole table, or one per column."""
     kinds = [dtypes] * len(headers) if isinstance(dtypes, str) else dtypes
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    numeric = [bool(rows) and all(_is_number(row[i]) for row in rows) for i in range(len(headers))]
+    # numbers right-aligned (their digits line up), text left-aligned (it reads from the left)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" if n else ":---" for n in numeric) + "|"]
     lines += ["| " + " | ".join(_cell(v, kind) for v, kind in zip(row, kinds)) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
@@ -44,6 +56,12 @@ def _err(value: float | None) -> str:
     if value is None:
         return "–"
     return f"**{value}**" if not math.isfinite(value) else fmt.error(value)
+
+
+def _figures(items) -> str:
+    """Figures one under the other, each with its name: a page holds each at its full width, so
+    its text stays legible (side by side, each would shrink to half)."""
+    return "".join(f"\n**{name}**, {what}.\n\n![{name}, {what}]({path.name})\n" for name, what, path in items)
 
 
 def _check_table(check, derivative_label: str | None = None) -> str:
@@ -131,9 +149,10 @@ def _part_a(run) -> list[str]:
         _table(["", "report (`regress.yaml`)", "converges (`regress-converged.yaml`)"], rows,
                ["float64", report.config.dtype, converged.config.dtype]),
         _changed(report.config, converged.config),
-        "\n| report's settings | settings that converge |\n|---|---|\n"
-        f"| ![Figure 1]({figures['report'][0].name}) | ![Figure 1, converged]({figures['converged'][0].name}) |\n"
-        f"| ![Figure 2]({figures['report'][1].name}) | ![Figure 2, converged]({figures['converged'][1].name}) |\n",
+        _figures([("Figure 1", "the report's settings", figures["report"][0]),
+                  ("Figure 2", "the report's settings", figures["report"][1]),
+                  ("Figure 1", "settings that converge", figures["converged"][0]),
+                  ("Figure 2", "settings that converge", figures["converged"][1])]),
         "\n### The graph of one iteration's loss\n",
         f"![regression graph](regression-graph.png)\n\n{_trace_tables(run.loss_trace, 'L')}",
     ]
@@ -195,9 +214,8 @@ def _discussion(run) -> list[str]:
            f"(`backprop regress --no-zero-grad`) steps along the running sum of every gradient so far: after "
            f"{nz.iters_run} steps W = {fmt.full(nz.W, nz.config.dtype)}, b = {fmt.full(nz.b, nz.config.dtype)}; "
            f"verdict: **{nz.verdict}**.\n",
-           "| Figure 1, grads not zeroed | Figure 2, grads not zeroed |\n|---|---|\n"
-           f"| ![Figure 1, grads not zeroed]({d.no_zero_grad_figures[0].name}) "
-           f"| ![Figure 2, grads not zeroed]({d.no_zero_grad_figures[1].name}) |\n",
+           _figures([("Figure 1", "grads not zeroed", d.no_zero_grad_figures[0]),
+                     ("Figure 2", "grads not zeroed", d.no_zero_grad_figures[1])]),
            "\n**(4) Without `torch.no_grad()` the update fails.** `W -= lr * W.grad` on the leaf W, which "
            f"requires grad, outside `torch.no_grad()`: PyTorch raises\n\n```\nRuntimeError: {d.no_grad_error}\n```\n"]
     return md
@@ -245,23 +263,38 @@ def _breakage_correction(spec, gp, hp) -> list[str]:
             f"{shown(comp.analytic)}, {shown(second.analytic)}."]
 
 
+MIN_TEXT_PX = 11  # the smallest text a figure may shrink to on the page (a margin over 10 px)
+
 HTML_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>backprop report</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>backprop report</title>
 <style>
-body {{ font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1100px; margin: 2em auto;
-       padding: 0 1em; line-height: 1.5; color: #1f2933; }}
-table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }}
-th, td {{ border: 1px solid #cbd2d9; padding: 0.3em 0.6em; text-align: right; }}
-th {{ background: #f0f4f8; }} td:first-child, th:first-child {{ text-align: left; }}
-img {{ max-width: 100%; }} code {{ background: #f0f4f8; padding: 0 0.2em; }}
+body {{ font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 16px; max-width: 1100px;
+       margin: 2em auto; padding: 0 1em; line-height: 1.5; color: #1f2933; }}
+.scroll, p {{ overflow-x: auto; }}
+table {{ border-collapse: collapse; margin: 1em 0; font-size: 14px; }}
+th, td {{ border: 1px solid #cbd2d9; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }}
+th {{ background: #f0f4f8; }}
+img {{ display: block; height: auto; }} code {{ background: #f0f4f8; padding: 0 0.2em; }}
 </style></head><body>
 {body}
 </body></html>
 """
 
 
+def _figure_style(data: bytes) -> str:
+    """A figure as wide as the page, never wider than itself, and never so narrow that its
+    smallest text falls under MIN_TEXT_PX (its paragraph scrolls sideways instead)."""
+    from backpropcli.present.figures.common import png_facts
+
+    width, text_px = png_facts(data)
+    legible = width if text_px is None else min(width, math.ceil(width * MIN_TEXT_PX / text_px))
+    return f"width: 100%; max-width: {width}px; min-width: {legible}px"
+
+
 def to_html(text: str, folder: Path) -> str:
-    """The Markdown as one self-contained page: images embedded as data URIs."""
+    """The Markdown as one self-contained page: images embedded as data URIs, each sized to the
+    page with a legible minimum, wide tables scrolling inside the page."""
     from markdown_it import MarkdownIt
 
     # html off: anything from outside (a config folder's name) is escaped, never a live element
@@ -269,6 +302,8 @@ def to_html(text: str, folder: Path) -> str:
 
     def embed(match: re.Match) -> str:
         data = (folder / match.group(1)).read_bytes()
-        return f'src="data:image/png;base64,{base64.b64encode(data).decode()}"'
+        return f'src="data:image/png;base64,{base64.b64encode(data).decode()}" style="{_figure_style(data)}"'
 
-    return HTML_PAGE.format(body=re.sub(r'src="([^"/]+\.png)"', embed, body))
+    body = re.sub(r'src="([^"/]+\.png)"', embed, body)
+    body = body.replace("<table>", '<div class="scroll"><table>').replace("</table>", "</table></div>")
+    return HTML_PAGE.format(body=body)
