@@ -123,7 +123,7 @@ def regress(
         print_error(f"diverged: {tip}")
         raise typer.Exit(1)
     if tip and not json_output:
-        stdout.print(tip, style="yellow", markup=False, soft_wrap=True)
+        stdout.print(tip, style="yellow", markup=False)  # prose: wrapped at the terminal's width
 
 
 class _step_reporter:
