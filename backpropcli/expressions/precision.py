@@ -26,6 +26,7 @@ import mpmath
 
 from backpropcli.expressions.graph import Step
 from backpropcli.expressions.symbolic import HUGE_BITS
+from backpropcli.present.fmt import fixed, general, num
 
 U = 2.0**-53
 ALL = round(53 * math.log10(2), 2)  # 15.95: every digit of a float64
@@ -334,7 +335,7 @@ def classify(total: float, worst: WorstNode, nonfinite: Step | None, true_values
         return f"overflow: the graph's derivative is not finite; first loss at {worst.name} = {worst.expression}"
     if worst.digits_lost < 1:
         return ""  # no node to blame: naming one that lost nothing would contradict itself
-    return f"cancellation at {worst.name} = {worst.expression} ({worst.digits_lost:g} digits lost there)"
+    return f"cancellation at {worst.name} = {worst.expression} ({general(worst.digits_lost)} digits lost there)"
 
 
 # ---- ranges -----------------------------------------------------------------------------------
@@ -364,7 +365,8 @@ def summary(results: list[PointPrecision], tolerance: float = 6.0, variable: str
     """One line for a range, e.g. 'loses > 6 digits for x in [1e-08, 0.0031] (37 points): cancellation at ...'."""
     r = region(results, tolerance, variable)
     if r is None:
-        return f"loses at most {max((p.digits_lost for p in results), default=0):.1f} digits on this range"
-    where = f"at {variable} = {r.low:.3g}" if r.low == r.high else f"for {variable} in [{r.low:.3g}, {r.high:.3g}]"
-    return (f"loses > {tolerance:g} digits {where} ({r.points} point{'s' if r.points > 1 else ''}): "
+        return f"loses at most {fixed(max((p.digits_lost for p in results), default=0))} digits on this range"
+    where = (f"at {variable} = {num(r.low, 3)}" if r.low == r.high
+             else f"for {variable} in [{num(r.low, 3)}, {num(r.high, 3)}]")
+    return (f"loses > {general(tolerance)} digits {where} ({r.points} point{'s' if r.points > 1 else ''}): "
             f"{r.reason or 'the derivative is far from the truth'}")

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from backpropcli.present import fmt, tables
-from backpropcli.present.fmt import partial
+from backpropcli.present.fmt import general, num, partial
 
 # ---- Markdown helpers --------------------------------------------------------------------------
 
@@ -119,7 +119,8 @@ def markdown(run) -> str:
 REGRESSION_ROWS = (
     ("learning rate", lambda r: r.config.lr), ("iterations", lambda r: r.iters_run),
     ("dtype", lambda r: r.config.dtype), ("W (final)", lambda r: r.W), ("b (final)", lambda r: r.b),
-    ("loss (final)", lambda r: r.final_loss), ("least squares W, b", lambda r: f"{r.optimum.W:.6g}, {r.optimum.b:.6g}"),
+    ("loss (final)", lambda r: r.final_loss),
+    ("least squares W, b", lambda r: f"{general(r.optimum.W)}, {general(r.optimum.b)}"),
     ("distance to optimum", lambda r: r.distance), ("largest stable lr, 2/λmax", lambda r: r.curvature.lr_max),
     ("steps plain GD needs", lambda r: r.iters_to_converge), ("verdict", lambda r: r.verdict),
 )
@@ -129,7 +130,7 @@ def _one_data_text(result) -> str:
     data, opt = result.data, result.optimum
     where = "" if data.source == "config" else f" (from `{data.source}`)"
     return (f"x = {fmt.vector(data.x, 6, 4)}, y = {fmt.vector(data.y, 6, 4)}{where}, {len(data.x)} points "
-            f"(least squares: y = {fmt.unsigned(opt.W):.6g}·x + {fmt.unsigned(opt.b):.6g})")
+            f"(least squares: y = {general(fmt.unsigned(opt.W))}·x + {general(fmt.unsigned(opt.b))})")
 
 
 def _data_text(report, converged) -> str:
@@ -232,18 +233,19 @@ def _corrections(run) -> list[str]:
 def _regression_correction(run) -> str:
     r, converged = run.regressions["report"], run.regressions["converged"]
     if r.converged:
-        return f"The regression did converge with these settings (W = {r.W:.6g}, b = {r.b:.6g})."
+        return f"The regression did converge with these settings (W = {general(r.W)}, b = {general(r.b)})."
     needed = ("never at this learning rate" if r.iters_to_converge is None
               else f"{r.iters_to_converge} iterations at this learning rate")
     return (
         f"**The regression has not converged.** The report says the model \"successfully converges\" to "
-        f"y = −x + 1. After {r.iters_run} iterations at lr {r.config.lr:g}, W = {r.W:.6g} and b = {r.b:.6g} "
-        f"(least squares: {r.optimum.W:.6g}, {r.optimum.b:.6g}; distance {r.distance:.4g}; loss "
-        f"{r.final_loss:.6g}). Plain gradient descent needs {needed} to come within "
-        f"{r.config.tol:g}·|optimum|: the slow direction of the MSE's Hessian (λmin = "
-        f"{r.curvature.lambda_min:.4g}) contracts the error only by 1 − lr·λmin = "
-        f"{1 - r.config.lr * r.curvature.lambda_min:.6g} per step. Any lr below 2/λmax = "
-        f"{r.curvature.lr_max:.6g} is stable; with lr {converged.config.lr:g} it converges in "
+        f"y = −x + 1. After {r.iters_run} iterations at lr {general(r.config.lr)}, W = {general(r.W)} and "
+        f"b = {general(r.b)} "
+        f"(least squares: {general(r.optimum.W)}, {general(r.optimum.b)}; distance {num(r.distance, 4)}; loss "
+        f"{general(r.final_loss)}). Plain gradient descent needs {needed} to come within "
+        f"{general(r.config.tol)}·|optimum|: the slow direction of the MSE's Hessian (λmin = "
+        f"{num(r.curvature.lambda_min, 4)}) contracts the error only by 1 − lr·λmin = "
+        f"{general(1 - r.config.lr * r.curvature.lambda_min)} per step. Any lr below 2/λmax = "
+        f"{general(r.curvature.lr_max)} is stable; with lr {general(converged.config.lr)} it converges in "
         f"{converged.iters_to_converge} steps (`regress-converged.yaml`).")
 
 
@@ -256,7 +258,7 @@ def _breakage_correction(spec, gp, hp) -> list[str]:
     def shown(value: float) -> str:
         return fmt.exact(fmt.unsigned(value))
 
-    return [f"**{spec.name} at {key} = {gp.inputs[key]:g}: the report's graph breaks.** Its forward value is "
+    return [f"**{spec.name} at {key} = {general(gp.inputs[key])}: the report's graph breaks.** Its forward value is "
             f"{gp.value_graph} and its autograd gradient {comp.autograd} (second derivative {second.autograd}). "
             f"The custom Function gives f = {shown(gp.value)}, f′ = {shown(comp.custom)}, "
             f"f″ = {shown(second.custom)}; the analytic values are {shown(gp.value_analytic)}, "

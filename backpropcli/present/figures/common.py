@@ -6,6 +6,7 @@ import contextlib
 from pathlib import Path
 
 from backpropcli.io.files import write_atomic
+from backpropcli.present.fmt import fixed
 
 DPI = 150
 VALUE_COLOR, GRAD_COLOR, EDGE_COLOR, EDGE_TEXT = "#1f1f1f", "#c0392b", "#7f8c8d", "#2c3e50"
@@ -74,7 +75,7 @@ def save(fig, path: Path) -> Path:
     plt = pyplot()
     try:
         with huge_values_allowed(fig):
-            metadata = {TEXT_KEY: f"{smallest_text_px(fig):.2f}"}
+            metadata = {TEXT_KEY: f"{fixed(smallest_text_px(fig), 2)}"}
             return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight",
                                                               metadata=metadata))
     finally:
