@@ -52,3 +52,15 @@ def check_golden(name: str, text: str) -> None:
     assert words == want_words and len(numbers) == len(want_numbers), hint
     for got, want in zip(numbers, want_numbers):
         assert same_number(got, want), f"{got} != {want} in tests/golden/{name}\n{hint}"
+
+
+# ---- the explorer's browser tests: say plainly when they did not run -----------------------------
+
+
+def pytest_terminal_summary(terminalreporter):
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "test_explorer_browser" in r.nodeid]
+    if skipped:
+        terminalreporter.write_line(
+            f"browser tests SKIPPED ({len(skipped)}): no Chromium found, so the explorer page was not opened in a "
+            "browser; install one (apt-get install chromium) or set BACKPROP_BROWSER=/path/to/chrome",
+            yellow=True, bold=True)

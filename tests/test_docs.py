@@ -74,10 +74,10 @@ def test_every_link_lands():
         assert not (ROOT / name).exists(), f"{name} exists now: remove it from PENDING"
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if "```python" in p.read_text()], ids=_name)
-def test_every_python_snippet_runs(page, tmp_path, monkeypatch):
+@pytest.mark.parametrize("page", [p for p in PAGES if "```python run" in p.read_text()], ids=_name)
+def test_every_runnable_python_snippet_runs(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for code in re.findall(r"^```python\n(.*?)^```$", page.read_text(), re.M | re.S):
+    for code in re.findall(r"^```python run\n(.*?)^```$", page.read_text(), re.M | re.S):
         exec(compile(code, str(page), "exec"), {})
 
 

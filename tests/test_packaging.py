@@ -24,7 +24,12 @@ def test_report_configs_ship_in_the_package_and_match_the_examples():
 
 def test_package_data_is_declared():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "configs/*.yaml" in project["tool"]["setuptools"]["package-data"]["backpropcli"]
+    data = project["tool"]["setuptools"]["package-data"]["backpropcli"]
+    assert "configs/*.yaml" in data
+    # the explorer inlines its stylesheet and script into every page: both must ship
+    assert "present/explorer/*.css" in data and "present/explorer/*.js" in data
+    shipped = resources.files("backpropcli") / "present" / "explorer"
+    assert (shipped / "explorer.css").is_file() and (shipped / "explorer.js").is_file()
 
 
 def test_every_third_party_import_is_declared():

@@ -138,65 +138,65 @@ def test_a_float32_run_prints_float32_digits(built):
 
 # ---- report.html in a real browser: nothing under 10 px -----------------------------------------------
 
-MEASURE = """<script>
-window.addEventListener("load", () => {
-  const facts = JSON.parse(document.getElementById("png-facts").textContent);
+MEASURE = """(() => {
   let smallest = 1e9, where = "";
   const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node = walk.nextNode(); node; node = walk.nextNode()) {
-    const el = node.parentElement;
-    if (!node.textContent.trim() || el.id === "png-facts" || el.closest("script")) continue;
-    const size = parseFloat(getComputedStyle(el).fontSize);
+    if (!node.textContent.trim()) continue;
+    const size = parseFloat(getComputedStyle(node.parentElement).fontSize);
     if (size < smallest) { smallest = size; where = node.textContent.trim().slice(0, 40); }
   }
-  const images = [...document.images].map((img, i) => ({
-    shown: img.getBoundingClientRect().width, natural: img.naturalWidth, text: facts[i],
-    smallest: img.getBoundingClientRect().width / img.naturalWidth * facts[i]}));
+  const images = [...document.images].map(img => [img.getBoundingClientRect().width, img.naturalWidth]);
   const cells = [...document.querySelectorAll("td")].map(td => [td.textContent.trim(), getComputedStyle(td).textAlign]);
-  document.body.setAttribute("data-result", JSON.stringify({smallest, where, images, cells}));
-});
-</script>"""
+  return {smallest, where, images, cells};
+})()"""
 
 
-def _measured(html: Path, tmp: Path, width: int) -> dict:
-    """The page at `width` CSS pixels in headless Chromium: the smallest computed font size of any
-    text, each figure's smallest text as shown (its scale times its own smallest text, read from the
-    PNG) and every cell's alignment, measured by a script in the page and read back from the DOM."""
-    import base64
-    import shutil
-    import subprocess
+@pytest.fixture(scope="module")
+def browser():
+    import os
 
-    from backpropcli.present.figures.common import png_facts
+    from cdp import Browser, find_browser
 
-    names = ("chromium", "chromium-browser", "google-chrome")
-    browser = next((shutil.which(n) for n in names if shutil.which(n)), None)
-    if browser is None:
-        pytest.skip("no Chromium on this machine (apt-get install chromium)")
-    text = html.read_text()
-    facts = [png_facts(base64.b64decode(m))[1] for m in re.findall(r'src="data:image/png;base64,([^"]+)"', text)]
-    page = tmp / f"measured-{width}.html"
-    page.write_text(text.replace("</body>", f'<script type="application/json" id="png-facts">{json.dumps(facts)}'
-                                            f"</script>{MEASURE}</body>"))
-    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                           "--no-first-run", f"--user-data-dir={tmp / f'profile-{width}'}",
-                           f"--window-size={width},900",
-                           "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
-                          capture_output=True, text=True, timeout=180, check=False)
-    found = re.search(r'data-result="([^"]*)"', done.stdout)
-    assert found, done.stderr[-2000:]
-    import html as entities
-
-    return json.loads(entities.unescape(found.group(1)))
+    if find_browser() is None:
+        if os.environ.get("BACKPROP_REQUIRE_BROWSER", "") not in ("", "0"):
+            pytest.fail("BACKPROP_REQUIRE_BROWSER is set and no Chromium was found (apt-get install chromium)")
+        pytest.skip("no Chromium found (apt-get install chromium, or set BACKPROP_BROWSER)")
+    with Browser() as running:
+        yield running
 
 
 @pytest.mark.parametrize("width", [1280, 700])
-def test_report_html_has_no_text_under_10px_in_a_browser(built, tmp_path, width):
-    result = _measured(built.html, tmp_path, width)
-    assert result["smallest"] >= 10, result
-    assert len(result["images"]) >= 9
-    for image in result["images"]:
-        assert image["smallest"] >= 10, image  # a figure is never shrunk below legible text
-        assert image["shown"] <= image["natural"] + 1  # nor blown up past its own pixels
+def test_report_html_has_no_text_under_10px_in_a_browser(built, browser, width):
+    """Every text's computed size, and each figure's smallest text as shown: its scale on the page
+    times its own smallest text (figures/common.save records it in the PNG)."""
+    import base64
+
+    from backpropcli.present.figures.common import png_facts
+
+    html = built.html.read_text()
+    text_px = [png_facts(base64.b64decode(m))[1] for m in re.findall(r'src="data:image/png;base64,([^"]+)"', html)]
+    page = browser.open(built.html.as_uri(), width=width)
+    result = page.evaluate(MEASURE)
+    page.close()
+    assert result["smallest"] >= 10, result["where"]
+    assert len(result["images"]) == len(text_px) >= 9
+    for (shown, natural), smallest in zip(result["images"], text_px):
+        assert shown / natural * smallest >= 10, (shown, natural, smallest)  # never shrunk below legible text
+        assert shown <= natural + 1  # nor blown up past its own pixels
     aligned = dict(result["cells"])
     assert aligned["x = 2"] == aligned["∂f/∂x"] == aligned["learning rate"] == "left"  # text reads from the left
     assert aligned["-0.4353977749799916"] == aligned["1.3e-16"] == "right"  # digits line up
+
+
+def test_an_explorer_page_beside_the_report_for_each_traced_figure(built):
+    """Figures 4-7 and the loss graph, each stepped through in a browser: linked from report.md/.html."""
+    text = built.markdown.read_text()
+    html = built.html.read_text()
+    for stem in ("sinc-graph", "quad-graph", "softplus-graph", "softplus-derivative-graph", "regression-graph"):
+        page = built.folder / f"{stem}-explorer.html"
+        assert page.exists() and page in built.files, stem
+        assert f"]({stem}-explorer.html)" in text and f'href="{stem}-explorer.html"' in html
+        assert page.read_text().startswith("<!doctype html>")
+    figure7 = (built.folder / "softplus-derivative-graph-explorer.html").read_text()
+    assert "Figure 7" in figure7 and "∂f′/∂x" in figure7

@@ -74,7 +74,7 @@ def derivatives(request: DerivativeRequest, progress: PointCallback | None = Non
     points = {v: getattr(cfg, v) for v in spec.variables}
     params = {p: getattr(cfg, p) for p in spec.params}
     budget.check_points(max(map(len, points.values())), len(spec.variables), order, request.show_all, limit)
-    if request.plot or request.views.graph:
+    if request.plot or request.views.writes:
         folder_for(request.out)
     result = checks.derivatives(spec, points, params, order, cfg.dtype, progress=progress)
     name = f"{order.command}-{stem(spec.name)}"
@@ -105,5 +105,5 @@ def derivatives(request: DerivativeRequest, progress: PointCallback | None = Non
             views.of_derivative = second
         return files, views
 
-    files, views = staged(request.out, request.plot or request.views.graph, write)
+    files, views = staged(request.out, request.plot or request.views.writes, write)
     return DerivativeRun(result, spec, cfg, files, views)

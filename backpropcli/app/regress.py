@@ -64,8 +64,8 @@ def regress(request: RegressRequest, on_step: StepCallback | None = None) -> Reg
     cfg = request.config
     limit = budget.limit(request.max_memory)
     dataset = regression.load_dataset(cfg)
-    budget.check_regression(cfg.iters, len(dataset.x), request.views.trace or request.views.graph, limit)
-    if request.plot or request.views.graph:
+    budget.check_regression(cfg.iters, len(dataset.x), request.views.traced, limit)
+    if request.plot or request.views.writes:
         folder_for(request.out)  # fail before a long run, not after it
     result = regression.train(cfg, on_step=on_step, data=dataset)
 
@@ -75,5 +75,5 @@ def regress(request: RegressRequest, on_step: StepCallback | None = None) -> Reg
                             lambda: traces.regression_autograd_graph(cfg, dataset), "L", "regress", folder)
         return files, views
 
-    files, views = staged(request.out, request.plot or request.views.graph, write)
+    files, views = staged(request.out, request.plot or request.views.writes, write)
     return RegressRun(result, files, views)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from backpropcli.app.regress import regression_figures
-from backpropcli.app.views import write_graph
+from backpropcli.app.views import write_explorer, write_graph
 from backpropcli.present.fmt import general
 from backpropcli.present.tables import trace_title
 
@@ -183,6 +183,7 @@ def _report_part_a(run: ReportRun, config_dir: Path) -> None:
     cfg = run.regressions["report"].config
     run.loss_trace = traces.regression_trace(cfg, regression.load_dataset(cfg))
     run.files += write_graph(run.loss_trace, run.folder, "regression-graph", "L")
+    run.files.append(write_explorer(run.loss_trace, run.folder, "regression-graph", "L"))
     run.verdicts.append(Verdict("regression trace: each gradient is the sum of its downstream contributions",
                                 run.loss_trace.consistent(1e-5), trace_title(run.loss_trace)))
 
@@ -232,6 +233,8 @@ def _report_figures(run: ReportRun, part: FunctionPart) -> None:
                                          f"{spec.name}-derivative-graph", "f′"))
     for figure in part.figures:
         run.files += write_graph(figure.trace, run.folder, figure.file_stem, figure.symbol)
+        # beside report.html: the same graph, stepped through in a browser
+        run.files.append(write_explorer(figure.trace, run.folder, figure.file_stem, figure.symbol))
         run.verdicts.append(Verdict(f"{figure.title} trace ({spec.name}): the chain rule adds up",
                                     figure.trace.consistent(), trace_title(figure.trace)))
 

@@ -18,14 +18,25 @@ PointCallback = Callable[[int, int], None]  # (points done, total)
 
 @dataclass(frozen=True)
 class Views:
-    """What to show of the graph behind a result: --trace, --graph, --autograd-graph."""
+    """What to show of the graph behind a result: --trace, --graph, --autograd-graph, --html."""
 
     trace: bool = False
     graph: bool = False
     autograd_graph: bool = False
+    html: bool = False  # the explorer page, stepping through the traced graph in a browser
 
     def __bool__(self) -> bool:
-        return self.trace or self.graph or self.autograd_graph
+        return self.trace or self.graph or self.autograd_graph or self.html
+
+    @property
+    def traced(self) -> bool:
+        """Is the chain-rule trace needed (shown, drawn or explored)?"""
+        return self.trace or self.graph or self.html
+
+    @property
+    def writes(self) -> bool:
+        """Do these views write files into --out?"""
+        return self.graph or self.html
 
 
 @dataclass
@@ -70,16 +81,26 @@ def write_graph(traced, folder: Path, name: str, symbol: str) -> list[Path]:
             write_text(folder / f"{name}.dot", pictures.dot_text(traced, symbol))]
 
 
+def write_explorer(traced, folder: Path, name: str, symbol: str) -> Path:
+    """The explorer page: the traced graph's forward and backward pass, step by step, in a browser."""
+    from backpropcli.present import explorer
+
+    return explorer.write(folder / f"{name}-explorer.html", traced, symbol)
+
+
 def graph_views(views: Views, make_trace: Callable, make_trees: Callable, symbol: str, name: str,
                 out: Path) -> GraphViews | None:
-    """Compute the views asked for, once; write the graph files when --graph asks."""
+    """Compute the views asked for, once; write the graph files when --graph asks, the
+    explorer page when --html does."""
     if not views:
         return None
     shown = GraphViews(symbol, show_trace=views.trace)
-    if views.trace or views.graph:
+    if views.traced:
         shown.trace = make_trace()
     if views.graph:
         shown.files = write_graph(shown.trace, folder_for(out), f"{name}-graph", symbol)
+    if views.html:
+        shown.files.append(write_explorer(shown.trace, folder_for(out), name, symbol))
     if views.autograd_graph:
         shown.autograd_graph = make_trees()
     return shown

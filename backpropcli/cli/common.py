@@ -91,6 +91,9 @@ TraceOption = Annotated[bool, typer.Option("--trace", help="Show the chain rule 
     "runs: each node's value and each edge's local, upstream and downstream gradient.")]
 GraphOption = Annotated[bool, typer.Option("--graph", help="Write a picture of the traced graph (PNG) and its Graphviz "
     "DOT text into --out.")]
+HtmlOption = Annotated[bool, typer.Option("--html", help="Write an explorer page into --out: one self-contained "
+    "HTML file, no network needed, that steps through the traced graph's forward and backward pass in a browser "
+    "(#step=end after its address opens the last step).")]
 MaxMemoryOption = Annotated[str | None, typer.Option("--max-memory", show_default=False,
     help="Memory budget; a run estimated to need more is refused before it starts, e.g. "
     "[cyan]--max-memory 8GB[/cyan]. [default: $BACKPROP_MAX_MEMORY, else 2GB]")]

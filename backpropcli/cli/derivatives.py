@@ -11,6 +11,7 @@ from backpropcli.cli.common import (
     AutogradGraphOption,
     DtypeChoice,
     GraphOption,
+    HtmlOption,
     MaxMemoryOption,
     OutOption,
     PlotOption,
@@ -208,6 +209,7 @@ def _check_command(name: str, order: int) -> Callable:
         trace: TraceOption = False,
         graph: GraphOption = False,
         autograd_graph: AutogradGraphOption = False,
+        html: HtmlOption = False,
         out: OutOption = Path("outputs"),
         json_output: json_opt = False,
         config: config_opt = None,
@@ -216,7 +218,7 @@ def _check_command(name: str, order: int) -> Callable:
         from backpropcli.app.views import Views
 
         options = {"x": x, "y": y, "a": a, "b": b, "c": c, "dtype": value_of(dtype)}
-        _check(order, function, options, (show_all, all_columns), plot, Views(trace, graph, autograd_graph), out,
+        _check(order, function, options, (show_all, all_columns), plot, Views(trace, graph, autograd_graph, html), out,
                json_output, config, max_memory)
 
     command.__name__ = name

@@ -12,6 +12,7 @@ from backpropcli.cli.common import (
     DeviceChoice,
     DtypeChoice,
     GraphOption,
+    HtmlOption,
     JsonOption,
     MaxMemoryOption,
     OutOption,
@@ -94,6 +95,7 @@ def regress(
     trace: TraceOption = False,
     graph: GraphOption = False,
     autograd_graph: AutogradGraphOption = False,
+    html: HtmlOption = False,
     out: OutOption = Path("outputs"),
     json_output: JsonOption = False,
     config: ConfigOption = None,
@@ -109,7 +111,7 @@ def regress(
         "data": None if data is None else str(data), "device": value_of(device), "tol": tol,
         "log_every": log_every, "zero_grad": zero_grad,
     })
-    request = regressions.RegressRequest(cfg, plot, Views(trace, graph, autograd_graph), out, max_memory)
+    request = regressions.RegressRequest(cfg, plot, Views(trace, graph, autograd_graph, html), out, max_memory)
     with _step_reporter(cfg, quiet=json_output) as on_step:
         run = regressions.regress(request, on_step=on_step)
     if not json_output:

@@ -33,6 +33,11 @@ def fixed(value: float, decimals: int = 1) -> str:
     return f"{unsigned(value):.{decimals}f}"
 
 
+def coordinate(value: float, decimals: int = 4) -> str:
+    """A position in a drawing (SVG), to `decimals` places without trailing zeros: "1.25", "3"."""
+    return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+
+
 def _float32(value: float) -> float:
     import struct
 

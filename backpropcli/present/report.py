@@ -155,7 +155,8 @@ def _part_a(run) -> list[str]:
                   ("Figure 1", "settings that converge", figures["converged"][0]),
                   ("Figure 2", "settings that converge", figures["converged"][1])]),
         "\n### The graph of one iteration's loss\n",
-        f"![regression graph](regression-graph.png)\n\n{_trace_tables(run.loss_trace, 'L')}",
+        f"![regression graph](regression-graph.png)\n\n{_explorer_link('regression-graph', 'this graph')}\n\n"
+        f"{_trace_tables(run.loss_trace, 'L')}",
     ]
 
 
@@ -172,8 +173,15 @@ def _part_b(run) -> list[str]:
         for figure in part.figures:
             caption = tables.trace_title(figure.trace, figure=False)  # its name is said once, in bold
             md.append(f"\n**{figure.title}.** {caption}\n\n![{figure.title}]({figure.file_stem}.png)"
+                      f"\n\n{_explorer_link(figure.file_stem, figure.title)}"
                       f"\n\n{_trace_tables(figure.trace, figure.symbol)}")
     return md
+
+
+def _explorer_link(file_stem: str, what: str) -> str:
+    """A link to the explorer page written beside the report (app.views.write_explorer names it)."""
+    return (f"[Step through {what} in a browser]({file_stem}-explorer.html): the forward pass node by node, "
+            "then the backward pass from the output, every number as it is computed.")
 
 
 def _changed(before, after) -> str:
