@@ -59,7 +59,7 @@ def _comparison(c) -> dict:
 def _hessian(point) -> dict:
     first = point.hessian[0][0]
     methods = ["analytic", *first.methods()]
-    matrix = {m: [[getattr(c, m) for c in row] for row in point.hessian] for m in methods}
+    matrix: dict[str, object] = {m: [[getattr(c, m) for c in row] for row in point.hessian] for m in methods}
     matrix["abs_error"] = {m: [[c.abs_error[m] for c in row] for row in point.hessian]
                            for m in methods if m in first.abs_error and m != "derivative_graph"}
     return matrix

@@ -59,7 +59,7 @@ def _error_panel(bottom, check, xs, order, entries, name: str, marked=None, at=N
     its own errors (the verdict) are drawn as large open markers over the curve's."""
     eps = EPSILON.get(check.dtype, EPSILON["float64"])
     floor = eps / 100
-    layers = [(check.points, xs, order, {"ms": 2.5, "alpha": 0.8}, "")]
+    layers: list[tuple] = [(check.points, xs, order, {"ms": 2.5, "alpha": 0.8}, "")]
     if marked is not None:
         layers.append((marked.points, [at(p) for p in marked.points], range(len(marked.points)),
                        {"ms": 7, "mfc": "none", "mew": 1.5}, " at the checked points"))

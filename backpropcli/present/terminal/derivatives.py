@@ -4,7 +4,7 @@ row per point for several; the legend, the summary and why a check failed. Desig
 from __future__ import annotations
 
 from rich import box
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -188,7 +188,7 @@ def points_table(check, show_all: bool = False, all_columns: bool = False,
             continue
         point = check.points[i]
         for j, (key, comp) in enumerate(check.entries(point)):
-            cells = [general(point.inputs[v]) if j == 0 else "" for v in check.variables]
+            cells: list[str | Text] = [general(point.inputs[v]) if j == 0 else "" for v in check.variables]
             cells += [check.label(key)] if several else []
             cells += [full(point.value, check.dtype) if j == 0 else ""] if all_columns else []
             cells.append(full(comp.analytic))
@@ -199,7 +199,8 @@ def points_table(check, show_all: bool = False, all_columns: bool = False,
                 cells.append(Text(fixed(lost), style=_lost_style(lost)) if j == 0 else "")
             ok = comp.ok and point.ok
             table.add_row(*cells, _mark(ok), style=None if ok else "red")
-    parts = [Fit(table, label_columns=len(check.variables) + several, named=len(check.variables))]
+    parts: list[RenderableType] = [Fit(table, label_columns=len(check.variables) + several,
+                                       named=len(check.variables))]
     shown = sum(i is not None for i in rows)
     if shown < len(check.points):
         parts.append(Text(f"{shown} of {len(check.points)} points shown (the first {MAX_POINT_ROWS} and every "
@@ -263,7 +264,7 @@ def check_tables(check, show_all: bool = False, derivative_label: str | None = N
                  all_columns: bool = False) -> Group:
     """One point: its table of methods (and the digits its graph lost); several: one table with a
     row per point. Then the legend of the columns and the summary."""
-    parts = [expression_header(check)] if "expression" in check.extra else []
+    parts: list[RenderableType] = [expression_header(check)] if "expression" in check.extra else []
     if len(check.points) == 1:
         parts.append(check_point(check, check.points[0], derivative_label))
         caption = precision_caption(check.points[0])

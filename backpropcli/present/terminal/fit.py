@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -36,10 +36,11 @@ def _fits(console, width: int, table: Table) -> bool:
 
     from rich.console import Console
 
-    probe = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False,
+    buffer = io.StringIO()
+    probe = Console(file=buffer, width=width, color_system=None, force_terminal=False,
                     highlight=False, legacy_windows=False, emoji=False)
     probe.print(table)
-    drawn = probe.file.getvalue()
+    drawn = buffer.getvalue()
     return all(word in drawn for word in _words(table))
 
 
@@ -50,7 +51,7 @@ def stacked(table: Table, label_columns: int = 1, named: bool | int = False) -> 
     named, the derivative after the inputs reads ∂f/∂y by itself), then one "header  value" line for
     every other cell."""
     names = label_columns if named is True else int(named)
-    parts = []
+    parts: list[RenderableType] = []
     if table.title:
         title = table.title if isinstance(table.title, Text) else Text.from_markup(table.title)
         parts.append(Text.assemble(title, style="bold"))
@@ -81,9 +82,11 @@ def stacked(table: Table, label_columns: int = 1, named: bool | int = False) -> 
             from rich.padding import Padding
 
             # narrower still: each value on a line of its own, under its column's name
-            lines = Group(*[item for column, cell in list(zip(columns, cells))[label_columns:] if _plain(cell)
-                            for item in (Text(_plain(column.header) if table.show_header else "", style="dim"),
-                                         Padding(cell, (0, 0, 0, 2)))])
+            items: list[RenderableType] = [
+                item for column, cell in list(zip(columns, cells))[label_columns:] if _plain(cell)
+                for item in (Text(_plain(column.header) if table.show_header else "", style="dim"),
+                             Padding(cell, (0, 0, 0, 2)))]
+            lines = Group(*items)
             parts += [heading, Padding(Fit(fields, narrow=lines), (0, 0, 0, 2))]
         else:
             parts.append(heading)

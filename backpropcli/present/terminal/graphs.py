@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich import box
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -107,7 +107,7 @@ def autograd_graphs(trees: dict[str, dict], title: str, typed: bool = False,
         for child in node["children"]:
             grow(branch.add(child["name"]), child)
 
-    parts = [Text(title, style="bold")]
+    parts: list[RenderableType] = [Text(title, style="bold")]
     for kind, tree in trees.items():
         root = Tree(Text.assemble((labels.get(kind, kind), "dim"), "\n", tree["name"]))
         grow(root, tree)
