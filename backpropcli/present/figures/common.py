@@ -65,9 +65,13 @@ TEXT_KEY = "Smallest text px"  # the PNG's tEXt entry: its smallest text, in the
 def smallest_text_px(fig) -> float:
     """The smallest font among the figure's visible texts (titles, labels, ticks, legends, notes),
     in pixels of the saved image: how small the text gets when a page shrinks the picture."""
+    import warnings
+
     from matplotlib.text import Text
 
-    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    with warnings.catch_warnings():  # walking the ticks of an axis near ±1e308 warns in numpy's isclose
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
     return min(sizes, default=10.0) * DPI / 72
 
 
