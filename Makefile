@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench docs clean
 
 demo: $(STAMP)
 	$(BIN)/backprop report
@@ -14,8 +14,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+docs: $(STAMP)
+	$(BIN)/python docs/generate.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check backpropcli tests benchmarks examples
+	$(BIN)/ruff check backpropcli tests benchmarks examples docs
 	$(BIN)/mypy
 
 bench: $(STAMP)

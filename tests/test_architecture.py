@@ -4,6 +4,7 @@ Sizes are the renovation's limits: no module over 500 lines, no class over 200, 
 60 (test_registry.py), at most 6 modules directly in backpropcli/."""
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).parent.parent / "backpropcli"
@@ -63,3 +64,35 @@ def test_the_application_layer_does_no_numerics_and_no_drawing():
                 for name in names:
                     assert name.split(".")[0] not in ("torch", "mpmath", "matplotlib", "sympy"), \
                         f"{rel}:{node.lineno} imports {name}"
+
+
+FLOAT_FORMAT = re.compile(r"[eEfFgG%]$")  # a presentation type that turns a float into text
+PERCENT_FORMAT = re.compile(r"%[-+ 0#]*\d*(\.\d+)?[eEfFgG]")
+
+
+def _float_formats(tree):
+    """(line, spec) of every f-string float format, format(x, spec) and "%g" % x in a module."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FormattedValue) and node.format_spec is not None:
+            spec = "".join(v.value for v in node.format_spec.values if isinstance(v, ast.Constant))
+            if FLOAT_FORMAT.search(spec):
+                yield node.lineno, spec
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "format" \
+                and len(node.args) == 2:
+            yield node.lineno, "format()"
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant) \
+                and isinstance(node.left.value, str) and PERCENT_FORMAT.search(node.left.value):
+            yield node.lineno, "%"
+
+
+def test_floats_become_text_only_in_present_fmt():
+    """fmt.py is the one place a float is formatted for people: tables, figures, the report and the
+    messages all call it (general, num, fixed, error, full), so "how a number looks" is one edit."""
+    found = [f"{rel}:{line} ({spec})" for rel, path in _modules() if rel != "present/fmt.py"
+             for line, spec in _float_formats(ast.parse(path.read_text()))]
+    assert not found, "format the number with backpropcli.present.fmt instead:\n" + "\n".join(found)
+
+
+def test_the_float_format_finder_finds_them():
+    code = 'a = f"{x:.3g} {y:g} {z:.1f} {n:>8} {w}"\nb = format(x, ".2e")\nc = "%.4g" % x\n'
+    assert sorted(spec for _, spec in _float_formats(ast.parse(code))) == sorted([".3g", "g", ".1f", "format()", "%"])

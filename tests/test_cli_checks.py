@@ -70,10 +70,13 @@ def test_hessian_json_contract(runner):
 def test_many_points_summary_and_all(runner):
     result = invoke(runner, "grad", "sinc", "--x=-5:5:25")
     assert result.exit_code == 0
-    assert "5 more point(s)" in result.stdout and "worst custom point" in result.stdout
+    assert "20 of 25 points shown" in result.stdout and "worst custom point" in result.stdout
     assert "wrong at 1 point(s), e.g. x = 0: up to 16.0 digits" in result.stdout
+    assert result.stdout.count("✓") == 20  # one table, a row per point shown
     everything = invoke(runner, "grad", "sinc", "--x=-5:5:25", "--all")
-    assert "more point(s)" not in everything.stdout
+    assert "points shown" not in everything.stdout and everything.stdout.count("✓") == 25
+    wide = invoke(runner, "grad", "sinc", "--x=-5:5:25", "--all-columns")
+    assert all(name in wide.stdout for name in ("autograd", "finite diff", "custom"))
 
 
 def test_configs_reproduce_the_report(runner):

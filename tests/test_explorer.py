@@ -149,12 +149,12 @@ def test_the_page_uses_the_pictures_layout():
 
 def test_the_page_is_self_contained_and_escapes_what_it_shows():
     trace = _synthetic()
-    trace.title = "</script><script>alert(1)</script> & <b>bold</b>"
+    trace.caption = "</script><script>alert(1)</script> & <b>bold</b>"
     trace.nodes[2].expr = "a</script>·b"
     html = explorer.page(trace)
     assert "<script>alert(1)" not in html and "<b>bold" not in html
     assert html.count("<script") == 2 and html.count("</script>") == 2  # the data and the code, nothing else
-    assert _data(html)["title"] == trace.title  # the JSON reads back as it was
+    assert _data(html)["title"] == trace.caption  # the JSON reads back as it was (no point: no "at …")
     assert "&lt;/script&gt;&lt;script&gt;alert(1)" in html
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
     # nothing to fetch: the one URL is the SVG namespace (a name, never loaded)

@@ -63,9 +63,12 @@ def test_steps_needed_far_from_zero_say_why():
     result = train(cfg)
     assert result.optimum.b == 1.0 and result.optimum.W == -1.0
     assert result.iters_to_converge is None  # ~1e33 steps: stable, but no run gets there
-    assert "lr too large" not in result.steps_note and "2^62" in result.steps_note
+    from backpropcli.present.terminal.regression import steps_note
+
+    assert result.slowest_rate == pytest.approx(1e-17 * result.curvature.lambda_min)
+    assert "lr too large" not in steps_note(result) and "2^62" in steps_note(result)
     too_big = train(RegressConfig(x=x, y=y, lr=2.5 * result.curvature.lr_max, iters=3))
-    assert too_big.steps_note == "lr too large"
+    assert too_big.slowest_rate is None and steps_note(too_big) == "lr too large"
 
 
 def test_steps_needed_are_counted_when_slow_but_countable():

@@ -61,7 +61,7 @@ def test_numbers_match_the_commands_own_json(built, runner):
         columns = point["gradients"]["x"] if command == "grad" else {
             k: v[0][0] for k, v in point["hessian"].items() if k != "abs_error"}
         for method in ("analytic", "custom", "autograd", "finite_difference"):
-            assert repr(columns[method]) in text, (command, name, method)
+            assert fmt.full(columns[method]) in text, (command, name, method)  # as the terminal prints it
     regress = json.loads(runner.invoke(app, ["regress", "--config", "configs/regress.yaml", "--json"]).stdout)
     assert built.sections["regress_report"]["W"] == regress["W"]
     # a float32 run's numbers in its own shortest digits (they read back as the same float32)
@@ -134,6 +134,59 @@ def test_a_float32_run_prints_float32_digits(built):
     # the report's regression runs in float32: its 0.3 is 0.3, not 0.30000001192092896
     assert "0.30000001192092896" not in text and "5.914999961853027" not in text
     assert "| W (final) | -0.6064835 |" in text
+
+
+# ---- report.html in a real browser: nothing under 10 px -----------------------------------------------
+
+MEASURE = """(() => {
+  let smallest = 1e9, where = "";
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+    if (!node.textContent.trim()) continue;
+    const size = parseFloat(getComputedStyle(node.parentElement).fontSize);
+    if (size < smallest) { smallest = size; where = node.textContent.trim().slice(0, 40); }
+  }
+  const images = [...document.images].map(img => [img.getBoundingClientRect().width, img.naturalWidth]);
+  const cells = [...document.querySelectorAll("td")].map(td => [td.textContent.trim(), getComputedStyle(td).textAlign]);
+  return {smallest, where, images, cells};
+})()"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    import os
+
+    from cdp import Browser, find_browser
+
+    if find_browser() is None:
+        if os.environ.get("BACKPROP_REQUIRE_BROWSER", "") not in ("", "0"):
+            pytest.fail("BACKPROP_REQUIRE_BROWSER is set and no Chromium was found (apt-get install chromium)")
+        pytest.skip("no Chromium found (apt-get install chromium, or set BACKPROP_BROWSER)")
+    with Browser() as running:
+        yield running
+
+
+@pytest.mark.parametrize("width", [1280, 700])
+def test_report_html_has_no_text_under_10px_in_a_browser(built, browser, width):
+    """Every text's computed size, and each figure's smallest text as shown: its scale on the page
+    times its own smallest text (figures/common.save records it in the PNG)."""
+    import base64
+
+    from backpropcli.present.figures.common import png_facts
+
+    html = built.html.read_text()
+    text_px = [png_facts(base64.b64decode(m))[1] for m in re.findall(r'src="data:image/png;base64,([^"]+)"', html)]
+    page = browser.open(built.html.as_uri(), width=width)
+    result = page.evaluate(MEASURE)
+    page.close()
+    assert result["smallest"] >= 10, result["where"]
+    assert len(result["images"]) == len(text_px) >= 9
+    for (shown, natural), smallest in zip(result["images"], text_px):
+        assert shown / natural * smallest >= 10, (shown, natural, smallest)  # never shrunk below legible text
+        assert shown <= natural + 1  # nor blown up past its own pixels
+    aligned = dict(result["cells"])
+    assert aligned["x = 2"] == aligned["∂f/∂x"] == aligned["learning rate"] == "left"  # text reads from the left
+    assert aligned["-0.4353977749799916"] == aligned["1.3e-16"] == "right"  # digits line up
 
 
 def test_an_explorer_page_beside_the_report_for_each_traced_figure(built):

@@ -46,19 +46,12 @@ class DerivativeRun:
 PLOT_POINTS = 201
 
 
-def plot_range(spec, points: dict) -> dict:
-    """A range of 201 points along the first variable: around a single point, or across the
-    points given (with a margin); the other variables at their first value."""
-    import sys
+def plot_range(spec, points: dict, line) -> dict:
+    """PLOT_POINTS points along the line the checked points lie on (core/sampling.py): around a
+    single point, or across the points given with a margin, spaced for the axis' scale."""
+    from backpropcli.core import sampling
 
-    first = spec.variables[0]
-    lo, hi = min(points[first]), max(points[first])
-    # centre and half-width, each finite for any finite lo, hi (hi - lo overflows at ±1e308)
-    mid, half = lo / 2 + hi / 2, hi / 2 - lo / 2
-    half = 1.05 * half if hi > lo else 5.0 * max(1.0, abs(lo) / 10)
-    top = sys.float_info.max
-    xs = [min(top, max(-top, mid + half * (2 * i / (PLOT_POINTS - 1) - 1))) for i in range(PLOT_POINTS)]
-    return {v: (xs if v == first else points[v][:1]) for v in spec.variables}
+    return sampling.dense(line, points, list(spec.variables), PLOT_POINTS)
 
 
 def derivative_symbol(spec, order: int) -> str:
@@ -93,14 +86,18 @@ def derivatives(request: DerivativeRequest, progress: PointCallback | None = Non
     def write(folder: Path) -> tuple[list[Path], GraphViews | None]:
         files = []
         if request.plot:
+            from backpropcli.core import sampling
             from backpropcli.present.figures import curves
 
-            # a curve is drawn densely: around a single point, or across the points given, a range of
-            # PLOT_POINTS (its columns only: no gradcheck); the checked points are marked on it
-            dense = len(result.points) >= PLOT_POINTS
+            # a curve is drawn densely along the line the points lie on: around a single point, or
+            # across the points given, PLOT_POINTS of them (its columns only: no gradcheck), with the
+            # checked points marked on it; points on no line (or already dense) are drawn as they are
+            line = sampling.line_through(list(spec.variables), points)
+            dense = len(result.points) >= PLOT_POINTS or line is None
             curve = result if dense else checks.derivatives(
-                spec, plot_range(spec, points), params, order, cfg.dtype, gradcheck=False)
-            files.append(curves.check_curves(curve, folder / f"{name}.png", requested=None if dense else result))
+                spec, plot_range(spec, points, line), params, order, cfg.dtype, gradcheck=False)
+            files.append(curves.check_curves(curve, folder / f"{name}.png", requested=None if dense else result,
+                                             line=line))
         views = graph_views(request.views, lambda: traces.function_trace(spec, first, params, traced_order == 2),
                             lambda: traces.function_autograd_graphs(spec, first, params, second),
                             derivative_symbol(spec, traced_order), name, folder)

@@ -9,6 +9,8 @@ from typing import Any
 
 from backpropcli.app.regress import regression_figures
 from backpropcli.app.views import write_explorer, write_graph
+from backpropcli.present.fmt import general
+from backpropcli.present.tables import trace_title
 
 REGRESS_CONFIGS = {"report": "regress.yaml", "converged": "regress-converged.yaml"}
 
@@ -177,13 +179,13 @@ def _report_part_a(run: ReportRun, config_dir: Path) -> None:
                                     result.verdict))
     converged = run.regressions["converged"]
     run.verdicts.append(Verdict("regression with settings that converge does converge", converged.converged,
-                                f"W = {converged.W:.6g}, b = {converged.b:.6g}"))
+                                f"W = {general(converged.W)}, b = {general(converged.b)}"))
     cfg = run.regressions["report"].config
     run.loss_trace = traces.regression_trace(cfg, regression.load_dataset(cfg))
     run.files += write_graph(run.loss_trace, run.folder, "regression-graph", "L")
     run.files.append(write_explorer(run.loss_trace, run.folder, "regression-graph", "L"))
     run.verdicts.append(Verdict("regression trace: each gradient is the sum of its downstream contributions",
-                                run.loss_trace.consistent(1e-5), run.loss_trace.title))
+                                run.loss_trace.consistent(1e-5), trace_title(run.loss_trace)))
 
 
 def _report_part_b(run: ReportRun, config_dir: Path) -> None:
@@ -210,7 +212,8 @@ def _report_part_b(run: ReportRun, config_dir: Path) -> None:
         for result in (part.gradient, part.hessian):
             run.sections[f"{result.command}_{spec.name}"] = payloads.check(result, cfg, [])
             run.verdicts.append(Verdict(f"{result.command} {spec.name}: custom Function agrees with the analytic "
-                                        "reference", result.ok, f"{len(result.points)} point(s), rtol {result.rtol:g}"))
+                                        "reference", result.ok,
+                                        f"{len(result.points)} point(s), rtol {general(result.rtol)}"))
     for part in run.functions:
         _report_figures(run, part)
 
@@ -233,7 +236,7 @@ def _report_figures(run: ReportRun, part: FunctionPart) -> None:
         # beside report.html: the same graph, stepped through in a browser
         run.files.append(write_explorer(figure.trace, run.folder, figure.file_stem, figure.symbol))
         run.verdicts.append(Verdict(f"{figure.title} trace ({spec.name}): the chain rule adds up",
-                                    figure.trace.consistent(), figure.trace.title))
+                                    figure.trace.consistent(), trace_title(figure.trace)))
 
 
 def _report_breakages(run: ReportRun) -> None:
@@ -252,9 +255,9 @@ def _report_breakages(run: ReportRun) -> None:
         for gp, hp in zip(broken.gradient.points, broken.hessian.points):
             (key, first), (_, second) = next(gp.entries(spec.variables)), next(hp.entries(spec.variables))
             run.verdicts.append(Verdict(
-                f"{spec.name} at {key} = {gp.inputs[key]:g}: the custom Function is finite and right",
-                gp.ok and hp.ok, f"f = {unsigned(gp.value):.6g}, f′ = {unsigned(first.custom):.6g}, "
-                f"f″ = {unsigned(second.custom):.6g}"))
+                f"{spec.name} at {key} = {general(gp.inputs[key])}: the custom Function is finite and right",
+                gp.ok and hp.ok, f"f = {general(unsigned(gp.value))}, f′ = {general(unsigned(first.custom))}, "
+                f"f″ = {general(unsigned(second.custom))}"))
 
 
 def _report_gate(run: ReportRun) -> None:
@@ -265,7 +268,7 @@ def _report_gate(run: ReportRun) -> None:
 
     figure = run.functions[0].figures[0]
     node = gate_node(figure.trace)
-    where = f"{figure.trace.title}: node {node}"
+    where = f"{trace_title(figure.trace)}: node {node}"
     path = gate_picture(figure.trace, node, run.folder / "gate.png", figure.symbol, where)
     run.gate = Gate(figure, node, path)
     run.files.append(path)
@@ -288,6 +291,6 @@ def _report_discussion(run: ReportRun) -> None:
     run.verdicts.append(Verdict("discussion (1): each forward pass builds a new graph", not found.same_grad_fn,
                                 f"{fns[0]} and {fns[1]}, first.grad_fn is second.grad_fn: {found.same_grad_fn}"))
     run.verdicts.append(Verdict("discussion (3): without zero_() a second backward() doubles the gradient",
-                                found.doubles, f"{found.grad_once:.6g} then {found.grad_twice:.6g}"))
+                                found.doubles, f"{general(found.grad_once)} then {general(found.grad_twice)}"))
     run.verdicts.append(Verdict("discussion (4): the in-place update outside torch.no_grad() is refused",
                                 found.update_refused, found.no_grad_error))

@@ -54,7 +54,11 @@ AOption, BOption, COption = _param_option("a"), _param_option("b"), _param_optio
 FDtypeOption = Annotated[DtypeChoice | None, typer.Option(show_default=False,
     help="Floating-point type, e.g. [cyan]--dtype float32[/cyan]; gradcheck always runs in float64. "
     "\\[default: float64]")]
-AllOption = Annotated[bool, typer.Option("--all", help="Show the table of every point, not only the first 20.")]
+AllOption = Annotated[bool, typer.Option("--all", help="Show a row for every point, not only the first 20 and "
+    "every wrong one.")]
+AllColumnsOption = Annotated[bool, typer.Option("--all-columns", help="On several points, show every method's "
+    "value and error (custom, autograd, finite diff, f) beside the truth, not only the judged one; wider than 80 "
+    "columns.")]
 
 GRAD_HELP = """Part B of the report: f and its gradient by a custom autograd.Function, checked four ways.
 
@@ -133,19 +137,20 @@ through the graph of the symbolic f′ (the report's Figure 7, for any f).
 """
 
 
-def _check(order: int, function, options: dict, show_all: bool, plot: bool, views, out: Path, json_output: bool,
-           config, max_memory: str | None = None) -> None:
+def _check(order: int, function, options: dict, show: tuple[bool, bool], plot: bool, views, out: Path,
+           json_output: bool, config, max_memory: str | None = None) -> None:
     from backpropcli.app import derivatives
     from backpropcli.config import models as configs
     from backpropcli.present import payloads
 
+    show_all, all_columns = show
     cfg = configs.load_function(function, config, options)
     request = derivatives.DerivativeRequest(cfg, order, plot, views, out, max_memory, show_all and not json_output)
     with _point_progress(quiet=json_output) as progress:
         run = derivatives.derivatives(request, progress=progress)
     result = run.check
     if not json_output:
-        stdout.print(render.check_tables(result, show_all, run.spec.derivative_graph_title))
+        stdout.print(render.check_tables(result, show_all, run.spec.derivative_graph_title, all_columns))
     extra = show_views(run.views, json_output, typed=run.spec.custom is None)
     if json_output:
         emit_json({**payloads.check(result, cfg, run.files), **extra})
@@ -209,6 +214,7 @@ def _check_command(name: str, order: int) -> Callable:
         c: COption = None,
         dtype: FDtypeOption = None,
         show_all: AllOption = False,
+        all_columns: AllColumnsOption = False,
         plot: PlotOption = False,
         trace: TraceOption = False,
         graph: GraphOption = False,
@@ -222,8 +228,8 @@ def _check_command(name: str, order: int) -> Callable:
         from backpropcli.app.views import Views
 
         options = {"x": x, "y": y, "a": a, "b": b, "c": c, "dtype": value_of(dtype)}
-        _check(order, function, options, show_all, plot, Views(trace, graph, autograd_graph, html), out, json_output,
-               config, max_memory)
+        _check(order, function, options, (show_all, all_columns), plot, Views(trace, graph, autograd_graph, html), out,
+               json_output, config, max_memory)
 
     command.__name__ = name
     return guarded(command)

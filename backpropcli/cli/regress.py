@@ -32,6 +32,7 @@ from backpropcli.cli.common import (
 from backpropcli.config import defaults
 from backpropcli.io import streams
 from backpropcli.present import terminal as render
+from backpropcli.present.fmt import num
 
 REGRESS_HELP = """Part A of the report: fit y = W*x + b by plain gradient descent with autograd.
 
@@ -125,7 +126,7 @@ def regress(
         print_error(f"diverged: {tip}")
         raise typer.Exit(1)
     if tip and not json_output:
-        stdout.print(tip, style="yellow", markup=False, soft_wrap=True)
+        stdout.print(tip, style="yellow", markup=False)  # prose: wrapped at the terminal's width
 
 
 class _step_reporter:
@@ -150,7 +151,7 @@ class _step_reporter:
         every = self.cfg.log_every
         if every and step % every == 0:
             # the loss the step computed, at W, b before its update; the table's final loss is after the last one
-            stderr.print(f"step {step:>8}  loss (before the update) {loss:.10g}", markup=False)
+            stderr.print(f"step {step:>8}  loss (before the update) {num(loss, 10)}", markup=False)
         if self.progress is not None and step % 500 == 0:
             self.progress.update(self.task, completed=step)
 

@@ -17,6 +17,7 @@ from backpropcli.config.defaults import REGRESS
 from backpropcli.config.points import Points
 from backpropcli.config.yaml12 import read_yaml
 from backpropcli.errors import ConfigError, InputError
+from backpropcli.present.fmt import general, num
 
 Dtype = Literal["float32", "float64"]
 Device = Literal["cpu", "cuda", "auto"]
@@ -40,7 +41,7 @@ class _Model(BaseModel):
             values = value if isinstance(value, list) else [value]
             for v in values:
                 if isinstance(v, float) and abs(v) > FLOAT32_MAX:
-                    raise ValueError(f"{key} = {v:g} does not fit in float32 (largest {FLOAT32_MAX:.3g}); "
+                    raise ValueError(f"{key} = {general(v)} does not fit in float32 (largest {num(FLOAT32_MAX, 3)}); "
                                      "use dtype float64")
         return self
 

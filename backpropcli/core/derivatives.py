@@ -87,6 +87,7 @@ class Point:
     extra: dict[str, Any] = field(default_factory=dict)
     graph_ok: bool | None = True  # the report's graph (its value and autograd through it) within the tolerance
     graph_digits_lost: float | None = 0.0  # the most decimal digits it lost, of the dtype's ~16 (float64) or ~7
+    shared_overflow: bool = False  # f and its derivative overflow the dtype, and so do their true values
     reference: Any = field(default=None, repr=False, compare=False)  # the functions.Reference judged against
     status: str = "checked"  # or not-real, undefined, not-differentiable, truth-uncertain (judge.STATUSES)
 

@@ -90,13 +90,12 @@ class RegressionResult:
     data: Dataset | None = field(repr=False, default=None)
 
     @property
-    def steps_note(self) -> str:
-        """Why iters_to_converge is None: lr too large, or stable but too slow to count."""
+    def slowest_rate(self) -> float | None:
+        """Why iters_to_converge is None: None when lr is too large (unstable); else lr·λmin, the
+        factor by which the slowest direction shrinks each step (0: it does not shrink)."""
         if self.config.lr >= self.curvature.lr_max or not math.isfinite(self.curvature.lr_max):
-            return "lr too large"
-        rate = self.config.lr * self.curvature.lambda_min
-        return (f"more than 2^62 steps: the slowest direction shrinks by only {rate:.2g} per step"
-                if rate > 0 else "the slowest direction does not shrink at this lr")
+            return None
+        return self.config.lr * self.curvature.lambda_min
 
     @property
     def verdict(self) -> str:
@@ -367,7 +366,7 @@ def iterations_to_converge(
     while log_error(hi) > log_target:
         hi *= 2
         if hi > MAX_STEPS:
-            return None  # converges, but slower than any run could (see RegressionResult.steps_note)
+            return None  # converges, but slower than any run could (see RegressionResult.slowest_rate)
     lo = hi // 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -401,9 +400,11 @@ def _check_fits(dtype: str, source: str, **tensors) -> None:
 
     for name, tensor in tensors.items():
         if not bool(torch.isfinite(tensor).all()):
-            limit = torch.finfo(tensor.dtype).max
-            raise InputError(f"data file {source}: a value of {name} does not fit in {dtype} (largest {limit:.3g}); "
-                             "use --dtype float64 or rescale")
+            raise InputError(f"data file {source}: a value of {name} does not fit in {dtype} (largest "
+                             f"{LARGEST[dtype]}); use --dtype float64 or rescale")
+
+
+LARGEST = {"float32": "3.4e+38", "float64": "1.8e+308"}  # torch.finfo(dtype).max, as people write it
 
 
 def _descend(cfg: RegressConfig, W, b, x, y, on_step) -> tuple[array, int | None]:

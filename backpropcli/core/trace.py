@@ -42,11 +42,13 @@ class TraceEdge:
 
 @dataclass
 class Trace:
-    title: str
+    caption: str  # what graph it is, in words (no numbers): "sinc: the report's graph"
     output: str
     nodes: list[TraceNode]
     edges: list[TraceEdge] = field(default_factory=list)
     dtype: str = "float64"  # how many digits its numbers mean
+    at: dict[str, float] = field(default_factory=dict)  # where it was traced (x = 2; W = 0.3, b = -0.3)
+    figure: str | None = None  # the report's figure it redraws ("Figure 4")
 
     def outgoing(self, name: str) -> list[TraceEdge]:
         return [e for e in self.edges if e.source == name]
@@ -82,7 +84,7 @@ def _number(tensor) -> Number:
     return values[0] if len(values) == 1 else values
 
 
-def trace_graph(graph: Graph, title: str) -> Trace:
+def trace_graph(graph: Graph, caption: str, at: dict[str, float], figure: str | None = None) -> Trace:
     """Backpropagate through an already recorded graph and read off every number."""
     import torch
 
@@ -121,7 +123,7 @@ def trace_graph(graph: Graph, title: str) -> Trace:
             rule = node.op.rule(node.parents, index, copies[index].numel())
             edges.append(TraceEdge(parent, node.name, _number(local), _number(child_grad), _number(downstream), rule))
     assert graph.output is not None
-    return Trace(title, graph.output, nodes, edges)
+    return Trace(caption, graph.output, nodes, edges, at=dict(at), figure=figure)
 
 
 def _partials(fn, copies, index, upstream):
@@ -154,17 +156,17 @@ def function_trace(spec, inputs: dict[str, float], params: dict[str, float], der
     # the parameters require grad too, so the trace shows df/da = x², df/db = x·y, df/dc = y²
     consts = {p: torch.tensor(params[p], dtype=torch.float64, requires_grad=True) for p in spec.params}
     graph = build(builder, {**leaves, **consts})
-    where = ", ".join(f"{k} = {v:g}" for k, v in inputs.items())
+    figure = None
     if derivative:
         first = "f′" if len(spec.variables) == 1 else f"∂f/∂{spec.variables[0]}"
-        figure = spec.derivative_graph_title or ""
-        title = f"{spec.name}: the graph of {first} that the second derivative differentiates"
-        title += f" ({figure}) at {where}" if figure.startswith("Figure") else f" at {where}"
+        caption = f"{spec.name}: the graph of {first} that the second derivative differentiates"
+        if spec.derivative_figure:  # the report draws it (softplus: Figure 7)
+            figure = spec.derivative_graph_title
     elif spec.custom is None:  # a typed expression
-        title = f"{spec.name}: its graph, one node per operation, at {where}"
+        caption = f"{spec.name}: its graph, one node per operation,"
     else:
-        title = f"{spec.name}: the report's graph ({spec.graph_title}) at {where}"
-    return trace_graph(graph, title)
+        caption, figure = f"{spec.name}: the report's graph", spec.graph_title
+    return trace_graph(graph, caption, inputs, figure)
 
 
 def _regression_inputs(cfg, dataset, dtype) -> dict:
@@ -186,7 +188,7 @@ def regression_trace(cfg, dataset) -> Trace:
 
     inputs = _regression_inputs(cfg, dataset, getattr(torch, cfg.dtype))
     graph = build(loss_graph, inputs)
-    traced = trace_graph(graph, f"regression: one iteration's loss at W = {cfg.w0:g}, b = {cfg.b0:g}")
+    traced = trace_graph(graph, "regression: one iteration's loss", {"W": cfg.w0, "b": cfg.b0})
     traced.dtype = cfg.dtype
     return traced
 

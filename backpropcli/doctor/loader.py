@@ -36,7 +36,6 @@ from typing import Any
 from backpropcli.doctor.sandbox import HardExit, TimedOut, ctrl_c
 from backpropcli.errors import InputError
 
-KINDS = ("function", "function-ctx", "callable")
 _counter = itertools.count()
 
 

@@ -132,4 +132,7 @@ def guarded(what: str, seconds: float | None, error: type[BackpropError] = Backp
 
 
 def _seconds(seconds) -> str:
-    return f"{seconds:g} s"
+    """"60 s", "0.5 s": the timeout as the user typed it (its shortest repr; the doctor may not
+    import present.fmt, and a timeout needs nothing more)."""
+    text = repr(float(seconds))
+    return f"{text[:-2] if text.endswith('.0') else text} s"

@@ -13,6 +13,7 @@ from backpropcli.expressions import precision, symbolic
 from backpropcli.expressions.truth import BUILD_SECONDS, Truth
 from backpropcli.functions.spec import Formulas, FunctionSpec
 from backpropcli.io import deadline
+from backpropcli.present.fmt import general
 
 
 @dataclass(eq=False)
@@ -84,7 +85,7 @@ def _compiled(text: str) -> ExpressionSpec:
     try:
         refuse_second = deadline.within(BUILD_SECONDS, symbolic.second_order_refusal, sym, variables, len(steps))
     except deadline.TimeUp:
-        refuse_second = f"sympy took longer than {BUILD_SECONDS:g} s to differentiate this expression; use grad"
+        refuse_second = f"sympy took longer than {general(BUILD_SECONDS)} s to differentiate this expression; use grad"
     truth = Truth(sym, parsed.tree, variables, refuse_second)
     expression = Expression(parsed, variables, sym, truth, steps, out)
     first = _strings(sym, variables, 1)
@@ -126,7 +127,7 @@ def _strings(sym, variables: tuple[str, ...], order: int) -> dict[str, str]:
         return deadline.within(BUILD_SECONDS, symbolic.derivative_strings, sym, variables, order)
     except deadline.TimeUp:
         key = "df" if order == 1 else "d2f"
-        return {key: f"(sympy took longer than {BUILD_SECONDS:g} s; the numerical truth is used)"}
+        return {key: f"(sympy took longer than {general(BUILD_SECONDS)} s; the numerical truth is used)"}
 
 
 def _annotate(expression: Expression):
@@ -153,6 +154,7 @@ def _annotate(expression: Expression):
                 "name": worst.name, "expression": worst.expression, "digits_lost": worst.digits_lost,
                 "own_derivative": result.own_derivative}
             point.extra["reason"] = result.reason
+            point.shared_overflow = result.shared_overflow
         check.extra["precision"] = precision.summary(results, tolerance.verdict_digits("float64"),
                                                      expression.variables[0])
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from backpropcli.expressions.parse import Bin, Call, Const, Expr, Neg, Num, Var, constant_value, to_text
 from backpropcli.functions.graph import Graph, GraphBuilder
+from backpropcli.present.fmt import general
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def warm() -> None:
 
 
 def _c(c: float) -> str:
-    return f"{c:g}"
+    return f"{general(c)}"
 
 
 # the local derivative of each unary op in symbols of its parent u, as the trace shows it

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from backpropcli.errors import InputError
+from backpropcli.present.fmt import general
 
 MAX_LENGTH = 500  # characters
 MAX_NODES = 200  # tree nodes after parsing
@@ -150,7 +151,7 @@ class _Walker:
                 typed = ast.get_source_segment(self.source, node) or ""
                 if any(ch in "123456789" for ch in typed.lower().split("e")[0]):
                     raise InputError(f"number {clip(typed)} underflows to 0 in float64 "
-                                     f"(smallest size {1 / MAX_CONSTANT:g})")
+                                     f"(smallest size {general(1 / MAX_CONSTANT)})")
             return number
         if isinstance(node, ast.Name):
             return _name(node.id)
@@ -196,7 +197,7 @@ def _number(value) -> Num:
     if isinstance(value, int) and abs(value) > 2**53:
         value = float(value)  # inexact from here on: no big-integer arithmetic downstream
     if not math.isfinite(value) or abs(value) > MAX_CONSTANT:
-        raise InputError(f"number too large: {value:g} (limit {MAX_CONSTANT:g})")
+        raise InputError(f"number too large: {general(value)} (limit {general(MAX_CONSTANT)})")
     return Num(value)
 
 
@@ -311,7 +312,8 @@ def _fold(op: str, a: float, b: float) -> float:
     except ZeroDivisionError:
         raise InputError("division by zero in a constant") from None
     except (OverflowError, ValueError):
-        raise InputError(f"constant {a:g} {op} {b:g} is undefined or beyond the limit {MAX_CONSTANT:g}") from None
+        raise InputError(f"constant {general(a)} {op} {general(b)}"
+                         f" is undefined or beyond the limit {general(MAX_CONSTANT)}") from None
 
 
 def _fold_call(fn: str, v: float) -> float:
@@ -326,7 +328,8 @@ def _fold_call(fn: str, v: float) -> float:
             return abs(v)
         return float(getattr(math, fn)(v))
     except (OverflowError, ValueError, ZeroDivisionError):
-        raise InputError(f"constant {fn}({v:g}) is undefined or beyond the limit {MAX_CONSTANT:g}") from None
+        raise InputError(f"constant {fn}({general(v)})"
+                         f" is undefined or beyond the limit {general(MAX_CONSTANT)}") from None
 
 
 def _checked(tree: Expr) -> Expr:
@@ -334,7 +337,7 @@ def _checked(tree: Expr) -> Expr:
     v = constant_value(tree)
     if v is not None and (not math.isfinite(v) or abs(v) > MAX_CONSTANT
                           or (v == 0 and not _exactly_zero(tree)) or 0 < abs(v) < 1 / MAX_CONSTANT):
-        raise InputError(f"constant {to_text(tree)} is beyond the limit {MAX_CONSTANT:g} in size")
+        raise InputError(f"constant {to_text(tree)} is beyond the limit {general(MAX_CONSTANT)} in size")
     return tree
 
 
@@ -356,7 +359,7 @@ def _check_exponent(exponent: Expr) -> None:
     if v is None:
         return  # u**x: evaluated in floating point, never exactly
     if abs(v) > MAX_EXPONENT:
-        raise InputError(f"exponent {v:g} too large (limit {MAX_EXPONENT} in size)")
+        raise InputError(f"exponent {general(v)} too large (limit {MAX_EXPONENT} in size)")
 
 
 # ---- printing ---------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ import mpmath
 
 from backpropcli.expressions.evaluate import HUGE_BITS, PERIODIC_BITS
 from backpropcli.expressions.graph import Step
+from backpropcli.present.fmt import fixed, general, num
 
 U = 2.0**-53
 ALL = round(53 * math.log10(2), 2)  # 15.95: every digit of a float64
@@ -53,7 +54,7 @@ class PointPrecision:
     digits_lost: float | None  # of the graph's derivative (worst entry) against the truth; None: no truth here
     worst_node: WorstNode | None
     reason: str  # one line: why the graph is wrong here ("" when it is not)
-    nonfinite_node: str | None = None  # first node whose float value is nan/inf with a finite truth
+    shared_overflow: bool = False  # f and its derivative overflow float64, and so do their true values
     own_derivative: bool = False  # the worst node lost its digits in its own local derivative
 
 
@@ -347,7 +348,7 @@ def _attribute(steps, out, by_name, children, values, adjoints, leaves, walked, 
         if len(kids) == 1 and jump > scores[kids[0].name]:
             scores[kids[0].name] = jump
             own.add(kids[0].name)
-        elif len(kids) > 1 and jump > max(scores.values()) and (paths is None or jump > paths[2]):
+        elif len(kids) > 1 and jump >= 1 and jump > max(scores.values()) and (paths is None or jump > paths[2]):
             paths = (leaf, len(kids), jump)
     worst = max(steps, key=lambda s: scores[s.name])  # the first of equals: the earliest node
     nonfinite = next((s.name for s in steps if not math.isfinite(values[s.name])
@@ -360,7 +361,7 @@ def _attribute(steps, out, by_name, children, values, adjoints, leaves, walked, 
     if shared:
         wn = WorstNode(worst.name, worst.expr, 0.0)
         reason = f"f and {'f″' if order >= 2 else 'f′'} overflow float64 here (their true values too)"
-    return PointPrecision(inputs, round(total, 2), wn, reason, nonfinite, worst.name in own)
+    return PointPrecision(inputs, round(total, 2), wn, reason, bool(shared), worst.name in own and paths is None)
 
 
 def classify(total: float, worst: WorstNode, nonfinite: Step | None, true_values: dict, big: set,
@@ -387,13 +388,13 @@ def classify(total: float, worst: WorstNode, nonfinite: Step | None, true_values
         where = f"in {worst.expression}, as the chain rule adds them"
     if own:
         line = (f"cancellation in the local derivative of {worst.name} = {worst.expression} "
-                f"({worst.digits_lost:g} digits lost there)")
+                f"({general(worst.digits_lost)} digits lost there)")
     else:
-        line = f"cancellation {where} ({worst.digits_lost:g} digits lost there)"
+        line = f"cancellation {where} ({general(worst.digits_lost)} digits lost there)"
     terms = max(((abs(sc), abs(t)) for _, t, sc in pairs if math.isfinite(sc) and math.isfinite(t)),
                 key=lambda st: st[0] / st[1] if st[1] else math.inf, default=None)
     if terms is not None and terms[0] > 1e3 * terms[1]:
-        line += f"; the chain rule's terms are of size {terms[0]:.2g} and cancel to {terms[1]:.2g}"
+        line += f"; the chain rule's terms are of size {num(terms[0], 2)} and cancel to {num(terms[1], 2)}"
     hint = rewrite_hint(step, own) if step is not None else ""
     return line + (f"; {hint}" if hint else "")
 
@@ -447,7 +448,8 @@ def summary(results: list[PointPrecision], tolerance: float = 6.0, variable: str
     r = region(results, tolerance, variable)
     if r is None:
         most = max((p.digits_lost for p in results if p.digits_lost is not None), default=0.0)
-        return f"loses at most {most:.1f} digits on this range"
-    where = f"at {variable} = {r.low:.3g}" if r.low == r.high else f"for {variable} in [{r.low:.3g}, {r.high:.3g}]"
-    return (f"loses > {tolerance:.3g} digits {where} ({r.points} point{'s' if r.points > 1 else ''}): "
+        return f"loses at most {fixed(most)} digits on this range"
+    where = (f"at {variable} = {num(r.low, 3)}" if r.low == r.high
+             else f"for {variable} in [{num(r.low, 3)}, {num(r.high, 3)}]")
+    return (f"loses > {num(tolerance, 3)} digits {where} ({r.points} point{'s' if r.points > 1 else ''}): "
             f"{r.reason or 'the derivative is far from the truth'}")

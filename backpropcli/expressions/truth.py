@@ -33,6 +33,7 @@ from backpropcli.expressions.parse import Expr
 from backpropcli.expressions.symbolic import SYMBOLS, gradient, hessian, sigmoid, softplus, text
 from backpropcli.functions.spec import Reference
 from backpropcli.io import deadline
+from backpropcli.present.fmt import general
 
 BUILD_SECONDS = 5.0
 LIMIT_SECONDS = 1.0
@@ -89,7 +90,7 @@ class Truth:
             try:
                 self._programs[order] = deadline.within(BUILD_SECONDS, build)
             except deadline.TimeUp:
-                self._programs[order] = f"sympy took longer than {BUILD_SECONDS:g} s to prepare the derivatives"
+                self._programs[order] = f"sympy took longer than {general(BUILD_SECONDS)} s to prepare the derivatives"
             except (ValueError, TypeError, NotImplementedError, RecursionError) as exc:  # sympy's own limits
                 self._programs[order] = f"sympy could not prepare the derivatives ({type(exc).__name__})"
         return self._programs[order]
@@ -124,7 +125,7 @@ class Truth:
         try:
             value = self.limits.run(limit, expr)
         except deadline.TimeUp:
-            return None, f"sympy's limit took longer than {LIMIT_SECONDS:g} s"
+            return None, f"sympy's limit took longer than {general(LIMIT_SECONDS)} s"
         except (ValueError, TypeError, NotImplementedError, ZeroDivisionError, AttributeError):
             return None, "sympy found no limit"
         if value.is_Number and value.is_real and value.is_finite:

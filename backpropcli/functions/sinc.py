@@ -44,8 +44,6 @@ from backpropcli.functions.spec import Formulas, FunctionSpec, Reference
 SERIES_CUTOFF = 1.0
 TERMS = 10
 
-# sin(x)/x = sum_k (-1)^k x^(2k) / (2k+1)!
-VALUE_COEFFS = [(-1) ** k / math.factorial(2 * k + 1) for k in range(TERMS)]
 # f'(x) = x * sum_{k>=1} (-1)^k 2k x^(2k-2) / (2k+1)!
 D1_COEFFS = [(-1) ** k * 2 * k / math.factorial(2 * k + 1) for k in range(1, TERMS + 1)]
 # f''(x) = sum_{k>=1} (-1)^k 2k(2k-1) x^(2k-2) / (2k+1)!

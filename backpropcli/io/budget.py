@@ -19,6 +19,7 @@ import os
 import re
 
 from backpropcli.errors import InputError
+from backpropcli.present.fmt import num
 
 DEFAULT = 2_000_000_000
 ENV = "BACKPROP_MAX_MEMORY"
@@ -60,8 +61,8 @@ def limit(given: str | None = None) -> int:
 def human(size: float) -> str:
     for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
         if size >= scale:
-            return f"{size / scale:.3g} {unit}"
-    return f"{size / 1e3:.3g} KB"
+            return f"{num(size / scale, 3)} {unit}"
+    return f"{num(size / 1e3, 3)} KB"
 
 
 def require(need: float, budget: int, what: str, fewer: str) -> None:

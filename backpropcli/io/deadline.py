@@ -24,7 +24,8 @@ class TimeUp(Exception):
     """The computation was stopped at its deadline."""
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"took longer than {seconds:g} s")
+        shown = int(seconds) if seconds == int(seconds) else seconds
+        super().__init__(f"took longer than {shown} s")
         self.seconds = seconds
 
 

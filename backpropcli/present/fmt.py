@@ -1,6 +1,7 @@
-"""Numbers as text: the one place a float is formatted for people (tables, pictures, reports).
+"""Numbers as text: the one place a float is formatted for people (tables, pictures, reports,
+messages). tests/test_architecture.py fails on a float format anywhere else in the package.
 
-JSON is not formatted here: it keeps every float at full precision (jsonify.py).
+JSON is not formatted here: it keeps every float at full precision (present/jsonfmt.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,21 @@ def num(value: float | None, digits: int = 10) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return f"{unsigned(value):.{digits}g}"
+
+
+def general(value: float) -> str:
+    """Six significant digits, the shortest way ("2", "0.01", "1e-10"): a setting or an input."""
+    return num(value, 6)
+
+
+def fixed(value: float, decimals: int = 1) -> str:
+    """A count of digits lost and the like: a fixed number of decimals ("13.6")."""
+    return f"{unsigned(value):.{decimals}f}"
+
+
+def coordinate(value: float, decimals: int = 4) -> str:
+    """A position in a drawing (SVG), to `decimals` places without trailing zeros: "1.25", "3"."""
+    return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
 
 
 def _float32(value: float) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backpropcli.present import truths
+from backpropcli.present import tables, truths
 from backpropcli.present.jsonfmt import plain
 
 FIGURE_SUFFIXES = (".png",)
@@ -109,12 +109,8 @@ def _truth(point, check) -> dict:
 
 
 def trace(traced) -> dict:
-    return {
-        "title": traced.title,
-        "nodes": [{"name": n.name, "expr": n.expr, "op": n.op, "value": n.value, "grad": n.grad} for n in traced.nodes],
-        "edges": [{"from": e.source, "to": e.target, "local": e.local, "upstream": e.upstream,
-                   "downstream": e.downstream, "rule": e.rule} for e in traced.edges],
-    }
+    return {"title": tables.trace_title(traced), "nodes": list(tables.node_rows(traced)),
+            "edges": list(tables.edge_rows(traced))}
 
 
 def _gradient(g) -> dict:

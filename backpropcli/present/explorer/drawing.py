@@ -12,7 +12,7 @@ from html import escape
 from backpropcli.core.layout import INCH_PER_UNIT, EdgePlace, label_box
 from backpropcli.present.explorer.model import EdgeView, Explorer, NodeView
 from backpropcli.present.figures.common import EDGE_COLOR, GRAD_COLOR, VALUE_COLOR
-from backpropcli.present.fmt import partial
+from backpropcli.present.fmt import coordinate, partial
 
 PX_PER_UNIT = INCH_PER_UNIT * 96  # CSS pixels per layout unit: the PNG's scale at 96 dpi
 PAD = 0.04  # the picture's box pad (FancyBboxPatch pad)
@@ -27,7 +27,7 @@ def pt(size: float) -> float:
 
 def num(value: float) -> str:
     """A coordinate, to 1/10 000 of a unit (a 1/700 of a pixel: exact enough, short)."""
-    return f"{value:.4f}".rstrip("0").rstrip(".")
+    return coordinate(value)
 
 
 def attrs(**values) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from backpropcli.present.fmt import compact, full, partial, short
+from backpropcli.present.tables import trace_title
 
 if TYPE_CHECKING:
     from backpropcli.core.layout import Layout
@@ -183,7 +184,7 @@ def explore(trace: Trace, symbol: str = "f", students: dict[str, Student] | None
                              students.get(name))
               for i, name in enumerate(backward_order)]
     _mark_births(trace, steps, order, backward_order, symbol)
-    return Explorer(trace.title, symbol, dt, nodes, edges, steps, placed, unused)
+    return Explorer(trace_title(trace), symbol, dt, nodes, edges, steps, placed, unused)
 
 
 def _node_view(trace: Trace, node: TraceNode, forward: int, backward: int | None,

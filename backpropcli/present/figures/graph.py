@@ -7,6 +7,7 @@ from pathlib import Path
 from backpropcli.core import layout as layouts
 from backpropcli.present.figures.common import EDGE_COLOR, EDGE_TEXT, GRAD_COLOR, VALUE_COLOR, pyplot, save
 from backpropcli.present.fmt import compact, partial
+from backpropcli.present.tables import trace_title
 
 
 def _draw_nodes(ax, trace, pos, width: float, height: float, grad_label) -> None:
@@ -55,7 +56,7 @@ def drawn(trace, symbol: str):
                                                                f"{n.name} = {n.expr}"))
     width, height = max(2.3, 0.15 * longest + 0.4), 1.45
     placed = layouts.layout([n.name for n in trace.nodes], [(e.source, e.target, edge_label(e)) for e in trace.edges],
-                            width, height, len(trace.title))
+                            width, height, len(trace_title(trace)))
     return trace, unused, placed
 
 
@@ -96,7 +97,7 @@ def graph_picture(trace, path: Path, symbol: str = "f") -> Path:
     fig, ax, fig_h = _canvas(placed)
     _draw_edges(ax, trace, placed)
     _draw_nodes(ax, trace, placed.positions, placed.width, placed.height, grad_label)
-    fig.text(0.5, 1 - 0.15 / fig_h, trace.title, ha="center", va="top", fontsize=11, wrap=True)
+    fig.text(0.5, 1 - 0.15 / fig_h, trace_title(trace), ha="center", va="top", fontsize=11, wrap=True)
     direction = "top to bottom" if placed.vertical else "left to right"
     note = f" · not drawn: {', '.join(unused)} ({symbol} does not depend on it)" if unused else ""
     fig.text(0.5, 0.1 / fig_h, f"forward pass {direction} · black: value · red: gradient {partial(symbol, 'node')}"
@@ -115,7 +116,7 @@ def dot_text(trace, symbol: str = "f") -> str:
     vertical = drawn(trace, symbol)[-1].vertical
     lines = ["digraph backprop {", f"  rankdir={'TB' if vertical else 'LR'};",
              '  node [shape=box, style="rounded", fontname="Helvetica"];',
-             f"  label={quote(trace.title)};"]
+             f"  label={quote(trace_title(trace))};"]
     for node in trace.nodes:
         title = node.name if node.op == "input" else f"{node.name} = {node.expr}"
         label = f"{title}\n{node.op}\nvalue {compact(node.value)}\n{partial(symbol, node.name)} {compact(node.grad)}"

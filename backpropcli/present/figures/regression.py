@@ -5,16 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from backpropcli.present.figures.common import pyplot, save, stride
+from backpropcli.present.fmt import general, num
 
 
 def _line(w: float, b: float) -> str:
     """y = -x + 1, y = 0.5x - 2, y = 3: a unit slope without its 1, a zero term left out."""
-    slope = {"1": "x", "-1": "-x", "0": ""}.get(f"{w:.4g}", f"{w:.4g}x")
-    if f"{abs(b):.4g}" == "0":
+    slope = {"1": "x", "-1": "-x", "0": ""}.get(f"{num(w, 4)}", f"{num(w, 4)}x")
+    if f"{num(abs(b), 4)}" == "0":
         return f"y = {slope or '0'}"
     if not slope:
-        return f"y = {b:.4g}"
-    return f"y = {slope} {'-' if b < 0 else '+'} {abs(b):.4g}"
+        return f"y = {num(b, 4)}"
+    return f"y = {slope} {'-' if b < 0 else '+'} {num(abs(b), 4)}"
 
 
 def regression_line(result, path: Path) -> Path:
@@ -63,13 +64,14 @@ def loss_curve(result, path: Path) -> Path:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     note = "" if result.config.zero_grad else ", grads not zeroed"
-    ax.set_title(f"Figure 2: loss over iterations (lr={result.config.lr:g}{note})\n{result.verdict}", fontsize=11)
+    ax.set_title(f"Figure 2: loss over iterations (lr={general(result.config.lr)}{note})\n{result.verdict}",
+                 fontsize=11)
     # labelled ticks at 1, 2, 5 × 10^k on a short axis, at decades on a long one; never the
     # crowded minor-tick labels matplotlib puts on a log axis spanning less than a decade
     decades = math.log10(max(finite) / min(finite)) if finite and min(finite) > 0 else 10
     ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5) if decades <= 2 else (1,), numticks=12))
     if decades <= 2:  # 0.2, 0.5, 1, 2, 5 read better than 2×10⁻¹; a long axis keeps 10^k
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{general(v)}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.grid(alpha=0.3, which="major")
     ax.grid(alpha=0.1, which="minor")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -36,18 +36,22 @@ def _fits(console, width: int, table: Table) -> bool:
 
     from rich.console import Console
 
-    probe = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False,
+    buffer = io.StringIO()
+    probe = Console(file=buffer, width=width, color_system=None, force_terminal=False,
                     highlight=False, legacy_windows=False, emoji=False)
     probe.print(table)
-    drawn = probe.file.getvalue()
+    drawn = buffer.getvalue()
     return all(word in drawn for word in _words(table))
 
 
-def stacked(table: Table, label_columns: int = 1, named: bool = False) -> Group:
+def stacked(table: Table, label_columns: int = 1, named: bool | int = False) -> Group:
     """The cells of `table` as a list: the first `label_columns` cells of a row as its heading
     (blank leading cells repeat the ones above: a point's second row, ∂f/∂y, is still headed by
-    its x and y; `named`: "x = 2", not a bare 2), then one "header  value" line for every other cell."""
-    parts = []
+    its x and y; `named`: "x = 2", not a bare 2; a number: only that many leading columns are
+    named, the derivative after the inputs reads ∂f/∂y by itself), then one "header  value" line for
+    every other cell."""
+    names = label_columns if named is True else int(named)
+    parts: list[RenderableType] = []
     if table.title:
         title = table.title if isinstance(table.title, Text) else Text.from_markup(table.title)
         parts.append(Text.assemble(title, style="bold"))
@@ -63,7 +67,7 @@ def stacked(table: Table, label_columns: int = 1, named: bool = False) -> Group:
             above[i] = text
             if text:
                 header = _plain(columns[i].header) if table.show_header else ""
-                if named and header:  # x = 2, and the derivative column's ∂f/∂ + y reads ∂f/∂y
+                if i < names and header:  # x = 2, and the derivative column's ∂f/∂ + y reads ∂f/∂y
                     text = f"{header}{text}" if header.endswith("∂") else f"{header} = {text}"
                 label.append(text)
         fields = Table.grid(padding=(0, 2), pad_edge=False)
@@ -78,9 +82,11 @@ def stacked(table: Table, label_columns: int = 1, named: bool = False) -> Group:
             from rich.padding import Padding
 
             # narrower still: each value on a line of its own, under its column's name
-            lines = Group(*[item for column, cell in list(zip(columns, cells))[label_columns:] if _plain(cell)
-                            for item in (Text(_plain(column.header) if table.show_header else "", style="dim"),
-                                         Padding(cell, (0, 0, 0, 2)))])
+            items: list[RenderableType] = [
+                item for column, cell in list(zip(columns, cells))[label_columns:] if _plain(cell)
+                for item in (Text(_plain(column.header) if table.show_header else "", style="dim"),
+                             Padding(cell, (0, 0, 0, 2)))]
+            lines = Group(*items)
             parts += [heading, Padding(Fit(fields, narrow=lines), (0, 0, 0, 2))]
         else:
             parts.append(heading)
@@ -88,13 +94,17 @@ def stacked(table: Table, label_columns: int = 1, named: bool = False) -> Group:
 
 
 class Fit:
-    """`table` when it fits the width it is given, else the same cells stacked."""
+    """`table` when it fits the width it is given, else the first of `shorter` (the same table with
+    shorter cells, e.g. vectors cut to their first entries) that fits, else the cells stacked."""
 
-    def __init__(self, table: Table, label_columns: int = 1, narrow=None, named: bool = False):
+    def __init__(self, table: Table, label_columns: int = 1, narrow=None, named: bool | int = False,
+                 shorter: tuple[Table, ...] = ()):
         self.table, self.label_columns, self.narrow, self.named = table, label_columns, narrow, named
+        self.shorter = shorter
 
     def __rich_console__(self, console, options):
-        if _fits(console, options.max_width, self.table):
-            yield self.table
-        else:
-            yield self.narrow if self.narrow is not None else stacked(self.table, self.label_columns, self.named)
+        for table in (self.table, *self.shorter):
+            if _fits(console, options.max_width, table):
+                yield table
+                return
+        yield self.narrow if self.narrow is not None else stacked(self.table, self.label_columns, self.named)

@@ -42,13 +42,22 @@ def regression(result) -> Group:
     diag.add_row("largest stable lr", f"2/lambda_max = {num(result.curvature.lr_max, 6)}"
                  f" (lambda_max = {num(result.curvature.lambda_max, 6)})")
     needed = result.iters_to_converge
-    diag.add_row("steps plain GD needs", f"never ({result.steps_note})" if needed is None
+    diag.add_row("steps plain GD needs", f"never ({steps_note(result)})" if needed is None
                  else f"{needed} to reach tol {num(cfg.tol)} at this lr")
     if result.stopped_at is not None:
         diag.add_row("stopped", f"at iteration {result.stopped_at}: the loss blew up")
     verdict = Text(result.verdict, style=VERDICT_STYLE[result.verdict])
     diag.add_row("verdict", verdict)
     return Group(Fit(params), Fit(diag))
+
+
+def steps_note(result) -> str:
+    """Why plain GD never gets there: lr too large, or stable but too slow to count."""
+    rate = result.slowest_rate
+    if rate is None:
+        return "lr too large"
+    return (f"more than 2^62 steps: the slowest direction shrinks by only {num(rate, 2)} per step"
+            if rate > 0 else "the slowest direction does not shrink at this lr")
 
 
 def advice(result) -> str | None:
