@@ -87,10 +87,14 @@ def precision_caption(point, check=None) -> Text | None:
     return text
 
 
-def unchecked_line(point, check) -> Text:
-    """Why a point has no verdict (and the graph's own failure there, where one is named)."""
+def unchecked_line(point, check, named: bool = False) -> Text:
+    """Why a point has no verdict (and the graph's own failure there, where one is named); ``named``:
+    with the point first, under a table of several, where "here" alone would not say which."""
     reason = point.extra.get("reason")
-    return Text(truths.message(point, check) + (f"; the graph: {reason}" if reason else ""), style="yellow")
+    message = truths.message(point, check)
+    if named and " at " not in message.split(":")[0]:
+        message = f"{_inputs(point)}: {message}"
+    return Text(message + (f"; the graph: {reason}" if reason else ""), style="yellow")
 
 
 def why_failed(check) -> str | None:
@@ -225,7 +229,7 @@ def points_table(check, show_all: bool = False, all_columns: bool = False,
         parts.append(Text(f"{shown} of {len(check.points)} points shown (the first {MAX_POINT_ROWS} and every "
                           "wrong one); --all shows every row", style="dim"))
     unchecked = [check.points[i] for i in rows if i is not None and not check.points[i].checked]
-    parts += [unchecked_line(p, check) for p in unchecked[:MAX_UNCHECKED_LINES]]
+    parts += [unchecked_line(p, check, named=True) for p in unchecked[:MAX_UNCHECKED_LINES]]
     if len(unchecked) > MAX_UNCHECKED_LINES:
         parts.append(Text(f"... and {len(unchecked) - MAX_UNCHECKED_LINES} more point(s) not checked", style="dim"))
     return Group(*parts)
