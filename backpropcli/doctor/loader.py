@@ -67,6 +67,11 @@ class Target:
 
 def load(spec: str) -> Target:
     """`path/to/file.py:Name` or `package.module:Name` → Target (InputError on any problem)."""
+    return _target(spec, spec.rpartition(":")[2], load_object(spec))
+
+
+def load_object(spec: str) -> Any:
+    """The object named by `path/to/file.py:Name` or `package.module:Name` (make_inputs, a reference)."""
     where, sep, name = spec.rpartition(":")
     if not sep or not where or not name:
         raise InputError(f"expected FILE.py:Name or package.module:Name, got {spec!r}")
@@ -80,7 +85,7 @@ def load(spec: str) -> Target:
         obj = getattr(module, name)
     except AttributeError:
         raise InputError(_missing_name(origin, name, module)) from None
-    return _target(spec, name, obj)
+    return obj
 
 
 def is_function_class(obj: Any) -> bool:

@@ -1,25 +1,213 @@
 """The truth a custom gradient is judged against, as vector–Jacobian and Jacobian–vector products.
 
 First of: the --reference (a plain-torch implementation with the same signature, through
-autograd); autograd through the Function's own forward ops, trusted where it agrees with finite
-differences on random directions (a forward that detaches, uses .numpy() or no_grad is caught);
-central finite differences in float64 (core/finite_diff.py), Richardson-extrapolated.
+autograd); autograd through the Function's own forward ops, trusted for an input only where it
+agrees with finite differences along a few random directions (a forward that detaches, uses
+.numpy() or no_grad is caught); central finite differences in float64 (core/finite_diff.py),
+Richardson-extrapolated.
+
+Finite differences give J u for a direction u at the cost of a few forward calls, never Jᵀv:
+the true VJP's element i is ⟨v, J e_i⟩, one directional difference per element. So an input
+whose truth is finite differences is known on every element only when it is small, and on a
+random sample of its elements otherwise (``known``); a dense Jacobian is never built.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from backpropcli.core import finite_diff
+
+REFERENCE = "reference"
+AUTOGRAD = "autograd through forward"
+FINITE = "finite differences"
+AGREEMENT_DIRECTIONS = 2  # random directions autograd through forward must agree with the differences on
+AGREEMENT_RTOL = 1e-6  # relative to the size of the terms of ⟨Jᵀv, u⟩
+FD_ALL = 64  # an input this small gets every element by differences; a larger one a sample
+FD_SAMPLE = 48  # elements sampled from a larger input
+EXTRAPOLATIONS = 2  # Richardson passes: error O(h^6), ~1e-13 relative
 
 
 @dataclass
 class Truth:
     source: str  # "reference" | "autograd through forward" | "finite differences"
-    # cotangents (one per output, None for a non-differentiable output) -> {input name: J^T v}
+    # cotangents (one per output, None for a non-differentiable output) -> {input name: J^T v};
+    # elements outside ``known`` are nan (not computed)
     vjp: Callable[[tuple], dict[str, Any]]
-    # tangents {input name: u} -> (J u per output)
+    # tangents {input name: u} -> (J u per output, None for a non-differentiable output)
     jvp: Callable[[dict[str, Any]], tuple]
     # the outputs as plain ops with autograd (for second derivatives); None when only finite
     # differences are trusted
     differentiable_forward: Callable[[dict[str, Any]], tuple] | None = None
+    known: dict[str, Any] = field(default_factory=dict)  # input name -> bool mask; absent: every element
+    sources: dict[str, str] = field(default_factory=dict)  # input name -> where its truth came from
+    why: dict[str, str] = field(default_factory=dict)  # input name -> why autograd was not trusted
+
+
+def establish(subject, leaves: dict[str, Any], outputs: tuple, *, reference: Callable | None = None,
+              seed: int = 0) -> Truth:
+    """The truth at these float leaves. ``outputs`` are the Function's own at the leaves (they say
+    which outputs are differentiable). ``subject`` is the counted one: every call is costed."""
+    import torch
+
+    diff = subject.differentiable_outputs(outputs)
+    names = list(leaves)
+    generator = torch.Generator().manual_seed(seed + 1)
+    value = _value_function(subject, names, diff, len(outputs))
+    fd_jvp = _fd_jvp(value, leaves, diff, len(outputs))
+    if reference is not None:
+        traced = _traced(lambda ls: _call_as(subject, reference, ls), names)
+        sources = dict.fromkeys(names, REFERENCE)
+        why: dict[str, str] = {}
+    else:
+        # for a plain callable autograd through it is what is being checked: differences only
+        traced = _traced(subject.call_forward, names) if subject.forward is not None else None
+        sources, why = _trusted(traced, leaves, outputs, diff, fd_jvp, generator)
+    known = {n: _sample(leaves[n], generator) for n in names if sources[n] == FINITE}
+    fd_vjp = _fd_vjp(value, leaves, known)
+
+    def vjp(cotangents: tuple) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if traced is not None and any(sources[n] != FINITE for n in names):
+            out.update({n: g for n, g in traced(leaves, cotangents).items() if sources[n] != FINITE})
+        out.update(fd_vjp(cotangents, [n for n in names if sources[n] == FINITE]))
+        return out
+
+    # J u by differences for every source: a few forward calls per direction, ~1e-13 relative
+    forward = None
+    if traced is not None and all(s != FINITE for s in sources.values()):
+        forward = (lambda ls: _call_as(subject, reference, ls)) if reference is not None else subject.call_forward
+    everywhere = set(sources.values())
+    source = everywhere.pop() if len(everywhere) == 1 else FINITE
+    return Truth(source, vjp, fd_jvp, forward, known, sources, why)
+
+
+def _call_as(subject, fn: Callable, leaves: dict[str, Any]) -> tuple:
+    from backpropcli.doctor.subject import as_tuple
+
+    args, kwargs = subject.arguments(leaves)
+    return as_tuple(fn(*args, **kwargs))
+
+
+def _value_function(subject, names: list[str], diff: tuple[int, ...], n_out: int):
+    """f(list of differentiable inputs) -> the differentiable outputs, run without grad (the
+    Function's own forward: the value is what the user's code computes)."""
+    import torch
+
+    def value(tensors: list) -> tuple:
+        with torch.no_grad():
+            outs = subject.call(dict(zip(names, tensors)))
+        return tuple(outs[k].detach() for k in diff)
+
+    return value
+
+
+def _fd_jvp(value, leaves: dict[str, Any], diff: tuple[int, ...], n_out: int):
+    """J u by central differences along u in each input that has a tangent, summed over inputs."""
+    names = list(leaves)
+    base = [leaves[n].detach() for n in names]
+
+    def jvp(tangents: dict[str, Any]) -> tuple:
+        total: list | None = None
+        for j, n in enumerate(names):
+            if n not in tangents:
+                continue
+            part = finite_diff.directional(value, base, j, tangents[n], extrapolations=EXTRAPOLATIONS)
+            total = list(part) if total is None else [a + b for a, b in zip(total, part)]
+        per = dict(zip(diff, total or [None] * len(diff)))
+        return tuple(per.get(k) for k in range(n_out))
+
+    return jvp
+
+
+def _fd_vjp(value, leaves: dict[str, Any], known: dict[str, Any]):
+    """Jᵀv on the known elements: element i is ⟨v, J e_i⟩, one directional difference each."""
+    import torch
+
+    names = list(leaves)
+    base = [leaves[n].detach() for n in names]
+
+    def vjp(cotangents: tuple, which: list[str]) -> dict[str, Any]:
+        cots = [c for c in cotangents if c is not None]
+        out = {}
+        for n in which:
+            j = names.index(n)
+            x = base[j]
+            g = torch.full_like(x, float("nan"))
+            flat = g.view(-1)
+            for i in known[n].reshape(-1).nonzero().flatten().tolist():
+                e = torch.zeros_like(x).view(-1)
+                e[i] = 1
+                column = finite_diff.directional(value, base, j, e.view_as(x), extrapolations=EXTRAPOLATIONS)
+                flat[i] = sum((c.to(col.dtype) * col).sum() for c, col in zip(cots, column))
+            out[n] = g
+        return out
+
+    return vjp
+
+
+def _sample(x, generator):
+    """Which elements of x finite differences compute: all of a small input, a sample of a large one."""
+    import torch
+
+    mask = torch.zeros(x.shape, dtype=torch.bool)
+    if x.numel() <= FD_ALL:
+        mask[...] = True
+        return mask
+    picks = torch.randperm(x.numel(), generator=generator)[:FD_SAMPLE]
+    mask.view(-1)[picks] = True
+    return mask
+
+
+def _traced(call: Callable[[dict[str, Any]], tuple], names: list[str]):
+    """Jᵀv through autograd of ``call``'s ops: (leaves, cotangents) -> {name: Jᵀv}; zeros for an
+    input the outputs do not depend on (or that autograd cannot see: the disagreement finds it)."""
+    import torch
+
+    def vjp(leaves: dict[str, Any], cotangents: tuple) -> dict[str, Any]:
+        fresh = {n: leaves[n].detach().clone().requires_grad_(True) for n in names}
+        with torch.enable_grad():
+            outs = call(fresh)
+        pairs = [(o, c) for o, c in zip(outs, cotangents)
+                 if c is not None and isinstance(o, torch.Tensor) and o.requires_grad]
+        if not pairs:
+            return {n: torch.zeros_like(fresh[n]) for n in names}
+        grads = torch.autograd.grad([o for o, _ in pairs], [fresh[n] for n in names],
+                                    [c.to(o.dtype) for o, c in pairs], allow_unused=True)
+        return {n: (g.detach() if g is not None else torch.zeros_like(fresh[n])) for n, g in zip(names, grads)}
+
+    return vjp
+
+
+def _trusted(traced, leaves, outputs, diff, fd_jvp, generator) -> tuple[dict[str, str], dict[str, str]]:
+    """Per input: autograd through forward where ⟨Jᵀv, u⟩ agrees with ⟨v, J u⟩ by differences on
+    a few random directions, else finite differences (with the reason)."""
+    import torch
+
+    names = list(leaves)
+    if traced is None:
+        return dict.fromkeys(names, FINITE), {}
+    why: dict[str, str] = {}
+    sources = dict.fromkeys(names, AUTOGRAD)
+    for _ in range(AGREEMENT_DIRECTIONS):
+        cot = tuple(torch.randn(o.shape, generator=generator, dtype=o.dtype) if k in diff else None
+                    for k, o in enumerate(outputs))
+        try:
+            grads = traced(leaves, cot)
+        except Exception as e:  # forward's ops cannot be traced: .numpy(), an op without a derivative
+            return dict.fromkeys(names, FINITE), dict.fromkeys(names, f"{type(e).__name__}: {e}".splitlines()[0])
+        for n in names:
+            if sources[n] == FINITE:
+                continue
+            u = torch.randint(0, 2, leaves[n].shape, generator=generator).to(leaves[n].dtype) * 2 - 1
+            along = fd_jvp({n: u})
+            lhs = sum(float((c * d).sum()) for c, d in zip(cot, along) if c is not None and d is not None)
+            rhs = float((grads[n] * u).sum())
+            size = float((grads[n].abs() * u.abs()).sum()) + abs(lhs)
+            floor = sum(float((c.abs() * o.detach().abs()).sum()) for c, o in zip(cot, outputs) if c is not None)
+            if not abs(lhs - rhs) <= AGREEMENT_RTOL * size + 1e-9 * floor:
+                sources[n] = FINITE
+                why[n] = "autograd through forward disagrees with finite differences"
+    return sources, why

@@ -1,0 +1,123 @@
+"""Where and how a custom gradient is wrong: the full custom VJP against the true VJP, element by
+element, with a per-element tolerance; the wrong elements go to classify for a name.
+
+The tolerance of element i (dtype d, the truth t = Jᵀv, m = Jᵀ|v| — the same product with the
+cotangent's magnitudes, so that a truth that is small by cancellation of large terms is allowed
+the rounding those terms carry):
+
+    tol_i = rtol_d·(|t_i| + |m_i|) + S·(rtol_d/1000 + 8·u_d·√K)        S = max(max|t|, max|m|)
+
+K is the number of elements of the largest output (how many terms a sum in backward may
+add, each rounded once), u_d the dtype's unit roundoff, rtol_d core/tolerance's numerical rtol
+(1e-6 in float64). The S term is an absolute floor at the scale of the whole gradient: a wrong
+element is wrong at that scale, a correct one computed in another order differs far below it.
+Below float64, the error of the same computation done by autograd (or the reference) in that
+dtype, times K_RULE, is allowed too (the FlashAttention tests' rule).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from backpropcli.core import tolerance as tolerances
+from backpropcli.doctor.results import Finding, InputReport
+
+K_RULE = 3  # a low-precision gradient may be this many times as far off as the plain-torch one
+
+
+def allowed(truth, magnitude, dtype: str, terms: int, reference_error=None):
+    """Per-element allowed |custom − truth| (see the module docstring)."""
+    import torch
+
+    rtol = tolerances.rtol(dtype, 1, "numerical")
+    u = tolerances.limits(dtype)[0]
+    t = torch.nan_to_num(truth.abs(), nan=0.0)
+    m = torch.zeros_like(t) if magnitude is None else torch.nan_to_num(magnitude.abs(), nan=0.0)
+    scale = max(float(t.max()) if t.numel() else 0.0, float(m.max()) if m.numel() else 0.0)
+    tol = rtol * (t + m) + scale * (rtol / 1000 + 8 * u * math.sqrt(max(terms, 1))) + tolerances.limits(dtype)[1]
+    if reference_error is not None and reference_error.numel():
+        tol = tol + K_RULE * float(torch.nan_to_num(reference_error, nan=0.0).max())
+    return tol
+
+
+def compare(name: str, custom, truth, tol, known, *, classify_inputs: dict[str, Any], cotangents: tuple,
+            outputs: tuple, others: dict[str, tuple], dtype: str) -> tuple[list[Finding], InputReport]:
+    """Findings for one input (from classify) and its row of the per-input table."""
+    import torch
+
+    findings = _classify(name, custom, truth, tol, inputs=classify_inputs, cotangents=cotangents,
+                         outputs=outputs, others=others, known=known)
+    shape = tuple(truth.shape)
+    report = InputReport(name, shape, dtype, True, not any(f.severity == "error" for f in findings),
+                         pattern=_pattern(findings))
+    c = torch.zeros_like(truth) if custom is None else custom
+    if tuple(c.shape) != shape:
+        return findings, report
+    mask = torch.isfinite(truth) if known is None else (known & torch.isfinite(truth))
+    if not bool(mask.any()):
+        return findings, report
+    err = (c.to(truth.dtype) - truth).abs()
+    err = torch.where(mask, torch.nan_to_num(err, nan=math.inf), torch.zeros_like(err))
+    report.max_abs_error = float(err.max())
+    nonzero = mask & (truth != 0)
+    if bool(nonzero.any()):
+        report.max_rel_error = float((err[nonzero] / truth[nonzero].abs()).max())
+    excess = torch.where(mask, err / tol, torch.full_like(err, -1.0))
+    flat = int(torch.argmax(excess.reshape(-1))) if excess.numel() else 0
+    report.worst_index = tuple(int(i) for i in _unravel(flat, shape))
+    return findings, report
+
+
+def _unravel(flat: int, shape: tuple[int, ...]) -> list[int]:
+    out = []
+    for size in reversed(shape):
+        out.append(flat % size)
+        flat //= size
+    return list(reversed(out))
+
+
+def _classifier() -> Any:
+    """doctor/classify.py, or None before it is merged."""
+    import importlib
+
+    try:
+        return importlib.import_module("backpropcli.doctor.classify")
+    except ImportError:
+        return None
+
+
+def _classify(name, custom, truth, tol, **kw) -> list[Finding]:
+    classify = _classifier()
+    if classify is None:  # classify not yet merged: the unnamed verdict only
+        return _plain(name, custom, truth, tol, kw.get("known"))
+    return list(classify.classify(name, custom, truth, tol, **kw))
+
+
+def _pattern(findings: list[Finding]) -> str | None:
+    classify = _classifier()
+    if classify is None:
+        return next((f.code for f in findings if f.severity == "error"), None)
+    return classify.pattern_of(findings)
+
+
+def _plain(name, custom, truth, tol, known) -> list[Finding]:
+    """Right or wrong without a pattern: shape, nan, zero, or the worst element."""
+    import torch
+
+    if custom is not None and tuple(custom.shape) != tuple(truth.shape):
+        return [Finding("wrong-shape", name, extra={"got": tuple(custom.shape), "want": tuple(truth.shape),
+                                                    "transpose_note": ""})]
+    c = torch.zeros_like(truth) if custom is None else custom.to(truth.dtype)
+    mask = torch.isfinite(truth) if known is None else (known & torch.isfinite(truth))
+    bad = mask & ~((c - truth).abs() <= tol)
+    if not bool(bad.any()):
+        return []
+    if bool((bad & torch.isnan(c)).any()):
+        return [Finding("nan-where-finite", name, extra={"count": int((bad & torch.isnan(c)).sum())})]
+    if custom is None or bool((c[mask] == 0).all()):
+        return [Finding("returns-zero", name)]
+    err = torch.where(bad, (c - truth).abs(), torch.zeros_like(c))
+    worst = int(torch.argmax(err.reshape(-1)))
+    return [Finding("wrong-gradient", name, extra={"max_abs_error": float(err.max()),
+                                                   "worst_index": tuple(_unravel(worst, tuple(truth.shape)))})]

@@ -1,0 +1,353 @@
+"""The tensor doctor's pipeline on Functions of every shape: many inputs, index and Python
+arguments, tuple outputs with an int output, 0-d losses, mark_dirty, kwargs, a plain callable.
+Each truth is confirmed independently: a correct Function passes, a wrong one is FAILED on the
+input that is wrong, and the raw gradients backward returned are what classify sees."""
+
+import pytest
+import torch
+
+from backpropcli.doctor import build, products
+from backpropcli.doctor import truth as truths
+from backpropcli.doctor.diagnose import diagnose
+from backpropcli.doctor.results import Cost
+from backpropcli.errors import InputError
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def _t(*shape, seed=0, grad=True):
+    return torch.randn(*shape, generator=_gen(seed), dtype=torch.float64).requires_grad_(grad)
+
+
+class Linear(torch.autograd.Function):
+    """y = x Wᵀ + b: dx = g W, dW = gᵀ x, db = Σ_rows g."""
+
+    @staticmethod
+    def forward(x, weight, bias):
+        return x @ weight.T + bias
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, weight, _ = inputs
+        ctx.save_for_backward(x, weight)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        return g @ weight, g.T @ x, g.sum(0)
+
+
+class LinearTransposedW(Linear):
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        return g @ weight, x.T @ g, g.sum(0)  # dW transposed: right shape for a square W, wrong values
+
+
+def linear_inputs(n=3, d=4):
+    return _t(n, d, seed=1), _t(d, d, seed=2), _t(d, seed=3)
+
+
+def test_a_correct_linear_layer_passes():
+    result = diagnose(build.subject_of(Linear, linear_inputs))
+    assert result.ok and result.findings == []
+    assert [r.name for r in result.inputs] == ["x", "weight", "bias"]
+    assert all(r.ok for r in result.inputs)
+    assert result.truth == truths.AUTOGRAD
+    assert result.elementwise is False
+    assert result.cost.forward_calls > 0 and result.cost.backward_calls > 0
+
+
+def test_a_transposed_weight_gradient_is_found_on_weight_only():
+    result = diagnose(build.subject_of(LinearTransposedW, linear_inputs))
+    assert not result.ok
+    rows = {r.name: r for r in result.inputs}
+    assert rows["weight"].ok is False and rows["x"].ok and rows["bias"].ok
+    assert {f.input for f in result.errors} == {"weight"}
+    assert rows["weight"].max_abs_error > 0.1
+
+
+def test_the_linear_layer_at_256_is_cheap_and_the_transpose_is_found():
+    """The issue's benchmark size: every call counted, no dense Jacobian (cost independent of numel)."""
+    big = diagnose(build.subject_of(LinearTransposedW, lambda: linear_inputs(64, 256)))
+    small = diagnose(build.subject_of(LinearTransposedW, linear_inputs))
+    assert {f.input for f in big.errors} == {"weight"}
+    assert big.cost.forward_calls == small.cost.forward_calls
+    assert big.cost.backward_calls == small.cost.backward_calls
+    assert diagnose(build.subject_of(Linear, lambda: linear_inputs(64, 256))).ok
+
+
+class Softmax(torch.autograd.Function):
+    """Row-wise softmax s: dx = s ⊙ (g − ⟨g, s⟩_row). Not elementwise."""
+
+    @staticmethod
+    def forward(x, dim):
+        return torch.softmax(x, dim)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output)
+        ctx.dim = inputs[1]
+
+    @staticmethod
+    def backward(ctx, g):
+        (s,) = ctx.saved_tensors
+        return s * (g - (g * s).sum(ctx.dim, keepdim=True)), None
+
+
+class LogSoftmax(torch.autograd.Function):
+    @staticmethod
+    def forward(x):
+        return x - x.logsumexp(-1, keepdim=True)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output)
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g - y.exp() * g.sum(-1, keepdim=True)
+
+
+class Cumsum(torch.autograd.Function):
+    @staticmethod
+    def forward(x):
+        return x.cumsum(0)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.flip(0).cumsum(0).flip(0)
+
+
+class Square(torch.autograd.Function):
+    @staticmethod
+    def forward(x):
+        return x * x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2 * x * g
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (Softmax, lambda: (_t(6, 10), -1)),
+    (LogSoftmax, lambda: (_t(5, 7),)),
+    (Cumsum, lambda: (_t(9),)),
+])
+def test_correct_non_elementwise_functions_pass(fn, inputs):
+    result = diagnose(build.subject_of(fn, inputs))
+    assert result.ok and result.findings == [], result.findings
+    assert result.elementwise is False
+
+
+def test_elementwise_is_detected():
+    assert diagnose(build.subject_of(Square, (_t(4, 3),))).elementwise is True
+    assert diagnose(build.subject_of(Cumsum, (_t(9),))).elementwise is False
+
+
+class SoftmaxWrongSign(Softmax):
+    @staticmethod
+    def backward(ctx, g):
+        (s,) = ctx.saved_tensors
+        return -s * (g - (g * s).sum(ctx.dim, keepdim=True)), None
+
+
+def test_a_wrong_softmax_fails_on_x():
+    result = diagnose(build.subject_of(SoftmaxWrongSign, lambda: (_t(6, 10), -1)))
+    assert not result.ok and {f.input for f in result.errors} == {"x"}
+    rows = {r.name: r for r in result.inputs}
+    assert rows["dim"].differentiable is False and rows["dim"].ok is None
+
+
+class MSELoss(torch.autograd.Function):
+    """A 0-d loss with an int-free target: L = mean((p − t)²), dp = 2 (p − t) g / n."""
+
+    @staticmethod
+    def forward(pred, target):
+        return ((pred - target) ** 2).mean()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, g):
+        pred, target = ctx.saved_tensors
+        return 2 * (pred - target) * g / pred.numel(), None
+
+
+class MSELossSum(MSELoss):
+    @staticmethod
+    def backward(ctx, g):
+        pred, target = ctx.saved_tensors
+        return 2 * (pred - target) * g, None  # the gradient of the sum: off by numel
+
+
+def test_a_zero_d_loss():
+    inputs = lambda: (_t(4, 5), _t(4, 5, seed=9, grad=False))  # noqa: E731
+    assert diagnose(build.subject_of(MSELoss, inputs)).ok
+    wrong = diagnose(build.subject_of(MSELossSum, inputs))
+    assert not wrong.ok and {f.input for f in wrong.errors} == {"pred"}
+
+
+class TopValues(torch.autograd.Function):
+    """(values, indices) of the max along the last dim: an int output gets no gradient."""
+
+    @staticmethod
+    def forward(x):
+        values, indices = x.max(-1)
+        return values, indices
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(output[1])
+        ctx.shape = inputs[0].shape
+
+    @staticmethod
+    def backward(ctx, g, _g_indices):
+        (indices,) = ctx.saved_tensors
+        out = torch.zeros(ctx.shape, dtype=g.dtype)
+        return out.scatter(-1, indices.unsqueeze(-1), g.unsqueeze(-1))
+
+
+def test_a_tuple_output_with_an_int_output():
+    result = diagnose(build.subject_of(TopValues, (_t(3, 5),)))
+    assert result.ok, result.findings
+
+
+class AddOneInPlace(torch.autograd.Function):
+    """x.add_(1) in place, marked dirty: the gradient passes through unchanged."""
+
+    @staticmethod
+    def forward(x):
+        x.add_(1)
+        return x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.mark_dirty(inputs[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+class DoubleInPlaceWrong(AddOneInPlace):
+    @staticmethod
+    def forward(x):
+        x.mul_(2)
+        return x
+
+
+def test_mark_dirty_runs_on_clones():
+    x = _t(3, 4)
+    before = x.detach().clone()
+    result = diagnose(build.subject_of(AddOneInPlace, (x,)))
+    assert result.ok, result.findings
+    assert torch.equal(x.detach(), before) and x.grad is None  # the user's tensor is untouched
+    assert not diagnose(build.subject_of(DoubleInPlaceWrong, (_t(3, 4),))).ok
+
+
+class Scale(torch.autograd.Function):
+    """y = alpha · x with alpha a keyword Python float."""
+
+    @staticmethod
+    def forward(x, alpha=1.0):
+        return alpha * x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.alpha = inputs[1]
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.alpha * g, None
+
+
+class ScaleForgetsAlpha(Scale):
+    @staticmethod
+    def backward(ctx, g):
+        return g, None
+
+
+def test_keyword_inputs():
+    subject = build.subject_of(Scale, {"x": _t(5), "alpha": 3.0})
+    assert subject.names == ("x", "alpha") and subject.differentiable == ("x",)
+    assert diagnose(subject).ok
+    wrong = diagnose(build.subject_of(ScaleForgetsAlpha, {"x": _t(5), "alpha": 3.0}))
+    assert not wrong.ok and wrong.elementwise is True
+
+
+def good_callable(x, w):
+    return torch.tanh(x @ w).sum(-1)
+
+
+def detaching_callable(x, w):
+    return torch.tanh(x @ w.detach()).sum(-1)  # autograd never sees w: its gradient is lost
+
+
+def test_a_plain_callable_is_judged_by_finite_differences():
+    inputs = lambda: (_t(3, 4), _t(4, 2, seed=5))  # noqa: E731
+    result = diagnose(build.subject_of(good_callable, inputs))
+    assert result.ok and result.truth == truths.FINITE and result.kind == "callable"
+    wrong = diagnose(build.subject_of(detaching_callable, inputs))
+    assert not wrong.ok and {f.input for f in wrong.errors} == {"w"}
+
+
+class NumpyForward(torch.autograd.Function):
+    """forward through numpy: autograd cannot trace it, the truth is finite differences."""
+
+    @staticmethod
+    def forward(x):
+        return torch.from_numpy(x.detach().numpy() ** 3)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 3 * x * x * g
+
+
+def test_an_untraceable_forward_falls_back_to_differences():
+    result = diagnose(build.subject_of(NumpyForward, (_t(4, 3),)))
+    assert result.ok and result.truth == truths.FINITE
+
+
+def test_raw_gradients_are_recorded_before_autograd_validates_them():
+    class UnsummedBias(Linear):
+        @staticmethod
+        def backward(ctx, g):
+            x, weight = ctx.saved_tensors
+            return g @ weight, g.T @ x, g  # (n, d): autograd would sum it to (d,) silently
+
+    subject = build.subject_of(UnsummedBias, linear_inputs)
+    raw: list = []
+    run = products.counted(subject, Cost(), raw)
+    leaves = run.leaves(torch.float64)
+    outputs = run.call(leaves)
+    got = products.custom_vjp(run, raw, leaves, (torch.ones(3, 4, dtype=torch.float64),))
+    assert tuple(got.grads["bias"].shape) == (3, 4)
+    assert tuple(got.grads["weight"].shape) == (4, 4) and outputs[0].shape == (3, 4)
+
+
+def test_inputs_that_do_not_fit_are_a_usage_error():
+    with pytest.raises(InputError, match="do not fit"):
+        build.subject_of(Linear, (_t(3, 4),))
+    with pytest.raises(InputError, match="differentiable"):
+        build.subject_of(Linear, (_t(3, 4, grad=False), _t(4, 4, grad=False), _t(4, grad=False)))
