@@ -47,8 +47,13 @@ def subject_from_points(target: loader.Target, points: Mapping[str, list[float]]
     import torch
 
     names = target.inputs
-    tensors = {v: torch.tensor([float(p) for p in points[v]], dtype=torch.float64, requires_grad=True)
-               for v in VARIABLES if v in points}
+    sizes = {v: len(points[v]) for v in VARIABLES if v in points}
+    n = max(sizes.values(), default=0)
+    if n == 0 or any(s not in (1, n) for s in sizes.values()):
+        raise InputError("the points must pair up: give equal counts or a single value")
+    # a single value is repeated to pair with the other input's points
+    tensors = {v: torch.tensor([float(p) for p in points[v]] * (n if sizes[v] == 1 else 1), dtype=torch.float64,
+                               requires_grad=True) for v in sizes}
     if names is not None:
         unknown = [p for p in params if p not in names]
         if unknown:
@@ -146,3 +151,51 @@ def load_inputs(spec: str) -> Callable[[], Any]:
     if not callable(made):
         raise InputError(f"{spec} is {type(made).__name__}, not a function returning the inputs")
     return made
+
+
+def reference_from_spec(spec: Any, subject: Subject, params: Mapping[str, float]) -> Callable[..., Any]:
+    """The scalar form's --reference (a built-in's name or an expression) as a plain callable with
+    the Function's own arguments: per point the 50-digit value and gradient of ``spec``, through an
+    autograd.Function whose backward is that gradient (a point where the reference has no truth —
+    a pole, a kink — is nan, so it is not judged)."""
+    import torch
+
+    tensors = subject.differentiable
+    if len(tensors) != len(spec.variables):
+        raise InputError(f"the reference {spec.name!r} is a function of {', '.join(spec.variables)}; "
+                         f"{subject.name} has {len(tensors)} tensor input(s)")
+    positional = [i.name for i in subject.inputs if not i.keyword]
+    cache: dict[tuple[float, ...], tuple[float, list[float]]] = {}
+
+    def at(point: tuple[float, ...]) -> tuple[float, list[float]]:
+        if point not in cache:
+            r = spec.reference(dict(zip(spec.variables, point)), dict(params), 1)
+            good = r.status == "ok"
+            cache[point] = ((r.value if good else float("nan")),
+                            [r.gradient[v] if good else float("nan") for v in spec.variables])
+        return cache[point]
+
+    class PointReference(torch.autograd.Function):
+        @staticmethod
+        def forward(*xs):
+            flat = [x.detach().double().reshape(-1).tolist() for x in xs]
+            rows = [at(point) for point in zip(*flat)]
+            value = torch.tensor([r[0] for r in rows], dtype=torch.float64).reshape(xs[0].shape)
+            grads = [torch.tensor([r[1][j] for r in rows], dtype=torch.float64).reshape(xs[0].shape)
+                     for j in range(len(xs))]
+            return value.to(xs[0]), *[g.to(xs[0]) for g in grads]
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.mark_non_differentiable(*output[1:])
+            ctx.save_for_backward(*output[1:])
+
+        @staticmethod
+        def backward(ctx, g, *_):
+            return tuple(g * d for d in ctx.saved_tensors)
+
+    def reference(*args: Any, **kwargs: Any) -> Any:
+        values = dict(zip(positional, args)) | kwargs
+        return PointReference.apply(*[values[n] for n in tensors])[0]
+
+    return reference

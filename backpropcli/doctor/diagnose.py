@@ -33,6 +33,9 @@ def diagnose(subject: Subject, *, reference: Callable | None = None, dtype: str 
     import torch
 
     dtype = dtype or "float64"
+    device = _device(device)
+    if device is not None:
+        subject = _on(subject, device)
     cost = Cost()
     raw: list = []
     run = products.counted(subject, cost, raw)
@@ -49,7 +52,7 @@ def diagnose(subject: Subject, *, reference: Callable | None = None, dtype: str 
         clock.lap("compare")
         is_elementwise = elementwise.detect(truth, leaves, outputs, first.cotangents, first.truth, generator)
         clock.lap("elementwise")
-        caps, probe_findings = _probes(run, truth, leaves, first, cost, capabilities,
+        caps, probe_findings = _probes(subject, run, truth, leaves, first, cost, capabilities,
                                        {"dtype": dtype, "device": device, "compile": compile,
                                         "max_memory": max_memory, "elementwise": is_elementwise,
                                         "reference": reference})
@@ -66,6 +69,30 @@ def diagnose(subject: Subject, *, reference: Callable | None = None, dtype: str 
     return Diagnosis(subject.name, subject.kind, truth.source, ok, reports, caps, findings, cost,
                      elementwise=is_elementwise, dtype=dtype, warnings=_warnings(caught),
                      reference=reference_label, details={"truth_sources": truth.sources, "dot_test": first.dot})
+
+
+def _device(device: str | None) -> str | None:
+    """None (the inputs' own device) for none or cpu; auto: cuda where there is one."""
+    import torch
+
+    if device in (None, "cpu"):
+        return None
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else None
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: this machine has no CUDA device (torch.cuda.is_available() is False)")
+    return device
+
+
+def _on(subject: Subject, device: str) -> Subject:
+    """The subject with every tensor input moved to the device."""
+    import dataclasses
+
+    import torch
+
+    moved = tuple(dataclasses.replace(i, value=i.value.to(device)) if isinstance(i.value, torch.Tensor) else i
+                  for i in subject.inputs)
+    return dataclasses.replace(subject, inputs=moved)
 
 
 class _Clock:
@@ -176,7 +203,8 @@ def _raised(run, error: BaseException, leaves, v, dtype) -> _First:
     return _First(v, {}, [finding], reports, {}, dict.fromkeys(leaves, False))
 
 
-def _probes(run, truth, leaves, first: _First, cost, wanted, options) -> tuple[list[Capability], list[Finding]]:
+def _probes(original, run, truth, leaves, first: _First, cost, wanted,
+            options) -> tuple[list[Capability], list[Finding]]:
     """Every capability probe in the registry's order; an exception of a checker is a row with ok
     None, never a crash. No probe runs after backward raised (there is nothing to compare)."""
     import importlib
@@ -185,9 +213,16 @@ def _probes(run, truth, leaves, first: _First, cost, wanted, options) -> tuple[l
         registry: Any = importlib.import_module("backpropcli.doctor.probes.registry")
     except ImportError:  # no probe is registered yet
         return [], []
+    import dataclasses
+
     from backpropcli.doctor.probes import ProbeContext
 
-    context = ProbeContext(run, truth, leaves, lambda g, name: localise.allowed(g, None, "float64", 1), first.ok,
+    if any(f.code == "backward-raises" for f in first.findings):
+        return [], []
+
+    # the probes count their own calls in ``cost``: they get the recording subclass uncounted
+    plain = products.counted(dataclasses.replace(original, dirty=run.dirty), Cost(), [])
+    context = ProbeContext(plain, truth, leaves, lambda g, name: localise.allowed(g, None, "float64", 1), first.ok,
                            cost, options)
     caps: list[Capability] = []
     found: list[Finding] = []

@@ -27,7 +27,7 @@ def detect(truth, leaves: dict[str, Any], outputs: tuple, first: tuple, first_vj
     out = outputs[diff[0]]
     if any(tuple(x.shape) != tuple(out.shape) for x in leaves.values()):
         return False
-    v2 = tuple(torch.randn(o.shape, generator=generator, dtype=torch.float64) if k in diff else None
+    v2 = tuple(torch.randn(o.shape, generator=generator, dtype=torch.float64).to(o.device) if k in diff else None
                for k, o in enumerate(outputs))
     second = truth.vjp(v2)
     v1, w2 = first[diff[0]].to(torch.float64), v2[diff[0]]

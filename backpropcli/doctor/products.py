@@ -177,7 +177,7 @@ def dot_test(subject: Subject, raw: list, truth, leaves: dict[str, Any], outputs
             if verdict[n] is False:
                 continue
             g = torch.zeros_like(x) if g is None else g.to(torch.float64)
-            u = (torch.randint(0, 2, x.shape, generator=generator) * 2 - 1).to(torch.float64)
+            u = (torch.randint(0, 2, x.shape, generator=generator) * 2 - 1).to(dtype=torch.float64, device=x.device)
             along = truth.jvp({n: u})
             lhs = sum(float((c.to(torch.float64) * d).sum()) for c, d in zip(v, along)
                       if c is not None and d is not None)

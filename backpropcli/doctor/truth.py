@@ -152,12 +152,12 @@ def _sample(x, generator):
     """Which elements of x finite differences compute: all of a small input, a sample of a large one."""
     import torch
 
-    mask = torch.zeros(x.shape, dtype=torch.bool)
+    mask = torch.zeros(x.shape, dtype=torch.bool, device=x.device)
     if x.numel() <= FD_ALL:
         mask[...] = True
         return mask
     picks = torch.randperm(x.numel(), generator=generator)[:FD_SAMPLE]
-    mask.view(-1)[picks] = True
+    mask.view(-1)[picks.to(x.device)] = True
     return mask
 
 
@@ -192,7 +192,7 @@ def _trusted(traced, leaves, outputs, diff, fd_jvp, generator) -> tuple[dict[str
     why: dict[str, str] = {}
     sources = dict.fromkeys(names, AUTOGRAD)
     for _ in range(AGREEMENT_DIRECTIONS):
-        cot = tuple(torch.randn(o.shape, generator=generator, dtype=o.dtype) if k in diff else None
+        cot = tuple(torch.randn(o.shape, generator=generator, dtype=o.dtype).to(o.device) if k in diff else None
                     for k, o in enumerate(outputs))
         try:
             grads = traced(leaves, cot)
@@ -201,7 +201,7 @@ def _trusted(traced, leaves, outputs, diff, fd_jvp, generator) -> tuple[dict[str
         for n in names:
             if sources[n] == FINITE:
                 continue
-            u = torch.randint(0, 2, leaves[n].shape, generator=generator).to(leaves[n].dtype) * 2 - 1
+            u = torch.randint(0, 2, leaves[n].shape, generator=generator).to(leaves[n]) * 2 - 1
             along = fd_jvp({n: u})
             lhs = sum(float((c * d).sum()) for c, d in zip(cot, along) if c is not None and d is not None)
             rhs = float((grads[n] * u).sum())
