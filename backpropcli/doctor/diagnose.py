@@ -47,6 +47,7 @@ def diagnose(subject: Subject, *, reference: Callable | None = None, dtype: str 
         outputs = _outputs(run, leaves)
         clock.lap("forward")
         truth = truths.establish(run, leaves, outputs, reference=reference, seed=SEED)
+        differs = _value_differs(truth, leaves, outputs) if reference is not None else []
         clock.lap("truth")
         first = _first_derivative(run, raw, truth, leaves, outputs, generator, dtype, device)
         clock.lap("compare")
@@ -57,7 +58,7 @@ def diagnose(subject: Subject, *, reference: Callable | None = None, dtype: str 
                                         "max_memory": max_memory, "elementwise": is_elementwise,
                                         "reference": reference})
         clock.lap("probes")
-    findings = first.findings + probe_findings
+    findings = differs + first.findings + probe_findings
     checked = any(r.ok is not None for r in first.reports)
     if not checked:
         findings.append(Finding("nothing-checked", extra={"why": "no differentiable input had a finite truth"}))
@@ -172,6 +173,29 @@ def _first_derivative(run, raw, truth, leaves, outputs, generator, dtype, device
         reports.append(report)
         ok[n] = bool(report.ok)
     return _First(v, t, findings, reports, dot, ok)
+
+
+def _value_differs(truth, leaves, outputs) -> list[Finding]:
+    """A warning when forward's value is not the reference's: the gradients are judged against
+    the reference all the same, but the two are then not the same function."""
+    import torch
+
+    try:
+        theirs = truth.differentiable_forward(leaves)
+    except Exception as e:
+        raise InputError(f"the reference raised {type(e).__name__}: {e}") from None
+    worst = 0.0
+    for k in Subject.differentiable_outputs(outputs):
+        mine, ref = outputs[k].detach(), theirs[k].detach().to(outputs[k].dtype)
+        if tuple(mine.shape) != tuple(ref.shape):
+            raise InputError(f"the reference's output has shape {tuple(ref.shape)}, the Function's "
+                             f"{tuple(mine.shape)}")
+        both = torch.isfinite(mine) & torch.isfinite(ref)
+        gap = (mine - ref).abs()[both]
+        allowed = 1e-6 * (ref.abs()[both] + float(ref.abs()[both].max()) * 1e-3) if gap.numel() else gap
+        if gap.numel() and not bool((gap <= allowed).all()):
+            worst = max(worst, float(gap.max()))
+    return [Finding("value-differs", extra={"max_abs_difference": worst})] if worst else []
 
 
 def _reference_error(truth, run, leaves, v, t, dtype, device) -> dict[str, Any]:

@@ -155,7 +155,9 @@ def random_cotangents(outputs: tuple, generator, dtype=None, signed: bool = Fals
         v = torch.randn(o.shape, generator=generator, dtype=torch.float64)
         if signed:
             v = torch.sign(v) + (v == 0).to(v.dtype)
-        out.append(v.to(dtype=dtype or o.dtype, device=o.device))
+        v = v.to(dtype=dtype or o.dtype, device=o.device)
+        # no weight where the output is not finite: nothing to judge there, and a nan would spread
+        out.append(torch.where(torch.isfinite(o.detach()), v, torch.zeros_like(v)))
     return tuple(out)
 
 

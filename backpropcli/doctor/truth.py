@@ -65,8 +65,10 @@ def establish(subject, leaves: dict[str, Any], outputs: tuple, *, reference: Cal
         # for a plain callable autograd through it is what is being checked: differences only
         traced = _traced(subject.call_forward, names) if subject.forward is not None else None
         sources, why = _trusted(traced, leaves, outputs, diff, fd_jvp, generator)
-    known = {n: _sample(leaves[n], generator) for n in names if sources[n] == FINITE}
-    fd_vjp = _fd_vjp(value, leaves, known)
+    diagonal = {n: d for n in names if sources[n] == FINITE
+                and (d := _diagonal(value, leaves, n, outputs, diff, generator)) is not None}
+    known = {n: _sample(leaves[n], generator) for n in names if sources[n] == FINITE and n not in diagonal}
+    fd_vjp = _fd_vjp(value, leaves, known, diagonal, diff)
 
     def vjp(cotangents: tuple) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -122,8 +124,9 @@ def _fd_jvp(value, leaves: dict[str, Any], diff: tuple[int, ...], n_out: int):
     return jvp
 
 
-def _fd_vjp(value, leaves: dict[str, Any], known: dict[str, Any]):
-    """Jᵀv on the known elements: element i is ⟨v, J e_i⟩, one directional difference each."""
+def _fd_vjp(value, leaves: dict[str, Any], known: dict[str, Any], diagonal: dict[str, Any], diff: tuple[int, ...]):
+    """Jᵀv: d ⊙ v where J is diagonal (d from one difference per step), else on the known elements,
+    element i being ⟨v, J e_i⟩, one directional difference each."""
     import torch
 
     names = list(leaves)
@@ -133,6 +136,10 @@ def _fd_vjp(value, leaves: dict[str, Any], known: dict[str, Any]):
         cots = [c for c in cotangents if c is not None]
         out = {}
         for n in which:
+            if n in diagonal:
+                v = cotangents[diff[0]]
+                out[n] = diagonal[n] * v.to(diagonal[n].dtype) if v is not None else torch.zeros_like(diagonal[n])
+                continue
             j = names.index(n)
             x = base[j]
             g = torch.full_like(x, float("nan"))
@@ -146,6 +153,32 @@ def _fd_vjp(value, leaves: dict[str, Any], known: dict[str, Any]):
         return out
 
     return vjp
+
+
+def _diagonal(value, leaves: dict[str, Any], name: str, outputs: tuple, diff: tuple[int, ...], generator):
+    """d with J = diag(d) when the one differentiable output moves element by element with this
+    input (detected: J u by differences equals d ⊙ u for random u), else None. Then every element
+    of the truth is known from a few forward calls, whatever the size."""
+    import torch
+
+    x = leaves[name]
+    if len(diff) != 1 or tuple(outputs[diff[0]].shape) != tuple(x.shape):
+        return None
+    names = list(leaves)
+    base = [leaves[n].detach() for n in names]
+    j = names.index(name)
+    (d,) = finite_diff.partials(value, base, j, extrapolations=EXTRAPOLATIONS)
+    for _ in range(AGREEMENT_DIRECTIONS):
+        u = torch.randn(x.shape, generator=generator, dtype=torch.float64).to(x)
+        (along,) = finite_diff.directional(value, base, j, u, extrapolations=EXTRAPOLATIONS)
+        both = torch.isfinite(along) & torch.isfinite(d)
+        size = (d.abs() * u.abs())[both]
+        scale = float(size.max()) if size.numel() else 0.0
+        if not bool(((along - d * u).abs()[both] <= 1e-6 * (size + scale)).all()):
+            return None
+        if not bool((torch.isfinite(along) == torch.isfinite(d)).all()):
+            return None
+    return d
 
 
 def _sample(x, generator):
@@ -181,6 +214,14 @@ def _traced(call: Callable[[dict[str, Any]], tuple], names: list[str]):
     return vjp
 
 
+def finite_only(v, output):
+    """The cotangent with zeros where the output is not finite: such an element has no truth to
+    judge against, and a nan there would poison every product it enters."""
+    import torch
+
+    return torch.where(torch.isfinite(output.detach()), v, torch.zeros_like(v))
+
+
 def _trusted(traced, leaves, outputs, diff, fd_jvp, generator) -> tuple[dict[str, str], dict[str, str]]:
     """Per input: autograd through forward where ⟨Jᵀv, u⟩ agrees with ⟨v, J u⟩ by differences on
     a few random directions, else finite differences (with the reason)."""
@@ -192,8 +233,8 @@ def _trusted(traced, leaves, outputs, diff, fd_jvp, generator) -> tuple[dict[str
     why: dict[str, str] = {}
     sources = dict.fromkeys(names, AUTOGRAD)
     for _ in range(AGREEMENT_DIRECTIONS):
-        cot = tuple(torch.randn(o.shape, generator=generator, dtype=o.dtype).to(o.device) if k in diff else None
-                    for k, o in enumerate(outputs))
+        cot = tuple(finite_only(torch.randn(o.shape, generator=generator, dtype=o.dtype).to(o.device), o)
+                    if k in diff else None for k, o in enumerate(outputs))
         try:
             grads = traced(leaves, cot)
         except Exception as e:  # forward's ops cannot be traced: .numpy(), an op without a derivative
