@@ -58,7 +58,7 @@ def diagnose(subject: Subject, *, reference: Callable | None = None, dtype: str 
                                         "max_memory": max_memory, "elementwise": is_elementwise,
                                         "reference": reference})
         clock.lap("probes")
-    findings = differs + first.findings + probe_findings
+    findings = differs + _dtype_changed(run, outputs, first.custom, dtype) + first.findings + probe_findings
     checked = any(r.ok is not None for r in first.reports)
     if not checked:
         findings.append(Finding("nothing-checked", extra={"why": "no differentiable input had a finite truth"}))
@@ -128,8 +128,9 @@ def _outputs(run: Subject, leaves: dict[str, Any]) -> tuple:
 class _First:
     """The first-derivative comparison's products, for the probes and the elementwise test."""
 
-    def __init__(self, cotangents, truth_vjp, findings, reports, dot, ok):
+    def __init__(self, cotangents, truth_vjp, findings, reports, dot, ok, custom=None):
         self.cotangents = cotangents
+        self.custom: dict[str, Any] = custom or {}
         self.truth = truth_vjp
         self.findings: list[Finding] = findings
         self.reports: list[InputReport] = reports
@@ -142,6 +143,8 @@ def _first_derivative(run, raw, truth, leaves, outputs, generator, dtype, device
     import torch
 
     v = products.random_cotangents(outputs, generator)
+    # judged at the least precise of the custom computation's dtype and forward's outputs' dtype
+    judged = max((dtype, truths.precision(outputs)), key=["float64", "float32", "bfloat16", "float16"].index)
     low = getattr(torch, dtype)
     custom_leaves = run.leaves(low, device) if dtype != "float64" else leaves
     v_custom = tuple(None if c is None else c.to(low) for c in v)
@@ -158,7 +161,7 @@ def _first_derivative(run, raw, truth, leaves, outputs, generator, dtype, device
     detached = tuple(o.detach() if isinstance(o, torch.Tensor) else o for o in outputs)
     findings, reports, ok = [], [], {}
     for n in leaves:
-        tol = localise.allowed(t[n], magnitude.get(n) if truth.sources[n] != truths.FINITE else None, dtype,
+        tol = localise.allowed(t[n], magnitude.get(n) if truth.sources[n] != truths.FINITE else None, judged,
                                terms, reference_error.get(n))
         others = {m: (custom.grads[m], t[m]) for m in leaves if m != n}
         got, report = localise.compare(n, custom.grads[n], t[n], tol, truth.known.get(n), classify_inputs=values,
@@ -172,7 +175,26 @@ def _first_derivative(run, raw, truth, leaves, outputs, generator, dtype, device
         findings += got
         reports.append(report)
         ok[n] = bool(report.ok)
-    return _First(v, t, findings, reports, dot, ok)
+    return _First(v, t, findings, reports, dot, ok, custom.grads)
+
+
+def _dtype_changed(run, outputs, custom: dict[str, Any], dtype: str) -> list[Finding]:
+    """A warning for each output, and each gradient, that comes back in another dtype than the
+    inputs it was computed from."""
+    import torch
+
+    names = run.output_names(outputs)
+    found = []
+    for k in run.differentiable_outputs(outputs):
+        got = str(outputs[k].dtype).removeprefix("torch.")
+        if got != "float64":
+            found.append(Finding("dtype-changed", output=names[k],
+                                 extra={"what": f"the output {names[k]}", "got": got, "want": "float64"}))
+    for n, g in custom.items():
+        if isinstance(g, torch.Tensor) and g.is_floating_point() and str(g.dtype).removeprefix("torch.") != dtype:
+            found.append(Finding("dtype-changed", input=n, extra={
+                "what": f"the gradient for {n}", "got": str(g.dtype).removeprefix("torch."), "want": dtype}))
+    return found
 
 
 def _value_differs(truth, leaves, outputs) -> list[Finding]:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-RTOL = 1e-8
+from backpropcli.core import tolerance
+from backpropcli.doctor.truth import precision
+
+RTOL = 1e-8  # float64 outputs; a lower precision's numerical rtol otherwise
 
 
 def detect(truth, leaves: dict[str, Any], outputs: tuple, first: tuple, first_vjp: dict[str, Any],
@@ -31,6 +34,8 @@ def detect(truth, leaves: dict[str, Any], outputs: tuple, first: tuple, first_vj
                for k, o in enumerate(outputs))
     second = truth.vjp(v2)
     v1, w2 = first[diff[0]].to(torch.float64), v2[diff[0]]
+    dtype = precision(outputs)  # a float32 output's truth carries float32's rounding
+    rtol = RTOL if dtype == "float64" else tolerance.rtol(dtype, 1, "numerical")
     for n in leaves:
         a, b = first_vjp[n] * w2, second[n] * v1
         known = torch.isfinite(a) & torch.isfinite(b)
@@ -38,6 +43,6 @@ def detect(truth, leaves: dict[str, Any], outputs: tuple, first: tuple, first_vj
             return False
         gap = (a - b).abs()[known]
         size = (a.abs() + b.abs())[known]
-        if not bool((gap <= RTOL * (size + float(size.max()) * 1e-6)).all()):
+        if not bool((gap <= rtol * (size + float(size.max()) * 1e-6)).all()):
             return False
     return True

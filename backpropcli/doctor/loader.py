@@ -120,7 +120,7 @@ def _a(noun: str) -> str:
 
 def target_of(obj: Any, name: str | None = None) -> Target:
     """A Target for an object already in hand (a Function class or a callable), e.g. in tests."""
-    name = name or getattr(obj, "__name__", type(obj).__name__)
+    name = name or str(getattr(obj, "__name__", type(obj).__name__))
     return _target(f"{getattr(obj, '__module__', '?')}:{name}", name, obj)
 
 

@@ -24,7 +24,7 @@ REFERENCE = "reference"
 AUTOGRAD = "autograd through forward"
 FINITE = "finite differences"
 AGREEMENT_DIRECTIONS = 2  # random directions autograd through forward must agree with the differences on
-AGREEMENT_RTOL = 1e-6  # relative to the size of the terms of ⟨Jᵀv, u⟩
+AGREEMENT_RTOL = 1e-6  # relative to the size of the terms of ⟨Jᵀv, u⟩, for float64 outputs
 FD_ALL = 64  # an input this small gets every element by differences; a larger one a sample
 FD_SAMPLE = 48  # elements sampled from a larger input
 EXTRAPOLATIONS = 2  # Richardson passes: error O(h^6), ~1e-13 relative
@@ -174,7 +174,7 @@ def _diagonal(value, leaves: dict[str, Any], name: str, outputs: tuple, diff: tu
         both = torch.isfinite(along) & torch.isfinite(d)
         size = (d.abs() * u.abs())[both]
         scale = float(size.max()) if size.numel() else 0.0
-        if not bool(((along - d * u).abs()[both] <= 1e-6 * (size + scale)).all()):
+        if not bool(((along - d * u).abs()[both] <= _agreement(outputs) * (size + scale)).all()):
             return None
         if not bool((torch.isfinite(along) == torch.isfinite(d)).all()):
             return None
@@ -214,6 +214,26 @@ def _traced(call: Callable[[dict[str, Any]], tuple], names: list[str]):
     return vjp
 
 
+def precision(outputs: tuple) -> str:
+    """The dtype the Function's values are computed in: the least precise of its differentiable
+    outputs (a float32 output of float64 inputs carries float32's rounding into every difference)."""
+    import torch
+
+    from backpropcli.doctor.subject import Subject
+
+    order = ["float64", "float32", "bfloat16", "float16"]
+    names = [str(outputs[k].dtype).removeprefix("torch.") for k in Subject.differentiable_outputs(outputs)
+             if isinstance(outputs[k], torch.Tensor)]
+    return max((n for n in names if n in order), key=order.index, default="float64")
+
+
+def _agreement(outputs: tuple) -> float:
+    from backpropcli.core import tolerance
+
+    dtype = precision(outputs)
+    return AGREEMENT_RTOL if dtype == "float64" else tolerance.rtol(dtype, 1, "numerical")
+
+
 def finite_only(v, output):
     """The cotangent with zeros where the output is not finite: such an element has no truth to
     judge against, and a nan there would poison every product it enters."""
@@ -248,7 +268,7 @@ def _trusted(traced, leaves, outputs, diff, fd_jvp, generator) -> tuple[dict[str
             rhs = float((grads[n] * u).sum())
             size = float((grads[n].abs() * u.abs()).sum()) + abs(lhs)
             floor = sum(float((c.abs() * o.detach().abs()).sum()) for c, o in zip(cot, outputs) if c is not None)
-            if not abs(lhs - rhs) <= AGREEMENT_RTOL * size + 1e-9 * floor:
+            if not abs(lhs - rhs) <= _agreement(outputs) * (size + floor * 1e-3):
                 sources[n] = FINITE
                 why[n] = "autograd through forward disagrees with finite differences"
     return sources, why
