@@ -182,3 +182,73 @@ def test_exit_2_still_prints_one_object():
     assert payloads.check_error(ConfigError("bad"))["error"]["kind"] == "config"
     assert payloads.check_error(ValueError("x"))["error"]["kind"] == "error"
     assert payloads.check_error("timed out", "timeout")["error"] == {"message": "timed out", "kind": "timeout"}
+
+
+# ---- the terminal ---------------------------------------------------------------------------------
+
+
+def _shown(renderable, width: int) -> list[str]:
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None, force_terminal=False, legacy_windows=False).print(renderable)
+    return [line.rstrip() for line in buffer.getvalue().splitlines()]
+
+
+def wide_diagnosis() -> Diagnosis:
+    """The widest cells a real check gives: long names, long codes, a 4-d shape, a long condition."""
+    d = linear_diagnosis()
+    d.inputs.append(InputReport("attention_mask", (16, 128, 64), "bfloat16", True, False, 12.5, 3.0e7,
+                                (15, 127, 63), "missing-broadcast-sum"))
+    d.findings.append(Finding("wrong-at-points", input="attention_mask", output="attention_scores",
+                              extra={"count": 1234567, "total": 16777216, "hint": "accumulate with index_add_",
+                                     "condition": {"index": "token_positions", "repeats": True}}))
+    d.capabilities.append(Capability("torch.func.hessian", None, "no setup_context", "eager autograd"))
+    return d
+
+
+@pytest.mark.parametrize("make", [linear_diagnosis, wide_diagnosis, lambda: linear_diagnosis(ok=True)])
+def test_80_columns_keep_the_120_column_layout(make):
+    from test_columns import WRAPPED_PROSE, _headers
+
+    from backpropcli.present.terminal import check
+
+    at80, at120 = _shown(check.view(make()), 80), _shown(check.view(make()), 120)
+    assert max(map(len, at80)) <= 80, "\n".join(at80)
+    assert _headers(at80) == _headers(at120) != [], "\n".join(at80)
+    assert len(at120) <= len(at80) <= len(at120) + WRAPPED_PROSE, "\n".join(at80)
+
+
+def test_what_the_terminal_shows():
+    from backpropcli.present.terminal import check
+
+    text = " ".join(" ".join(_shown(check.view(wide_diagnosis()), 100)).split())  # spaces normalised
+    for shown in ("first derivative  ✗  vs the truth", "non-contiguous    ✓  ran only", "vs eager",
+                  "✗ error    transposed · input weight", "the gradient for weight is the true gradient transposed",
+                  "fix: transpose it back: use grad_output.T @ x instead",
+                  "· at the rows token_positions repeats",
+                  "weight 256×256 float64 3.5e+00 1.9e+00 [0, 1] ✗ transposed",
+                  "– idx: not differentiable", "cost: 12 forward and 9 backward calls, 1.75 s",
+                  "python warning  UserWarning: TypedStorage is deprecated",
+                  "FAILED: the gradients for weight, attention_mask are wrong (2 errors, 1 warning)"):
+        assert " ".join(shown.split()) in text, (shown, text)
+
+
+def test_the_verdict_and_the_line_on_stderr():
+    from backpropcli.present.terminal import check
+
+    ok = linear_diagnosis(ok=True)
+    assert check.verdict(ok).plain == "ok: every gradient is right (0 errors, 1 warning)"
+    assert check.failure_line(ok) is None
+    wrong = linear_diagnosis()
+    assert check.failure_line(wrong) == ("check failed for my_ops.py:MyLinear: transposed: the gradient for weight "
+                                         "is the true gradient transposed")
+    nothing = Diagnosis("f.py:F", "callable", "finite differences", False, [], [],
+                        [Finding("nothing-checked", extra={"why": "the truth is not finite at any element"})], Cost())
+    assert check.verdict(nothing).plain == ("not ok: nothing could be checked: the truth is not finite at any "
+                                            "element (0 errors, 1 warning)")
+    assert check.failure_line(nothing).endswith("nothing-checked: nothing could be checked: the truth is not "
+                                                "finite at any element")
+    assert _shown(check.doctor(wrong), 80) == _shown(check.view(wrong), 80)  # the CLI's entry dispatches on the type
