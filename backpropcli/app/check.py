@@ -83,11 +83,14 @@ def _subject(cfg: CheckConfig, target, given: dict[str, float], reference_params
         if points or given:
             raise InputError("give the inputs either with --inputs FILE.py:make_inputs or with --x/--y and "
                              "--a/--b/--c, not both")
-        with sandbox.guarded(f"importing {cfg.inputs.rpartition(':')[0]}", cfg.timeout, InputError):
-            make_inputs = build.load_inputs(cfg.inputs)
-        with sandbox.guarded(f"calling {cfg.inputs}", cfg.timeout, InputError):
+        # a bare name is make_inputs beside the Function, in the target's own file or module
+        beside = (cfg.target or "").rpartition(":")[0]
+        spec = cfg.inputs if ":" in cfg.inputs else f"{beside}:{cfg.inputs}"
+        with sandbox.guarded(f"importing {spec.rpartition(':')[0]}", cfg.timeout, InputError):
+            make_inputs = build.load_inputs(spec)
+        with sandbox.guarded(f"calling {spec}", cfg.timeout, InputError):
             made = make_inputs()
-        return build.subject_of(target, made)
+        return build.subject_of(target, made, name=cfg.target)
     if not points:
         raise InputError(f"what inputs? give --inputs FILE.py:make_inputs (a function returning {target.name}'s "
                          "arguments) or points with --x")
@@ -96,7 +99,7 @@ def _subject(cfg: CheckConfig, target, given: dict[str, float], reference_params
     if unused:
         raise InputError(f"--{unused[0]}: neither {target.name} nor the reference takes it"
                          + (f" ({target.name} takes {', '.join(target.inputs)})" if target.inputs else ""))
-    return build.subject_from_points(target, points, takes)
+    return build.subject_from_points(target, points, takes, name=cfg.target)
 
 
 def check(request: CheckRequest) -> CheckRun:

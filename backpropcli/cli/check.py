@@ -27,11 +27,11 @@ TARGET is [bold]path/to/file.py:Name[/bold] or [bold]package.module:Name[/bold]:
 subclass (with setup_context, or old style forward(ctx, ...)) or a plain callable. [bold]Loading it imports
 the file, which runs its code[/bold] (as pytest does): check only the code you trust.
 
-The inputs come from [bold]--inputs FILE.py:make_inputs[/bold]: make_inputs() returns a tuple of positional
-arguments or a dict of keyword arguments. Floating tensors with requires_grad=True are the
-differentiable inputs; index tensors, tensors without grad and Python values are passed as they
-are. Inputs are named by forward's parameter names. The scalar form --x/--y (1-D points) with
---a/--b/--c (floats) still works.
+The inputs come from [bold]--inputs FILE.py:make_inputs[/bold] (a bare name is looked up in TARGET's file):
+make_inputs() returns a tuple of positional arguments or a dict of keyword arguments.
+Floating tensors with requires_grad=True are the differentiable inputs; index tensors,
+tensors without grad and Python values are passed as they are. Inputs are named by forward's
+parameter names. The scalar form --x/--y (1-D points) with --a/--b/--c (floats) still works.
 
 The truth: the [bold]--reference[/bold] (FILE.py:fn, plain torch with the same signature) when given, else
 autograd through the Function's own forward ops where it agrees with finite differences, else
@@ -51,9 +51,9 @@ goes to stderr; a hang ends after --timeout.
 
 Examples:
 
-  [cyan]backprop check my_ops.py:LayerNorm --inputs my_ops.py:make_inputs[/cyan]
+  [cyan]backprop check examples/norms.py:LayerNorm --inputs make_inputs[/cyan]
 
-  [cyan]backprop check my_ops.py:Attention --inputs my_ops.py:make_inputs --reference ref.py:attention[/cyan]
+  [cyan]backprop check --config configs/layer-norm.yaml[/cyan]   (exit 1)
 
   [cyan]backprop check examples/my_ops.py:MySinc --x=-5:5:101[/cyan]   (exit 1)
 
@@ -77,12 +77,10 @@ InputsOption = Annotated[str | None, typer.Option("--inputs", show_default=False
 DeviceOption = Annotated[str | None, typer.Option("--device", show_default=False,
     help="Where the Function runs: cpu, cuda or auto (cuda where there is one), e.g. [cyan]--device cuda[/cyan]. "
     "[default: cpu]")]
-CompileOption = Annotated[bool, typer.Option("--compile", help="Also check torch.compile of the Function: its "
-    "gradient must equal eager's, e.g. [cyan]--compile[/cyan].")]
+CompileOption = Annotated[bool, typer.Option("--compile", help="Also check the Function under torch.compile, whose "
+    "gradient must be the eager one, e.g. [cyan]--compile[/cyan].")]
 DebugOption = Annotated[bool, typer.Option("--debug", help="On a load error show the full traceback of the "
     "user's code instead of one line, e.g. [cyan]--debug[/cyan].")]
-CheckAllOption = Annotated[bool, typer.Option("--all", help="Show every point in the table, not only the first "
-    "20 and the wrong ones, e.g. [cyan]--all[/cyan].")]
 class CheckDtype(str, Enum):
     float64 = "float64"
     float32 = "float32"
@@ -90,8 +88,9 @@ class CheckDtype(str, Enum):
     float16 = "float16"
 
 
-CheckDtypeOption = Annotated[CheckDtype | None, typer.Option(show_default=False,
-    help="The dtype the custom gradient is computed in, e.g. [cyan]--dtype bfloat16[/cyan]; the truth stays "
+CheckDtypeOption = Annotated[CheckDtype | None, typer.Option(show_default=False, metavar="DTYPE",
+    help="float64, float32, bfloat16 or float16: the dtype the custom gradient is computed in, e.g. "
+    "[cyan]--dtype bfloat16[/cyan]; the truth stays "
     "float64, and below float64 the error may be 3× that of the same computation by autograd in that dtype. "
     "[default: float64]")]
 
@@ -122,7 +121,6 @@ def check(
     dtype: CheckDtypeOption = None,
     device: DeviceOption = None,
     compile_: CompileOption = False,
-    show_all: CheckAllOption = False,
     timeout: CheckTimeoutOption = None,
     max_memory: MaxMemoryOption = None,
     json_output: json_option(".ok") = False,
@@ -131,8 +129,8 @@ def check(
 ) -> None:
     from backpropcli.app import check as checks
     from backpropcli.config import models as configs
-    from backpropcli.present import findings as words
     from backpropcli.present import payloads
+    from backpropcli.present.terminal import check as view
 
     try:
         with debuggable(debug):
@@ -149,11 +147,8 @@ def check(
     if json_output:
         emit_json(payloads.doctor(run))
     else:
-        from backpropcli.present.terminal import check as view
-
-        view.render(run, stdout, show_all=show_all)
-    if not result.ok:
-        first = next((f for f in result.findings if f.severity == "error"), None) \
-            or next(f for f in result.findings if f.code == "nothing-checked")
-        print_error(f"check failed for {result.target}: {first.code}: {words.message(first)}")
+        view.render(run, stdout)
+    line = view.failure_line(result)
+    if line is not None:
+        print_error(line)
         raise typer.Exit(1)

@@ -41,7 +41,7 @@ def subject_of(obj: Any, inputs: Any, *, name: str | None = None) -> Subject:
 
 
 def subject_from_points(target: loader.Target, points: Mapping[str, list[float]],
-                        params: Mapping[str, float]) -> Subject:
+                        params: Mapping[str, float], *, name: str | None = None) -> Subject:
     """The scalar form: x (and y) as 1-D float64 tensors of the points, requiring grad; the params
     (a, b, c) as Python floats. Tensors go by position in forward's order, params by name."""
     import torch
@@ -78,7 +78,7 @@ def subject_from_points(target: loader.Target, points: Mapping[str, list[float]]
     else:
         bound = [(f"args[{k}]", t, False) for k, t in enumerate(tensors.values())]
         bound += [(p, v, True) for p, v in params.items()]
-    return _subject(target, target.name, bound)
+    return _subject(target, name or target.name, bound)
 
 
 def _forward_of(target: loader.Target) -> Callable[..., Any] | None:

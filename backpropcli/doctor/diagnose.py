@@ -166,7 +166,7 @@ def _first_derivative(run, raw, truth, leaves, outputs, generator, dtype, device
         others = {m: (custom.grads[m], t[m]) for m in leaves if m != n}
         got, report = localise.compare(n, custom.grads[n], t[n], tol, truth.known.get(n), classify_inputs=values,
                                        cotangents=v, outputs=detached, others=others, dtype=dtype)
-        if not got and dot.get(n) is False:
+        if not got and dot.get(n) is False and report.ok:
             # right on every element computed (a sample, by differences) but the dot-product test
             # disagrees: wrong elsewhere, not localised
             got = [Finding("wrong-gradient", n, extra={"max_abs_error": None, "worst_index": None,
