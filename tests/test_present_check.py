@@ -252,3 +252,60 @@ def test_the_verdict_and_the_line_on_stderr():
     assert check.failure_line(nothing).endswith("nothing-checked: nothing could be checked: the truth is not "
                                                 "finite at any element")
     assert _shown(check.doctor(wrong), 80) == _shown(check.view(wrong), 80)  # the CLI's entry dispatches on the type
+
+
+# ---- the figure ----------------------------------------------------------------------------------
+
+
+def test_blocks_keep_every_wrong_element_and_the_worst_difference():
+    np = pytest.importorskip("numpy")
+    from backpropcli.present.figures import heatmaps
+
+    rng = np.random.default_rng(0)
+    truth = rng.standard_normal((300, 257))
+    custom = truth.copy()
+    custom[17, 250] += 0.5
+    custom[299, 256] = np.nan  # the last, padded block
+    custom[100, 100] += 1e-3
+    wrong = np.abs(custom - truth) > 1e-9
+    wrong[np.isnan(custom)] = True
+    b = heatmaps.blocks(truth, custom, wrong)
+    assert max(b.truth.shape) <= heatmaps.MAX_CELLS and b.size == (3, 3)
+    assert b.wrong.sum() == 3 and b.wrong[17 // 3, 250 // 3] and b.wrong[299 // 3, 256 // 3]
+    assert b.custom[17 // 3, 250 // 3] - b.truth[17 // 3, 250 // 3] == pytest.approx(0.5)  # the block's worst
+    assert np.isnan(b.custom[299 // 3, 256 // 3])
+    small = heatmaps.blocks(truth[:5, :5], custom[:5, :5], wrong[:5, :5])
+    assert small.size == (1, 1) and (small.truth == truth[:5, :5]).all()
+
+
+def test_any_rank_becomes_a_matrix_and_says_how():
+    np = pytest.importorskip("numpy")
+    from backpropcli.present.figures.heatmaps import matrix
+
+    assert matrix(np.zeros(()))[0].shape == (1, 1)
+    m, how = matrix(np.zeros(7))
+    assert m.shape == (1, 7) and how == "a vector of 7: one row"
+    assert matrix(np.zeros((3, 4)))[1] == ""
+    m, how = matrix(np.arange(24.0).reshape(2, 3, 4))
+    assert m.shape == (6, 4) and m[4, 1] == 17.0  # row 4 is [1, 1, :]
+    assert how.startswith("shape (2, 3, 4) drawn as 6×4") and ".reshape(-1, 4)" in how
+
+
+def test_the_check_figure_of_the_worst_pair(tmp_path):
+    torch = pytest.importorskip("torch")
+    from backpropcli.present.figures import check as figure
+    from backpropcli.present.figures.common import png_facts
+
+    d = linear_diagnosis()
+    assert figure.check_figure(d, tmp_path / "none.png") is None  # nothing in details: nothing drawn
+    truth = torch.randn(6, 6, dtype=torch.float64)
+    d.details["worst"] = {"input": "weight", "output": None, "truth": truth, "custom": truth.T,
+                          "tol": torch.full((6, 6), 1e-12)}
+    assert figure.title(d, d.details["worst"]).startswith("my_ops.py:MyLinear: the gradient for weight, FAILED: "
+                                                          "transposed")
+    assert figure.wrong_mask(d.details["worst"]).sum() == 30  # the diagonal is right
+    path = figure.check_figure(d, tmp_path / "check.png")
+    width, smallest = png_facts(path.read_bytes())
+    assert 1200 < width < 2600 and smallest is not None and smallest >= 18  # 9 pt at 150 dpi
+    d.details["worst"]["custom"] = torch.zeros(3, 12)  # a gradient of the wrong shape: no picture
+    assert figure.check_figure(d, tmp_path / "shape.png") is None
