@@ -309,3 +309,21 @@ def test_the_check_figure_of_the_worst_pair(tmp_path):
     assert 1200 < width < 2600 and smallest is not None and smallest >= 18  # 9 pt at 150 dpi
     d.details["worst"]["custom"] = torch.zeros(3, 12)  # a gradient of the wrong shape: no picture
     assert figure.check_figure(d, tmp_path / "shape.png") is None
+
+
+@pytest.mark.parametrize("cond, words", [
+    ({"input": "x", "op": ">", "value": 1, "abs": True}, "exactly where |x| > 1"),
+    ({"input": "x", "op": "<", "value": 0.5, "param": "a"}, "exactly where x < a (= 0.5)"),
+    ({"output": 0, "op": "<=", "value": 0}, "exactly where output 0 ≤ 0"),
+    ({"output": "values", "op": ">", "value": 0}, "exactly where values > 0"),
+    ({"input": "mask", "op": "==", "value": True}, "exactly where mask is True"),
+    ({"input": "mask", "op": "!=", "value": True}, "exactly where mask is False"),
+    ({"index": "idx", "dim": 0, "repeats": True}, "exactly the rows idx repeats"),
+    ({"index": "idx", "dim": 1, "repeats": True}, "exactly the entries along dim 1 idx repeats"),
+    ({"index": "idx", "dim": 0, "hit": True}, "exactly the rows idx names"),
+    ({"index": "idx", "dim": 0, "hit": False}, "exactly the rows idx never names"),
+    ({"index": "idx", "dim": 1, "repeats": True, "along": True},
+     "exactly where idx names an entry along dim 1 more than once"),
+])
+def test_every_condition_classify_names_reads_as_words(cond, words):
+    assert findings.condition(cond) == words
