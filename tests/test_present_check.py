@@ -228,12 +228,48 @@ def test_what_the_terminal_shows():
     for shown in ("first derivative  ✗  vs the truth", "non-contiguous    ✓  ran only", "vs eager",
                   "✗ error    transposed · input weight", "the gradient for weight is the true gradient transposed",
                   "fix: transpose it back: use grad_output.T @ x instead",
-                  "· at the rows token_positions repeats",
+                  "· the rows token_positions repeats",
                   "weight 256×256 float64 3.5e+00 1.9e+00 [0, 1] ✗ transposed",
                   "– idx: not differentiable", "cost: 12 forward and 9 backward calls, 1.75 s",
                   "python warning  UserWarning: TypedStorage is deprecated",
                   "FAILED: the gradients for weight, attention_mask are wrong (2 errors, 1 warning)"):
         assert " ".join(shown.split()) in text, (shown, text)
+
+
+def test_the_worst_elements_a_finding_lists():
+    from backpropcli.present.terminal import check
+
+    worst = [{"index": (i, 2), "custom": -1.25 * i, "truth": 0.0, "inputs": {"x": -0.5 * i}} for i in range(7)]
+    f = Finding("wrong-at-points", input="x", extra={"count": 7, "total": 35, "worst": worst, "hint": "h",
+                                                     "condition": {"input": "x", "op": "<", "value": 0}})
+    shown = _shown(check.worst_table(f), 80)
+    assert shown[1] == "The worst elements of x (wrong-at-points)"
+    assert shown[2].split() == ["element", "custom", "truth", "x"]
+    assert shown[5].split() == ["[1,", "2]", "-1.25", "0", "-0.5"]
+    assert shown[-1] == "5 of the 7 listed; --all shows every one"
+    assert len(_shown(check.worst_table(f, show_all=True), 80)) == 3 + 1 + 7
+    assert check.worst_table(Finding("sign-flipped", input="x")) is None
+    assert "· where x < 0" in _finding_text(f)
+
+
+def _finding_text(f) -> str:
+    from backpropcli.present.terminal import check
+
+    return check._finding_cell(f).plain
+
+
+def test_the_cost_line_and_an_empty_capability_table():
+    from backpropcli.present import fmt
+    from backpropcli.present.terminal import check
+
+    assert [fmt.seconds(v) for v in (0.001, 0.155, 2.984, 12.34, 250.4)] == ["<0.01", "0.15", "2.98", "12.3", "250"]
+    cost = Cost(87, 4, {"forward": 0.009, "truth": 2.8, "compare": 0.155, "probes": 0.0001})
+    assert check.cost_line(cost).plain == ("cost: 87 forward and 4 backward calls, 2.96 s "
+                                           "(truth 2.80, compare 0.15)")
+    assert check.cost_line(Cost(3, 1)).plain == "cost: 3 forward and 1 backward calls"
+    d = linear_diagnosis()
+    d.capabilities = []
+    assert "capabilities: none checked" in _shown(check.view(d), 80)
 
 
 def test_the_verdict_and_the_line_on_stderr():
