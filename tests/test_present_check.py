@@ -166,6 +166,14 @@ def test_the_payload_has_every_key_of_the_spec_and_is_json():
     json.dumps(payload, allow_nan=False)
 
 
+def test_the_scalar_form_keeps_its_keys():
+    d = linear_diagnosis()
+    d.details.update(points=[{"inputs": {"x": 2.0}, "ok": True}], checked=1, unchecked=0, dot_test=(1.0, 2.0))
+    payload = payloads.diagnosis(d)
+    assert payload["points"] == [{"inputs": {"x": 2.0}, "ok": True}] and payload["checked"] == 1
+    assert payload["unchecked"] == 0 and "dot_test" not in payload
+
+
 def test_an_extra_never_hides_a_fixed_key_and_nan_is_a_string():
     f = Finding("wrong-gradient", input="x", extra={"message": "sneaky", "max_abs_error": float("nan"),
                                                      "worst_index": (0,)})
