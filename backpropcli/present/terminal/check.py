@@ -166,16 +166,24 @@ def compared(c: results.Capability) -> str:
     return against if against.startswith(("vs ", "against ")) else f"vs {against}"
 
 
+def _capability_cell(c: results.Capability) -> Text:
+    """What the row found, and under it (dim) what its mark was measured against."""
+    against = compared(c)
+    cell = Text(c.detail)
+    if against:
+        cell.append(("\n" if c.detail else "") + against, style="dim")
+    return cell
+
+
 def capability_table(d: results.Diagnosis) -> RenderableType:
     if not d.capabilities:
         return Text("capabilities: none checked", style="dim")
     table = _table(f"What {d.target} supports")
     table.add_column("capability", no_wrap=True)
     table.add_column("", justify="center", no_wrap=True)
-    table.add_column("compared", no_wrap=True)
-    table.add_column("detail")
+    table.add_column("what was found · what it was compared with")
     for c in d.capabilities:
-        table.add_row(c.name, _mark(c.ok), compared(c), c.detail)
+        table.add_row(c.name, _mark(c.ok), _capability_cell(c))
     return Fit(table)
 
 
