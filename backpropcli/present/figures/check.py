@@ -63,6 +63,8 @@ def check_figure(d: results.Diagnosis, path: Path) -> Path | None:
     pair = worst(d)
     if pair is None:
         return None
-    what = PRODUCTS.get(pair.get("product", "vjp"), PRODUCTS["vjp"])
+    product = pair.get("product", "vjp")
+    what = PRODUCTS.get(product, PRODUCTS["vjp"])
+    axes = ("output element", "input element") if product == "jacobian" else None
     return heatmaps(pair["truth"], pair["custom"], wrong_mask(pair), path, title=title(d, pair),
-                    labels=("truth", "custom"), subtitle=what)
+                    labels=("truth", "custom"), subtitle=what, axes=axes)

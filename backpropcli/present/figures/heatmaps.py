@@ -163,10 +163,11 @@ def _caption(how: str, b: Blocks, wrong_count: int, total: int, nonfinite: bool)
 
 
 def heatmaps(truth, custom, wrong, path: Path, *, title: str, labels: tuple[str, str] = ("truth", "custom"),
-             subtitle: str = "") -> Path:
+             subtitle: str = "", axes: tuple[str, str] | None = None) -> Path:
     """Write truth | custom | custom − truth for two tensors of one shape, `wrong` (a bool tensor of
     that shape, or None: none marked) outlined, to `path` (a PNG); returns the path. `subtitle`: a
-    second title line (what the tensors are)."""
+    second title line (what the tensors are); `axes`: the (rows, columns) names, by default the
+    tensor's dims."""
     t, c = array(truth), array(custom)
     if t.shape != c.shape:
         raise ValueError(f"truth has shape {t.shape} and custom {c.shape}: heatmaps need one shape")
@@ -178,11 +179,11 @@ def heatmaps(truth, custom, wrong, path: Path, *, title: str, labels: tuple[str,
     plt = pyplot()
     R, C = b.truth.shape
     height = 2.6 if R == 1 else 4.6
-    fig, axes = plt.subplots(1, 3, figsize=(14, height), layout="constrained")
-    same, names = _limit(b.truth, b.custom), axis_names(t.ndim)
-    _panel(fig, axes[0], b.truth, same, labels[0], b, names)
-    _panel(fig, axes[1], b.custom, same, labels[1], b, names)
-    _panel(fig, axes[2], difference, _limit(difference), f"{labels[1]} − {labels[0]}", b, names)
+    fig, panels = plt.subplots(1, 3, figsize=(14, height), layout="constrained")
+    same, names = _limit(b.truth, b.custom), axes or axis_names(t.ndim)
+    _panel(fig, panels[0], b.truth, same, labels[0], b, names)
+    _panel(fig, panels[1], b.custom, same, labels[1], b, names)
+    _panel(fig, panels[2], difference, _limit(difference), f"{labels[1]} − {labels[0]}", b, names)
     nonfinite = not (np.isfinite(t).all() and np.isfinite(c).all())
     fig.suptitle(title + (f"\n{subtitle}" if subtitle else ""), fontsize=12)
     fig.text(0.01, -0.02, _caption(how, b, int(w.sum()), int(w.size), nonfinite), fontsize=9, va="top")
