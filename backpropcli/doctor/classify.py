@@ -213,10 +213,20 @@ def _value_findings(case: Case, c: Tensor) -> list[Finding]:
     return [_points(case, c, wrong)]
 
 
+def unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The index of element ``flat`` of a C-ordered tensor of ``shape`` (plain Python:
+    torch.unravel_index imports sympy on its first call)."""
+    index = []
+    for size in reversed(shape):
+        flat, i = divmod(flat, size) if size else (flat, 0)
+        index.append(i)
+    return tuple(reversed(index))
+
+
 def _counts(case: Case, c: Tensor) -> dict[str, Any]:
     err = (c - case.truth).abs().masked_fill(~case.known, 0.0).nan_to_num(nan=float("inf"))
     worst = int(err.reshape(-1).argmax()) if err.numel() else 0
-    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), case.truth.shape))
+    index = unravel(worst, tuple(case.truth.shape))
     return {"max_abs_error": float(err.reshape(-1)[worst]) if err.numel() else 0.0,
             "worst_index": index, "count": int(case.wrong(c).sum()), "total": int(case.known.sum())}
 
@@ -342,7 +352,7 @@ def _worst(case: Case, c: Tensor, where: Tensor) -> list[dict[str, Any]]:
             if isinstance(v, Tensor) and tuple(v.shape) == tuple(case.truth.shape)}
     rows = []
     for flat in err.reshape(-1).topk(k).indices.tolist():
-        index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), case.truth.shape))
+        index = unravel(flat, tuple(case.truth.shape))
         rows.append({"index": index, "custom": float(c[index]), "truth": float(case.truth[index]),
                      "inputs": {n: v[index].item() for n, v in same.items()}})
     return rows

@@ -58,11 +58,12 @@ def _compare(x: Tensor, op: str, value: float) -> Tensor:
 
 
 def expands_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
-    """Whether a tensor of ``shape`` broadcasts to exactly ``target`` (it may be smaller)."""
-    try:
-        return tuple(torch.broadcast_shapes(shape, target)) == tuple(target)
-    except RuntimeError:
+    """Whether a tensor of ``shape`` broadcasts to exactly ``target`` (it may be smaller): aligned
+    from the right, each of its dims is target's or 1. (Plain Python: torch.broadcast_shapes
+    imports the symbolic-shapes machinery on its first call, seconds.)"""
+    if len(shape) > len(target):
         return False
+    return all(s in (1, t) for s, t in zip(reversed(shape), reversed(target)))
 
 
 def params(inputs: Mapping[str, Any]) -> dict[str, float]:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 NEAR = 1e-3  # a candidate is tried only when within this relative distance of the estimate
 MAX_DENOMINATOR = 64  # "3/4" is a simple fraction; "17/23" is not said
 MAX_NUMERATOR = 4096
+MIN_SUPPORT = 3  # elements clear of their tolerance before an arbitrary factor is named
+PARAM_DENOMINATOR = 16  # a parameter 0.75 reads as 3/4, but 1/2.7 as a number, not 10/27
 
 
 def _counts(case: Case) -> list[tuple[int, dict[str, Any]]]:
@@ -48,64 +50,71 @@ def _counts(case: Case) -> list[tuple[int, dict[str, Any]]]:
     return [(k, m) for k, m in found if k > 1]
 
 
-def _candidates(case: Case, estimate: float) -> list[tuple[float, dict[str, Any]]]:
-    """(factor, extra) to try, in the order they are preferred."""
-    found: list[tuple[float, dict[str, Any]]] = [(-1.0, {"sign": True})]
+def _candidates(case: Case, estimate: float, support: int) -> list[tuple[float, Fraction | None, dict[str, Any]]]:
+    """(factor, the factor as a fraction when it is one, extra) to try, the preferred first;
+    ``support`` is the number of elements the estimate rests on."""
+    found: list[tuple[float, Fraction | None, dict[str, Any]]] = [(-1.0, Fraction(-1), {"sign": True})]
     for count, meaning in _counts(case):
         base = {**meaning, "count": count}
-        found.append((float(count), {**base, "fix": "scale.fix.too-big-count"}))
-        found.append((1.0 / count, {**base, "fix": "scale.fix.too-small-count"}))
+        found.append((float(count), Fraction(count), {**base, "fix": "scale.fix.too-big-count"}))
+        found.append((1.0 / count, Fraction(1, count), {**base, "fix": "scale.fix.too-small-count"}))
     for pname, value in params(case.inputs).items():
         if value not in (0.0, 1.0, -1.0):
-            found.append((value, {"meaning_kind": "param", "param": pname, "fix": "scale.fix.param"}))
-            found.append((1.0 / value, {"meaning_kind": "param-inverse", "param": pname,
-                                        "fix": "scale.fix.param-inverse"}))
+            found.append((value, _simple(value), {"meaning_kind": "param", "param": pname,
+                                                  "fix": "scale.fix.param"}))
+            found.append((1.0 / value, _simple(1.0 / value), {"meaning_kind": "param-inverse",
+                                                              "param": pname,
+                                                              "fix": "scale.fix.param-inverse"}))
+    # a factor that means nothing is evidence only when several elements share it: one element
+    # is always "its truth times something"
     simple = Fraction(estimate).limit_denominator(MAX_DENOMINATOR)
-    if simple != 0 and abs(simple.numerator) <= MAX_NUMERATOR:
-        found.append((float(simple), {}))
-    found.append((estimate, {}))
-    return [(f, e) for f, e in found if f != 1.0 and abs(f - estimate) <= NEAR * abs(estimate)]
+    if support >= 2 and simple != 0 and abs(simple.numerator) <= MAX_NUMERATOR:
+        found.append((float(simple), simple, {}))
+    if support >= MIN_SUPPORT:
+        found.append((estimate, None, {}))
+    return [(f, q, e) for f, q, e in found if f != 1.0 and abs(f - estimate) <= NEAR * abs(estimate)]
 
 
-def _fraction_text(factor: float) -> str | None:
-    """'1/64', '-3/4', '2' when the factor is exactly a simple fraction (or a count's inverse)."""
-    frac = Fraction(factor).limit_denominator(1 << 20)
-    if float(frac) != factor or abs(frac.numerator) > (1 << 20):
-        return None
-    return str(frac)
+def _simple(value: float) -> Fraction | None:
+    """value as a simple fraction (denominator at most PARAM_DENOMINATOR) when it is exactly one."""
+    frac = Fraction(value).limit_denominator(PARAM_DENOMINATOR)
+    return frac if float(frac) == value and abs(frac.numerator) <= MAX_NUMERATOR else None
 
 
-def _estimate(case: Case, c: Tensor) -> float | None:
-    """The least-squares factor ⟨c, t⟩ / ⟨t, t⟩ over the known elements clear of their tolerance."""
+def _estimate(case: Case, c: Tensor) -> tuple[float, int] | None:
+    """The least-squares factor ⟨c, t⟩ / ⟨t, t⟩ over the known elements clear of their tolerance,
+    and how many elements that is."""
     use = case.known & (case.truth.abs() > case.tol)
     if not use.any():
         return None
     t, cu = case.truth[use], c[use]
     f = float((cu * t).sum() / (t * t).sum())
-    return f if math.isfinite(f) and f != 0.0 else None
+    return (f, int(use.sum())) if math.isfinite(f) and f != 0.0 else None
 
 
 def scaled(case: Case, c: Tensor) -> Finding | None:
     """sign-flipped or scaled-by, when custom = factor × truth at every known element."""
-    estimate = _estimate(case, c)
-    if estimate is None:
+    found = _estimate(case, c)
+    if found is None:
         return None
-    for factor, extra in _candidates(case, estimate):
+    for factor, frac, extra in _candidates(case, *found):
         if not case.fits(c, factor * case.truth):
             continue
         if extra.get("sign"):
             return case.finding("sign-flipped", factor=-1.0)
-        return case.finding("scaled-by", **_scale_extra(factor, extra))
+        return case.finding("scaled-by", **_scale_extra(factor, frac, extra))
     return None
 
 
-def _scale_extra(factor: float, extra: dict[str, Any]) -> dict[str, Any]:
+def _scale_extra(factor: float, frac: Fraction | None, extra: dict[str, Any]) -> dict[str, Any]:
+    """The finding's extra: the factor, its fraction ("1/64") when it is one, what it means and
+    the fix (phrases); without a fraction, present formats ``factor`` into ``factor_text``."""
+    extra = dict(extra)
     fix = extra.pop("fix", None)
     kind = extra.get("meaning_kind")
     out: dict[str, Any] = {"factor": factor, **extra}
-    text = _fraction_text(factor)
-    if text is not None:
-        out["factor_text"] = text
+    if frac is not None:
+        out["factor_text"] = str(frac)
     fields = {k: extra[k] for k in ("count", "of", "dim", "param") if k in extra}
     out["meaning"] = phrase(f"scale.meaning.{kind}", **fields) if kind else ""
     out["fix_hint"] = phrase(fix, **fields) if fix else phrase("scale.fix.plain")
