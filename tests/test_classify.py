@@ -227,6 +227,10 @@ def test_relu_backward_wrong_exactly_where_x_is_negative():
     assert {"input": "x", "op": "<=", "value": 0} in extra["equivalent"]
     assert extra["count"] == int((inputs["x"] < 0).sum()) and extra["total"] == 64 * 32
     assert len(extra["worst"]) == 5 and all(w["inputs"]["x"] < 0 for w in extra["worst"])
+    assert extra["there"] is None  # g where 0 was due: neither zero nor the sign there
+    zeroed = run("x", torch.where(inputs["x"] > 1, 0.0, out.gt(0) * g), truths, inputs, g, out)
+    assert zeroed[0].extra["condition"] == {"input": "x", "op": ">", "value": 1}
+    assert zeroed[0].extra["there"] == "zero"
 
 
 def test_clamp_backward_wrong_below_its_bound():
@@ -402,3 +406,13 @@ def test_every_phrase_fills_and_every_code_used_is_registered():
                  "returns-zero", "swapped-gradients", "shifted", "wrong-at-points", "nan-where-finite",
                  "wrong-gradient", "unsummed-broadcast-autograd-sums"):
         code(name)
+
+
+def test_a_zero_truth_is_no_licence_to_call_anything_swapped():
+    """With this input's truth all zero there is no magnitude to scale a tolerance by: the other
+    input's truth must then be matched within this input's absolute tolerance."""
+    t = torch.zeros(4, 3, dtype=F64)
+    other = torch.randn(5, 2, dtype=F64)
+    found = classify("x", torch.randn(5, 2, dtype=F64), t, torch.full_like(t, 1e-12), inputs={},
+                     cotangents=(), outputs=(), others={"y": (None, other)})
+    assert codes(found) == ["wrong-shape"]

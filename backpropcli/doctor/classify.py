@@ -85,7 +85,7 @@ def classify(name: str, custom: Tensor | None, truth: Tensor, tol: Tensor, *,
         if not case.wrong(zero).any():
             return []
         return [case.finding("returns-zero", returned_none=True, **_counts(case, zero))]
-    c = _f64(custom, t)
+    c = _f64(custom if isinstance(custom, Tensor) else torch.as_tensor(custom), t)
     if tuple(c.shape) != tuple(t.shape):
         return _shape_findings(case, c)
     return _value_findings(case, c)
@@ -263,13 +263,15 @@ def _swapped(case: Case, c: Tensor) -> Finding | None:
 
 
 def _tol_like(case: Case, other: Tensor) -> Tensor:
-    """A tolerance for another input's truth when the doctor gave none: this input's worst ratio
-    of tol to |truth| + its mean magnitude, applied to the other's magnitudes. The other's values
-    are a swap candidate only, so a tolerance of the same relative size is the fair test."""
+    """A tolerance for another tensor when the doctor gave none: this input's worst ratio of tol
+    to |truth| + its mean magnitude, applied to the other's magnitudes (a tolerance of the same
+    relative size). With no magnitude to be relative to, this input's largest tol, absolute."""
     t = case.truth[case.known].abs()
+    tol = case.tol[case.known]
     scale = float(t.mean()) if t.numel() else 0.0
-    ratio = case.tol[case.known] / (t + scale + 1e-300)
-    rel = float(ratio.max()) if ratio.numel() else 0.0
+    if not scale > 0.0:
+        return torch.full_like(other, float(tol.max()) if tol.numel() else 0.0)
+    rel = float((tol / (t + scale)).max())
     return rel * (other.abs() + other.abs().mean())
 
 
@@ -368,7 +370,17 @@ def _points(case: Case, c: Tensor, wrong: Tensor) -> Finding:
     hint = phrase(first.hint, index=first.condition.get("index", "")) if first else phrase("points.none")
     return case.finding("wrong-at-points", **counts, worst=_worst(case, c, wrong),
                         condition=first.condition if first else None,
-                        equivalent=[k.condition for k in cond[1:]], hint=hint)
+                        equivalent=[k.condition for k in cond[1:]], hint=hint,
+                        there=_there(case, c, wrong))
+
+
+def _there(case: Case, c: Tensor, wrong: Tensor) -> str | None:
+    """What custom is at the wrong elements, when all of them agree: "zero" or "sign-flipped"."""
+    if case.fits(c, torch.zeros_like(c), wrong):
+        return "zero"
+    if case.fits(c, -case.truth, wrong):
+        return "sign-flipped"
+    return None
 
 
 def pattern_of(findings: list[Finding], input: str | None = None) -> str | None:

@@ -251,10 +251,12 @@ PHRASES: dict[str, str] = {
     "broadcast.not-summed": "return grad{call}; backward returns it unsummed with shape {got}, which "
                             "autograd cannot reduce to {want}",
     # shifted {direction} and {hint}
-    "shift.exclusive": "custom = truth − each element's own term: an exclusive scan",
-    "shift.doubled": "custom = truth + each element's own term: the term counted twice",
-    "shift.fix.exclusive": "include each element's own term (an inclusive scan: the reversed cumsum "
-                           "of grad_output, element i included)",
+    "shift.exclusive": "custom = truth − grad_output at each element: the element's own term left "
+                       "out, as an exclusive scan does",
+    "shift.doubled": "custom = truth + grad_output at each element: the element's own term "
+                     "counted twice",
+    "shift.fix.exclusive": "include each element's own term (for a cumsum: the reversed inclusive "
+                           "cumsum of grad_output, element i included)",
     "shift.fix.doubled": "count each element's own term once (an inclusive scan, not inclusive plus "
                          "the element)",
     # wrong-at-points {hint}

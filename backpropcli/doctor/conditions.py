@@ -74,15 +74,20 @@ def params(inputs: Mapping[str, Any]) -> dict[str, float]:
 
 def _thresholds(x: Tensor, shape: tuple[int, ...], source: dict[str, Any],
                 numbers: Mapping[str, float]) -> Iterator[Candidate]:
-    """x compared with 0, |x| with 1, and x (and |x|) with each Python number among the inputs."""
+    """x compared with 0, with ±1, |x| with 1, and x (and |x|) with each Python number among the
+    inputs (a clamp's or a threshold's bound)."""
     x = x.expand(shape)
     for op in OPS:
         yield Candidate({**source, "op": op, "value": 0}, _compare(x, op, 0.0), "points.condition")
+    for one in (1, -1):
+        for op in ABS_OPS:
+            yield Candidate({**source, "op": op, "value": one}, _compare(x, op, float(one)),
+                            "points.condition")
     for op in ABS_OPS:
         yield Candidate({**source, "op": op, "value": 1, "abs": True}, _compare(x.abs(), op, 1.0),
                         "points.condition")
     for pname, value in numbers.items():
-        if value in (0.0, 1.0):
+        if value in (0.0, 1.0, -1.0):
             continue  # already tried
         for op in OPS[:5]:
             yield Candidate({**source, "op": op, "value": value, "param": pname},
