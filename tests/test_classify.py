@@ -139,7 +139,8 @@ def test_a_gradient_autograd_cannot_reduce_but_whose_sum_is_right(linear):
 
 def test_a_column_broadcast_unsummed_keeps_its_dim():
     gen = torch.Generator().manual_seed(4)
-    inputs = {"x": torch.randn(16, 8, dtype=F64, generator=gen), "scale": torch.randn(16, 1, dtype=F64, generator=gen)}
+    inputs = {"x": torch.randn(16, 8, dtype=F64, generator=gen),
+              "scale": torch.randn(16, 1, dtype=F64, generator=gen)}
     g = torch.randn(16, 8, dtype=F64, generator=gen)
     out, truths = vjp(lambda x, scale: x * scale, inputs, g)
     found = run("scale", g * inputs["x"], truths, inputs, g, out)
@@ -416,3 +417,24 @@ def test_a_zero_truth_is_no_licence_to_call_anything_swapped():
     found = classify("x", torch.randn(5, 2, dtype=F64), t, torch.full_like(t, 1e-12), inputs={},
                      cotangents=(), outputs=(), others={"y": (None, other)})
     assert codes(found) == ["wrong-shape"]
+
+
+def test_a_per_row_scale_summed_over_the_wrong_dim():
+    """y = x * scale, scale (16, 1): its gradient is (g * x) summed over dim 1, kept; backward
+    sums over dim 0 instead, the broadcast gradient's other dim."""
+    gen = torch.Generator().manual_seed(21)
+    inputs = {"x": torch.randn(16, 8, dtype=F64, generator=gen),
+              "scale": torch.randn(16, 1, dtype=F64, generator=gen)}
+    g = torch.randn(16, 8, dtype=F64, generator=gen)
+    out, truths = vjp(lambda x, scale: x * scale, inputs, g)
+    found = run("scale", (g * inputs["x"]).sum(0), truths, inputs, g, out)
+    assert codes(found) == ["missing-broadcast-sum"]
+    assert found[0].extra["dims"] == [1] and found[0].extra["wrong_dims"] == [0]
+    assert ".sum(1, keepdim=True)" in found[0].extra["hint"]
+
+
+def test_the_right_values_in_another_shape_are_a_reshape_not_a_sum():
+    t = torch.randn(32, dtype=F64)
+    found = classify("b", t[:, None].clone(), t, tol_of(t), inputs={}, cotangents=(), outputs=())
+    assert codes(found) == ["wrong-shape"] and found[0].extra["reshaped"]
+    assert found[0].extra["transpose_note"] == PHRASES["shape.reshaped"]

@@ -157,12 +157,14 @@ def _shape_findings(case: Case, c: Tensor) -> list[Finding]:
 
 
 def _dim_sums(x: Tensor, numel: int) -> list[tuple[tuple[int, ...], Tensor]]:
-    """(dims, x summed over dims) for every non-empty subset of x's dims leaving ``numel`` elements."""
+    """(dims, x summed over dims) for every non-empty subset of x's dims of size > 1 leaving
+    ``numel`` elements (a "sum" over a dim of size 1 is a reshape, not a reduction)."""
     found: list[tuple[tuple[int, ...], Tensor]] = []
     if x.ndim > MAX_DIMS:
         return found
-    for k in range(1, x.ndim + 1):
-        for dims in itertools.combinations(range(x.ndim), k):
+    real = [d for d in range(x.ndim) if x.shape[d] > 1]
+    for k in range(1, len(real) + 1):
+        for dims in itertools.combinations(real, k):
             if x.numel() // max(1, math.prod(x.shape[d] for d in dims)) == numel:
                 found.append((dims, x.sum(dim=dims)))
     return found
