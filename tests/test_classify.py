@@ -438,3 +438,14 @@ def test_the_right_values_in_another_shape_are_a_reshape_not_a_sum():
     found = classify("b", t[:, None].clone(), t, tol_of(t), inputs={}, cotangents=(), outputs=())
     assert codes(found) == ["wrong-shape"] and found[0].extra["reshaped"]
     assert found[0].extra["transpose_note"] == PHRASES["shape.reshaped"]
+
+
+def test_a_factor_of_two_is_not_read_as_a_dims_size():
+    """x² written with backward 4x·g: twice the truth; x has a dim of size 2, which means nothing."""
+    gen = torch.Generator().manual_seed(22)
+    inputs = {"x": torch.randn(2, 50, dtype=F64, generator=gen)}
+    g = torch.randn(2, 50, dtype=F64, generator=gen)
+    out, truths = vjp(lambda x: x**2, inputs, g)
+    found = run("x", 4 * inputs["x"] * g, truths, inputs, g, out)
+    assert codes(found) == ["scaled-by"] and found[0].extra["factor_text"] == "2"
+    assert "meaning_kind" not in found[0].extra and found[0].extra["meaning"] == ""

@@ -28,6 +28,7 @@ MAX_DENOMINATOR = 64  # "3/4" is a simple fraction; "17/23" is not said
 MAX_NUMERATOR = 4096
 MIN_SUPPORT = 3  # elements clear of their tolerance before an arbitrary factor is named
 PARAM_DENOMINATOR = 16  # a parameter 0.75 reads as 3/4, but 1/2.7 as a number, not 10/27
+MIN_COUNT = 4  # a factor 2 or 3 is a constant of the maths far more often than a dim's size
 
 
 def _counts(case: Case) -> list[tuple[int, dict[str, Any]]]:
@@ -47,7 +48,7 @@ def _counts(case: Case) -> list[tuple[int, dict[str, Any]]]:
             found.append((int(v.shape[0]), {"meaning_kind": "batch", "of": n}))
             found += [(int(s), {"meaning_kind": "dim", "of": n, "dim": d})
                       for d, s in enumerate(v.shape) if d > 0]
-    return [(k, m) for k, m in found if k > 1]
+    return [(k, m) for k, m in found if k >= MIN_COUNT]
 
 
 def _candidates(case: Case, estimate: float, support: int) -> list[tuple[float, Fraction | None, dict[str, Any]]]:
