@@ -62,7 +62,7 @@ def tolerance(t, name):
 
 
 def context(subj: Subject, reference, first_ok=None, **options) -> ProbeContext:
-    ok = {n: True for n in subj.differentiable}
+    ok = dict.fromkeys(subj.differentiable, True)
     ok.update(first_ok or {})
     return ProbeContext(subject=subj, truth=truth(subj, reference), leaves=subj.leaves(),
                         tolerance=tolerance, first_ok=ok, cost=Cost(), options=options)

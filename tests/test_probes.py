@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from backpropcli.doctor.probes import double_backward, grad_output
-from tests.probe_functions import (Linear, Sigmoid, context, linear, linear_reference, sigmoid_reference,
-                                   unary)
+from tests.probe_functions import Sigmoid, context, linear, linear_reference, sigmoid_reference, unary
 
 
 def codes(result):

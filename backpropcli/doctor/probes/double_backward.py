@@ -16,8 +16,7 @@ from __future__ import annotations
 import torch
 
 from backpropcli.doctor.probes import ProbeContext, ProbeResult
-from backpropcli.doctor.probes.common import (SECOND_ORDER, call, cotangents, fresh, good, one_line, row,
-                                              tangents, vjp)
+from backpropcli.doctor.probes.common import SECOND_ORDER, call, cotangents, fresh, good, one_line, row, tangents, vjp
 from backpropcli.doctor.probes.second import difference_hvp, truth_hvp
 from backpropcli.doctor.results import Finding
 

@@ -44,7 +44,7 @@ def truth_hvp(ctx: ProbeContext, cots: tuple, u: Mapping[str, torch.Tensor]) -> 
     terms = [(g * u[n]).sum() for n, g in zip(names, first) if g is not None and g.requires_grad]
     if not terms:
         return {n: torch.zeros_like(leaves[n]) for n in names}
-    second = torch.autograd.grad(sum(terms), [leaves[n] for n in names], allow_unused=True)
+    second = torch.autograd.grad(torch.stack(terms).sum(), [leaves[n] for n in names], allow_unused=True)
     return {n: torch.zeros_like(leaves[n]) if g is None else g.detach() for n, g in zip(names, second)}
 
 
