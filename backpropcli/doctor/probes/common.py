@@ -174,3 +174,35 @@ def positional(ctx: ProbeContext, leaves: Mapping[str, torch.Tensor]):
 
 def wrong_first(ctx: ProbeContext) -> list[str]:
     return [n for n, ok in ctx.first_ok.items() if not ok]
+
+
+def saved_of(outputs: tuple) -> list[torch.Tensor]:
+    """The tensors a custom Function's node holds for backward: ctx.saved_tensors and tensors kept
+    as ctx attributes. Empty for a plain callable's node or when they cannot be read."""
+    from backpropcli.doctor.subject import Subject
+
+    diff = Subject.differentiable_outputs(outputs)
+    node = outputs[diff[0]].grad_fn if diff else None
+    if node is None:
+        return []
+    found: list[torch.Tensor] = []
+    with contextlib.suppress(Exception):
+        found += [t for t in node.saved_tensors if isinstance(t, torch.Tensor)]
+    with contextlib.suppress(Exception):
+        found += [t for t in vars(node).values() if isinstance(t, torch.Tensor)]
+    return found
+
+
+def same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Bitwise-equal values (nan equal to nan): an in-place change, however small, shows."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    return bool(torch.equal(a, b) or ((a == b) | (a.isnan() & b.isnan())).all()) if a.is_floating_point() \
+        else bool(torch.equal(a, b))
+
+
+def shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    try:
+        return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+    except Exception:
+        return a is b
