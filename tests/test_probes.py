@@ -8,6 +8,7 @@ import torch
 
 from backpropcli.doctor.probes import (
     batched_grad,
+    deterministic,
     double_backward,
     forward_ad,
     func_grad,
@@ -15,8 +16,23 @@ from backpropcli.doctor.probes import (
     func_jacrev,
     func_vmap,
     grad_output,
+    low_precision,
+    non_contiguous,
+    non_differentiable_inputs,
+    saved_tensors,
+    surrogate,
 )
-from tests.probe_functions import Linear, Sigmoid, context, linear, linear_reference, sigmoid_reference, unary
+from tests.probe_functions import (
+    Linear,
+    Sigmoid,
+    context,
+    linear,
+    linear_reference,
+    sigmoid_reference,
+    subject,
+    tensor,
+    unary,
+)
 
 
 def codes(result):
@@ -202,3 +218,218 @@ def test_hessian_sees_a_wrong_second_derivative_and_needs_a_jvp():
 def test_batched_grad_item_in_backward_is_a_warning():
     result = batched_grad.run(context(unary(SigmoidItemInBackward), sigmoid_reference))
     assert result.capability.ok is None and codes(result) == ["no-batched-grad"]
+
+
+# ---- non-contiguous -------------------------------------------------------------------------------
+
+class SigmoidRawStorage(Sigmoid):
+    @staticmethod
+    def forward(x):
+        flat = torch.as_strided(x, (x.numel(),), (1,))  # reads memory as if x were contiguous
+        return torch.sigmoid(flat).reshape(x.shape)
+
+
+class SigmoidView(Sigmoid):
+    @staticmethod
+    def forward(x):
+        return torch.sigmoid(x.view(-1)).view(x.shape)  # .view refuses a strided x
+
+
+def test_non_contiguous_correct_passes_and_bugs_are_named():
+    ctx = context(linear(), linear_reference)
+    result = non_contiguous.run(ctx)
+    assert result.capability.ok is True and result.findings == []
+    assert (ctx.cost.forward_calls, ctx.cost.backward_calls) == (2, 2)
+    raw = non_contiguous.run(context(unary(SigmoidRawStorage), sigmoid_reference))
+    assert raw.capability.ok is False and codes(raw) == ["wrong-non-contiguous"] and inputs_of(raw) == ["x"]
+    view = non_contiguous.run(context(unary(SigmoidView), sigmoid_reference))
+    assert view.capability.ok is None and codes(view) == ["fails-non-contiguous"]
+    assert view.findings[0].severity == "warning"
+
+
+def test_strided_keeps_values_and_breaks_contiguity():
+    x = torch.arange(6.0).reshape(2, 3)
+    s = non_contiguous.strided(x)
+    assert s is not None and not s.is_contiguous() and torch.equal(s, x)
+    assert non_contiguous.strided(torch.ones(1, 1)) is None
+
+
+# ---- low precision --------------------------------------------------------------------------------
+
+class LinearHalfBackward(Linear):
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        gx = (g.half() @ w.half().T).to(g.dtype)  # accumulates in float16
+        return gx, x.T @ g, g.sum(0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_low_precision_correct_linear_is_as_good_as_autograd(dtype):
+    result = low_precision.run(context(linear(rows=16), linear_reference, dtype=dtype))
+    assert result.capability.ok is True, result.capability.detail
+    assert result.findings == [] and dtype in result.capability.detail
+    assert "3×" in result.capability.compared_with
+
+
+def test_low_precision_names_a_float16_accumulation():
+    result = low_precision.run(context(linear(LinearHalfBackward, rows=16), linear_reference, dtype="float32"))
+    assert result.capability.ok is False
+    assert codes(result) == ["low-precision-error"] and inputs_of(result) == ["x"]
+    extra = result.findings[0].extra
+    assert extra["k"] == 3.0 and extra["ratio"] > 3 and extra["dtype"] == "float32"
+    assert extra["error"] > extra["reference_error"]
+
+
+def test_low_precision_float64_is_not_a_second_check():
+    assert low_precision.run(context(linear(), linear_reference, dtype="float64")).capability.ok is None
+
+
+# ---- deterministic and saved tensors --------------------------------------------------------------
+
+class Dropout(torch.autograd.Function):
+    """Correct: the mask is drawn once, in forward, and saved."""
+
+    @staticmethod
+    def forward(x):
+        mask = (torch.rand_like(x) > 0.5).to(x.dtype)
+        return x * mask * 2, mask
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(output[1])
+
+    @staticmethod
+    def backward(ctx, g, _):
+        (mask,) = ctx.saved_tensors
+        return g * mask * 2
+
+
+class DropoutRedraws(Dropout):
+    @staticmethod
+    def backward(ctx, g, _):
+        return g * (torch.rand_like(g) > 0.5).to(g.dtype) * 2  # a new mask
+
+
+class SinModifiesInput(torch.autograd.Function):
+    @staticmethod
+    def forward(x):
+        y = torch.sin(x)
+        x.mul_(2)  # no mark_dirty: backward will read 2x
+        return y
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * torch.cos(x)
+
+
+class SinBackwardModifiesSaved(SinModifiesInput):
+    @staticmethod
+    def forward(x):
+        return torch.sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * x.cos_()  # overwrites the saved input
+
+
+def dropout_reference(x):
+    return x, torch.zeros_like(x)
+
+
+def test_deterministic_names_a_mask_drawn_again():
+    assert deterministic.run(context(unary(Dropout), dropout_reference)).capability.ok is True
+    ctx = context(unary(DropoutRedraws), dropout_reference)
+    result = deterministic.run(ctx)
+    assert result.capability.ok is False
+    assert codes(result) == ["nondeterministic-backward"] and result.findings[0].extra["max_abs_difference"] > 0
+    assert (ctx.cost.forward_calls, ctx.cost.backward_calls) == (1, 2)
+
+
+def test_saved_tensors_names_an_input_modified_after_saving():
+    for fn in (Sigmoid, Dropout):
+        ok = saved_tensors.run(context(unary(fn), sigmoid_reference))
+        assert ok.capability.ok is True and ok.findings == []
+    x = tensor(3, 4, seed=5)
+    ctx = context(unary(SinModifiesInput, forward=torch.sin), torch.sin)
+    result = saved_tensors.run(ctx)
+    assert codes(result) == ["saved-tensor-modified"] and inputs_of(result) == ["x"]
+    assert result.findings[0].extra["where"] == " in forward"
+    assert torch.equal(ctx.subject.inputs[0].value, x) and torch.equal(ctx.leaves["x"].detach(), x)
+    result = saved_tensors.run(context(unary(SinBackwardModifiesSaved, forward=torch.sin), torch.sin))
+    assert codes(result) == ["saved-tensor-modified"] and result.findings[0].extra["where"] == " by backward"
+
+
+# ---- non-differentiable inputs and surrogates -----------------------------------------------------
+
+class Gather(torch.autograd.Function):
+    @staticmethod
+    def forward(x, idx, scale):
+        return x[idx] * scale
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, idx, scale = inputs
+        ctx.save_for_backward(idx)
+        ctx.shape, ctx.scale = x.shape, scale
+
+    @staticmethod
+    def backward(ctx, g):
+        (idx,) = ctx.saved_tensors
+        return torch.zeros(ctx.shape, dtype=g.dtype).index_add_(0, idx, g * ctx.scale), None, None
+
+
+class GatherGradForIndex(Gather):
+    @staticmethod
+    def backward(ctx, g):
+        (idx,) = ctx.saved_tensors
+        gx = torch.zeros(ctx.shape, dtype=g.dtype).index_add_(0, idx, g * ctx.scale)
+        return gx, torch.zeros_like(idx), None  # autograd drops it silently
+
+
+def gather(fn):
+    return subject(fn, [("x", tensor(5, 3, seed=7), True), ("idx", torch.tensor([0, 2, 2, 4]), False),
+                        ("scale", 1.5, False)], forward=lambda x, idx, s: x[idx] * s)
+
+
+def test_non_differentiable_inputs_names_a_gradient_for_an_index():
+    ref = lambda x, idx, s: torch.index_select(x, 0, idx) * s  # noqa: E731
+    assert non_differentiable_inputs.run(context(gather(Gather), ref)).capability.ok is True
+    result = non_differentiable_inputs.run(context(gather(GatherGradForIndex), ref))
+    assert result.capability.ok is False
+    assert codes(result) == ["grad-for-non-differentiable-input"] and inputs_of(result) == ["idx"]
+    assert "int64" in result.findings[0].extra["why"]
+    assert non_differentiable_inputs.run(context(linear(), linear_reference)).capability.ok is None
+
+
+class SignStraightThrough(torch.autograd.Function):
+    @staticmethod
+    def forward(x):
+        return torch.sign(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def test_surrogate_straight_through_is_a_warning_only():
+    ctx = context(unary(SignStraightThrough, forward=torch.sign), torch.sign, first_ok={"x": False})
+    result = surrogate.run(ctx)
+    assert codes(result) == ["surrogate-gradient"] and result.findings[0].severity == "warning"
+    assert result.findings[0].extra["name"] == "straight-through estimator"
+    assert result.capability.ok is None
+    # a wrong gradient of a smooth forward is not a surrogate
+    wrong = surrogate.run(context(unary(IgnoresGradOutput), sigmoid_reference, first_ok={"x": False}))
+    assert wrong.findings == [] and wrong.capability.ok is True
+    assert surrogate.run(context(unary(Sigmoid), sigmoid_reference)).capability.ok is True

@@ -1,8 +1,9 @@
 """non-contiguous: strided inputs give the same values and gradients as contiguous ones.
 
-Each differentiable input with a dimension longer than 1 is handed over as a strided view of a
-buffer twice as long along that dimension (its values unchanged, its memory not contiguous) —
-what a transposed weight or a sliced batch is. The outputs are compared with a contiguous call,
+Each differentiable input with a dimension longer than 1 is handed over with its values unchanged
+and its memory not contiguous: a matrix (or a batch of them) stored transposed, as a transposed
+weight is; a vector as every other element of a buffer twice its length, as a slice is. The
+outputs are compared with a contiguous call,
 the gradients with the truth where the first derivative was right (with the contiguous custom
 gradient where it was not). A forward that reads raw storage (data_ptr, as_strided, a kernel
 that assumes contiguity) is wrong-non-contiguous, an error; one that raises (.view) is a warning.
@@ -22,16 +23,19 @@ COMPARED = "the truth (gradients) and a contiguous call (values)"
 
 
 def strided(v: torch.Tensor) -> torch.Tensor | None:
-    """v's values in a non-contiguous view (stride 2 along its last dimension longer than 1)."""
+    """v's values in non-contiguous memory: a matrix stored transposed (column-major, as a
+    transposed weight is), else stride 2 along its last dimension longer than 1."""
+    v = v.detach()
+    if v.dim() >= 2 and v.shape[-1] > 1 and v.shape[-2] > 1:
+        return v.transpose(-1, -2).contiguous().transpose(-1, -2)
     long = [d for d in range(v.dim()) if v.shape[d] > 1]
     if not long:
         return None
     d = long[-1]
     shape = list(v.shape)
     shape[d] *= 2
-    buffer = torch.zeros(shape, dtype=v.dtype, device=v.device)
-    view = _every_other(buffer, d)
-    view.copy_(v.detach())
+    view = _every_other(torch.zeros(shape, dtype=v.dtype, device=v.device), d)
+    view.copy_(v)
     return view if not view.is_contiguous() else None
 
 
