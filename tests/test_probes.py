@@ -239,7 +239,7 @@ def test_non_contiguous_correct_passes_and_bugs_are_named():
     ctx = context(linear(), linear_reference)
     result = non_contiguous.run(ctx)
     assert result.capability.ok is True and result.findings == []
-    assert (ctx.cost.forward_calls, ctx.cost.backward_calls) == (2, 2)
+    assert (ctx.cost.forward_calls, ctx.cost.backward_calls) == (3, 2)
     raw = non_contiguous.run(context(unary(SigmoidRawStorage), sigmoid_reference))
     assert raw.capability.ok is False and codes(raw) == ["wrong-non-contiguous"] and inputs_of(raw) == ["x"]
     view = non_contiguous.run(context(unary(SigmoidView), sigmoid_reference))
@@ -433,3 +433,8 @@ def test_surrogate_straight_through_is_a_warning_only():
     wrong = surrogate.run(context(unary(IgnoresGradOutput), sigmoid_reference, first_ok={"x": False}))
     assert wrong.findings == [] and wrong.capability.ok is True
     assert surrogate.run(context(unary(Sigmoid), sigmoid_reference)).capability.ok is True
+
+
+def test_non_contiguous_does_not_compare_a_random_forward():
+    result = non_contiguous.run(context(unary(Dropout), dropout_reference))
+    assert result.capability.ok is None and result.findings == []

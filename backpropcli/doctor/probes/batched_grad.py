@@ -30,7 +30,7 @@ def run(ctx: ProbeContext) -> ProbeResult:
                                   [torch.stack([rows[0][k], rows[1][k]]) for k in keep],
                                   is_grads_batched=True, allow_unused=True)
     except Exception as e:
-        why, finding = limitation(ctx, e)
+        why, finding = limitation(ctx, e, "backward")
         if finding is None:
             finding = Finding("no-batched-grad", extra={"why": one_line(e)})
         return row(NAME, None, f"not supported: {why}", COMPARED, [finding])

@@ -81,6 +81,23 @@ def call(ctx: ProbeContext, leaves: Mapping[str, Any], dtype: torch.dtype | None
         return ctx.subject.call(leaves, dtype=dtype)
 
 
+def draws_random(ctx: ProbeContext, leaves: Mapping[str, Any]) -> bool:
+    """Whether a call consumes the random generator (a dropout): then calls that lay out memory
+    differently draw different numbers, and their values are not comparable. One forward call."""
+    ctx.cost.forward_calls += 1
+    device = next((v.device for v in leaves.values()), torch.device("cpu"))
+    with seeded(), torch.no_grad():
+        before = _rng_state(device)
+        ctx.subject.call(leaves)
+        return not torch.equal(before, _rng_state(device))
+
+
+def _rng_state(device: torch.device) -> torch.Tensor:
+    if device.type == "cuda":
+        return torch.cat([torch.random.get_rng_state(), torch.cuda.get_rng_state(device)])
+    return torch.random.get_rng_state()
+
+
 def vjp(ctx: ProbeContext, leaves: Mapping[str, torch.Tensor], outputs: tuple, cots: tuple,
         *, retain: bool = False, create: bool = False) -> dict[str, torch.Tensor]:
     """Jᵀv through the recorded graph (the custom backward); None gradients become zeros."""
@@ -131,10 +148,10 @@ def max_difference(a: torch.Tensor, b: torch.Tensor) -> float:
 
 # ---- torch's own limitations: warnings, never errors ---------------------------------------------
 
-def limitation(ctx: ProbeContext, e: BaseException) -> tuple[str, Finding | None]:
+def limitation(ctx: ProbeContext, e: BaseException, vmapped: str = "") -> tuple[str, Finding | None]:
     """Why a transform refused the Function, and the warning that names it when it is a known
-    limitation of torch (no setup_context, no vmap rule, no jvp); (the one-line error, None)
-    otherwise."""
+    limitation of torch (no setup_context, no vmap rule, no jvp, an op that vmap cannot batch in
+    the vmapped ``"forward"`` or ``"backward"``); (the one-line error, None) otherwise."""
     text = str(e)
     if "setup_context" in text:
         return "needs setup_context (old-style forward(ctx, ...))", \
@@ -144,6 +161,10 @@ def limitation(ctx: ProbeContext, e: BaseException) -> tuple[str, Finding | None
                                                                "generate_vmap_rule is not set"})
     if "jvp" in text and ("implement" in text or "forward mode" in text or "forward-mode" in text):
         return "no jvp staticmethod", Finding("no-jvp", extra={"why": "no jvp staticmethod"})
+    if vmapped and text.lstrip().startswith("vmap"):
+        # an op vmap cannot batch (in-place on a fresh tensor, .item(), data-dependent flow)
+        code = "no-batched-grad" if vmapped == "backward" else "no-vmap-rule"
+        return f"{vmapped} cannot be vmapped", Finding(code, extra={"why": one_line(e)})
     return one_line(e), None
 
 
@@ -152,10 +173,10 @@ def row(name: str, ok: bool | None, detail: str, compared_with: str,
     return ProbeResult(Capability(name, ok, detail, compared_with), list(findings or []))
 
 
-def refused(name: str, ctx: ProbeContext, e: BaseException, compared_with: str) -> ProbeResult:
+def refused(name: str, ctx: ProbeContext, e: BaseException, compared_with: str, vmapped: str = "") -> ProbeResult:
     """The row of a transform that raised: a known limitation is a warning and the row is None
     (not applicable), anything else is a failure of the Function under the transform."""
-    why, finding = limitation(ctx, e)
+    why, finding = limitation(ctx, e, vmapped)
     if finding is not None:
         return row(name, None, f"not supported: {why}", compared_with, [finding])
     return row(name, False, f"raises {why}", compared_with)

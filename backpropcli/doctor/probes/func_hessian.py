@@ -58,7 +58,7 @@ def run(ctx: ProbeContext) -> ProbeResult:
         with seeded():
             got = torch.func.hessian(phi)(torch.zeros(2, dtype=torch.float64, device=base[names[0]].device))
     except Exception as e:
-        return refused(NAME, ctx, e, compared)
+        return refused(NAME, ctx, e, compared, "backward")
     allowed = RTOL * (want.abs() + want.abs().max()) + slack + 1e-12
     if bool(((got.detach().to(torch.float64).cpu() - want).abs() <= allowed).all()):
         return row(NAME, True, "uᵀHu matches the truth on random directions", compared)

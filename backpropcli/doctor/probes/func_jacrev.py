@@ -35,7 +35,7 @@ def run(ctx: ProbeContext) -> ProbeResult:
         with seeded():
             jac = torch.func.jacrev(projected, argnums=tuple(range(len(names))))(*xs)
     except Exception as e:
-        return refused(NAME, ctx, e, COMPARED)
+        return refused(NAME, ctx, e, COMPARED, "backward")
     wrong = []
     for r, cots in enumerate(rows):
         want = ctx.truth.vjp(cots)

@@ -37,7 +37,7 @@ def run(ctx: ProbeContext) -> ProbeResult:
         with seeded():
             got = torch.func.vmap(f)(*(batched[n] for n in names))
     except Exception as e:
-        return refused(NAME, ctx, e, COMPARED)
+        return refused(NAME, ctx, e, COMPARED, "forward")
     for b in range(2):
         ctx.cost.forward_calls += 1
         with seeded(), torch.no_grad():
