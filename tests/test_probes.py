@@ -8,6 +8,7 @@ import torch
 
 from backpropcli.doctor.probes import (
     batched_grad,
+    compile,
     deterministic,
     double_backward,
     forward_ad,
@@ -19,6 +20,8 @@ from backpropcli.doctor.probes import (
     low_precision,
     non_contiguous,
     non_differentiable_inputs,
+    opcheck,
+    registry,
     saved_tensors,
     surrogate,
 )
@@ -438,3 +441,111 @@ def test_surrogate_straight_through_is_a_warning_only():
 def test_non_contiguous_does_not_compare_a_random_forward():
     result = non_contiguous.run(context(unary(Dropout), dropout_reference))
     assert result.capability.ok is None and result.findings == []
+
+
+# ---- compile and opcheck --------------------------------------------------------------------------
+
+class SigmoidOtherUnderCompile(Sigmoid):
+    """Stands for PyTorch changing a custom backward under compile: traced, setup_context sees
+    is_compiling() and the compiled backward is half the eager one."""
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output)
+        ctx.k = 0.5 if torch.compiler.is_compiling() else 1.0
+
+    @staticmethod
+    def backward(ctx, g):
+        (s,) = ctx.saved_tensors
+        return g * s * (1 - s) * ctx.k
+
+
+def test_compile_runs_only_when_asked_and_compares_with_eager():
+    assert compile.run(context(linear(), linear_reference)).capability.ok is None
+    ctx = context(unary(Sigmoid), sigmoid_reference, compile=True, compile_backend="aot_eager")
+    result = compile.run(ctx)
+    assert result.capability.ok is True, result.capability.detail
+    assert result.capability.compared_with.startswith("eager")
+    bad = compile.run(context(unary(SigmoidOtherUnderCompile), sigmoid_reference, compile=True,
+                              compile_backend="aot_eager"))
+    assert codes(bad) == ["compiled-gradient-differs"] and inputs_of(bad) == ["x"]
+    fails = compile.run(context(unary(Sigmoid), sigmoid_reference, compile=True, compile_backend="no-such"))
+    assert fails.capability.ok is None and codes(fails) == ["compile-fails"]
+
+
+@torch.library.custom_op("backprop_probes::scale", mutates_args=())
+def scale_op(x: torch.Tensor, a: float) -> torch.Tensor:
+    return x * a
+
+
+@scale_op.register_fake
+def _scale_fake(x, a):
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("backprop_probes::scale_no_fake", mutates_args=())
+def scale_no_fake(x: torch.Tensor, a: float) -> torch.Tensor:
+    return x * a
+
+
+def _scale_setup(ctx, inputs, output):
+    ctx.a = inputs[1]
+
+
+def _scale_backward(ctx, g):
+    return g * ctx.a, None
+
+
+for _op in (scale_op, scale_no_fake):
+    _op.register_autograd(_scale_backward, setup_context=_scale_setup)
+
+
+def test_opcheck_lists_its_tests_and_names_a_failure():
+    assert opcheck.run(context(linear(), linear_reference)).capability is None  # not a custom op
+    good = opcheck.run(context(subject(scale_op, [("x", tensor(3, 4), True), ("a", 2.0, False)], kind="callable"),
+                               lambda x, a: x * a))
+    assert good.capability.ok is True and "test_faketensor" in good.capability.detail
+    bad = opcheck.run(context(subject(scale_no_fake, [("x", tensor(3, 4), True), ("a", 2.0, False)],
+                                      kind="callable"), lambda x, a: x * a))
+    assert bad.capability.ok is False and "opcheck-fails" in codes(bad)
+    assert "test_faketensor" in [f.extra["test"] for f in bad.findings]
+    assert all(f.severity == "warning" for f in bad.findings)
+
+
+# ---- the registry: every probe on every kind of subject, never a crash, never a false error ------
+
+def test_registry_lists_every_probe_once_in_order():
+    assert len(set(registry.NAMES)) == len(registry.PROBES) == 16
+    assert registry.NAMES[:2] == ("grad-output", "double-backward") and registry.NAMES[-1] == "opcheck"
+    assert all(callable(p.run) for p in registry.PROBES)
+
+
+def _callable_subject():
+    subj = subject(lambda x, w, b: torch.tanh(x @ w + b),
+                   [("x", tensor(4, 3, seed=1), True), ("w", tensor(3, 2, seed=2), True),
+                    ("b", tensor(2, seed=3), True)],
+                   kind="callable")
+    return subj, lambda x, w, b: torch.tanh(torch.einsum("ij,jk->ik", x, w) + b)
+
+
+def _old_style():
+    subj = linear(LinearOldStyle)
+    subj.kind = "function-ctx"
+    return subj, linear_reference
+
+
+CORRECT = {"linear": lambda: (linear(), linear_reference), "old-style": _old_style, "callable": _callable_subject,
+           "gather": lambda: (gather(Gather), lambda x, idx, s: torch.index_select(x, 0, idx) * s),
+           "sigmoid": lambda: (unary(Sigmoid), sigmoid_reference)}
+
+
+@pytest.mark.parametrize("which", CORRECT)
+def test_every_probe_passes_correct_functions_without_an_error(which):
+    subj, ref = CORRECT[which]()
+    ctx = context(subj, ref)
+    results = [p.run(ctx) for p in registry.PROBES]
+    rows, findings = registry.merge(results)
+    assert [f for f in findings if f.severity == "error"] == []
+    assert all(r.ok is not False for r in rows), [r for r in rows if r.ok is False]
+    assert len({(f.code, f.input) for f in findings}) == len(findings)  # said once
+    assert ctx.cost.forward_calls <= 25 and ctx.cost.backward_calls <= 25
