@@ -382,3 +382,20 @@ def test_the_check_figure_of_the_worst_pair(tmp_path):
 ])
 def test_every_condition_classify_names_reads_as_words(cond, words):
     assert findings.condition(cond) == words
+
+
+def test_a_long_vector_and_a_4d_tensor_are_drawn(tmp_path):
+    np = pytest.importorskip("numpy")
+    from backpropcli.present.figures import heatmaps
+
+    v = np.linspace(-1, 1, 1000)
+    wrong = np.zeros(1000, dtype=bool)
+    wrong[999] = True
+    b = heatmaps.blocks(*[heatmaps.matrix(a)[0] for a in (v, v + wrong, wrong)])
+    assert b.size == (1, 8) and b.wrong.shape == (1, 125) and b.wrong[0, -1] and b.wrong.sum() == 1
+    assert heatmaps.heatmaps(v, v + wrong, wrong, tmp_path / "v.png", title="a vector").stat().st_size > 0
+    t = np.arange(2 * 3 * 4 * 5.0).reshape(2, 3, 4, 5)
+    path = heatmaps.heatmaps(t, -t, None, tmp_path / "t.png", title="4-d", axes=("a", "b"))
+    assert path.exists()
+    with pytest.raises(ValueError, match="one shape"):
+        heatmaps.heatmaps(t, t[0], None, tmp_path / "x.png", title="")
