@@ -271,6 +271,16 @@ def test_the_worst_elements_a_finding_lists():
     assert "· where x < 0" in _finding_text(f)
 
 
+def test_a_row_not_run_says_why_and_not_what_it_would_compare_with():
+    from backpropcli.present.terminal import check
+
+    assert check._capability_cell(Capability("forward-ad", None, "not supported: no jvp", "J·u")).plain \
+        == "not supported: no jvp"
+    assert check._capability_cell(Capability("forward-ad", False, "J·u differs", "the truth's J·u")).plain \
+        == "J·u differs\nvs the truth's J·u"
+    assert check._capability_cell(Capability("vmap", True, "", "")).plain == "ran only"
+
+
 def _finding_text(f) -> str:
     from backpropcli.present.terminal import check
 

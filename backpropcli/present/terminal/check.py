@@ -167,8 +167,9 @@ def compared(c: results.Capability) -> str:
 
 
 def _capability_cell(c: results.Capability) -> Text:
-    """What the row found, and under it (dim) what its mark was measured against."""
-    against = compared(c)
+    """What the row found, and under it (dim) what its ✓ or ✗ was measured against; a row not run
+    (–) says only why, it was measured against nothing (the JSON keeps compared_with)."""
+    against = compared(c) if c.ok is not None else ""
     cell = Text(c.detail)
     if against:
         cell.append(("\n" if c.detail else "") + against, style="dim")
