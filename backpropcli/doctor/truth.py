@@ -59,7 +59,7 @@ def establish(subject, leaves: dict[str, Any], outputs: tuple, *, reference: Cal
     value = _value_function(subject, names, diff, len(outputs))
     fd_jvp = _fd_jvp(value, leaves, diff, len(outputs))
     if reference is not None:
-        traced = _traced(lambda ls: _call_as(subject, reference, ls), names)
+        traced = _traced(lambda ls: call_as(subject, reference, ls), names)
         sources = dict.fromkeys(names, REFERENCE)
         why: dict[str, str] = {}
     else:
@@ -80,14 +80,15 @@ def establish(subject, leaves: dict[str, Any], outputs: tuple, *, reference: Cal
 
     # J u by differences for every source: a few forward calls per direction, ~1e-13 relative
     forward = None
-    if traced is not None and all(s != FINITE for s in sources.values()):
-        forward = (lambda ls: _call_as(subject, reference, ls)) if reference is not None else subject.call_forward
+    second = reference is None or not getattr(reference, "first_order_only", False)
+    if traced is not None and second and all(s != FINITE for s in sources.values()):
+        forward = (lambda ls: call_as(subject, reference, ls)) if reference is not None else subject.call_forward
     everywhere = set(sources.values())
     source = everywhere.pop() if len(everywhere) == 1 else FINITE
     return Truth(source, vjp, fd_jvp, forward, known, sources, why)
 
 
-def _call_as(subject, fn: Callable, leaves: dict[str, Any]) -> tuple:
+def call_as(subject, fn: Callable, leaves: dict[str, Any]) -> tuple:
     from backpropcli.doctor.subject import as_tuple
 
     args, kwargs = subject.arguments(leaves)
