@@ -21,8 +21,9 @@ position of the other dims, the entries along dim 1 that idx names more than onc
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -36,11 +37,26 @@ ABS_OPS = (">", ">=", "<", "<=")
 
 @dataclass(frozen=True)
 class Candidate:
-    """A condition and the elements it selects (a bool tensor of the gradient's shape)."""
+    """A condition and the elements it selects: ``test(values)``, where ``values`` is a view of
+    the gradient's shape (expanded, not copied), so that the test can first be run on a few
+    elements and the whole mask is built only for a condition that passes them."""
 
     condition: dict[str, Any]
-    mask: Tensor
+    values: Tensor
+    test: Callable[[Tensor], Tensor]
     hint: str  # the PHRASES key of the fix it suggests (codes.py)
+
+    @property
+    def mask(self) -> Tensor:
+        return self.test(self.values)
+
+
+def _same(x: Tensor) -> Tensor:
+    return x
+
+
+def _compare_abs(x: Tensor, op: str, value: float) -> Tensor:
+    return _compare(x.abs(), op, value)
 
 
 def _compare(x: Tensor, op: str, value: float) -> Tensor:
@@ -77,25 +93,26 @@ def _thresholds(x: Tensor, shape: tuple[int, ...], source: dict[str, Any],
     """x compared with 0, with ±1, |x| with 1, and x (and |x|) with each Python number among the
     inputs (a clamp's or a threshold's bound)."""
     x = x.expand(shape)
+    hint = "points.condition"
     for op in OPS:
-        yield Candidate({**source, "op": op, "value": 0}, _compare(x, op, 0.0), "points.condition")
+        yield Candidate({**source, "op": op, "value": 0}, x, partial(_compare, op=op, value=0.0), hint)
     for one in (1, -1):
         for op in ABS_OPS:
-            yield Candidate({**source, "op": op, "value": one}, _compare(x, op, float(one)),
-                            "points.condition")
+            yield Candidate({**source, "op": op, "value": one}, x,
+                            partial(_compare, op=op, value=float(one)), hint)
     for op in ABS_OPS:
-        yield Candidate({**source, "op": op, "value": 1, "abs": True}, _compare(x.abs(), op, 1.0),
-                        "points.condition")
+        yield Candidate({**source, "op": op, "value": 1, "abs": True}, x,
+                        partial(_compare_abs, op=op, value=1.0), hint)
     for pname, value in numbers.items():
         if value in (0.0, 1.0, -1.0):
             continue  # already tried
         for op in OPS[:5]:
-            yield Candidate({**source, "op": op, "value": value, "param": pname},
-                            _compare(x, op, value), "points.condition")
+            yield Candidate({**source, "op": op, "value": value, "param": pname}, x,
+                            partial(_compare, op=op, value=value), hint)
         if value > 0:
             for op in ABS_OPS:
-                yield Candidate({**source, "op": op, "value": value, "param": pname, "abs": True},
-                                _compare(x.abs(), op, value), "points.condition")
+                yield Candidate({**source, "op": op, "value": value, "param": pname, "abs": True}, x,
+                                partial(_compare_abs, op=op, value=value), hint)
 
 
 def _rows(index: Tensor, name: str, shape: tuple[int, ...]) -> Iterator[Candidate]:
@@ -112,7 +129,7 @@ def _rows(index: Tensor, name: str, shape: tuple[int, ...]) -> Iterator[Candidat
                                        ("hit", True, counts >= 1, "points.condition"),
                                        ("hit", False, counts == 0, "points.condition")):
             yield Candidate({"index": name, "dim": dim, key: value},
-                            rows.reshape(view).expand(shape), hint)
+                            rows.reshape(view).expand(shape), _same, hint)
 
 
 def _along(index: Tensor, name: str, shape: tuple[int, ...]) -> Iterator[Candidate]:
@@ -127,7 +144,7 @@ def _along(index: Tensor, name: str, shape: tuple[int, ...]) -> Iterator[Candida
         counts = torch.zeros(shape, dtype=torch.long, device=index.device)
         counts.scatter_add_(dim, index.long(), torch.ones_like(index, dtype=torch.long))
         yield Candidate({"index": name, "dim": dim, "repeats": True, "along": True}, counts > 1,
-                        "points.scatter-add")
+                        _same, "points.scatter-add")
 
 
 def candidates(shape: tuple[int, ...], inputs: Mapping[str, Any],
@@ -142,8 +159,10 @@ def candidates(shape: tuple[int, ...], inputs: Mapping[str, Any],
         if value.dtype == torch.bool:
             if expands_to(tuple(value.shape), shape):
                 mask = value.expand(shape)
-                yield Candidate({"input": name, "op": "==", "value": True}, mask, "points.condition")
-                yield Candidate({"input": name, "op": "==", "value": False}, ~mask, "points.condition")
+                yield Candidate({"input": name, "op": "==", "value": True}, mask, _same,
+                                "points.condition")
+                yield Candidate({"input": name, "op": "==", "value": False}, mask,
+                                torch.logical_not, "points.condition")
             continue
         if not value.is_floating_point():
             yield from _rows(value, name, shape)
@@ -156,6 +175,23 @@ def candidates(shape: tuple[int, ...], inputs: Mapping[str, Any],
             yield from _thresholds(out.detach(), shape, {"output": k}, {})
 
 
+def _sample(where: Tensor, k: int = 64) -> tuple[Tensor, ...]:
+    """The coordinates of up to k elements of ``where``, spread over it."""
+    coords = where.nonzero()
+    pick = torch.linspace(0, coords.shape[0] - 1, min(k, coords.shape[0]), device=coords.device).long()
+    return tuple(coords[pick].unbind(1))
+
+
+def _passes(cand: Candidate, wrong_at: tuple[Tensor, ...], right_at: tuple[Tensor, ...]) -> bool:
+    """A quick test on a few wrong and a few right elements: most candidates fail it."""
+    if not wrong_at:  # a 0-d gradient: nothing to sample
+        return True
+    v = cand.values
+    wrong_at = tuple(c.to(v.device) for c in wrong_at)
+    right_at = tuple(c.to(v.device) for c in right_at)
+    return bool(cand.test(v[wrong_at]).all()) and not bool(cand.test(v[right_at]).any())
+
+
 def matching(wrong: Tensor, known: Tensor, inputs: Mapping[str, Any], outputs: tuple = (),
              limit: int = 4) -> list[Candidate]:
     """The candidate conditions (at most ``limit``, in the order of ``candidates``) whose mask
@@ -165,8 +201,11 @@ def matching(wrong: Tensor, known: Tensor, inputs: Mapping[str, Any], outputs: t
     count = int(wrong.sum())
     if count == 0 or count == int(known.sum()):
         return []
+    wrong_at, right_at = _sample(wrong), _sample(known & ~wrong)
     found: list[Candidate] = []
     for cand in candidates(tuple(wrong.shape), inputs, outputs):
+        if not _passes(cand, wrong_at, right_at):
+            continue
         mask = cand.mask.to(wrong.device) & known
         if int(mask.sum()) == count and bool(torch.equal(mask, wrong)):
             found.append(cand)
