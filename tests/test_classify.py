@@ -449,3 +449,36 @@ def test_a_factor_of_two_is_not_read_as_a_dims_size():
     found = run("x", 4 * inputs["x"] * g, truths, inputs, g, out)
     assert codes(found) == ["scaled-by"] and found[0].extra["factor_text"] == "2"
     assert "meaning_kind" not in found[0].extra and found[0].extra["meaning"] == ""
+
+
+def test_clamp_between_two_bounds_wrong_outside_them():
+    gen = torch.Generator().manual_seed(23)
+    inputs = {"x": 2 * torch.randn(300, dtype=F64, generator=gen), "lo": -1.5, "hi": 0.5}
+    g = torch.randn(300, dtype=F64, generator=gen)
+    out, truths = vjp(lambda x, lo, hi: x.clamp(lo, hi), inputs, g)
+    found = run("x", g.clone(), truths, inputs, g, out)
+    assert found[0].extra["condition"] == {"input": "x", "op": "outside", "low": -1.5, "high": 0.5,
+                                           "params": ["lo", "hi"]}
+
+
+def test_a_bool_mask_input_and_the_rows_an_index_never_names():
+    gen = torch.Generator().manual_seed(24)
+    mask = torch.rand(40, generator=gen) < 0.3
+    x = torch.randn(40, dtype=F64, generator=gen)
+    known = torch.ones(40, dtype=torch.bool)
+    found = conditions.matching(~mask, known, {"x": x, "mask": mask})
+    assert found[0].condition == {"input": "mask", "op": "==", "value": False}
+    idx = torch.tensor([0, 2, 2, 5])
+    never = torch.ones(6, 3, dtype=torch.bool)
+    never[idx] = False
+    found = conditions.matching(never, torch.ones(6, 3, dtype=torch.bool), {"idx": idx})
+    assert found[0].condition == {"index": "idx", "dim": 0, "hit": False}
+
+
+def test_a_condition_on_a_0d_or_tiny_gradient():
+    x = torch.tensor([-1.0, 2.0], dtype=F64)
+    t = torch.tensor([0.0, 3.0], dtype=F64)
+    found = classify("x", torch.tensor([5.0, 3.0], dtype=F64), t, tol_of(t) + 1e-12, inputs={"x": x},
+                     cotangents=(), outputs=())
+    assert codes(found) == ["wrong-at-points"]
+    assert found[0].extra["condition"] == {"input": "x", "op": "<", "value": 0}

@@ -11,6 +11,8 @@ equals the wrong set EXACTLY on the elements whose truth is known, never "mostly
 A condition is machine-readable (present/ words it):
 ``{"input": "x", "op": "<", "value": 0}``, ``{"input": "x", "op": ">", "value": 1, "abs": True}``,
 ``{"input": "x", "op": "<", "value": 0.5, "param": "a"}`` (the threshold is parameter a),
+``{"input": "x", "op": "outside", "low": -1.0, "high": 2.0, "params": ["lo", "hi"]}`` (x < low or
+x > high; "inside": low < x < high; without "params" the bounds are 0 and 1),
 ``{"output": 0, "op": "<=", "value": 0}``, ``{"input": "mask", "op": "==", "value": True}``,
 ``{"index": "idx", "dim": 0, "repeats": True}`` (the rows along dim 0 that idx names more than
 once), ``{"index": "idx", "dim": 0, "hit": True}`` / ``False`` (the rows idx names / never
@@ -57,6 +59,14 @@ def _same(x: Tensor) -> Tensor:
 
 def _compare_abs(x: Tensor, op: str, value: float) -> Tensor:
     return _compare(x.abs(), op, value)
+
+
+def _outside(x: Tensor, low: float, high: float) -> Tensor:
+    return (x < low) | (x > high)
+
+
+def _inside(x: Tensor, low: float, high: float) -> Tensor:
+    return (x > low) & (x < high)
 
 
 def _compare(x: Tensor, op: str, value: float) -> Tensor:
@@ -113,6 +123,22 @@ def _thresholds(x: Tensor, shape: tuple[int, ...], source: dict[str, Any],
             for op in ABS_OPS:
                 yield Candidate({**source, "op": op, "value": value, "param": pname, "abs": True}, x,
                                 partial(_compare_abs, op=op, value=value), hint)
+    yield from _intervals(x, source, numbers)
+
+
+def _intervals(x: Tensor, source: dict[str, Any], numbers: Mapping[str, float]) -> Iterator[Candidate]:
+    """x outside / strictly inside [low, high]: [0, 1], and every pair of bounds among the
+    Python numbers (a clamp(min=lo, max=hi) whose backward forgot its mask is wrong outside)."""
+    pairs: list[tuple[float, float, list[str] | None]] = [(0.0, 1.0, None)]
+    named = sorted(numbers.items(), key=lambda item: item[1])
+    pairs += [(lo, hi, [a, b]) for i, (a, lo) in enumerate(named) for b, hi in named[i + 1:] if lo < hi]
+    for low, high, names in pairs:
+        extra = {"low": low, "high": high} if names is None else \
+            {"low": low, "high": high, "params": names}
+        yield Candidate({**source, "op": "outside", **extra}, x,
+                        partial(_outside, low=low, high=high), "points.condition")
+        yield Candidate({**source, "op": "inside", **extra}, x,
+                        partial(_inside, low=low, high=high), "points.condition")
 
 
 def _rows(index: Tensor, name: str, shape: tuple[int, ...]) -> Iterator[Candidate]:
