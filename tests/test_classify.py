@@ -482,3 +482,9 @@ def test_a_condition_on_a_0d_or_tiny_gradient():
                      cotangents=(), outputs=())
     assert codes(found) == ["wrong-at-points"]
     assert found[0].extra["condition"] == {"input": "x", "op": "<", "value": 0}
+
+
+def test_a_single_number_as_the_tolerance():
+    t = torch.arange(1.0, 7.0, dtype=F64).reshape(2, 3)
+    assert codes(classify("x", -t, t, 1e-9, inputs={}, cotangents=(), outputs=())) == ["sign-flipped"]
+    assert classify("x", t + 1e-10, t, 1e-9, inputs={}, cotangents=(), outputs=()) == []

@@ -68,7 +68,7 @@ def _f64(x: Tensor, like: Tensor) -> Tensor:
     return x.detach().to(device=like.device, dtype=torch.float64)
 
 
-def classify(name: str, custom: Tensor | None, truth: Tensor, tol: Tensor, *,
+def classify(name: str, custom: Tensor | None, truth: Tensor, tol: Tensor | float, *,
              inputs: Mapping[str, Any], cotangents: tuple, outputs: tuple,
              others: Mapping[str, tuple] | None = None,
              known: Tensor | None = None) -> list[Finding]:
@@ -78,6 +78,7 @@ def classify(name: str, custom: Tensor | None, truth: Tensor, tol: Tensor, *,
     (custom, truth, tol); ``known`` marks the elements whose truth is known (None: all)."""
     t = truth.detach().to(torch.float64)
     mask = torch.ones_like(t, dtype=torch.bool) if known is None else known.to(t.device).bool()
+    tol = tol if isinstance(tol, Tensor) else torch.as_tensor(tol)  # a number: the same for all
     case = Case(name, t, _f64(tol, t).expand_as(t), mask & torch.isfinite(t), inputs,
                 tuple(cotangents), tuple(outputs), dict(others or {}))
     if custom is None:
