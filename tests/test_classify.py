@@ -382,7 +382,8 @@ def test_conditions_prefer_the_first_and_never_a_trivial_one():
     x = torch.tensor([-2.0, -0.5, 0.5, 2.0], dtype=F64)
     known = torch.ones(4, dtype=torch.bool)
     found = conditions.matching(x.abs() > 1, known, {"x": x})
-    assert found[0].condition == {"input": "x", "op": ">", "value": 1, "abs": True}
+    assert found[0].condition == {"any": [{"input": "x", "op": ">", "value": 1},
+                                          {"input": "x", "op": "<", "value": -1}]}
     assert conditions.matching(torch.ones(4, dtype=torch.bool), known, {"x": x}) == []
     assert conditions.matching(torch.tensor([True, False, True, False]), known, {"x": x}) == []
     out = torch.relu(x)
@@ -457,7 +458,8 @@ def test_clamp_between_two_bounds_wrong_outside_them():
     g = torch.randn(300, dtype=F64, generator=gen)
     out, truths = vjp(lambda x, lo, hi: x.clamp(lo, hi), inputs, g)
     found = run("x", g.clone(), truths, inputs, g, out)
-    assert found[0].extra["condition"] == {"input": "x", "op": "outside", "low": -1.5, "high": 0.5,
+    assert found[0].extra["condition"] == {"any": [{"input": "x", "op": "<", "value": -1.5},
+                                                   {"input": "x", "op": ">", "value": 0.5}],
                                            "params": ["lo", "hi"]}
 
 
@@ -472,7 +474,7 @@ def test_a_bool_mask_input_and_the_rows_an_index_never_names():
     never = torch.ones(6, 3, dtype=torch.bool)
     never[idx] = False
     found = conditions.matching(never, torch.ones(6, 3, dtype=torch.bool), {"idx": idx})
-    assert found[0].condition == {"index": "idx", "dim": 0, "hit": False}
+    assert found[0].condition == {"index": "idx", "dim": 0, "selects": False}
 
 
 def test_a_condition_on_a_0d_or_tiny_gradient():

@@ -264,8 +264,7 @@ PHRASES: dict[str, str] = {
                         "assignment keeps one contribution of each repeated {index} entry",
     "points.scatter-add": "accumulate with scatter_add_: scatter_ keeps one contribution of each "
                           "repeated {index} entry",
-    "points.condition": "look at the branch of backward that handles these elements: exactly they "
-                        "are wrong",
+    "points.condition": "look at the branch of backward that handles exactly these elements",
     "points.none": "compare backward with the derivative of forward at the elements listed",
     # missing-broadcast-sum {s}
     "plural": "s",

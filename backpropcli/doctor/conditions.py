@@ -9,15 +9,15 @@ as thresholds, index tensors) and from its outputs; a condition is named only wh
 equals the wrong set EXACTLY on the elements whose truth is known, never "mostly".
 
 A condition is machine-readable (present/ words it):
-``{"input": "x", "op": "<", "value": 0}``, ``{"input": "x", "op": ">", "value": 1, "abs": True}``,
-``{"input": "x", "op": "<", "value": 0.5, "param": "a"}`` (the threshold is parameter a),
-``{"input": "x", "op": "outside", "low": -1.0, "high": 2.0, "params": ["lo", "hi"]}`` (x < low or
-x > high; "inside": low < x < high; without "params" the bounds are 0 and 1),
-``{"output": 0, "op": "<=", "value": 0}``, ``{"input": "mask", "op": "==", "value": True}``,
-``{"index": "idx", "dim": 0, "repeats": True}`` (the rows along dim 0 that idx names more than
-once), ``{"index": "idx", "dim": 0, "hit": True}`` / ``False`` (the rows idx names / never
-names), ``{"index": "idx", "dim": 1, "repeats": True, "along": True}`` (gather-style: per
-position of the other dims, the entries along dim 1 that idx names more than once).
+``{"input": "x", "op": "<", "value": 0}``; ``{"input": "x", "op": "<", "value": 0.5, "param": "a"}``
+(the threshold is parameter a); ``{"output": 0, "op": "<=", "value": 0}`` (forward's output 0);
+``{"input": "mask", "op": "==", "value": True}``; ``{"any": [c1, c2]}`` / ``{"all": [c1, c2]}``
+for |x| > 1 (x > 1 or x < −1), |x| < 1, and x outside / strictly inside [low, high] (then
+``"params": ["lo", "hi"]`` when the bounds are Python arguments); ``{"index": "idx", "dim": 0,
+"repeats": True}`` (the rows along dim 0 that idx names more than once), ``{"index": "idx",
+"dim": 0, "selects": True}`` / ``False`` (the rows idx names / never names), ``{"index": "idx",
+"dim": 1, "repeats": True, "along": True}`` (gather-style: per position of the other dims, the
+entries along dim 1 that idx names more than once).
 """
 
 from __future__ import annotations
@@ -111,8 +111,7 @@ def _thresholds(x: Tensor, shape: tuple[int, ...], source: dict[str, Any],
             yield Candidate({**source, "op": op, "value": one}, x,
                             partial(_compare, op=op, value=float(one)), hint)
     for op in ABS_OPS:
-        yield Candidate({**source, "op": op, "value": 1, "abs": True}, x,
-                        partial(_compare_abs, op=op, value=1.0), hint)
+        yield Candidate(_abs_condition(source, op, 1), x, partial(_compare_abs, op=op, value=1.0), hint)
     for pname, value in numbers.items():
         if value in (0.0, 1.0, -1.0):
             continue  # already tried
@@ -121,9 +120,19 @@ def _thresholds(x: Tensor, shape: tuple[int, ...], source: dict[str, Any],
                             partial(_compare, op=op, value=value), hint)
         if value > 0:
             for op in ABS_OPS:
-                yield Candidate({**source, "op": op, "value": value, "param": pname, "abs": True}, x,
+                yield Candidate({**_abs_condition(source, op, value), "param": pname}, x,
                                 partial(_compare_abs, op=op, value=value), hint)
     yield from _intervals(x, source, numbers)
+
+
+def _abs_condition(source: dict[str, Any], op: str, value: float) -> dict[str, Any]:
+    """|x| op value as the two comparisons of x it means: |x| > v is x > v or x < −v."""
+    def one(o: str, v: float) -> dict[str, Any]:
+        return {**source, "op": o, "value": v}
+
+    if op in (">", ">="):
+        return {"any": [one(op, value), one(op.replace(">", "<"), -value)]}
+    return {"all": [one(op.replace("<", ">"), -value), one(op, value)]}
 
 
 def _intervals(x: Tensor, source: dict[str, Any], numbers: Mapping[str, float]) -> Iterator[Candidate]:
@@ -133,12 +142,13 @@ def _intervals(x: Tensor, source: dict[str, Any], numbers: Mapping[str, float]) 
     named = sorted(numbers.items(), key=lambda item: item[1])
     pairs += [(lo, hi, [a, b]) for i, (a, lo) in enumerate(named) for b, hi in named[i + 1:] if lo < hi]
     for low, high, names in pairs:
-        extra = {"low": low, "high": high} if names is None else \
-            {"low": low, "high": high, "params": names}
-        yield Candidate({**source, "op": "outside", **extra}, x,
-                        partial(_outside, low=low, high=high), "points.condition")
-        yield Candidate({**source, "op": "inside", **extra}, x,
-                        partial(_inside, low=low, high=high), "points.condition")
+        named_as = {} if names is None else {"params": names}
+        outside = {"any": [{**source, "op": "<", "value": low}, {**source, "op": ">", "value": high}]}
+        inside = {"all": [{**source, "op": ">", "value": low}, {**source, "op": "<", "value": high}]}
+        yield Candidate({**outside, **named_as}, x, partial(_outside, low=low, high=high),
+                        "points.condition")
+        yield Candidate({**inside, **named_as}, x, partial(_inside, low=low, high=high),
+                        "points.condition")
 
 
 def _rows(index: Tensor, name: str, shape: tuple[int, ...]) -> Iterator[Candidate]:
@@ -152,8 +162,8 @@ def _rows(index: Tensor, name: str, shape: tuple[int, ...]) -> Iterator[Candidat
         view = [1] * len(shape)
         view[dim] = size
         for key, value, rows, hint in (("repeats", True, counts > 1, "points.index-add"),
-                                       ("hit", True, counts >= 1, "points.condition"),
-                                       ("hit", False, counts == 0, "points.condition")):
+                                       ("selects", True, counts >= 1, "points.condition"),
+                                       ("selects", False, counts == 0, "points.condition")):
             yield Candidate({"index": name, "dim": dim, key: value},
                             rows.reshape(view).expand(shape), _same, hint)
 
