@@ -490,3 +490,25 @@ def test_a_single_number_as_the_tolerance():
     t = torch.arange(1.0, 7.0, dtype=F64).reshape(2, 3)
     assert codes(classify("x", -t, t, 1e-9, inputs={}, cotangents=(), outputs=())) == ["sign-flipped"]
     assert classify("x", t + 1e-10, t, 1e-9, inputs={}, cotangents=(), outputs=()) == []
+
+
+def test_the_local_derivative_without_grad_output():
+    gen = torch.Generator().manual_seed(25)
+    inputs = {"x": torch.randn(64, 32, dtype=F64, generator=gen)}
+    g = torch.randn(64, 32, dtype=F64, generator=gen)
+    out, truths = vjp(lambda x: x * torch.sigmoid(x), inputs, g)
+    s = torch.sigmoid(inputs["x"])
+    local = s * (1 + inputs["x"] * (1 - s))  # SiLU's derivative, never times g
+    assert codes(run("x", local, truths, inputs, g, out)) == ["ignores-grad-output"]
+    loss_g = torch.tensor(1.7, dtype=F64)  # a scalar loss: its cotangent is one number
+    out0, truths0 = vjp(lambda x: (x**2).sum(), inputs, loss_g)
+    assert codes(run("x", 2 * inputs["x"], truths0, inputs, loss_g, out0)) == ["ignores-grad-output"]
+
+
+def test_grad_output_passed_straight_through_a_zero_truth_is_not_a_shift():
+    """round's derivative is 0; a straight-through backward returns g: not 'the own term twice'."""
+    gen = torch.Generator().manual_seed(26)
+    inputs = {"x": 3 * torch.randn(100, dtype=F64, generator=gen)}
+    g = torch.randn(100, dtype=F64, generator=gen)
+    out, truths = vjp(lambda x: torch.round(x), inputs, g)
+    assert codes(run("x", g.clone(), truths, inputs, g, out)) == ["wrong-gradient"]

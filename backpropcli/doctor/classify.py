@@ -11,9 +11,10 @@ in, Findings with raw numbers out (present/ words them from the registry in code
 The checks, in the order tried (the most specific pattern first):
 * the shape: the broadcast shape autograd sums itself (a warning when the sum is right), a sum
   over the wrong dims, another input's gradient, the input's shape transposed;
-* the values: non-finite where the truth is finite, zeros, another input's gradient, a constant
-  factor (−1 is the sign; 1/numel a mean's), the transpose, the sum over the wrong broadcast dim,
-  truth ∓ each element's own cotangent term (an exclusive scan), then the elements.
+* the values: non-finite where the truth is finite, zeros, another input's gradient, the local
+  derivative not multiplied by grad_output, a constant factor (−1 is the sign; 1/numel a
+  mean's), the transpose, the sum over the wrong broadcast dim, truth ∓ each element's own
+  cotangent term (an exclusive scan), then the elements.
 """
 
 from __future__ import annotations
@@ -209,7 +210,8 @@ def _value_findings(case: Case, c: Tensor) -> list[Finding]:
         # named apart; the finite elements are then judged on their own
         rest = replace(case, known=case.known & ~nonfinite)
         return [_nonfinite(case, c, nonfinite), *_value_findings(rest, c)]
-    for check in (_zero, _swapped, scales.scaled, _transposed, _wrong_broadcast_dim, _shifted):
+    for check in (_zero, _swapped, _ignores_grad_output, scales.scaled, _transposed,
+                  _wrong_broadcast_dim, _shifted):
         found = check(case, c)
         if found is not None:
             return [found]
@@ -333,9 +335,26 @@ def _unsummed(case: Case) -> list[Tensor]:
     return found
 
 
+def _ignores_grad_output(case: Case, c: Tensor) -> Finding | None:
+    """custom × g = truth for a cotangent g of (or broadcastable to) the input's shape: backward
+    returned the local derivative without multiplying by grad_output. With c = t/g + e, the test
+    |c·g − t| ≤ tol·|g| is exactly |e| ≤ tol, with no division by a small g."""
+    for g in case.cotangents:
+        if not isinstance(g, Tensor) or not conditions.expands_to(tuple(g.shape), tuple(case.truth.shape)):
+            continue
+        g64 = _f64(g, case.truth).expand_as(case.truth)
+        if bool((g64 != 1).any()) and bool(((c * g64 - case.truth).abs() <= case.tol * g64.abs())[case.known].all()):
+            return case.finding("ignores-grad-output")
+    return None
+
+
 def _shifted(case: Case, c: Tensor) -> Finding | None:
     """custom = truth ∓ the element's own cotangent term, for an output of the input's shape: an
-    exclusive scan where an inclusive one is needed (or the own term added twice)."""
+    exclusive scan where an inclusive one is needed (or the own term added twice). Not where the
+    truth is zero everywhere: custom = ±grad_output there is a surrogate (a straight-through
+    estimator), not a shift."""
+    if not (case.truth.abs() > case.tol)[case.known].any():
+        return None
     for g in case.cotangents:
         if not isinstance(g, Tensor) or tuple(g.shape) != tuple(case.truth.shape):
             continue
