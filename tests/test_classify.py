@@ -512,3 +512,16 @@ def test_grad_output_passed_straight_through_a_zero_truth_is_not_a_shift():
     g = torch.randn(100, dtype=F64, generator=gen)
     out, truths = vjp(lambda x: torch.round(x), inputs, g)
     assert codes(run("x", g.clone(), truths, inputs, g, out)) == ["wrong-gradient"]
+
+
+def test_attention_scores_without_the_inverse_sqrt_d_in_backward():
+    gen = torch.Generator().manual_seed(27)
+    inputs = {"q": torch.randn(4, 16, 64, dtype=F64, generator=gen),
+              "k": torch.randn(4, 16, 64, dtype=F64, generator=gen)}
+    g = torch.randn(4, 16, 16, dtype=F64, generator=gen)
+    out, truths = vjp(lambda q, k: q @ k.mT / 8.0, inputs, g)
+    found = run("k", g.mT @ inputs["q"], truths, inputs, g, out)  # the 1/√64 left out
+    assert codes(found) == ["scaled-by"]
+    extra = found[0].extra
+    assert extra["factor_text"] == "8" and extra["meaning_kind"] == "sqrt-dim" and extra["count"] == 64
+    assert extra["fix_hint"] == PHRASES["scale.fix.sqrt-too-big"].format(count=64)
