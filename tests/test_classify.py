@@ -525,3 +525,15 @@ def test_attention_scores_without_the_inverse_sqrt_d_in_backward():
     extra = found[0].extra
     assert extra["factor_text"] == "8" and extra["meaning_kind"] == "sqrt-dim" and extra["count"] == 64
     assert extra["fix_hint"] == PHRASES["scale.fix.sqrt-too-big"].format(count=64)
+
+
+def test_a_pattern_check_that_fails_still_gives_the_plain_finding(monkeypatch):
+    from backpropcli.doctor import classify as module
+
+    def broken(case, c):
+        raise RuntimeError("a check that cannot handle these tensors")
+
+    monkeypatch.setattr(module.scales, "scaled", broken)
+    t = torch.arange(1.0, 7.0, dtype=F64)
+    found = classify("x", 2 * t, t, 1e-9, inputs={}, cotangents=(), outputs=())
+    assert codes(found) == ["wrong-gradient"] and found[0].extra["unclassified"] == "RuntimeError"

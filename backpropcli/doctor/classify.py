@@ -88,9 +88,23 @@ def classify(name: str, custom: Tensor | None, truth: Tensor, tol: Tensor | floa
             return []
         return [case.finding("returns-zero", returned_none=True, **_counts(case, zero))]
     c = _f64(custom if isinstance(custom, Tensor) else torch.as_tensor(custom), t)
-    if tuple(c.shape) != tuple(t.shape):
-        return _shape_findings(case, c)
-    return _value_findings(case, c)
+    try:
+        if tuple(c.shape) != tuple(t.shape):
+            return _shape_findings(case, c)
+        return _value_findings(case, c)
+    except (RuntimeError, ValueError, IndexError, TypeError) as exc:
+        # a pattern check that cannot handle these tensors (a bug here, or an odd dtype) must not
+        # cost the user the verdict: the plain finding, and the reason for whoever debugs it
+        return [_plain(case, c, type(exc).__name__)]
+
+
+def _plain(case: Case, c: Tensor, why: str) -> Finding:
+    """Wrong shape, or wrong values in no named pattern (the checks could not run: ``why``)."""
+    shape = tuple(case.truth.shape)
+    if tuple(c.shape) != shape:
+        return case.finding("wrong-shape", got=tuple(c.shape), want=shape, transpose_note="",
+                            unclassified=why)
+    return case.finding("wrong-gradient", **_counts(case, c), unclassified=why)
 
 
 # ---- the shape ------------------------------------------------------------------------------
