@@ -11,9 +11,9 @@ equals the wrong set EXACTLY on the elements whose truth is known, never "mostly
 A condition is machine-readable (present/ words it):
 ``{"input": "x", "op": "<", "value": 0}``; ``{"input": "x", "op": "<", "value": 0.5, "param": "a"}``
 (the threshold is parameter a); ``{"output": 0, "op": "<=", "value": 0}`` (forward's output 0);
-``{"input": "mask", "op": "==", "value": True}``; ``{"any": [c1, c2]}`` / ``{"all": [c1, c2]}``
-for |x| > 1 (x > 1 or x < −1), |x| < 1, and x outside / strictly inside [low, high] (then
-``"params": ["lo", "hi"]`` when the bounds are Python arguments); ``{"index": "idx", "dim": 0,
+``{"input": "mask", "op": "==", "value": True}``; ``{"input": "x", "op": ">", "value": 1, "abs":
+True}`` (|x| > 1); ``{"any": [c1, c2]}`` / ``{"all": [c1, c2]}`` for x outside / strictly
+inside [low, high] (then ``"params": ["lo", "hi"]`` when the bounds are Python arguments); ``{"index": "idx", "dim": 0,
 "repeats": True}`` (the rows along dim 0 that idx names more than once), ``{"index": "idx",
 "dim": 0, "selects": True}`` / ``False`` (the rows idx names / never names), ``{"index": "idx",
 "dim": 1, "repeats": True, "along": True}`` (gather-style: per position of the other dims, the
@@ -126,13 +126,8 @@ def _thresholds(x: Tensor, shape: tuple[int, ...], source: dict[str, Any],
 
 
 def _abs_condition(source: dict[str, Any], op: str, value: float) -> dict[str, Any]:
-    """|x| op value as the two comparisons of x it means: |x| > v is x > v or x < −v."""
-    def one(o: str, v: float) -> dict[str, Any]:
-        return {**source, "op": o, "value": v}
-
-    if op in (">", ">="):
-        return {"any": [one(op, value), one(op.replace(">", "<"), -value)]}
-    return {"all": [one(op.replace("<", ">"), -value), one(op, value)]}
+    """|x| op value (present words it "|x| > 1")."""
+    return {**source, "op": op, "value": value, "abs": True}
 
 
 def _intervals(x: Tensor, source: dict[str, Any], numbers: Mapping[str, float]) -> Iterator[Candidate]:
