@@ -307,6 +307,18 @@ def table(sections: dict, repeats: int):
     return out
 
 
+def markdown(data: dict) -> str:
+    """The table as Markdown (docs/performance.md pastes a run's), from what bench.json holds."""
+    lines = ["| measurement | condition | time | baseline | baseline time | ratio | goal |",
+             "|---|---|---|---|---|---|---|"]
+    for rows in data["sections"].values():
+        for r in rows:
+            goal = "" if r["goal"] is None else f"≤ {r['goal']}× " + ("met" if r["met"] else "**not met**")
+            lines.append(f"| {r['what']} | {r['condition']} | {fmt(r['seconds'])} | {r['baseline']} | "
+                         f"{fmt(r['baseline_seconds'])} | {r['ratio']:.2f}× | {goal} |")
+    return "\n".join(lines + ["", data["goals"]]) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5, help="runs per measurement (median); default 5")
@@ -340,7 +352,9 @@ def main() -> None:
     tmp.write_text(json.dumps({"machine": machine, "repeats": args.repeats, "help_imports": heavy,
                                "sections": sections, "goals": last}, indent=2))
     os.replace(tmp, args.out)
-    console.print(f"wrote {args.out}")
+    table_md = args.out.with_suffix(".md")
+    table_md.write_text(markdown(json.loads(args.out.read_text())))
+    console.print(f"wrote {args.out} and {table_md}")
     print(last)
 
 

@@ -72,3 +72,14 @@ def test_an_extra_rows_module_is_optional_and_its_rows_join_the_table(tmp_path):
                       "             'baseline': 'grad', 'baseline_seconds': 1.0, 'goal': 2.5}]\n")
     (extra,) = run.extra_rows(3, module)
     assert extra["ratio"] == 2.0 and extra["met"] is True and extra["condition"] == "idle"
+
+
+def test_the_markdown_table_has_a_row_per_measurement_and_the_last_line():
+    run = load("run")
+    rows = [run.row("backprop --help", 0.12, "a minimal Typer app", 0.1, 1.2),
+            run.row("quad", 0.5, "native", 0.4, 1.0, "under load")]
+    text = run.markdown({"sections": {"a": rows}, "goals": run.goals_line(rows)})
+    lines = text.splitlines()
+    assert lines[2] == "| backprop --help | idle | 120.0 ms | a minimal Typer app | 100.0 ms | 1.20× | ≤ 1.2× met |"
+    assert lines[3].endswith("| 1.25× | ≤ 1.0× **not met** |")
+    assert lines[-1] == "goals: 1 met, 1 not met: quad (under load) 1.25× > 1.0×"
