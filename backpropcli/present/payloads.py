@@ -139,3 +139,27 @@ def diagnosis(result, reference: str | None = None) -> dict:
 def doctor(run) -> dict:
     """`backprop check TARGET --json`: the diagnosis, the reference's text and the files (none)."""
     return {**diagnosis(run.diagnosis, run.reference), **written(run.files)}
+
+
+def finding(f) -> dict:
+    """One finding as `check --json` gives it: code, severity, input, output, message, fix and its extras."""
+    from backpropcli.present import findings as words
+
+    return {"code": f.code, "severity": f.severity, "input": f.input, "output": f.output,
+            "message": words.message(f), "fix": words.fix(f), **plain(f.extra)}
+
+
+def manual(run) -> dict:
+    """`backprop manual FILE.py --json` (issue 24's shape, plus the file, the loss and the files)."""
+    result = run.result
+    steps = [{"name": s.name, "shape": None if s.shape is None else list(s.shape), "status": s.status,
+              "local_ok": s.local_ok, "max_abs_error": s.max_abs_error, "inherits_from": s.inherits_from,
+              "findings": [finding(f) for f in s.findings]} for s in result.steps]
+    return {"command": "manual", "file": result.file, "ok": result.ok, "first_wrong": result.first_wrong,
+            "loss": result.loss, "loss_value": result.loss_value, "dtype": result.dtype,
+            "end_to_end_failure": result.end_to_end_failure, "steps": steps, **written(run.files)}
+
+
+def failure(command: str, message: str, kind: str) -> dict:
+    """The one object `--json` prints when a command cannot run (exit 2): what went wrong."""
+    return {"command": command, "ok": False, "error": {"message": message, "kind": kind}}
