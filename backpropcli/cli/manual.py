@@ -12,7 +12,6 @@ from backpropcli.cli.common import (
     debuggable,
     emit_json,
     guarded,
-    json_option,
     paragraphs,
     print_error,
     print_paths,
@@ -24,9 +23,9 @@ MANUAL_HELP = """Check a backward pass written by hand, step by step, and say ho
 
 FILE.py defines [bold]inputs()[/bold] (the leaves by name; requires_grad=True marks what to
 differentiate), [bold]forward(p)[/bold] (the intermediates by name in the order computed, the scalar
-loss last) and [bold]backward(p, cache, grads)[/bold], which writes grads[name] for intermediates and
+loss last) and [bold]backward(p, cache, grads)[/bold], which writes grads\\[name] for intermediates and
 parameters and reads upstream gradients back from it. [bold]Loading it imports the file, which runs
-its code[/bold]: check only the code you trust.
+its code[/bold]: judge only code you trust.
 
 The truth is autograd over the same forward. backward runs twice: end to end, on its own
 upstream gradients, and alone, where every upstream gradient it reads is the true one, so each
@@ -47,13 +46,15 @@ Examples:
 """
 
 FileArgument = Annotated[str, typer.Argument(metavar="FILE.py", show_default=False,
-    help="The file defining inputs(), forward(p) and backward(p, cache, grads), e.g. "
+    help="The file that defines inputs, forward and backward, e.g. "
     "[cyan]examples/mlp_manual.py[/cyan].")]
 ManualTraceOption = Annotated[bool, typer.Option("--trace", help="Show the graph of the intermediates (what each "
     "is computed from) with the true and your gradients side by side.")]
 ManualTimeoutOption = Annotated[float, typer.Option("--timeout", min=0.001, help="Seconds the user's code may run "
     "while importing, and again while being judged, before manual stops it and names the line it hung on "
     "(exit 2), e.g. [cyan]--timeout 10[/cyan].")]
+ManualJsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else, "
+    "e.g. [cyan]--json | jq .steps[0].status[/cyan].")]
 ManualDebugOption = Annotated[bool, typer.Option("--debug", help="On an error in the user's code show its full "
     "traceback instead of one line, e.g. [cyan]--debug[/cyan].")]
 
@@ -66,7 +67,7 @@ def manual(
     plot: PlotOption = False,
     out: OutOption = Path("outputs"),
     timeout: ManualTimeoutOption = 60.0,
-    json_output: json_option(".first_wrong") = False,
+    json_output: ManualJsonOption = False,
     debug: ManualDebugOption = False,
 ) -> None:
     from backpropcli.app import manual as manuals

@@ -86,7 +86,7 @@ class ManualResult:
 NEEDED = ("inputs", "forward", "backward")
 
 
-def load(path: str | Path) -> tuple[Callable, Callable, Callable]:
+def load(path: str | Path) -> tuple[Callable[..., Any], ...]:
     """The file's inputs, forward and backward (importing runs its code); InputError when one is missing."""
     from backpropcli.doctor import loader
 
@@ -96,7 +96,7 @@ def load(path: str | Path) -> tuple[Callable, Callable, Callable]:
     if missing:
         raise InputError(f"{path} defines no {' and no '.join(f'{m}()' for m in missing)}: a manual file defines "
                          "inputs(), forward(p) and backward(p, cache, grads)")
-    return found[0], found[1], found[2]
+    return tuple(found)  # type: ignore[arg-type]  # each one checked callable above
 
 
 def _user(what: str, fn: Callable, *args) -> Any:
