@@ -79,7 +79,7 @@ def manual(
             run = manuals.manual(manuals.ManualRequest(file, plot, out, timeout))
     except BackpropError as e:
         if json_output:
-            emit_json(payloads.failure("manual", str(e), "input" if e.exit_code == 2 else "output"))
+            emit_json(payloads.manual_error(e))
         raise
     result = run.result
     if json_output:
