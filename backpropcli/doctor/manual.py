@@ -296,17 +296,22 @@ def by_hand(name: str, findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _findings(step: Step, truth: dict, values: dict, locals_: dict) -> list[Finding]:
+def _findings(step: Step, truth: dict, values: dict, locals_: dict, leaves: Mapping[str, Any]) -> list[Finding]:
     """How a locally wrong step is wrong: the tensor check's classification of its gradient."""
     from backpropcli.doctor.classify import classify
 
     assert step.truth is not None
     t = step.truth
     known = torch.isfinite(t)
-    others = {n: (locals_.get(n), truth[n]) for n in truth
-              if n != step.name and tuple(truth[n].shape) == tuple(t.shape)}
-    found = classify(step.name, step.local, t, tolerance(t, _upstream(step.reads, truth)),
-                     inputs={k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in values.items()},
+    # swapped gradients are two parameters' (W1's written as W2's): an intermediate's gradient equal
+    # to its consumer's (h's to relu(h)'s) is a forgotten local derivative, named by its pattern instead
+    others = {n: (locals_.get(n), truth[n]) for n in truth if step.leaf and n in leaves
+              and n != step.name and tuple(truth[n].shape) == tuple(t.shape)}
+    # what a pattern may be named after: the inputs (a factor of 32 is the batch size of x), and the
+    # intermediates of the step's own shape (a wrong set that is exactly where h ≤ 0)
+    named = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in values.items()
+             if k in leaves or (isinstance(v, torch.Tensor) and tuple(v.shape) == tuple(t.shape))}
+    found = classify(step.name, step.local, t, tolerance(t, _upstream(step.reads, truth)), inputs=named,
                      cotangents=tuple(truth[n] for n in step.reads if n in truth),
                      outputs=tuple(values[n].detach() for n in step.reads if n in values),
                      others=others, known=None if bool(known.all()) else known)
@@ -365,7 +370,7 @@ def judge(written: list[str], ends: dict, locals_: dict, reads: dict, truth: dic
                            local=mine)
     for step in steps.values():
         if step.truth is not None and not step.local_ok:
-            step.findings = _findings(step, truth, values, locals_)
+            step.findings = _findings(step, truth, values, locals_, leaves)
     for step in steps.values():
         if step.local_ok and step.status == "wrong":
             step.inherits_from = _root(step, steps, written)
