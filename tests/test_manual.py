@@ -205,3 +205,24 @@ def test_a_hang_stops_at_the_timeout_naming_its_line(runner):
 def test_debug_shows_the_users_traceback(runner):
     result = runner.invoke(app, ["manual", str(HERE / "raises.py"), "--debug"])
     assert result.exit_code == 2 and "Traceback" in result.stderr and "half-way" in result.stderr
+
+
+def test_html_writes_the_explorer_page_with_the_students_gradients(runner, tmp_path):
+    page = tmp_path / "page.html"
+    result = runner.invoke(app, ["manual", str(HERE / "correct.py"), "--html", str(page), "--trace"])
+    assert result.exit_code == 0, result.output
+    text = page.read_text()
+    assert "yours" in text and "wrong gradient" not in text.split("<script>")[0]
+    assert "computed from" in result.stdout  # the --trace table
+    assert f"wrote {page}" in result.stdout
+
+
+def test_the_explorer_trace_is_the_true_graph():
+    from backpropcli.doctor import manual_trace
+
+    inputs, forward, backward = manual.load(HERE / "correct.py")
+    result = manual.check_manual(forward, backward, inputs, graph=True)
+    trace = manual_trace.trace_of(result)
+    assert [n.name for n in trace.nodes] == ["W", "b", "h", "r", "loss"]
+    assert {(e.source, e.target) for e in trace.edges} == {("W", "h"), ("b", "h"), ("h", "r"), ("r", "loss")}
+    assert trace.consistent(1e-12)  # each node's gradient is the sum of what its edges send back

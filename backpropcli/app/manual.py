@@ -1,5 +1,6 @@
 """`backprop manual FILE.py`: load the file's inputs, forward and backward (importing runs its
-code), judge the backward step by step, then write the figures (--plot)."""
+code), judge the backward step by step, then write the figures (--plot) and the explorer page
+(--html)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class ManualRequest:
     file: str
     plot: bool = False
     out: Path = Path("outputs")
+    html: Path | None = None  # the explorer page's path
     timeout: float = DEFAULT_TIMEOUT
 
 
@@ -50,12 +52,25 @@ def manual(request: ManualRequest) -> ManualRun:
     with sandbox.guarded(f"importing {request.file}", request.timeout, InputError):
         inputs, forward, backward = manuals.load(request.file)
     with sandbox.guarded(f"checking {request.file}", request.timeout, InputError):
-        result = manuals.check_manual(forward, backward, inputs, file=request.file)
+        result = manuals.check_manual(forward, backward, inputs, file=request.file, graph=request.html is not None)
     name = stem(Path(request.file).stem)
 
     def write(folder: Path) -> tuple[list[Path], None]:
         return (figures(result, folder, name) if request.plot else []), None
 
     files, _ = staged(request.out, request.plot, write)
+    if request.html is not None:
+        files.append(page(result, request.html))
     return ManualRun(result, files)
+
+
+def page(result: ManualResult, path: Path) -> Path:
+    """The explorer page of the true graph, each node with the student's gradient beside the truth."""
+    from backpropcli.doctor.manual_trace import trace_of
+    from backpropcli.io.files import prepare_dir
+    from backpropcli.present import explorer
+    from backpropcli.present.terminal.manual import student_notes
+
+    prepare_dir(path.parent)
+    return explorer.write(path, trace_of(result), result.loss, student_notes(result))
 

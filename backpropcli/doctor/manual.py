@@ -72,6 +72,8 @@ class ManualResult:
     seconds: float = 0.0
     parents: dict[str, list[str]] = field(default_factory=dict)  # each intermediate's named inputs in forward
     values: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)  # forward's, detached
+    ops: dict[str, str] = field(default_factory=dict)  # each tensor with a gradient: the op that made it
+    edges: list = field(default_factory=list)  # manual_trace.Edge, recorded only when asked (graph=True)
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
@@ -185,8 +187,11 @@ def _named_parents(tensors: dict[str, torch.Tensor]) -> dict[str, list[str]]:
     return parents
 
 
-def truth_of(forward: Callable, given: Any) -> tuple[dict[str, Any], dict[str, Any], str, dict, dict]:
-    """(leaves, forward's values, the loss's name, the true gradients by name, the named parents)."""
+def truth_of(forward: Callable, given: Any, graph: bool = False) -> tuple[dict[str, Any], dict[str, Any], str, dict,
+                                                                          dict, dict, list]:
+    """(leaves, forward's values, the loss's name, the true gradients by name, the named parents,
+    each tensor's op, and with ``graph`` every edge's numbers for the explorer)."""
+    from backpropcli.doctor import manual_trace
     leaves = _leaves(given)
     cache = _user("forward", forward, leaves)
     loss = _loss_of(cache, leaves)
@@ -196,10 +201,11 @@ def truth_of(forward: Callable, given: Any) -> tuple[dict[str, Any], dict[str, A
         if not t.is_leaf:
             t.retain_grad()
     parents = _named_parents(tensors)
-    _user("autograd over forward", cache[loss].backward)
+    _user("autograd over forward", cache[loss].backward, None, graph)
     truth = {k: (t.grad if t.grad is not None else torch.zeros_like(t)).detach().clone()
              for k, t in tensors.items() if k != loss}
-    return leaves, cache, loss, truth, parents
+    edges = manual_trace.edges_of(tensors, parents, truth, loss) if graph else []
+    return leaves, cache, loss, truth, parents, {k: manual_trace.op_of(t) for k, t in tensors.items()}, edges
 
 
 # ---- running the student's backward ------------------------------------------------------------
@@ -382,12 +388,14 @@ def judge(written: list[str], ends: dict, locals_: dict, reads: dict, truth: dic
     return out
 
 
-def check_manual(forward: Callable, backward: Callable, inputs: Any, *, file: str = "") -> ManualResult:
+def check_manual(forward: Callable, backward: Callable, inputs: Any, *, file: str = "",
+                 graph: bool = False) -> ManualResult:
     """Judge a hand-written backward step by step. ``inputs``: the leaves by name (a dict) or a
-    function returning them. The user's code is called as it is: guard it (sandbox.guarded)."""
+    function returning them; ``graph``: also record every edge's numbers (for the explorer page).
+    The user's code is called as it is: guard it (sandbox.guarded)."""
     start = time.perf_counter()
     given = _user("inputs", inputs) if callable(inputs) else inputs
-    leaves, cache, loss, truth, parents = truth_of(forward, given)
+    leaves, cache, loss, truth, parents, ops, edges = truth_of(forward, given, graph)
     end, failure, local = _both_runs(backward, leaves, cache, loss, truth)
     record = end.record if end is not None else local.record
     ends = end.values_written() if end is not None else {}
@@ -398,4 +406,4 @@ def check_manual(forward: Callable, backward: Callable, inputs: Any, *, file: st
     values = {k: v.detach() for k, v in {**leaves, **cache}.items() if isinstance(v, torch.Tensor)}
     return ManualResult(file, ok, wrong[0] if wrong else None, steps, loss, float(cache[loss].detach()),
                         str(cache[loss].dtype).removeprefix("torch."), failure, time.perf_counter() - start,
-                        parents, values)
+                        parents, values, ops, edges)

@@ -57,3 +57,66 @@ def nodes(result: ManualResult) -> list[Node]:
         node.parents = list(result.parents.get(s.name, []))
         out.append(node)
     return out
+
+
+# ---- the true graph as a core.trace.Trace, for the explorer page (--html) ------------------------
+
+
+@dataclass
+class Edge:
+    """parent -> child in forward, as core.trace records an edge: the local gradient by a VJP with
+    ones (elementwise: ∂child/∂parent itself; otherwise each parent element's summed effect), the
+    child's true gradient (upstream) and the share of it sent to the parent (downstream, a VJP)."""
+
+    source: str
+    target: str
+    local: Number
+    upstream: Number
+    downstream: Number
+
+
+def op_of(t: torch.Tensor) -> str:
+    """The autograd node that made t, as a short lowercase name ("mm", "tanh", "add")."""
+    if t.grad_fn is None:
+        return "input"
+    name = type(t.grad_fn).__name__
+    for suffix in ("Backward0", "Backward1", "Backward"):
+        name = name.removesuffix(suffix)
+    return name.lower()
+
+
+def edges_of(tensors: dict[str, torch.Tensor], parents: dict[str, list[str]], truth: dict[str, torch.Tensor],
+             loss: str) -> list[Edge]:
+    """Every parent -> child edge's numbers; the graph must still be there (retain_graph)."""
+    import torch
+
+    out = []
+    for child, sources in parents.items():
+        c = tensors[child]
+        up = truth[child] if child in truth else torch.ones_like(c)
+        for source in sources:
+            p = tensors[source]
+            local, = torch.autograd.grad(c, p, torch.ones_like(c), retain_graph=True, allow_unused=True)
+            down, = torch.autograd.grad(c, p, up, retain_graph=True, allow_unused=True)
+            zero = torch.zeros_like(p)
+            out.append(Edge(source, child, flat(local if local is not None else zero) or 0.0, flat(up) or 0.0,
+                            flat(down if down is not None else zero) or 0.0))
+    return out
+
+
+def trace_of(result: ManualResult):
+    """The true graph (inputs with a gradient, then the intermediates in forward's order) as a
+    core.trace.Trace: each node's value and true gradient, each edge's numbers."""
+    from backpropcli.core.trace import Trace, TraceEdge, TraceNode
+
+    names = [n for n in result.values if n in result.ops]
+    nodes = []
+    for name in names:
+        step = next((s for s in result.steps if s.name == name), None)
+        grad = 1.0 if name == result.loss else flat(step.truth) if step is not None else None
+        op = result.ops[name]
+        expr = "input" if op == "input" else f"{op}({', '.join(result.parents.get(name, []))})"
+        nodes.append(TraceNode(name, expr, op, flat(result.values[name]) or 0.0, grad))
+    edges = [TraceEdge(e.source, e.target, e.local, e.upstream, e.downstream,
+                       f"Σ ∂{e.target}/∂{e.source} (a VJP with ones)") for e in result.edges]
+    return Trace(f"{result.file}: forward and the true backward", result.loss, nodes, edges, dtype=result.dtype)

@@ -110,3 +110,20 @@ def manual(result, trace: bool = False) -> Group:
     parts.append(verdict(result))
     return Group(*parts)
 
+
+
+def student_notes(result) -> dict:
+    """The explorer's Student entries: each judged step's gradient (end to end) and what is wrong with it."""
+    from backpropcli.doctor.manual_trace import flat
+    from backpropcli.present import explorer
+    from backpropcli.present import findings as words
+
+    notes = {}
+    for s in result.steps:
+        mine = s.student if s.student is not None else s.local
+        if s.truth is None or mine is None:
+            continue
+        why = "; ".join(words.message(f) for f in s.findings) or (
+            f"inherits {s.inherits_from}'s error" if s.inherits_from else "")
+        notes[s.name] = explorer.Student(grad=flat(mine), wrong=s.status == "wrong", note=why)
+    return notes
