@@ -72,7 +72,7 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize("name", ("regress", "grad", "hessian", "check"))
+@pytest.mark.parametrize("name", ("regress", "grad", "hessian", "check", "manual"))
 def test_every_example_in_help_runs(runner, workdir, name):
     text = _help(runner, name)
     examples = _examples(text)

@@ -99,7 +99,6 @@ MISTAKES = [  # file, the wrong step, its one finding, the steps that inherit it
 
 @pytest.mark.parametrize(("name", "step", "code", "after"), MISTAKES)
 def test_each_classic_mistake_gives_exactly_its_finding_on_its_step(name, step, code, after):
-    pytest.importorskip("backpropcli.doctor.classify")
     result = judged(name)
     assert not result.ok and result.first_wrong == step
     wrong = result.step(step)
@@ -117,7 +116,6 @@ def test_each_classic_mistake_gives_exactly_its_finding_on_its_step(name, step, 
 
 
 def test_the_findings_carry_what_they_name():
-    pytest.importorskip("backpropcli.doctor.classify")
     scaled = judged("scaled.py").step("r").findings[0]
     assert scaled.extra["factor"] == pytest.approx(32)  # the mean over 8 × 4 elements
     mask = judged("relu_mask.py").step("h").findings[0]
@@ -127,7 +125,6 @@ def test_the_findings_carry_what_they_name():
 
 
 def test_the_buggy_mlp_names_its_three_mistakes():
-    pytest.importorskip("backpropcli.doctor.classify")
     result = judged("mlp_manual_buggy.py", EXAMPLES)
     codes = {s.name: [f.code for f in s.findings] for s in result.steps if s.findings}
     assert codes == {"logprobs": ["scaled-by"], "W2": ["wrong-shape"], "b2": ["missing-broadcast-sum"]}
@@ -159,7 +156,6 @@ def test_json_is_one_object_in_the_issues_shape(runner, tmp_path):
 
 
 def test_a_wrong_step_exits_1_and_names_the_root_cause(runner):
-    pytest.importorskip("backpropcli.doctor.classify")
     result = runner.invoke(app, ["manual", str(HERE / "scaled.py")])
     assert result.exit_code == 1
     assert "scaled-by" in result.stdout and "fix:" in result.stdout
