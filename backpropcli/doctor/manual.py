@@ -57,6 +57,7 @@ class Step:
     truth: torch.Tensor | None = field(default=None, repr=False)
     student: torch.Tensor | None = field(default=None, repr=False)  # end to end
     local: torch.Tensor | None = field(default=None, repr=False)
+    wrong_elements: torch.Tensor | None = field(default=None, repr=False)  # alone, of the truth's shape
 
 
 @dataclass
@@ -321,9 +322,19 @@ def _findings(step: Step, truth: dict, values: dict, locals_: dict, leaves: Mapp
                      cotangents=tuple(truth[n] for n in step.reads if n in truth),
                      outputs=tuple(values[n].detach() for n in step.reads if n in values),
                      others=others, known=None if bool(known.all()) else known)
-    if not found:  # wrong by the verdict's own rule (a shape, a non-finite element): never left unnamed
-        found = [Finding("wrong-gradient", step.name, extra={"max_abs_error": step.local_error, "worst_index": None})]
-    return by_hand(step.name, found)
+    found = by_hand(step.name, found)
+    if not any(f.severity == "error" for f in found):  # wrong by the verdict's rule: never left unnamed
+        found.append(Finding("wrong-gradient", step.name,
+                             extra={"max_abs_error": step.local_error, "worst_index": None}))
+    return found
+
+
+def _wrong_elements(step: Step, truth: dict) -> torch.Tensor | None:
+    """Where a step's gradient alone is out of tolerance (nan counts); None for another shape."""
+    t, mine = step.truth, step.local
+    if t is None or mine is None or tuple(mine.shape) != tuple(t.shape):
+        return None
+    return ~((mine.to(t.dtype) - t).abs() <= tolerance(t, _upstream(step.reads, truth))) & torch.isfinite(t)
 
 
 def _upstream(reads: list[str], truth: dict) -> float:
@@ -377,6 +388,7 @@ def judge(written: list[str], ends: dict, locals_: dict, reads: dict, truth: dic
     for step in steps.values():
         if step.truth is not None and not step.local_ok:
             step.findings = _findings(step, truth, values, locals_, leaves)
+            step.wrong_elements = _wrong_elements(step, truth)
     for step in steps.values():
         if step.local_ok and step.status == "wrong":
             step.inherits_from = _root(step, steps, written)
