@@ -135,6 +135,15 @@ def test_the_buggy_mlp_names_its_three_mistakes():
     assert result.step("h").inherits_from == "logprobs"
 
 
+def test_a_run_broken_end_to_end_by_a_wrong_shape_is_still_judged_step_by_step():
+    """h's gradient transposed breaks W's matmul end to end; alone every other step is right."""
+    result = judged("shape_breaks.py")
+    assert "mat1 and mat2" in result.end_to_end_failure and "shape_breaks.py:8" in result.end_to_end_failure
+    assert statuses(result) == {"r": "exact", "h": "wrong", "W": "wrong", "b": "wrong"}
+    assert [f.code for f in result.step("h").findings] == ["wrong-shape"]
+    assert result.step("W").inherits_from == "h" and result.step("W").local_ok
+
+
 # ---- the command ----------------------------------------------------------------------------------
 
 
@@ -222,3 +231,4 @@ def test_the_explorer_trace_is_the_true_graph():
     assert [n.name for n in trace.nodes] == ["W", "b", "h", "r", "loss"]
     assert {(e.source, e.target) for e in trace.edges} == {("W", "h"), ("b", "h"), ("h", "r"), ("r", "loss")}
     assert trace.consistent(1e-12)  # each node's gradient is the sum of what its edges send back
+

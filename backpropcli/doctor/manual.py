@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from backpropcli.doctor import sandbox
-from backpropcli.doctor.grads import BadGradient, Grads, NotWritten, Record
+from backpropcli.doctor.grads import BadGradient, Grads, NotWritten
 from backpropcli.doctor.results import Finding
 from backpropcli.errors import InputError
 
@@ -217,32 +217,30 @@ def _detached(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.detach().clone() if isinstance(v, torch.Tensor) else v for k, v in values.items()}
 
 
-def _run(backward: Callable, leaves, cache, loss: str, truth=None, accumulations=None) -> Grads:
-    seed = torch.ones_like(cache[loss].detach())
-    grads = Grads(loss, seed, truth, accumulations)
-    _user("backward" if truth is None else "backward (judged step by step)", backward,
-          _detached(leaves), _detached(cache), grads)
+def _run(backward: Callable, leaves, cache, grads: Grads, alone: bool) -> Grads:
+    _user("backward (judged step by step)" if alone else "backward", backward, _detached(leaves), _detached(cache),
+          grads)
     return grads
 
 
-def _both_runs(backward: Callable, leaves, cache, loss, truth) -> tuple[Grads | None, str | None, Grads]:
-    """(end to end, why it failed, local). End to end may raise on the student's own wrong
-    gradients (a wrong shape read downstream) where the local run does not: then the local run
-    alone is the judge, and the failure is reported."""
-    failure, end = None, None
+def _both_runs(backward: Callable, leaves, cache, loss, truth) -> tuple[Grads, str | None, Grads]:
+    """(end to end, why it failed, alone). End to end may raise on the student's own wrong
+    gradients (a wrong shape read downstream) where the run alone does not: then what it wrote
+    before it raised is kept, the run alone is the judge, and the failure is reported."""
+    seed = torch.ones_like(cache[loss].detach())
+    end, failure = Grads(loss, seed), None
     try:
-        end = _run(backward, leaves, cache, loss)
-        record = end.record
+        _run(backward, leaves, cache, end, alone=False)
     except InputError as e:
-        failure, record = str(e), Record()
+        failure = str(e)
     try:
-        local = _run(backward, leaves, cache, loss, truth, record.accumulations())
+        local = _run(backward, leaves, cache, Grads(loss, seed, truth, end.record.accumulations()), alone=True)
     except InputError:
         if failure is not None:  # it raises either way: the user's own error, as their own run shows it
             raise InputError(failure) from None
         raise
-    if end is None:  # learn the accumulations from the local run's own events, and run it again
-        local = _run(backward, leaves, cache, loss, truth, local.record.accumulations())
+    if failure is not None:  # learn the accumulations from the run alone, all of it, and run it again
+        local = _run(backward, leaves, cache, Grads(loss, seed, truth, local.record.accumulations()), alone=True)
     return end, failure, local
 
 
@@ -368,8 +366,9 @@ def _root(step: Step, steps: dict[str, Step], order: list[str]) -> str | None:
 
 
 def judge(written: list[str], ends: dict, locals_: dict, reads: dict, truth: dict, values: dict,
-          leaves: Mapping[str, Any]) -> list[Step]:
-    """One Step per gradient written (in the order written), then the missing ones."""
+          leaves: Mapping[str, Any], stopped: bool = False) -> list[Step]:
+    """One Step per gradient written (in the order written), then the missing ones. ``stopped``:
+    the end-to-end run raised part way (on the student's own wrong gradients)."""
     steps: dict[str, Step] = {}
     for name in written:
         mine = locals_.get(name)
@@ -381,6 +380,8 @@ def judge(written: list[str], ends: dict, locals_: dict, reads: dict, truth: dic
         local_status, local_err = verdict(mine, t, up)
         end = ends.get(name)
         status, err = verdict(end, t, up) if end is not None else (local_status, local_err)
+        if end is None and stopped:  # the end-to-end run raised before this step: it never got a value
+            status, err = "wrong", None
         steps[name] = Step(name, tuple(t.shape), status, local_status in ("exact", "close"), err, local_err,
                            leaf=name in leaves, reads=reads.get(name, []),
                            written_shape=None if mine is None else tuple(mine.shape), truth=t, student=end,
@@ -409,10 +410,9 @@ def check_manual(forward: Callable, backward: Callable, inputs: Any, *, file: st
     given = _user("inputs", inputs) if callable(inputs) else inputs
     leaves, cache, loss, truth, parents, ops, edges = truth_of(forward, given, graph)
     end, failure, local = _both_runs(backward, leaves, cache, loss, truth)
-    record = end.record if end is not None else local.record
-    ends = end.values_written() if end is not None else {}
-    steps = judge(local.record.written(), ends, local.values_written(), record.reads_of(), truth,
-                  {**leaves, **cache}, leaves)
+    record = end.record if failure is None else local.record
+    steps = judge(local.record.written(), end.values_written(), local.values_written(), record.reads_of(), truth,
+                  {**leaves, **cache}, leaves, failure is not None)
     wrong = [s.name for s in steps if not s.local_ok and s.status != "missing"]
     ok = not wrong and not any(s.status == "missing" and s.leaf for s in steps)
     values = {k: v.detach() for k, v in {**leaves, **cache}.items() if isinstance(v, torch.Tensor)}
