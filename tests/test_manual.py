@@ -232,3 +232,11 @@ def test_the_explorer_trace_is_the_true_graph():
     assert {(e.source, e.target) for e in trace.edges} == {("W", "h"), ("b", "h"), ("h", "r"), ("r", "loss")}
     assert trace.consistent(1e-12)  # each node's gradient is the sum of what its edges send back
 
+
+
+def test_plot_writes_the_errors_and_the_root_causes_heatmaps(runner, tmp_path):
+    result = runner.invoke(app, ["manual", str(HERE / "scaled.py"), "--plot", "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 1
+    plots = json.loads(result.stdout)["plots"]
+    assert [Path(p).name for p in plots] == ["manual-scaled-errors.png", "manual-scaled-r.png"]
+    assert all(Path(p).stat().st_size > 10_000 for p in plots)

@@ -36,10 +36,15 @@ class ManualRun:
 
 
 def figures(result: ManualResult, folder: Path, name: str) -> list[Path]:
-    """Each step's error on a log axis (alone and end to end)."""
+    """Each step's error on a log axis (alone and end to end); the root cause's heatmaps."""
     from backpropcli.present.figures import manual as pictures
 
-    return [pictures.step_errors(result, folder / f"manual-{name}-errors.png")]
+    files = [pictures.step_errors(result, folder / f"manual-{name}-errors.png")]
+    if result.first_wrong is not None:
+        root = pictures.root_cause(result, folder / f"manual-{name}-{result.first_wrong}.png")
+        if root is not None:
+            files.append(root)
+    return files
 
 
 def manual(request: ManualRequest) -> ManualRun:

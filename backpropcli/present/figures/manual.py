@@ -49,3 +49,18 @@ def step_errors(result, path: Path) -> Path:
     ax.legend(loc="best", fontsize=7)
     fig.tight_layout()
     return save(fig, path)
+
+
+def root_cause(result, path: Path) -> Path | None:
+    """The root cause's truth | yours | difference (its gradient judged alone), wrong elements
+    outlined; None when its gradient has another shape than the truth (nothing to put side by side)."""
+    from backpropcli.present.figures.heatmaps import heatmaps
+
+    step = result.step(result.first_wrong)
+    if step.wrong_elements is None:
+        return None
+    codes = ", ".join(f.code for f in step.findings)
+    title = f"the root cause: ∂{result.loss}/∂{step.name} ({codes})"
+    return heatmaps(step.truth, step.local, step.wrong_elements, path, title=title,
+                    labels=("truth (autograd)", "yours, alone"),
+                    subtitle="yours computed from the true upstream gradients; outlined: the elements out of tolerance")
