@@ -240,3 +240,11 @@ def test_plot_writes_the_errors_and_the_root_causes_heatmaps(runner, tmp_path):
     plots = json.loads(result.stdout)["plots"]
     assert [Path(p).name for p in plots] == ["manual-scaled-errors.png", "manual-scaled-r.png"]
     assert all(Path(p).stat().st_size > 10_000 for p in plots)
+
+
+def test_the_page_marks_only_the_steps_wrong_on_their_own(runner, tmp_path):
+    page = tmp_path / "buggy.html"
+    result = runner.invoke(app, ["manual", str(EXAMPLES / "mlp_manual_buggy.py"), "--html", str(page)])
+    assert result.exit_code == 1
+    marked = page.read_text().count('class="jump wrong"')
+    assert marked == 3  # logprobs, W2, b2: not the 18 steps that only inherit

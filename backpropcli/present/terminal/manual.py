@@ -123,7 +123,10 @@ def student_notes(result) -> dict:
         mine = s.student if s.student is not None else s.local
         if s.truth is None or mine is None:
             continue
+        # marked wrong: the steps wrong on their own (the page links each); one that only inherits an
+        # error shows its wrong number with a note, unmarked, so the marks lead to what to fix
         why = "; ".join(words.message(f) for f in s.findings) or (
-            f"inherits {s.inherits_from}'s error" if s.inherits_from else "")
-        notes[s.name] = explorer.Student(grad=flat(mine), wrong=s.status == "wrong", note=why)
+            f"right on the true upstream gradients; end to end it inherits {s.inherits_from}'s error"
+            if s.inherits_from else "")
+        notes[s.name] = explorer.Student(grad=flat(mine), wrong=not s.local_ok, note=why)
     return notes
