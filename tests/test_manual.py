@@ -248,3 +248,14 @@ def test_the_page_marks_only_the_steps_wrong_on_their_own(runner, tmp_path):
     assert result.exit_code == 1
     marked = page.read_text().count('class="jump wrong"')
     assert marked == 3  # logprobs, W2, b2: not the 18 steps that only inherit
+
+
+def test_json_findings_carry_the_words_and_the_numbers(runner):
+    result = runner.invoke(app, ["manual", str(HERE / "scaled.py"), "--json"])
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    assert payload["ok"] is False and payload["first_wrong"] == "r"
+    (finding,) = payload["steps"][0]["findings"]
+    assert finding["code"] == "scaled-by" and finding["severity"] == "error" and finding["input"] == "r"
+    assert finding["factor"] == pytest.approx(32) and "32" in finding["message"] and finding["fix"]
+    assert [s["inherits_from"] for s in payload["steps"]] == [None, "r", "r", "r"]
