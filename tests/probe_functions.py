@@ -136,3 +136,48 @@ class Sigmoid(torch.autograd.Function):
 
 def unary(fn, x=None, forward=torch.sigmoid):
     return subject(fn, [("x", tensor(3, 4, seed=5) if x is None else x, True)], forward=forward)
+
+
+# ---- Function shapes: a 0-d loss with an int output, an in-place op with mark_dirty --------------
+
+class MSELoss(torch.autograd.Function):
+    """A 0-d mean squared error and the index of the largest residual (an int output)."""
+
+    @staticmethod
+    def forward(x, t):
+        return ((x - t) ** 2).mean(), (x - t).abs().argmax()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+        ctx.mark_non_differentiable(output[1])
+
+    @staticmethod
+    def backward(ctx, g, _):
+        x, t = ctx.saved_tensors
+        return g * 2 * (x - t) / x.numel(), None
+
+
+def mse():
+    subj = subject(MSELoss, [("x", tensor(6, seed=1), True), ("t", tensor(6, seed=2), False)],
+                   forward=lambda x, t: (((x - t) ** 2).mean(), (x - t).abs().argmax()))
+    return subj, lambda x, t: (((x - t) ** 2).sum() / x.numel(), (x - t).abs().argmax())
+
+
+class AddInPlace(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        x.add_(y)
+        ctx.mark_dirty(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g
+
+
+def add_in_place():
+    subj = subject(AddInPlace, [("x", tensor(3, seed=1), True), ("y", tensor(3, seed=2), True)],
+                   kind="function-ctx")
+    subj.dirty = True
+    return subj, lambda x, y: x + y

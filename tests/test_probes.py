@@ -28,9 +28,11 @@ from backpropcli.doctor.probes import (
 from tests.probe_functions import (
     Linear,
     Sigmoid,
+    add_in_place,
     context,
     linear,
     linear_reference,
+    mse,
     sigmoid_reference,
     subject,
     tensor,
@@ -536,7 +538,7 @@ def _old_style():
 
 CORRECT = {"linear": lambda: (linear(), linear_reference), "old-style": _old_style, "callable": _callable_subject,
            "gather": lambda: (gather(Gather), lambda x, idx, s: torch.index_select(x, 0, idx) * s),
-           "sigmoid": lambda: (unary(Sigmoid), sigmoid_reference)}
+           "sigmoid": lambda: (unary(Sigmoid), sigmoid_reference), "0-d loss": mse, "mark_dirty": add_in_place}
 
 
 @pytest.mark.parametrize("which", CORRECT)
