@@ -20,7 +20,7 @@ from backpropcli.doctor.results import Finding
 from backpropcli.doctor.subject import as_tuple
 
 NAME = "low-precision"
-K = 3  # FlashAttention's tests allow 2–3×
+K = 3  # FlashAttention's tests allow 2–3×; an integer, so it reads "3×" with no float formatting
 
 
 def _error(got: torch.Tensor | None, truth: torch.Tensor) -> float:
