@@ -47,10 +47,9 @@ def _surrogate(ctx, name, outputs, cots, custom, truth) -> Finding | None:
         return None
     straight = [v for o, v in zip(outputs, cots) if v is not None and tuple(v.shape) == tuple(c.shape)]
     if any(agree(c, v) for v in straight):
-        return Finding("surrogate-gradient", input=name, extra={
-            "name": "straight-through estimator",
-            "name_text": " (a straight-through estimator: grad_output passes unchanged)"})
-    return Finding("surrogate-gradient", input=name, extra={"name": None, "name_text": ""})
+        return Finding("surrogate-gradient", input=name,
+                       extra={"surrogate": "a straight-through estimator: grad_output passes unchanged"})
+    return Finding("surrogate-gradient", input=name)
 
 
 def run(ctx: ProbeContext) -> ProbeResult:
