@@ -14,7 +14,18 @@ from __future__ import annotations
 import torch
 
 from backpropcli.doctor.probes import ProbeContext, ProbeResult
-from backpropcli.doctor.probes.common import agree, call, cotangents, fresh, one_line, random_like, row, seeded, vjp
+from backpropcli.doctor.probes.common import (
+    agree,
+    call,
+    cotangents,
+    device,
+    fresh,
+    one_line,
+    random_like,
+    row,
+    seeded,
+    vjp,
+)
 from backpropcli.doctor.results import Finding
 
 NAME = "surrogate"
@@ -32,7 +43,7 @@ def _constant_in(ctx: ProbeContext, name: str, outputs: tuple) -> bool:
         values[name] = x + sign * step
         ctx.cost.forward_calls += 1
         with seeded(), torch.no_grad():
-            moved = ctx.subject.call(ctx.subject.leaves(values=values))
+            moved = ctx.subject.call(ctx.subject.leaves(values=values), device=device(ctx))
         for o, m in zip(outputs, moved):
             if isinstance(o, torch.Tensor) and o.numel() and (o.detach() == m).float().mean() < MOSTLY:
                 return False
