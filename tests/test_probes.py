@@ -551,3 +551,13 @@ def test_every_probe_passes_correct_functions_without_an_error(which):
     assert all(r.ok is not False for r in rows), [r for r in rows if r.ok is False]
     assert len({(f.code, f.input) for f in findings}) == len(findings)  # said once
     assert ctx.cost.forward_calls <= 25 and ctx.cost.backward_calls <= 25
+
+
+def test_hessian_by_differences_without_a_differentiable_truth():
+    good = context(unary(Sigmoid), sigmoid_reference)
+    good.truth.differentiable_forward = None
+    result = func_hessian.run(good)
+    assert result.capability.ok is True and "differences" in result.capability.compared_with
+    bad = context(unary(SigmoidSavedIntermediate), sigmoid_reference)
+    bad.truth.differentiable_forward = None
+    assert func_hessian.run(bad).capability.ok is False

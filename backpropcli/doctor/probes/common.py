@@ -166,6 +166,8 @@ def limitation(ctx: ProbeContext, e: BaseException, vmapped: str = "") -> tuple[
                                                                "generate_vmap_rule is not set"})
     if "jvp" in text and ("implement" in text or "forward mode" in text or "forward-mode" in text):
         return "no jvp staticmethod", Finding("no-jvp", extra={"why": "no jvp staticmethod"})
+    if "forward AD" in text and "not support" in text:  # an op without a forward-mode formula
+        return "an op has no forward-mode formula", Finding("no-jvp", extra={"why": one_line(e)})
     if vmapped and text.lstrip().startswith("vmap"):
         # an op vmap cannot batch (in-place on a fresh tensor, .item(), data-dependent flow)
         code = "no-batched-grad" if vmapped == "backward" else "no-vmap-rule"
