@@ -108,6 +108,8 @@ def vjp(ctx: ProbeContext, leaves: Mapping[str, torch.Tensor], outputs: tuple, c
     """Jᵀv through the recorded graph (the custom backward); None gradients become zeros."""
     pairs = [(o, c) for o, c in zip(outputs, cots) if c is not None]
     names = list(leaves)
+    if not pairs:  # no differentiable output: nothing flows back
+        return {n: torch.zeros_like(leaves[n]) for n in names}
     ctx.cost.backward_calls += 1
     grads = torch.autograd.grad([o for o, _ in pairs], [leaves[n] for n in names], [c for _, c in pairs],
                                 retain_graph=retain or create, create_graph=create, allow_unused=True)
