@@ -181,3 +181,32 @@ def add_in_place():
                    kind="function-ctx")
     subj.dirty = True
     return subj, lambda x, y: x + y
+
+
+# ---- torch.library custom ops (defined once: a second definition of the name would clash) ------
+
+@torch.library.custom_op("backprop_probes::scale", mutates_args=())
+def scale_op(x: torch.Tensor, a: float) -> torch.Tensor:
+    return x * a
+
+
+@scale_op.register_fake
+def _scale_fake(x, a):
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("backprop_probes::scale_no_fake", mutates_args=())
+def scale_no_fake(x: torch.Tensor, a: float) -> torch.Tensor:
+    return x * a
+
+
+def _scale_setup(ctx, inputs, output):
+    ctx.a = inputs[1]
+
+
+def _scale_backward(ctx, g):
+    return g * ctx.a, None
+
+
+for _op in (scale_op, scale_no_fake):
+    _op.register_autograd(_scale_backward, setup_context=_scale_setup)

@@ -33,6 +33,8 @@ from tests.probe_functions import (
     linear,
     linear_reference,
     mse,
+    scale_no_fake,
+    scale_op,
     sigmoid_reference,
     subject,
     tensor,
@@ -473,33 +475,6 @@ def test_compile_runs_only_when_asked_and_compares_with_eager():
     assert codes(bad) == ["compiled-gradient-differs"] and inputs_of(bad) == ["x"]
     fails = compile.run(context(unary(Sigmoid), sigmoid_reference, compile=True, compile_backend="no-such"))
     assert fails.capability.ok is None and codes(fails) == ["compile-fails"]
-
-
-@torch.library.custom_op("backprop_probes::scale", mutates_args=())
-def scale_op(x: torch.Tensor, a: float) -> torch.Tensor:
-    return x * a
-
-
-@scale_op.register_fake
-def _scale_fake(x, a):
-    return torch.empty_like(x)
-
-
-@torch.library.custom_op("backprop_probes::scale_no_fake", mutates_args=())
-def scale_no_fake(x: torch.Tensor, a: float) -> torch.Tensor:
-    return x * a
-
-
-def _scale_setup(ctx, inputs, output):
-    ctx.a = inputs[1]
-
-
-def _scale_backward(ctx, g):
-    return g * ctx.a, None
-
-
-for _op in (scale_op, scale_no_fake):
-    _op.register_autograd(_scale_backward, setup_context=_scale_setup)
 
 
 def test_opcheck_lists_its_tests_and_names_a_failure():
