@@ -536,3 +536,15 @@ def test_hessian_by_differences_without_a_differentiable_truth():
     bad = context(unary(SigmoidSavedIntermediate), sigmoid_reference)
     bad.truth.differentiable_forward = None
     assert func_hessian.run(bad).capability.ok is False
+
+
+def test_probes_leave_the_callers_random_state_and_inputs_alone():
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    subj = unary(Dropout)
+    before = subj.inputs[0].value.clone()
+    for probe in (deterministic, non_contiguous, saved_tensors, grad_output):
+        probe.run(context(subj, dropout_reference))
+    assert torch.equal(torch.rand(3), expected)
+    assert torch.equal(subj.inputs[0].value, before)
