@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from backpropcli.doctor.classify import unravel
+
 if TYPE_CHECKING:
     import torch
 
@@ -35,17 +37,16 @@ class Node:
 
 
 def _worst(step: Step) -> Node:
-    import torch
 
     assert step.truth is not None
     t = step.truth
     mine = step.student if step.student is not None else step.local
     if mine is None or tuple(mine.shape) != tuple(t.shape):
-        index = tuple(int(i) for i in torch.unravel_index(t.abs().reshape(-1).argmax(), t.shape)) if t.numel() else ()
+        index = unravel(int(t.abs().reshape(-1).argmax()), tuple(t.shape)) if t.numel() else ()
         return Node(step.name, [], index, float(t[index]) if t.numel() else None, None,
                     None if mine is None else tuple(mine.shape), step.status == "wrong")
     diff = (mine.to(t.dtype) - t).abs().nan_to_num(float("inf"))
-    index = tuple(int(i) for i in torch.unravel_index(diff.reshape(-1).argmax(), t.shape))
+    index = unravel(int(diff.reshape(-1).argmax()), tuple(t.shape))
     return Node(step.name, [], index, float(t[index]), float(mine[index]), tuple(mine.shape), step.status == "wrong")
 
 
