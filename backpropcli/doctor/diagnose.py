@@ -62,8 +62,8 @@ def diagnose(subject: Subject, *, reference: Callable | None = None, dtype: str 
                                         "max_memory": max_memory, "elementwise": is_elementwise,
                                         "reference": reference})
         clock.lap("probes")
-    findings = differs + _dtype_changed(run, outputs, first.custom, dtype) + _explained(first, probe_findings) \
-        + probe_findings
+    findings = _once(differs + _dtype_changed(run, outputs, first.custom, dtype) + _explained(first, probe_findings)
+                     + probe_findings)
     checked = any(r.ok is not None for r in first.reports)
     if not checked:
         findings.append(Finding("nothing-checked", extra={"why": "no differentiable input had a finite truth"}))
@@ -210,6 +210,18 @@ def _relative_distance(custom, truth) -> float | None:
 
 GRAD_OUTPUT = ("ignores-grad-output", "grad-output-misused")
 UNSPECIFIC = ("wrong-gradient", "wrong-at-points")  # what a gradient ignoring grad_output looks like for one v
+
+
+def _once(findings: list[Finding]) -> list[Finding]:
+    """Each (code, input, output) once: the first comparison and a probe may name the same bug."""
+    seen: set[tuple] = set()
+    out = []
+    for f in findings:
+        key = (f.code, f.input, f.output)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
 
 
 def _explained(first: _First, probe_findings: list[Finding]) -> list[Finding]:
