@@ -17,7 +17,7 @@ import torch
 
 GALLERY = Path(__file__).parent / "gallery"
 # the warnings that say a capability is missing; the probes find them from what torch does
-CAPABILITY_WARNINGS = {"no-setup-context", "no-jvp", "no-vmap-rule", "not-twice-differentiable"}
+CAPABILITY_WARNINGS = {"no-setup-context", "no-jvp", "no-vmap-rule", "no-batched-grad", "not-twice-differentiable"}
 
 
 @cache
