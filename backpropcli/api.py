@@ -1,0 +1,472 @@
+"""The public Python API: the commands as functions, for tests and notebooks.
+
+Each function runs the same engine as its command and returns a small result: ``.ok``,
+``.findings``, ``.to_dict()`` (the command's ``--json``, without the keys that name files or
+time a run) and a rich display in a notebook (``_repr_html_``: tables; pictures as PNG).
+Nothing is printed. Import them from the package::
+
+    import backpropcli
+    backpropcli.grad("sinc", x=2.0).ok
+    backpropcli.assert_gradients(MyLinear, make_inputs)   # raises GradientCheckError when wrong
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Check", "Derivatives", "Finding", "Picture", "Regression", "Trace", "assert_gradients",
+           "check_function", "grad", "hessian", "regress"]
+
+# keys of a command's --json that to_dict() leaves out: the files a run wrote, and how long it took
+# (neither is a result: the same inputs give the same to_dict())
+FILE_KEYS = ("files", "plots")
+TIMING_KEYS = ("timings",)
+
+
+def _comparable(payload: dict) -> dict:
+    """A command's --json as plain JSON values (nan as "nan"), without files and timings."""
+    from backpropcli.present.jsonfmt import plain
+
+    out = {k: v for k, v in payload.items() if k not in FILE_KEYS + TIMING_KEYS}
+    cost = out.get("cost")
+    if isinstance(cost, dict):
+        out["cost"] = {k: v for k, v in cost.items() if k != "seconds"}
+    return plain(out)
+
+
+# ---- the pieces a result is made of --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a check found, worded: its stable ``code`` (like a linter's), ``severity``
+    ("error": a gradient is wrong; "warning"; "info"), the ``input`` and ``output`` it concerns
+    (forward's parameter name; None for the whole Function), what is wrong (``message``), how to
+    fix it (``fix``) and the raw numbers behind the words (``extra``)."""
+
+    code: str
+    severity: str
+    message: str
+    fix: str = ""
+    input: str | None = None
+    output: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    WORDED = ("code", "severity", "message", "fix", "input", "output")
+
+    @classmethod
+    def of(cls, worded: dict) -> Finding:
+        """From a finding of a command's --json."""
+        return cls(worded["code"], worded.get("severity", "error"), worded.get("message", ""),
+                   worded.get("fix", ""), worded.get("input"), worded.get("output"),
+                   {k: v for k, v in worded.items() if k not in cls.WORDED})
+
+    def __str__(self) -> str:
+        about = f" ({self.input})" if self.input else ""
+        return f"{self.code}{about}: {self.message}" + (f"; fix: {self.fix}" if self.fix else "")
+
+
+class Picture:
+    """A figure as PNG bytes: shown inline in a notebook (``_repr_png_``), or saved."""
+
+    def __init__(self, png: bytes, title: str):
+        self.png, self.title = png, title
+
+    def _repr_png_(self) -> bytes:
+        return self.png
+
+    def save(self, path: str | Path) -> Path:
+        """Write the PNG to ``path`` (atomically) and return the path."""
+        from backpropcli.io.files import write_atomic
+
+        def write(tmp: Path) -> None:
+            tmp.write_bytes(self.png)
+
+        return write_atomic(path, write)
+
+    def __repr__(self) -> str:
+        return f"<Picture {self.title!r}: {len(self.png)} bytes of PNG>"
+
+
+def _drawn(draw: Callable[[Path], Path], title: str) -> Picture:
+    """A figure drawn into a scratch folder and read back: nothing is left in the caller's folders."""
+    with tempfile.TemporaryDirectory(prefix="backprop-") as folder:
+        return Picture(draw(Path(folder) / "figure.png").read_bytes(), title)
+
+
+class Trace:
+    """The chain rule node by node on the graph PyTorch runs (``--trace``): each node's value and
+    gradient, each edge's local, upstream and downstream gradient. Shown as two tables in a
+    notebook; ``picture()`` draws the graph."""
+
+    def __init__(self, traced: Any, symbol: str = "f"):
+        self.traced, self.symbol = traced, symbol
+
+    @property
+    def nodes(self) -> list[dict]:
+        from backpropcli.present import tables
+
+        return list(tables.node_rows(self.traced))
+
+    @property
+    def edges(self) -> list[dict]:
+        from backpropcli.present import tables
+
+        return list(tables.edge_rows(self.traced))
+
+    def to_dict(self) -> dict:
+        """The ``trace`` field of the command's --json."""
+        from backpropcli.present import payloads
+        from backpropcli.present.jsonfmt import plain
+
+        return plain(payloads.trace(self.traced))
+
+    def picture(self) -> Picture:
+        """The traced graph drawn (the picture ``--graph`` writes): values in black, gradients in red."""
+        from backpropcli.present.figures import graph
+
+        return _drawn(lambda path: graph.graph_picture(self.traced, path, self.symbol), self.traced.caption)
+
+    def _repr_html_(self) -> str:
+        from backpropcli.present import html
+
+        return html.trace(self.traced, self.symbol)
+
+    def __repr__(self) -> str:
+        return f"<Trace {self.traced.caption!r}: {len(self.traced.nodes)} nodes, {len(self.traced.edges)} edges>"
+
+
+# ---- grad and hessian -------------------------------------------------------------------------------
+
+
+def _points(value: Any) -> Any:
+    """A point, a sequence of points (list, tuple, numpy array, 1-D tensor) or the text "0:1:11"."""
+    if isinstance(value, (str, int, float)) or value is None:
+        return value
+    if hasattr(value, "tolist"):  # an array or a tensor
+        value = value.tolist()
+    return [float(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def _given(values: dict[str, Any], params: Sequence[str]) -> dict[str, Any]:
+    """Keyword arguments as the config takes them: a parameter is a float, a variable points."""
+    return {k: (float(v) if k in params and isinstance(v, int) and not isinstance(v, bool) else _points(v))
+            for k, v in values.items()}
+
+
+class Derivatives:
+    """The result of `grad` or `hessian`: every point checked four ways (analytic, the custom
+    Function's backward, autograd through the graph, finite differences).
+
+    ``ok`` is the command's verdict (exit 0); ``points`` the checked points (inputs, value, each
+    derivative by every method, ok); ``findings`` what could not be judged; ``trace`` the chain
+    rule at the first point when asked for (``trace=True``); ``to_dict()`` is ``--json``."""
+
+    def __init__(self, run: Any):
+        self.run = run
+
+    @property
+    def check(self) -> Any:
+        return self.run.check
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.run.check.ok)
+
+    @property
+    def points(self) -> list:
+        return list(self.run.check.points)
+
+    @property
+    def files(self) -> list[Path]:
+        """The files written (with ``plot=True``), in order."""
+        return list(self.run.files)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [Finding.of(f) for f in self._payload()["findings"]]
+
+    @property
+    def trace(self) -> Trace | None:
+        views = self.run.views
+        return None if views is None or views.trace is None else Trace(views.trace, views.symbol)
+
+    def _payload(self) -> dict:
+        from backpropcli.present import payloads
+
+        return {**payloads.check(self.run.check, self.run.config, self.run.files), **payloads.views(self.run.views)}
+
+    def to_dict(self) -> dict:
+        """``backprop grad ... --json`` (or hessian's), without ``files`` and ``plots``."""
+        return _comparable(self._payload())
+
+    def _repr_html_(self) -> str:
+        from backpropcli.present import html
+
+        worded = [f for f in self._payload()["findings"] if f["code"] != "nothing-checked"]
+        return html.derivatives(self.run.check, worded)
+
+    def __repr__(self) -> str:
+        c = self.run.check
+        return (f"<Derivatives {c.command} {c.function}: {'ok' if c.ok else 'FAILED'}, "
+                f"{len(c.points)} point(s)>")
+
+
+def _derivatives(order: int, function: str | None, values: dict, *, dtype: str | None, trace: bool,
+                 autograd_graph: bool, plot: bool, out: str | Path, max_memory: str | None,
+                 config: str | Path | None) -> Derivatives:
+    from backpropcli.app import derivatives
+    from backpropcli.app.views import Views
+    from backpropcli.config import models as configs
+
+    given = {**_given(values, ("a", "b", "c")), "dtype": dtype}
+    cfg = configs.load_function(function, config, given)
+    request = derivatives.DerivativeRequest(cfg, order, plot, Views(trace=trace, autograd_graph=autograd_graph),
+                                            Path(out), max_memory)
+    return Derivatives(derivatives.derivatives(request))
+
+
+def grad(function: str | None = None, *, dtype: str | None = None, trace: bool = False,
+         autograd_graph: bool = False, plot: bool = False, out: str | Path = "outputs",
+         max_memory: str | None = None, config: str | Path | None = None, **values: Any) -> Derivatives:
+    """Check a gradient, as ``backprop grad`` does: ``function`` is a registered name ("sinc",
+    "quad", "softplus") or an expression ("x*sin(x)"); ``values`` give the points and parameters,
+    e.g. ``grad("quad", x=1, y=1, a=1, b=2, c=3)`` or ``grad("sinc", x=[0, 1, 2])`` (a number, a
+    sequence, or the text "start:stop:count").
+
+    ``trace=True`` keeps the chain rule at the first point (``.trace``); ``autograd_graph=True``
+    PyTorch's backward graph; ``plot=True`` writes the figure into ``out``. Raises
+    ``backpropcli.errors.UsageProblem`` for what the command exits 2 on."""
+    return _derivatives(1, function, values, dtype=dtype, trace=trace, autograd_graph=autograd_graph, plot=plot,
+                        out=out, max_memory=max_memory, config=config)
+
+
+def hessian(function: str | None = None, *, dtype: str | None = None, trace: bool = False,
+            autograd_graph: bool = False, plot: bool = False, out: str | Path = "outputs",
+            max_memory: str | None = None, config: str | Path | None = None, **values: Any) -> Derivatives:
+    """Check second derivatives, as ``backprop hessian`` does (reverse over reverse through the
+    custom backward): the same arguments as `grad`, e.g. ``hessian("softplus", x=0.5)``."""
+    return _derivatives(2, function, values, dtype=dtype, trace=trace, autograd_graph=autograd_graph, plot=plot,
+                        out=out, max_memory=max_memory, config=config)
+
+
+# ---- regress --------------------------------------------------------------------------------------
+
+
+class Regression:
+    """The result of `regress`: the fitted ``W`` and ``b`` against the least-squares optimum, the
+    losses, and the verdict (converged, not converged yet, diverged). ``ok`` is False only when
+    the run diverged (the command's exit 1)."""
+
+    def __init__(self, run: Any):
+        self.run = run
+
+    @property
+    def result(self) -> Any:
+        return self.run.result
+
+    @property
+    def ok(self) -> bool:
+        return not self.run.result.diverged
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.run.result.converged)
+
+    @property
+    def W(self) -> float:  # the report's name for the weight
+        return float(self.run.result.W)
+
+    @property
+    def b(self) -> float:
+        return float(self.run.result.b)
+
+    @property
+    def losses(self) -> list[float]:
+        return list(self.run.result.losses)
+
+    @property
+    def files(self) -> list[Path]:
+        return list(self.run.files)
+
+    @property
+    def findings(self) -> list[Finding]:
+        """One warning when the fit has not converged or diverged; the advice is its fix."""
+        from backpropcli.present.terminal.regression import advice
+
+        r = self.run.result
+        if r.converged:
+            return []
+        return [Finding("diverged" if r.diverged else "not-converged", "error" if r.diverged else "warning",
+                        r.verdict, advice(r) or "")]
+
+    @property
+    def trace(self) -> Trace | None:
+        views = self.run.views
+        return None if views is None or views.trace is None else Trace(views.trace, views.symbol)
+
+    def to_dict(self) -> dict:
+        """``backprop regress ... --json``, without ``files`` and ``plots``."""
+        from backpropcli.present import payloads
+
+        return _comparable({**payloads.regression(self.run.result, self.run.files),
+                            **payloads.views(self.run.views)})
+
+    def picture(self, which: str = "loss") -> Picture:
+        """The report's Figure 2 (``"loss"``: the loss at each step) or Figure 1 (``"line"``: the
+        fitted line through the data)."""
+        from backpropcli.present.figures import regression as figures
+
+        draw = {"loss": figures.loss_curve, "line": figures.regression_line}
+        if which not in draw:
+            raise ValueError(f"picture: which is 'loss' or 'line', not {which!r}")
+        return _drawn(lambda path: draw[which](self.run.result, path), f"regression {which}")
+
+    def _repr_html_(self) -> str:
+        from backpropcli.present import html
+
+        return html.regression(self.run.result)
+
+    def __repr__(self) -> str:
+        r = self.run.result
+        return f"<Regression W={r.W!r} b={r.b!r}: {r.verdict}>"
+
+
+def regress(*, lr: float | None = None, iters: int | None = None, w0: float | None = None,
+            b0: float | None = None, x: Sequence[float] | None = None, y: Sequence[float] | None = None,
+            data: str | Path | None = None, dtype: str | None = None, device: str | None = None,
+            tol: float | None = None, zero_grad: bool | None = None, trace: bool = False,
+            autograd_graph: bool = False, plot: bool = False, out: str | Path = "outputs",
+            max_memory: str | None = None, config: str | Path | None = None) -> Regression:
+    """Fit y = W*x + b by plain gradient descent, as ``backprop regress`` does: every argument
+    left None takes the command's default (the report's data, lr 0.01, 100 steps), e.g.
+    ``regress(lr=0.1, iters=2000).converged``. ``x``/``y`` or a CSV ``data`` file replace the data."""
+    from backpropcli.app import regress as regressions
+    from backpropcli.app.views import Views
+    from backpropcli.config import models as configs
+
+    cfg = configs.load(configs.RegressConfig, config, {
+        "lr": None if lr is None else float(lr), "iters": iters, "w0": None if w0 is None else float(w0),
+        "b0": None if b0 is None else float(b0), "x": _points(x), "y": _points(y),
+        "data": None if data is None else str(data), "dtype": dtype, "device": device,
+        "tol": None if tol is None else float(tol), "zero_grad": zero_grad})
+    request = regressions.RegressRequest(cfg, plot, Views(trace=trace, autograd_graph=autograd_graph), Path(out),
+                                         max_memory)
+    return Regression(regressions.regress(request))
+
+
+# ---- check: a user's Function --------------------------------------------------------------------
+
+
+class Check:
+    """The diagnosis of a Function (`check_function`, ``backprop check``).
+
+    ``ok`` is the verdict (no error finding: every first derivative right); ``findings`` name how a
+    gradient is wrong (code, input, message, fix); ``capabilities`` the rows of the capability table
+    (name, ok: True, False or None for not applicable, what it was compared with); ``inputs`` one
+    row per input (shape, dtype, largest errors, worst element, pattern); ``to_dict()`` is
+    ``check --json`` without timings and files."""
+
+    def __init__(self, diagnosis: Any):
+        self.diagnosis = diagnosis
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.diagnosis.ok)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [Finding.of(f) for f in self._payload()["findings"]]
+
+    @property
+    def errors(self) -> list[Finding]:
+        """The findings of severity error: the gradients that are wrong."""
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def capabilities(self) -> list:
+        return list(self.diagnosis.capabilities)
+
+    @property
+    def inputs(self) -> list:
+        return list(self.diagnosis.inputs)
+
+    def _payload(self) -> dict:
+        from backpropcli.present import payloads
+
+        return {"command": "check", **payloads.diagnosis(self.diagnosis)}
+
+    def to_dict(self) -> dict:
+        """``backprop check ... --json``, without the timings (``cost.seconds``) and files."""
+        return _comparable(self._payload())
+
+    def message(self) -> str:
+        """The short block GradientCheckError carries: per error, its code, input, where and fix."""
+        from backpropcli.present import plain
+
+        payload = _comparable(self._payload())
+        errors = [f for f in payload["findings"] if f.get("severity") == "error"]
+        shown = errors or payload["findings"]
+        what = f"{len(errors)} gradient error{'s' if len(errors) != 1 else ''}" if errors else "check FAILED"
+        block = plain.findings_block(f"{self.diagnosis.target}: {what}", shown, payload.get("inputs", []))
+        others = sorted({f["code"] for f in payload["findings"] if f.get("severity") == "warning"})
+        return block + (f"\n  and warning(s): {', '.join(others)}" if errors and others else "")
+
+    def report(self) -> str:
+        """The capability, findings and inputs tables as plain text (the pytest report section)."""
+        from backpropcli.present import plain
+
+        return plain.report(_comparable(self._payload()))
+
+    def _repr_html_(self) -> str:
+        from backpropcli.present import html
+
+        return html.diagnosis(_comparable(self._payload()))
+
+    def __repr__(self) -> str:
+        d = self.diagnosis
+        codes = ", ".join(d.codes) or "no findings"
+        return f"<Check {d.target}: {'ok' if d.ok else 'FAILED'} ({codes})>"
+
+
+def check_function(fn: Any, inputs: Any = None, *, reference: Callable | None = None, dtype: str | None = None,
+                   device: str | None = None, capabilities: list[str] | None = None, compile: bool = False,
+                   max_memory: str | int | None = None, name: str | None = None) -> Check:
+    """Check a Function's gradients with the engine of ``backprop check``.
+
+    ``fn`` is a ``torch.autograd.Function`` subclass (or a plain callable); ``inputs`` a tuple of
+    positional arguments, a dict of keyword arguments, or a callable returning either (a
+    ``make_inputs``). Floating tensors with ``requires_grad=True`` are the inputs checked; index
+    tensors and Python values are passed as they are. ``reference`` is a plain-torch function
+    with the same signature to compare against (default: autograd through forward's own ops);
+    ``dtype`` ("float32", ...) and ``device`` run the check there; ``capabilities`` limits the
+    rows probed (names as in the capability table); ``compile=True`` adds torch.compile's row."""
+    from backpropcli import functions  # noqa: F401 - warms PyTorch's unary kernels before any large call
+    from backpropcli.doctor.build import subject_of
+    from backpropcli.doctor.diagnose import diagnose
+
+    budget = max_memory
+    if isinstance(max_memory, str):
+        from backpropcli.io.budget import parse_size
+
+        budget = parse_size(max_memory)
+    subject = subject_of(fn, inputs, name=name)
+    return Check(diagnose(subject, reference=reference, dtype=dtype, device=device, capabilities=capabilities,
+                          compile=compile, max_memory=budget))
+
+
+def assert_gradients(fn: Any, inputs: Any = None, **options: Any) -> Check:
+    """`check_function`, for a test: returns the result when no gradient is wrong, else raises
+    ``backpropcli.GradientCheckError`` (an AssertionError) whose message names each wrong gradient:
+    its code, the input, where, and the fix. Takes the same keyword arguments as `check_function`."""
+    __tracebackhide__ = True  # pytest shows the test's line and the message, not this frame
+    from backpropcli.errors import GradientCheckError
+
+    result = check_function(fn, inputs, **options)
+    if not result.ok or result.errors:
+        raise GradientCheckError(result.message(), result)
+    return result
