@@ -108,12 +108,14 @@ class Trace:
 
     @property
     def nodes(self) -> list[dict]:
+        """One dict per node: name, expr, op, value, grad (None for data)."""
         from backpropcli.present import tables
 
         return list(tables.node_rows(self.traced))
 
     @property
     def edges(self) -> list[dict]:
+        """One dict per edge parent → child: from, to, local, upstream, downstream, rule."""
         from backpropcli.present import tables
 
         return list(tables.edge_rows(self.traced))
@@ -171,14 +173,17 @@ class Derivatives:
 
     @property
     def check(self) -> Any:
+        """The core's DerivativeCheck, every field of every point (what the tables show)."""
         return self.run.check
 
     @property
     def ok(self) -> bool:
+        """The command's verdict: True when it exits 0 (every checked point right, gradcheck passed)."""
         return bool(self.run.check.ok)
 
     @property
     def points(self) -> list:
+        """The points, in order: inputs, value, each derivative by every method with its errors, ok."""
         return list(self.run.check.points)
 
     @property
@@ -188,10 +193,12 @@ class Derivatives:
 
     @property
     def findings(self) -> list[Finding]:
+        """What could not be judged (a point where f is not real, undefined, not differentiable...)."""
         return [Finding.of(f) for f in self._payload()["findings"]]
 
     @property
     def trace(self) -> Trace | None:
+        """The chain rule at the first point (`Trace`), when asked for with ``trace=True``; else None."""
         views = self.run.views
         return None if views is None or views.trace is None else Trace(views.trace, views.symbol)
 
@@ -267,30 +274,37 @@ class Regression:
 
     @property
     def result(self) -> Any:
+        """The core's RegressionResult: every number the table and --json show."""
         return self.run.result
 
     @property
     def ok(self) -> bool:
+        """False only when the run diverged (the command's exit 1); not converged yet is ok."""
         return not self.run.result.diverged
 
     @property
     def converged(self) -> bool:
+        """(W, b) within tol of the least-squares optimum."""
         return bool(self.run.result.converged)
 
     @property
     def W(self) -> float:  # the report's name for the weight
+        """The fitted weight."""
         return float(self.run.result.W)
 
     @property
     def b(self) -> float:
+        """The fitted bias."""
         return float(self.run.result.b)
 
     @property
     def losses(self) -> list[float]:
+        """The loss before each update, one per step."""
         return list(self.run.result.losses)
 
     @property
     def files(self) -> list[Path]:
+        """The files written (with ``plot=True``), in order."""
         return list(self.run.files)
 
     @property
@@ -306,6 +320,7 @@ class Regression:
 
     @property
     def trace(self) -> Trace | None:
+        """The chain rule through the loss's graph (`Trace`), when asked for with ``trace=True``; else None."""
         views = self.run.views
         return None if views is None or views.trace is None else Trace(views.trace, views.symbol)
 
@@ -376,10 +391,12 @@ class Check:
 
     @property
     def ok(self) -> bool:
+        """True when no gradient is wrong (no finding of severity error): `backprop check` exits 0."""
         return bool(self.diagnosis.ok)
 
     @property
     def findings(self) -> list[Finding]:
+        """Every finding, worded (`Finding`): errors first as the check orders them, then warnings and notes."""
         return [Finding.of(f) for f in self._payload()["findings"]]
 
     @property
@@ -389,10 +406,12 @@ class Check:
 
     @property
     def capabilities(self) -> list:
+        """The capability table's rows (name, ok: True, False or None, detail, compared_with)."""
         return list(self.diagnosis.capabilities)
 
     @property
     def inputs(self) -> list:
+        """One row per input: name, shape, dtype, differentiable, ok, max abs/rel error, worst index, pattern."""
         return list(self.diagnosis.inputs)
 
     def _payload(self) -> dict:
