@@ -33,7 +33,8 @@ def place(finding: dict, inputs: Sequence[dict]) -> str:
     output it concerns; "" when it is about the whole Function."""
     parts = []
     row = next((i for i in inputs if i.get("name") == finding.get("input")), None)
-    if row is not None and row.get("worst_index") is not None and finding.get("severity") == "error":
+    if row is not None and row.get("worst_index") is not None and row.get("max_abs_error") \
+            and finding.get("severity") == "error":  # the element furthest from the truth, when one is
         parts.append(f"worst element {_index(row['worst_index'])}")
     if finding.get("output"):
         parts.append(f"output {finding['output']}")
