@@ -206,8 +206,8 @@ def _report_part_b(run: ReportRun, config_dir: Path) -> None:
                                 False, budget.limit())
         points = {v: getattr(cfg, v) for v in spec.variables}
         params = {p: getattr(cfg, p) for p in spec.params}
-        part = FunctionPart(spec, cfg, *(checks.derivatives(spec, points, params, order, cfg.dtype)
-                                         for order in checks.Order))
+        gradient, hessian = (checks.derivatives(spec, points, params, order, cfg.dtype) for order in checks.Order)
+        part = FunctionPart(spec, cfg, gradient, hessian)
         run.functions.append(part)
         for result in (part.gradient, part.hessian):
             run.sections[f"{result.command}_{spec.name}"] = payloads.check(result, cfg, [])

@@ -17,7 +17,9 @@ overflow.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from backpropcli.expressions.parse import Bin, Call, Const, Expr, Neg, Num, Var, constant_value, to_text
 from backpropcli.functions.graph import Graph, GraphBuilder
@@ -51,19 +53,22 @@ def lower(tree: Expr, prefix: str = "v") -> tuple[list[Step], str]:
             return t.name
         if t in seen:
             return seen[t]
+        parents: tuple[str, ...]
+        const: float | None
         if isinstance(t, Neg):
-            parents, op, const, side = (visit(t.arg),), "neg", None, None
+            parents, op, const, side = (str(visit(t.arg)),), "neg", None, None
         elif isinstance(t, Call):
-            parents, op, const, side = (visit(t.arg),), t.fn, None, None
+            parents, op, const, side = (str(visit(t.arg)),), t.fn, None, None
         else:
+            assert isinstance(t, Bin), t  # a constant sub-tree returned above
             left, right = visit(t.left), visit(t.right)
             op = _BIN_OP[t.op]
             if isinstance(left, float):
-                parents, op, const, side = (right,), op + "_const", left, "left"
+                parents, op, const, side = (str(right),), op + "_const", left, "left"
             elif isinstance(right, float):
-                parents, op, const, side = (left,), op + "_const", right, "right"
+                parents, op, const, side = (str(left),), op + "_const", right, "right"
             else:
-                parents, const, side = (left, right), None, None
+                parents, const, side = (str(left), str(right)), None, None
         name = f"{prefix}{len(steps) + 1}"
         steps.append(Step(name, to_text(t), op, parents, const, side, t))
         seen[t] = name
@@ -74,7 +79,7 @@ def lower(tree: Expr, prefix: str = "v") -> tuple[list[Step], str]:
         # a constant or a bare variable: one node, so the graph still has an output op
         t = tree
         const = out if isinstance(out, float) else None
-        parents = () if const is not None else (out,)
+        parents = () if const is not None else (str(out),)
         steps.append(Step(f"{prefix}1", to_text(t), "const" if const is not None else "identity",
                           parents, const, None, t))
         out = steps[-1].name
@@ -94,7 +99,9 @@ def torch_fn(step: Step):
     if step.op == "neg":
         return torch.neg
     if base in ("add", "sub", "mul", "div", "pow"):
-        f = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow}[base]
+        ops: dict[str, Callable[..., Any]] = {"add": torch.add, "sub": torch.sub, "mul": torch.mul,
+                                              "div": torch.div, "pow": torch.pow}
+        f = ops[base]
         if c is None:
             return f
         if side == "left":

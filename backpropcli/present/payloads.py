@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from backpropcli.doctor.results import Diagnosis
+from backpropcli.present import findings as words
 from backpropcli.present import tables, truths
 from backpropcli.present.jsonfmt import plain
 
@@ -135,7 +137,10 @@ def _gradient(g) -> dict:
 
 
 def diagnosis(result, reference: str | None = None) -> dict:
-    """The `check` payload of a doctor.Diagnosis (DESIGN.md), without the files."""
+    """The `check` payload, without the files: of a doctor.results.Diagnosis (the tensor doctor,
+    checks.diagnosis), or of the scalar doctor's older Diagnosis while it remains."""
+    if isinstance(result, Diagnosis):
+        return diagnosis_tensor(result)
     return {
         "command": "check", "target": result.target, "kind": result.kind, "variables": result.variables,
         "params": result.params, "dtype": result.dtype, "reference": reference, "truth": result.truth,
@@ -150,5 +155,75 @@ def diagnosis(result, reference: str | None = None) -> dict:
 
 
 def doctor(run) -> dict:
-    """`backprop check TARGET --json`: the diagnosis, the reference's text and the files (none)."""
+    """`backprop check TARGET --json`: the diagnosis, the reference's text and the files."""
     return {**diagnosis(run.diagnosis, run.reference), **written(run.files)}
+
+
+
+# ---- check: the tensor doctor's Diagnosis (doctor/results.py) --------------------------------------
+
+
+def raw(value):
+    """An extra's value as JSON: tensors as nested lists, shapes and indices as lists, the rest
+    as jsonfmt.plain makes it (nan and inf as strings)."""
+    if hasattr(value, "tolist") and not isinstance(value, (list, tuple, str)):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): raw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [raw(v) for v in value]
+    return plain(value)
+
+
+def finding(f) -> dict:
+    """{code, severity, input, output, message, fix, place, ...extra}: the words filled by
+    present/findings.py, every raw value of extra beside them (a key of extra never hides one
+    of the fixed keys)."""
+    entry = {"code": f.code, "severity": f.severity, "input": f.input, "output": f.output,
+             "message": words.message(f), "fix": words.fix(f), "place": words.place(f)}
+    for key, value in f.extra.items():
+        if key not in entry:
+            entry[key] = raw(value)
+    return entry
+
+
+def input_report(r) -> dict:
+    return {"name": r.name, "shape": list(r.shape), "dtype": r.dtype, "differentiable": r.differentiable,
+            "ok": r.ok, "max_abs_error": plain(r.max_abs_error), "max_rel_error": plain(r.max_rel_error),
+            "worst_index": None if r.worst_index is None else list(r.worst_index), "pattern": r.pattern}
+
+
+def diagnosis_tensor(d: Diagnosis) -> dict:
+    """The `check` payload of a doctor.results.Diagnosis, without files and plots (SPEC.md)."""
+    return {
+        "command": "check", "target": d.target, "kind": d.kind, "truth": d.truth, "ok": d.ok,
+        "elementwise": d.elementwise, "dtype": d.dtype, "reference": d.reference,
+        "inputs": [input_report(r) for r in d.inputs],
+        "capabilities": [{"name": c.name, "ok": c.ok, "detail": c.detail, "compared_with": c.compared_with}
+                         for c in d.capabilities],
+        "findings": [finding(f) for f in d.findings],
+        "cost": {"forward_calls": d.cost.forward_calls, "backward_calls": d.cost.backward_calls,
+                 "seconds": plain(d.cost.seconds)},
+        "warnings": list(d.warnings),
+    }
+
+
+ERROR_KINDS = (("ConfigError", "config"), ("InputError", "input"), ("UsageProblem", "usage"),
+               ("OutputError", "output"), ("TimedOut", "timeout"))
+
+
+def error_kind(exc: BaseException) -> str:
+    """"input", "config", "usage", "output", "timeout", or "error": the most specific class of
+    backpropcli.errors (or a timeout) the exception is."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return next((kind for name, kind in ERROR_KINDS if name in names), "error")
+
+
+def check_error(problem: BaseException | str, kind: str | None = None) -> dict:
+    """`check --json` on exit 2 still prints one object: {"command": "check", "ok": false,
+    "error": {"message": ..., "kind": ...}}; kind from the exception's class unless given."""
+    if isinstance(problem, BaseException):
+        message, kind = str(problem), kind or error_kind(problem)
+    else:
+        message, kind = problem, kind or "error"
+    return {"command": "check", "ok": False, "error": {"message": message, "kind": kind}}

@@ -1,11 +1,16 @@
-"""`backprop check`: what the Function supports, its findings, the points and the verdict."""
+"""`backprop check`: what the Function supports, its findings, each input's errors, the cost and
+the verdict (the tensor doctor's doctor/results.Diagnosis); the scalar doctor's points table below
+while the old engine remains. Designed for 80 columns; nothing here reads a message's text."""
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich import box
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from backpropcli.doctor import results
+from backpropcli.present import findings as words
 from backpropcli.present.fmt import error as err
 from backpropcli.present.fmt import num
 from backpropcli.present.terminal.fit import Fit
@@ -14,7 +19,7 @@ MAX_POINT_ROWS = 20  # rows shown before an elision (every wrong one is shown to
 
 MARKS = {True: "✓", False: "✗", None: "–"}  # capability and point verdicts (one place to swap for ASCII)
 MARK_STYLE = {True: "green", False: "bold red", None: "dim"}
-SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 KIND_LABELS = {"function": "autograd.Function with setup_context",
                "function-ctx": "autograd.Function, old style forward(ctx, ...)",
                "callable": "plain callable (autograd through it is what is checked)"}
@@ -45,7 +50,7 @@ def findings(diagnosis) -> Fit | Text:
     table.add_column("severity", no_wrap=True)
     table.add_column("message")
     for f in diagnosis.findings:
-        table.add_row(f.code, Text(f.severity, style=SEVERITY_STYLE.get(f.severity)), f.message)
+        table.add_row(f.code, Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")), f.message)
     return Fit(table)
 
 
@@ -91,7 +96,7 @@ def doctor_points(diagnosis, show_all: bool = False) -> Group:
                 cells += [num(getattr(g, method), POINT_DIGITS), err(g.abs_error.get(method))]
             style = None if g.ok is not False else "red"
             table.add_row(*where, *([v] if two else []), *cells, _mark(g.ok), style=style)
-    parts = [Fit(table, label_columns=len(diagnosis.variables) + two, named=True)]
+    parts: list[RenderableType] = [Fit(table, label_columns=len(diagnosis.variables) + two, named=True)]
     shown = sum(i is not None for i in rows)
     if shown < len(diagnosis.points):
         parts.append(Text(f"{shown} of {len(diagnosis.points)} points shown (the first {MAX_POINT_ROWS} and "
@@ -131,5 +136,179 @@ def doctor_summary(diagnosis) -> Fit:
 
 def doctor(diagnosis, show_all: bool = False) -> Group:
     """`backprop check`: what the Function supports, what is wrong with it, the points, the verdict."""
+    if isinstance(diagnosis, results.Diagnosis):
+        return view(diagnosis)
     return Group(capabilities(diagnosis), findings(diagnosis), doctor_points(diagnosis, show_all),
                  doctor_summary(diagnosis))
+
+
+# ---- the tensor doctor: doctor/results.Diagnosis ------------------------------------------------
+
+SEVERITY_MARK = {"error": "✗", "warning": "!", "info": "i"}
+TRUTH_NOTES = {"autograd through forward": "autograd through forward's own ops, confirmed by finite differences",
+               "finite differences": "central differences in float64 (forward's ops are not traceable)",
+               "reference": "autograd through the --reference implementation"}
+
+
+def _table(title: str | None = None, **options) -> Table:
+    """Numbers without boxes, a rule under the header (as grad's and the trace's tables)."""
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                 collapse_padding=True, show_edge=False, **options)
+
+
+def compared(c: results.Capability) -> str:
+    """What a capability row's mark was measured against, in two or three words."""
+    against = c.compared_with.strip()
+    if not against:
+        return "ran only" if c.ok is not None else ""
+    if against.startswith("nothing"):
+        return "ran only"
+    return against if against.startswith(("vs ", "against ")) else f"vs {against}"
+
+
+def capability_table(d: results.Diagnosis) -> Fit:
+    table = _table(f"What {d.target} supports")
+    table.add_column("capability", no_wrap=True)
+    table.add_column("", justify="center", no_wrap=True)
+    table.add_column("compared", no_wrap=True)
+    table.add_column("detail")
+    for c in d.capabilities:
+        table.add_row(c.name, _mark(c.ok), compared(c), c.detail)
+    return Fit(table)
+
+
+def _finding_cell(f: results.Finding) -> Text:
+    """code · input · output · place, then what is wrong, then the fix (all from the registry)."""
+    head = Text(f.code, style="bold")
+    for label, value in (("input", f.input), ("output", f.output), ("at", words.place(f) or None)):
+        if value:
+            head.append(f" · {label} {value}")
+    return Text("\n").join([head, Text(words.message(f)), Text("fix: " + words.fix(f), style="dim")])
+
+
+def findings_table(d: results.Diagnosis) -> RenderableType:
+    if not d.findings:
+        return Text("findings: none", style="green")
+    table = _table("Findings", show_lines=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("finding")
+    for f in d.findings:
+        style = SEVERITY_STYLE.get(f.severity, "")
+        table.add_row(Text(f"{SEVERITY_MARK.get(f.severity, '')} {f.severity}", style=style), _finding_cell(f))
+    return Fit(table)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    """64×256; a 0-d tensor as "scalar"."""
+    return "×".join(map(str, shape)) if shape else "scalar"
+
+
+def _result(r: results.InputReport) -> Text:
+    """✓, ✗ with the pattern's code when one is named, – for an input not checked."""
+    return Text.assemble(_mark(r.ok), (f" {r.pattern}" if r.pattern else "", MARK_STYLE[r.ok]))
+
+
+def _inputs(d: results.Diagnosis, narrow: bool) -> Table:
+    """One row per input; ``narrow``: the same table for a long index beside a long pattern, one
+    space between columns and the worst index broken after its commas."""
+    table = _table(f"The gradient of each input ({d.dtype}), against the truth")
+    if narrow:
+        table.padding = (0, 0, 0, 0)  # the box's own space still parts the columns
+    for name in ("input", "shape", "dtype", "max abs", "max rel", "worst", "result"):
+        table.add_column(name, no_wrap=not (narrow and name == "worst"),
+                         justify="right" if name.startswith("max") else "left")
+    for r in d.inputs:
+        worst = "" if r.worst_index is None else words.index(r.worst_index)
+        style = "red" if r.ok is False else ("dim" if r.ok is None else None)
+        table.add_row(r.name, _shape(r.shape), r.dtype, err(r.max_abs_error) if r.differentiable else "",
+                      err(r.max_rel_error) if r.differentiable else "", worst, _result(r), style=style)
+    return table
+
+
+def input_table(d: results.Diagnosis) -> Group:
+    notes = [Text("max abs: the largest |custom − truth| over the elements · max rel: the largest "
+                  "|custom − truth| / |truth| · worst: the index of the element of max abs · result: the "
+                  "pattern the errors make, when one is named", style="dim")]
+    passed = [r.name for r in d.inputs if not r.differentiable]
+    if passed:
+        notes.append(Text(f"– {', '.join(passed)}: not differentiable (passed as given, no gradient checked)",
+                          style="dim"))
+    return Group(Fit(_inputs(d, False), shorter=(_inputs(d, True),)), *notes)
+
+
+def cost_line(cost: results.Cost) -> Text:
+    """forward/backward calls the whole check made, and where the time went."""
+    text = f"cost: {cost.forward_calls} forward and {cost.backward_calls} backward calls"
+    if cost.seconds:
+        stages = ", ".join(f"{stage} {num(s, 3)}" for stage, s in cost.seconds.items())
+        text += f", {num(sum(cost.seconds.values()), 3)} s ({stages})"
+    return Text(text, style="dim")
+
+
+def _counts(d: results.Diagnosis) -> str:
+    errors = len(d.errors)
+    warnings = sum(f.severity == "warning" for f in d.findings)
+    return f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+
+
+def verdict(d: results.Diagnosis) -> Text:
+    """ok, FAILED (naming the inputs whose gradient is wrong) or nothing checked, with the counts."""
+    nothing = next((f for f in d.findings if f.code == "nothing-checked"), None)
+    if nothing is not None:
+        return Text(f"not ok: {words.message(nothing)} ({_counts(d)})", style="bold yellow")
+    if d.ok:
+        return Text(f"ok: every gradient is right ({_counts(d)})", style="bold green")
+    wrong = list(dict.fromkeys(f.input for f in d.errors if f.input))
+    whose = (f"the gradient{'s' * (len(wrong) > 1)} for {', '.join(wrong)} "
+             f"{'are' if len(wrong) > 1 else 'is'} wrong") if wrong else "the Function is wrong"
+    return Text(f"FAILED: {whose} ({_counts(d)})", style="bold red")
+
+
+def header(d: results.Diagnosis) -> Fit:
+    """What was checked, and against what."""
+    table = Table(show_header=False, box=None, padding=(0, 2), pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    table.add_row("target", f"{d.target}  ({KIND_LABELS.get(d.kind, d.kind)})")
+    shape = {True: "elementwise (detected)", False: "not elementwise (detected)", None: "elementwise: not tested"}
+    table.add_row("inputs", f"{len(d.inputs)} in {d.dtype}; {shape[d.elementwise]}")
+    truth = TRUTH_NOTES.get(d.truth, d.truth)
+    table.add_row("truth", truth + (f": {d.reference}" if d.reference else ""))
+    return Fit(table)
+
+
+def closing(d: results.Diagnosis) -> Fit:
+    """The Python warnings the user's code raised, and the verdict."""
+    table = Table(show_header=False, box=None, padding=(0, 2), pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for text in d.warnings:
+        table.add_row("python warning", Text(text, style="yellow"))
+    table.add_row("verdict", verdict(d))
+    return Fit(table)
+
+
+def view(d: results.Diagnosis) -> Group:
+    """`backprop check` of a tensor Diagnosis: what was checked, capabilities, findings, inputs,
+    cost, verdict, a blank line between them."""
+    parts: list[RenderableType] = [header(d), capability_table(d), findings_table(d), input_table(d),
+                                   Group(cost_line(d.cost), closing(d))]
+    spaced: list[RenderableType] = []
+    for part in parts:
+        spaced += [part, Text("")]
+    return Group(*spaced[:-1])
+
+
+def failure_line(d: results.Diagnosis) -> str | None:
+    """The one line on stderr when the check fails: the first error (or nothing-checked); None if ok."""
+    if d.ok:
+        return None
+    first = next((f for f in d.findings if f.severity == "error" or f.code == "nothing-checked"), None)
+    if first is None:
+        return f"check failed for {d.target}"
+    return f"check failed for {d.target}: {first.code}: {words.message(first)}"
+
+
+def render(run, console) -> None:
+    """Print `backprop check`'s run (app/check.CheckRun) on `console`."""
+    console.print(doctor(run.diagnosis))
