@@ -6,6 +6,7 @@ The public Python API (everything else in the package is private)::
 
     backpropcli.check_function(MyLinear, make_inputs)     # a Function's diagnosis (backprop check)
     backpropcli.assert_gradients(MyLinear, make_inputs)   # the same, raising GradientCheckError
+    backpropcli.check_manual("my_mlp.py")                  # a hand-written backward (backprop manual)
     backpropcli.grad("sinc", x=2.0)                        # backprop grad
     backpropcli.hessian("softplus", x=0.5)                 # backprop hessian
     backpropcli.regress(lr=0.1, iters=2000)                # backprop regress
@@ -23,15 +24,17 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "check_function": "backpropcli.api",
     "assert_gradients": "backpropcli.api",
+    "check_manual": "backpropcli.api",
     "grad": "backpropcli.api",
     "hessian": "backpropcli.api",
     "regress": "backpropcli.api",
     "GradientCheckError": "backpropcli.errors",
 }
-__all__ = ["GradientCheckError", "__version__", "assert_gradients", "check_function", "grad", "hessian", "regress"]
+__all__ = ["GradientCheckError", "__version__", "assert_gradients", "check_function", "check_manual", "grad",
+           "hessian", "regress"]
 
 if TYPE_CHECKING:
-    from backpropcli.api import assert_gradients, check_function, grad, hessian, regress
+    from backpropcli.api import assert_gradients, check_function, check_manual, grad, hessian, regress
     from backpropcli.errors import GradientCheckError
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "api-reference.md"
-RESULTS = ("Check", "Derivatives", "Regression", "Trace", "Picture", "Finding")
+RESULTS = ("Check", "Manual", "Derivatives", "Regression", "Trace", "Picture", "Finding")
 
 INTRO = """# Python API reference
 

@@ -13,8 +13,8 @@ commands.py holds the functions, results.py what they return. Importing this pac
 no torch: each function does, when it is called.
 """
 
-from backpropcli.api.commands import assert_gradients, check_function, grad, hessian, regress
-from backpropcli.api.results import Check, Derivatives, Finding, Picture, Regression, Trace
+from backpropcli.api.commands import assert_gradients, check_function, check_manual, grad, hessian, regress
+from backpropcli.api.results import Check, Derivatives, Finding, Manual, Picture, Regression, Trace
 
-__all__ = ["Check", "Derivatives", "Finding", "Picture", "Regression", "Trace", "assert_gradients",
-           "check_function", "grad", "hessian", "regress"]
+__all__ = ["Check", "Derivatives", "Finding", "Manual", "Picture", "Regression", "Trace", "assert_gradients",
+           "check_function", "check_manual", "grad", "hessian", "regress"]

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from backpropcli.api.results import Check, Derivatives, Regression
+from backpropcli.api.results import Check, Derivatives, Manual, Regression
 
 
 def _points(value: Any) -> Any:
@@ -130,3 +130,27 @@ def assert_gradients(fn: Any, inputs: Any = None, **options: Any) -> Check:
     if not result.ok or result.errors:
         raise GradientCheckError(result.message(), result)
     return result
+
+
+# ---- manual: a hand-written backward -------------------------------------------------------------
+
+
+def check_manual(forward: Any, backward: Callable | None = None, inputs: Any = None, *, plot: bool = False,
+                 out: str | Path = "outputs") -> Manual:
+    """Judge a hand-written backward step by step, as ``backprop manual`` does.
+
+    Either a file's path (``check_manual("my_mlp.py")``: it defines ``inputs()``, ``forward(p)``
+    and ``backward(p, cache, grads)``), or the three themselves: ``check_manual(forward, backward,
+    inputs)`` with ``inputs`` the leaves by name (a dict, or a function returning one). Each
+    gradient the backward writes is judged end to end and on true upstream gradients; the result
+    names the first wrong step. ``plot=True`` (a file only) writes the figure into ``out``."""
+    from backpropcli.app import manual as manuals
+
+    if isinstance(forward, (str, Path)):
+        return Manual(manuals.manual(manuals.ManualRequest(str(forward), plot, Path(out))))
+    if backward is None or inputs is None:
+        raise TypeError("check_manual(forward, backward, inputs): give all three, or a file's path")
+    from backpropcli import functions  # noqa: F401 - warms PyTorch's unary kernels before any large call
+    from backpropcli.doctor.manual import check_manual as judge
+
+    return Manual(manuals.ManualRun(judge(forward, backward, inputs)))

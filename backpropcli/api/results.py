@@ -364,3 +364,62 @@ class Check:
         d = self.diagnosis
         codes = ", ".join(d.codes) or "no findings"
         return f"<Check {d.target}: {'ok' if d.ok else 'FAILED'} ({codes})>"
+
+
+# ---- manual: a hand-written backward, step by step ---------------------------------------------------
+
+
+class Manual:
+    """The verdict on a hand-written backward (`check_manual`, ``backprop manual``): each gradient
+    it wrote judged end to end and alone, the first locally wrong step (the root cause), and the
+    findings of each wrong step. ``to_dict()`` is ``manual --json`` without the files."""
+
+    def __init__(self, run: Any):
+        self.run = run
+
+    @property
+    def result(self) -> Any:
+        """The doctor's ManualResult: every step with its tensors (truth, yours end to end and alone)."""
+        return self.run.result
+
+    @property
+    def ok(self) -> bool:
+        """True when every step is right alone and every leaf's gradient was written."""
+        return bool(self.run.result.ok)
+
+    @property
+    def first_wrong(self) -> str | None:
+        """The root cause: the first step that is wrong on true upstream gradients (None: none)."""
+        return self.run.result.first_wrong
+
+    @property
+    def steps(self) -> list[dict]:
+        """One dict per step: name, shape, status (exact, close, wrong, missing), local_ok,
+        max_abs_error, inherits_from, findings."""
+        return list(self.to_dict()["steps"])
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Every wrong step's findings, in the order of the steps; ``extra["step"]`` names the step."""
+        return [Finding.of({**f, "step": s["name"]}) for s in self.to_dict()["steps"] for f in s["findings"]]
+
+    def to_dict(self) -> dict:
+        """``backprop manual FILE.py --json``, without ``files`` and ``plots``."""
+        from backpropcli.present import payloads
+
+        return _comparable(payloads.manual(self.run))
+
+    def picture(self) -> Picture:
+        """Each step's error on a log axis, alone and end to end (the figure ``--plot`` writes)."""
+        from backpropcli.present.figures import manual as figures
+
+        return _drawn(lambda path: figures.step_errors(self.run.result, path), "manual: the error of each step")
+
+    def _repr_html_(self) -> str:
+        from backpropcli.present import html
+
+        return html.manual(self.to_dict())
+
+    def __repr__(self) -> str:
+        r = self.run.result
+        return f"<Manual {r.file or 'backward'}: {'ok' if r.ok else 'FAILED'} (first wrong: {r.first_wrong})>"

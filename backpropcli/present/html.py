@@ -192,9 +192,17 @@ def diagnosis(payload: dict) -> str:
     return section(*parts)
 
 
-def image(png: bytes, alt: str) -> str:
-    """A PNG inlined as a data: URL (a notebook keeps it; no file to lose)."""
-    import base64
-
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"/>'
+def manual(payload: dict) -> str:
+    """`manual`: a row per step (its status end to end, right alone?, its error, whom it inherits
+    from), then every wrong step's findings."""
+    first = payload.get("first_wrong")
+    head = paragraph(f"{payload.get('file') or 'backward'}: {'ok' if payload.get('ok') else 'FAILED'}"
+                     + (f" (the first wrong step: {first})" if first else ""), bold="manual")
+    rows = [[s["name"], "" if s.get("shape") is None else _shape(s["shape"]), s.get("status", ""),
+             mark(s.get("local_ok")), error(s.get("max_abs_error")), s.get("inherits_from") or "",
+             ", ".join(f["code"] for f in s.get("findings", []))] for s in payload.get("steps", [])]
+    steps = table(["step", "shape", "end to end", "alone", "max abs error", "inherits from", "findings"], rows,
+                  "each gradient the backward wrote", numeric=(4,))
+    found = [{**f, "input": f.get("input") or s["name"]} for s in payload.get("steps", [])
+             for f in s.get("findings", [])]
+    return section(head, steps, worded_findings(found))
