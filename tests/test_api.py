@@ -119,6 +119,8 @@ def test_the_failure_block_names_code_input_place_and_fix():
         "  transposed: input weight (worst element [0, 2])",
         "    the gradient for weight is the true gradient transposed",
         "    fix: transpose it back: use x.T @ grad_output instead"]
+    placed = {**FINDINGS[0], "place": "exactly where x < 0"}  # a finding's own place comes first
+    assert plain.place(placed, INPUTS) == "exactly where x < 0"
     assert issubclass(GradientCheckError, AssertionError)
     error = GradientCheckError(block, result="the check")
     assert str(error) == block and error.result == "the check"

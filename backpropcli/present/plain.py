@@ -29,12 +29,12 @@ def _index(index) -> str:
 
 
 def place(finding: dict, inputs: Sequence[dict]) -> str:
-    """Where a finding is: the worst element of its input (from the per-input table), or the
-    output it concerns; "" when it is about the whole Function."""
-    parts = []
+    """Where a finding is: its own place (a condition, indices) or else the worst element of its
+    input (from the per-input table), and the output it concerns; "" for the whole Function."""
+    parts = [finding["place"]] if finding.get("place") else []  # the finding's own (a condition, indices)
     row = next((i for i in inputs if i.get("name") == finding.get("input")), None)
-    if row is not None and row.get("worst_index") is not None and row.get("max_abs_error") \
-            and finding.get("severity") == "error":  # the element furthest from the truth, when one is
+    if not parts and row is not None and row.get("worst_index") is not None and row.get("max_abs_error") \
+            and finding.get("severity") == "error":  # else the element furthest from the truth, when one is
         parts.append(f"worst element {_index(row['worst_index'])}")
     if finding.get("output"):
         parts.append(f"output {finding['output']}")
