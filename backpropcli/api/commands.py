@@ -104,19 +104,18 @@ def check_function(fn: Any, inputs: Any = None, *, reference: Callable | None = 
     tensors and Python values are passed as they are. ``reference`` is a plain-torch function
     with the same signature to compare against (default: autograd through forward's own ops);
     ``dtype`` ("float32", ...) and ``device`` run the check there; ``capabilities`` limits the
-    rows probed (names as in the capability table); ``compile=True`` adds torch.compile's row."""
+    rows probed (names as in the capability table); ``compile=True`` adds torch.compile's row;
+    ``max_memory`` ("8GB", or bytes) is the memory budget, as ``--max-memory``."""
     from backpropcli import functions  # noqa: F401 - warms PyTorch's unary kernels before any large call
     from backpropcli.doctor.build import subject_of
     from backpropcli.doctor.diagnose import diagnose
+    from backpropcli.io import budget
 
-    budget = max_memory
-    if isinstance(max_memory, str):
-        from backpropcli.io.budget import parse_size
-
-        budget = parse_size(max_memory)
+    # as --max-memory: "8GB" or bytes; None: BACKPROP_MAX_MEMORY, else 2 GB
+    limit = max_memory if isinstance(max_memory, int) else budget.limit(max_memory)
     subject = subject_of(fn, inputs, name=name)
     return Check(diagnose(subject, reference=reference, dtype=dtype, device=device, capabilities=capabilities,
-                          compile=compile, max_memory=budget))
+                          compile=compile, max_memory=limit))
 
 
 def assert_gradients(fn: Any, inputs: Any = None, **options: Any) -> Check:
