@@ -217,3 +217,61 @@ CODES: dict[str, Code] = _codes(
 def code(name: str) -> Code:
     """The registered code; KeyError (a bug in the checker) for one that is not registered."""
     return CODES[name]
+
+
+# ---- phrases: the words a finding's template fields are filled with --------------------------
+# classify picks the phrase (by key) that names what it measured and fills it with integers and
+# names only; a float is never put into a phrase (present/fmt formats those). A finding's
+# ``extra`` carries the filled phrase under the template's field name (``meaning``, ``hint``...)
+# and the raw values beside it under their own keys (``meaning_kind``, ``count``, ``dims``...).
+PHRASES: dict[str, str] = {
+    # wrong-shape {transpose_note}
+    "shape.transposed": " (the input's shape transposed)",
+    "shape.transposed-values": " (the input's shape transposed, and the values are the true gradient "
+                               "transposed)",
+    "shape.reshaped": " (the right values in the wrong shape: reshape it)",
+    # scaled-by {meaning} and {fix_hint}
+    "scale.meaning.ratio": ": the number of elements each output averages ({count})",
+    "scale.meaning.numel": ": the number of elements of {of} ({count})",
+    "scale.meaning.batch": ": the batch size ({count}, {of}'s first dimension)",
+    "scale.meaning.dim": ": the size of {of}'s dimension {dim} ({count})",
+    "scale.meaning.param": ": the value of parameter {param}",
+    "scale.meaning.param-inverse": ": one over the value of parameter {param}",
+    "scale.fix.too-big-count": "divide by {count}: the gradient of a sum where forward takes a mean",
+    "scale.fix.too-small-count": "multiply by {count}: the gradient of a mean where forward takes a sum",
+    "scale.fix.param": "remove the extra factor {param} from backward",
+    "scale.fix.param-inverse": "multiply by {param}: backward leaves out forward's factor {param}",
+    "scale.fix.plain": "remove the constant factor from backward (compare it with forward's constants)",
+    # transposed {hint}
+    "transposed.hint": "its transpose (.mT of what backward returns; e.g. x.T @ grad_output, not "
+                       "grad_output.T @ x)",
+    # missing-broadcast-sum {hint}
+    "broadcast.sum": "return grad{call}",
+    "broadcast.wrong-dim": "return grad{call}; backward sums over dim {wrong} instead",
+    "broadcast.not-summed": "return grad{call}; backward returns it unsummed with shape {got}, which "
+                            "autograd cannot reduce to {want}",
+    # shifted {direction} and {hint}
+    "shift.exclusive": "custom = truth − grad_output at each element: the element's own term left "
+                       "out, as an exclusive scan does",
+    "shift.doubled": "custom = truth + grad_output at each element: the element's own term "
+                     "counted twice",
+    "shift.fix.exclusive": "include each element's own term (for a cumsum: the reversed inclusive "
+                           "cumsum of grad_output, element i included)",
+    "shift.fix.doubled": "count each element's own term once (an inclusive scan, not inclusive plus "
+                         "the element)",
+    # wrong-at-points {hint}
+    "points.index-add": "accumulate with index_add_ (or index_put_ with accumulate=True): an "
+                        "assignment keeps one contribution of each repeated {index} entry",
+    "points.scatter-add": "accumulate with scatter_add_: scatter_ keeps one contribution of each "
+                          "repeated {index} entry",
+    "points.condition": "look at the branch of backward that handles these elements: exactly they "
+                        "are wrong",
+    "points.none": "compare backward with the derivative of forward at the elements listed",
+    # missing-broadcast-sum {s}
+    "plural": "s",
+}
+
+
+def phrase(key: str, **fields: object) -> str:
+    """The phrase ``key`` filled with ``fields`` (integers, names, shapes: never a float)."""
+    return PHRASES[key].format(**fields)

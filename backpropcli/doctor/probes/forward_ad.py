@@ -1,0 +1,59 @@
+"""forward-ad: forward-mode AD through the Function (its jvp) gives the truth's J·u.
+
+One dual forward with a random tangent on every differentiable input at once, each output's
+tangent compared with the truth's J·u; only when they disagree, one dual forward per input names
+the input whose jvp is wrong (wrong-jvp, an error: a first derivative). A Function without a jvp
+staticmethod is a warning (no-jvp). Cost: 1 forward call, or 1 + (number of inputs) when wrong.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.autograd.forward_ad as fwAD
+
+from backpropcli.doctor.probes import ProbeContext, ProbeResult
+from backpropcli.doctor.probes.common import agree, call, refused, row, tangents
+from backpropcli.doctor.results import Finding
+
+NAME = "forward-ad"
+COMPARED = "the truth's J·u on random tangents"
+RTOL = 1e-7  # of each output's largest |J·u|: float64 products agree to ~1e-15, a bug is O(1)
+
+
+def _tangents_out(ctx: ProbeContext, u: dict[str, torch.Tensor]) -> tuple:
+    with fwAD.dual_level():
+        duals = {n: fwAD.make_dual(v.detach(), u[n]) for n, v in ctx.leaves.items()}
+        outputs = call(ctx, duals)
+        return tuple(fwAD.unpack_dual(o).tangent if isinstance(o, torch.Tensor) else None for o in outputs)
+
+
+def _wrong_outputs(got: tuple, want: tuple) -> list[int]:
+    wrong = []
+    for k, w in enumerate(want):
+        if w is None or not isinstance(w, torch.Tensor) or not (w.is_floating_point() or w.is_complex()):
+            continue
+        g = got[k] if k < len(got) and got[k] is not None else torch.zeros_like(w)
+        if not agree(g, w, RTOL):
+            wrong.append(k)
+    return wrong
+
+
+def run(ctx: ProbeContext) -> ProbeResult:
+    u = tangents(ctx, 41)
+    try:
+        got = _tangents_out(ctx, u)
+    except Exception as e:
+        return refused(NAME, ctx, e, COMPARED)
+    if not _wrong_outputs(got, tuple(ctx.truth.jvp(u))):
+        return row(NAME, True, "J·u matches the truth on a random tangent", COMPARED)
+    findings = []
+    for name in ctx.subject.differentiable:
+        only = tangents(ctx, 41, only=name)
+        wrong = _wrong_outputs(_tangents_out(ctx, only), tuple(ctx.truth.jvp(only)))
+        if wrong:
+            names = ctx.subject.output_names(got)
+            output = names[wrong[0]] if len(names) > 1 else None
+            findings.append(Finding("wrong-jvp", input=name, output=output))
+    if not findings:  # wrong together, right one by one: the inputs' tangents interact
+        findings.append(Finding("wrong-jvp", input=None))
+    return row(NAME, False, "J·u differs from the truth", COMPARED, findings)
