@@ -22,6 +22,9 @@ add ``head=N`` or ``tail=N`` to show only the first or last N lines of the block
     python docs/generate.py --check    exit 1 and name each stale block (make test runs the same
                                        check: tests/test_docs.py)
 
+Whole pages are generated too: docs/check-codes.md from the finding-code registry
+(backpropcli/doctor/codes.py), so a code's text lives in one place (GENERATED below).
+
 A block counts as unchanged when its text matches up to numbers within a relative 1e-8, the
 rule tests/conftest.py `check_golden` applies to goldens: a finite difference's last digits on
 another CPU neither fail the check nor rewrite the page.
@@ -209,14 +212,63 @@ def stale(root: Path = ROOT) -> Iterator[tuple[Block, str]]:
                     yield block, fresh
 
 
+# ---- whole pages written from the code ------------------------------------------------------------
+
+CODES_PAGE = "docs/check-codes.md"
+
+
+def _cell(text: str) -> str:
+    """A template as a table cell: its {fields} in italics (filled from the finding), pipes escaped;
+    a fix that is only a field is the finding's own advice."""
+    if re.fullmatch(r"\{\w+\}", text):
+        return "the finding says, for the case at hand"
+    return re.sub(r"\{(\w+)\}", r"*\1*", text).replace("|", "\\|")
+
+
+def codes_page() -> str:
+    """docs/check-codes.md: every registered code, its severity, what it means and the fix."""
+    from backpropcli.doctor.codes import CODES, SEVERITIES
+
+    lines = ["# The finding codes of `backprop check`", "",
+             "Written by `make docs` (docs/generate.py) from the registry, `backpropcli/doctor/codes.py`, the",
+             "only place a code's text lives; tests/test_docs.py fails when this page is not what the registry",
+             "says. Severity **error**: a first derivative (reverse or forward mode) is wrong, so the verdict",
+             "is FAILED (exit 1). **warning**: something to know that does not make a gradient wrong (a",
+             "capability missing, a surrogate gradient, a second derivative). **info**: said, never counted.",
+             "A word in *italics* is filled in from the finding (the input's name, a shape, the factor, the",
+             "condition the wrong elements share, a hint for the case at hand).", "",
+             "| code | severity | what it means | the fix |", "|---|---|---|---|"]
+    for severity in SEVERITIES:
+        for c in CODES.values():
+            if c.severity == severity:
+                lines.append(f"| `{c.code}` | {c.severity} | {_cell(c.doc)} | {_cell(c.fix)} |")
+    return "\n".join(lines) + "\n"
+
+
+GENERATED = {CODES_PAGE: codes_page}
+
+
+def stale_pages(root: Path = ROOT) -> Iterator[tuple[Path, str]]:
+    """Each generated page whose text differs from what the code writes now, with the fresh text."""
+    for name, write in GENERATED.items():
+        path, fresh = root / name, write()
+        if not path.exists() or path.read_text() != fresh:
+            yield path, fresh
+
+
 def main(argv: list[str]) -> int:
     check = "--check" in argv
+    pages_changed = list(stale_pages())
+    for path, fresh in pages_changed:
+        print(f"{'stale' if check else 'updated'}: {path.relative_to(ROOT)} (generated)")
+        if not check:
+            path.write_text(fresh)
     changed: dict[Path, list[tuple[Block, str]]] = {}
     for block, fresh in stale():
         changed.setdefault(block.path, []).append((block, fresh))
         print(f"{'stale' if check else 'updated'}: {block.where()}  $ {block.commands[0]}")
     if check:
-        return 1 if changed else 0
+        return 1 if changed or pages_changed else 0
     for path, found in changed.items():
         text = path.read_text()
         for block, fresh in sorted(found, key=lambda item: -item[0].start):  # from the end: offsets hold

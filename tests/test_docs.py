@@ -105,3 +105,23 @@ def test_the_tree_of_the_code_names_every_folder():
     folders = {p.relative_to(package).as_posix() for p in package.rglob("*") if p.is_dir()
                and p.name != "__pycache__" and any(p.iterdir())}
     assert named == folders, f"in the tree only: {named - folders}; folders not in it: {folders - named}"
+
+
+def test_the_page_of_finding_codes_is_what_the_registry_says():
+    """docs/check-codes.md is written from backpropcli/doctor/codes.py (make docs): current, and
+    naming every registered code with its severity."""
+    from backpropcli.doctor.codes import CODES
+
+    page = ROOT / generate.CODES_PAGE
+    assert page.read_text() == generate.codes_page(), "docs/check-codes.md is stale; run `make docs`"
+    rows = dict(re.findall(r"^\| `([\w-]+)` \| (\w+) \|", page.read_text(), re.M))
+    assert rows == {name: c.severity for name, c in CODES.items()}
+    assert not list(generate.stale_pages())
+
+
+def test_a_generated_page_out_of_date_is_caught(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / generate.CODES_PAGE).write_text(generate.codes_page().replace("| error |", "| warning |", 1))
+    assert [p.name for p, _ in generate.stale_pages(tmp_path)] == ["check-codes.md"]
+    (tmp_path / generate.CODES_PAGE).write_text(generate.codes_page())
+    assert not list(generate.stale_pages(tmp_path))

@@ -166,6 +166,14 @@ def test_the_payload_has_every_key_of_the_spec_and_is_json():
     json.dumps(payload, allow_nan=False)
 
 
+def test_the_scalar_form_keeps_its_keys():
+    d = linear_diagnosis()
+    d.details.update(points=[{"inputs": {"x": 2.0}, "ok": True}], checked=1, unchecked=0, dot_test=(1.0, 2.0))
+    payload = payloads.diagnosis(d)
+    assert payload["points"] == [{"inputs": {"x": 2.0}, "ok": True}] and payload["checked"] == 1
+    assert payload["unchecked"] == 0 and "dot_test" not in payload
+
+
 def test_an_extra_never_hides_a_fixed_key_and_nan_is_a_string():
     f = Finding("wrong-gradient", input="x", extra={"message": "sneaky", "max_abs_error": float("nan"),
                                                      "worst_index": (0,)})
@@ -205,12 +213,22 @@ def wide_diagnosis() -> Diagnosis:
     d.findings.append(Finding("wrong-at-points", input="attention_mask", output="attention_scores",
                               extra={"count": 1234567, "total": 16777216, "hint": "accumulate with index_add_",
                                      "condition": {"index": "token_positions", "repeats": True}}))
-    d.capabilities.append(Capability("torch.func.hessian", None, "no setup_context", "eager autograd"))
+    d.capabilities += [  # the probes' own words (doctor/probes/*.py)
+        Capability("torch.func.hessian", None, "no setup_context", "eager autograd"),
+        Capability("batched-grad", True, "each batch row matches the truth",
+                   "the truth's Jᵀv for each of two random grad_outputs"),
+        Capability("non-differentiable-inputs", False, "a gradient returned for idx, an int64 tensor",
+                   "backward's returned tuple, position by position"),
+        Capability("double-backward", True, "H·u matches the truth's on random directions",
+                   "central differences of the custom first derivative along two random directions")]
     return d
 
 
-@pytest.mark.parametrize("make", [linear_diagnosis, wide_diagnosis, lambda: linear_diagnosis(ok=True)])
-def test_80_columns_keep_the_120_column_layout(make):
+@pytest.mark.parametrize("make, prose", [(linear_diagnosis, 1), (wide_diagnosis, 2),
+                                         (lambda: linear_diagnosis(ok=True), 1)])
+def test_80_columns_keep_the_120_column_layout(make, prose):
+    """As tests/test_columns.py: no line over 80, the same table headers, and only wrapped prose
+    longer (the wide case wraps more of it: the probes' long 'compared with' sentences)."""
     from test_columns import WRAPPED_PROSE, _headers
 
     from backpropcli.present.terminal import check
@@ -218,22 +236,69 @@ def test_80_columns_keep_the_120_column_layout(make):
     at80, at120 = _shown(check.view(make()), 80), _shown(check.view(make()), 120)
     assert max(map(len, at80)) <= 80, "\n".join(at80)
     assert _headers(at80) == _headers(at120) != [], "\n".join(at80)
-    assert len(at120) <= len(at80) <= len(at120) + WRAPPED_PROSE, "\n".join(at80)
+    assert len(at120) <= len(at80) <= len(at120) + prose * WRAPPED_PROSE, "\n".join(at80)
 
 
 def test_what_the_terminal_shows():
     from backpropcli.present.terminal import check
 
     text = " ".join(" ".join(_shown(check.view(wide_diagnosis()), 100)).split())  # spaces normalised
-    for shown in ("first derivative  ✗  vs the truth", "non-contiguous    ✓  ran only", "vs eager",
+    for shown in ("first derivative ✗ 3 inputs by VJP on 4 directions vs the truth", "non-contiguous ✓ ran only",
+                  "torch.func.vmap ✓ vs eager",
                   "✗ error    transposed · input weight", "the gradient for weight is the true gradient transposed",
                   "fix: transpose it back: use grad_output.T @ x instead",
-                  "· at the rows token_positions repeats",
+                  "· the rows token_positions repeats",
                   "weight 256×256 float64 3.5e+00 1.9e+00 [0, 1] ✗ transposed",
                   "– idx: not differentiable", "cost: 12 forward and 9 backward calls, 1.75 s",
                   "python warning  UserWarning: TypedStorage is deprecated",
                   "FAILED: the gradients for weight, attention_mask are wrong (2 errors, 1 warning)"):
         assert " ".join(shown.split()) in text, (shown, text)
+
+
+def test_the_worst_elements_a_finding_lists():
+    from backpropcli.present.terminal import check
+
+    worst = [{"index": (i, 2), "custom": -1.25 * i, "truth": 0.0, "inputs": {"x": -0.5 * i}} for i in range(7)]
+    f = Finding("wrong-at-points", input="x", extra={"count": 7, "total": 35, "worst": worst, "hint": "h",
+                                                     "condition": {"input": "x", "op": "<", "value": 0}})
+    shown = _shown(check.worst_table(f), 80)
+    assert shown[1] == "The worst elements of x (wrong-at-points)"
+    assert shown[2].split() == ["element", "custom", "truth", "x"]
+    assert shown[5].split() == ["[1,", "2]", "-1.25", "0", "-0.5"]
+    assert shown[-1] == "5 of the 7 listed; --all shows every one"
+    assert len(_shown(check.worst_table(f, show_all=True), 80)) == 3 + 1 + 7
+    assert check.worst_table(Finding("sign-flipped", input="x")) is None
+    assert "· where x < 0" in _finding_text(f)
+
+
+def test_a_row_not_run_says_why_and_not_what_it_would_compare_with():
+    from backpropcli.present.terminal import check
+
+    assert check._capability_cell(Capability("forward-ad", None, "not supported: no jvp", "J·u")).plain \
+        == "not supported: no jvp"
+    assert check._capability_cell(Capability("forward-ad", False, "J·u differs", "the truth's J·u")).plain \
+        == "J·u differs\nvs the truth's J·u"
+    assert check._capability_cell(Capability("vmap", True, "", "")).plain == "ran only"
+
+
+def _finding_text(f) -> str:
+    from backpropcli.present.terminal import check
+
+    return check._finding_cell(f).plain
+
+
+def test_the_cost_line_and_an_empty_capability_table():
+    from backpropcli.present import fmt
+    from backpropcli.present.terminal import check
+
+    assert [fmt.seconds(v) for v in (0.001, 0.155, 2.984, 12.34, 250.4)] == ["<0.01", "0.15", "2.98", "12.3", "250"]
+    cost = Cost(87, 4, {"forward": 0.009, "truth": 2.8, "compare": 0.155, "probes": 0.0001})
+    assert check.cost_line(cost).plain == ("cost: 87 forward and 4 backward calls, 2.96 s "
+                                           "(truth 2.80, compare 0.15)")
+    assert check.cost_line(Cost(3, 1)).plain == "cost: 3 forward and 1 backward calls"
+    d = linear_diagnosis()
+    d.capabilities = []
+    assert "capabilities: none checked" in _shown(check.view(d), 80)
 
 
 def test_the_verdict_and_the_line_on_stderr():
@@ -252,3 +317,95 @@ def test_the_verdict_and_the_line_on_stderr():
     assert check.failure_line(nothing).endswith("nothing-checked: nothing could be checked: the truth is not "
                                                 "finite at any element")
     assert _shown(check.doctor(wrong), 80) == _shown(check.view(wrong), 80)  # the CLI's entry dispatches on the type
+
+
+# ---- the figure ----------------------------------------------------------------------------------
+
+
+def test_blocks_keep_every_wrong_element_and_the_worst_difference():
+    np = pytest.importorskip("numpy")
+    from backpropcli.present.figures import heatmaps
+
+    rng = np.random.default_rng(0)
+    truth = rng.standard_normal((300, 257))
+    custom = truth.copy()
+    custom[17, 250] += 0.5
+    custom[299, 256] = np.nan  # the last, padded block
+    custom[100, 100] += 1e-3
+    wrong = np.abs(custom - truth) > 1e-9
+    wrong[np.isnan(custom)] = True
+    b = heatmaps.blocks(truth, custom, wrong)
+    assert max(b.truth.shape) <= heatmaps.MAX_CELLS and b.size == (3, 3)
+    assert b.wrong.sum() == 3 and b.wrong[17 // 3, 250 // 3] and b.wrong[299 // 3, 256 // 3]
+    assert b.custom[17 // 3, 250 // 3] - b.truth[17 // 3, 250 // 3] == pytest.approx(0.5)  # the block's worst
+    assert np.isnan(b.custom[299 // 3, 256 // 3])
+    small = heatmaps.blocks(truth[:5, :5], custom[:5, :5], wrong[:5, :5])
+    assert small.size == (1, 1) and (small.truth == truth[:5, :5]).all()
+
+
+def test_any_rank_becomes_a_matrix_and_says_how():
+    np = pytest.importorskip("numpy")
+    from backpropcli.present.figures.heatmaps import matrix
+
+    assert matrix(np.zeros(()))[0].shape == (1, 1)
+    m, how = matrix(np.zeros(7))
+    assert m.shape == (1, 7) and how == "a vector of 7: one row"
+    assert matrix(np.zeros((3, 4)))[1] == ""
+    m, how = matrix(np.arange(24.0).reshape(2, 3, 4))
+    assert m.shape == (6, 4) and m[4, 1] == 17.0  # row 4 is [1, 1, :]
+    assert how.startswith("shape (2, 3, 4) drawn as 6×4") and ".reshape(-1, 4)" in how
+
+
+def test_the_check_figure_of_the_worst_pair(tmp_path):
+    torch = pytest.importorskip("torch")
+    from backpropcli.present.figures import check as figure
+    from backpropcli.present.figures.common import png_facts
+
+    d = linear_diagnosis()
+    assert figure.check_figure(d, tmp_path / "none.png") is None  # nothing in details: nothing drawn
+    truth = torch.randn(6, 6, dtype=torch.float64)
+    d.details["worst"] = {"input": "weight", "output": None, "truth": truth, "custom": truth.T,
+                          "tol": torch.full((6, 6), 1e-12)}
+    assert figure.title(d, d.details["worst"]).startswith("my_ops.py:MyLinear: the gradient for weight, FAILED: "
+                                                          "transposed")
+    assert figure.wrong_mask(d.details["worst"]).sum() == 30  # the diagonal is right
+    path = figure.check_figure(d, tmp_path / "check.png")
+    width, smallest = png_facts(path.read_bytes())
+    assert 1200 < width < 2600 and smallest is not None and smallest >= 18  # 9 pt at 150 dpi
+    d.details["worst"]["custom"] = torch.zeros(3, 12)  # a gradient of the wrong shape: no picture
+    assert figure.check_figure(d, tmp_path / "shape.png") is None
+
+
+@pytest.mark.parametrize("cond, words", [
+    ({"input": "x", "op": ">", "value": 1, "abs": True}, "exactly where |x| > 1"),
+    ({"input": "x", "op": "<", "value": 0.5, "param": "a"}, "exactly where x < a (= 0.5)"),
+    ({"output": 0, "op": "<=", "value": 0}, "exactly where output 0 ≤ 0"),
+    ({"output": "values", "op": ">", "value": 0}, "exactly where values > 0"),
+    ({"input": "mask", "op": "==", "value": True}, "exactly where mask is True"),
+    ({"input": "mask", "op": "!=", "value": True}, "exactly where mask is False"),
+    ({"index": "idx", "dim": 0, "repeats": True}, "exactly the rows idx repeats"),
+    ({"index": "idx", "dim": 1, "repeats": True}, "exactly the entries along dim 1 idx repeats"),
+    ({"index": "idx", "dim": 0, "hit": True}, "exactly the rows idx names"),
+    ({"index": "idx", "dim": 0, "hit": False}, "exactly the rows idx never names"),
+    ({"index": "idx", "dim": 1, "repeats": True, "along": True},
+     "exactly where idx names an entry along dim 1 more than once"),
+])
+def test_every_condition_classify_names_reads_as_words(cond, words):
+    assert findings.condition(cond) == words
+
+
+def test_a_long_vector_and_a_4d_tensor_are_drawn(tmp_path):
+    np = pytest.importorskip("numpy")
+    from backpropcli.present.figures import heatmaps
+
+    v = np.linspace(-1, 1, 1000)
+    wrong = np.zeros(1000, dtype=bool)
+    wrong[999] = True
+    b = heatmaps.blocks(*[heatmaps.matrix(a)[0] for a in (v, v + wrong, wrong)])
+    assert b.size == (1, 8) and b.wrong.shape == (1, 125) and b.wrong[0, -1] and b.wrong.sum() == 1
+    assert heatmaps.heatmaps(v, v + wrong, wrong, tmp_path / "v.png", title="a vector").stat().st_size > 0
+    t = np.arange(2 * 3 * 4 * 5.0).reshape(2, 3, 4, 5)
+    path = heatmaps.heatmaps(t, -t, None, tmp_path / "t.png", title="4-d", axes=("a", "b"))
+    assert path.exists()
+    with pytest.raises(ValueError, match="one shape"):
+        heatmaps.heatmaps(t, t[0], None, tmp_path / "x.png", title="")

@@ -8,9 +8,11 @@ and a test can find), never an exception: a message is shown while something els
 
 Fields derived here from raw values (the doctor may give the text itself instead):
 
-* ``condition_text`` from ``condition``: {"input": "x", "op": "<", "value": 0} is "exactly where
-  x < 0"; {"index": "idx", "repeats": True} is "exactly the rows idx repeats"; {"all": [...]}
-  joins with "and", {"any": [...]} with "or".
+* ``condition_text`` from ``condition`` (the vocabulary of doctor/conditions.py): {"input": "x",
+  "op": "<", "value": 0} is "exactly where x < 0" ("abs": |x|, "param": "a" names the threshold,
+  {"output": 0, ...} an output, "==" True "where mask is True"); {"index": "idx", "dim": 0,
+  "repeats": True} is "exactly the rows idx repeats" ("hit": the rows idx names or never names,
+  "along": gather-style); {"all": [...]} joins with "and", {"any": [...]} with "or".
 * ``factor_text`` from ``factor``: a simple fraction ("1/64") when it is one, else six digits.
 * ``ratio_text`` from ``ratio``; ``s`` (a plural) from ``dims``; ``transpose_note`` from
   ``transposed``; ``name_text`` from ``surrogate`` (e.g. "a straight-through estimator").
@@ -90,13 +92,44 @@ def text(value: Any, key: str = "") -> str:
     return str(value)
 
 
-def _operand(value: Any) -> str:
-    return value if isinstance(value, str) else text(value)
+def _operand(cond: Mapping) -> str:
+    """The right side of a comparison: a number, a name, or a parameter with its value."""
+    value = cond["value"]
+    shown = value if isinstance(value, str) else text(value)
+    return f"{cond['param']} (= {shown})" if cond.get("param") else shown
+
+
+def _subject(cond: Mapping) -> str:
+    """The left side: an input by name, an output by name or position, |x| for an absolute value."""
+    if "input" in cond:
+        name = str(cond["input"])
+    else:
+        name = cond["output"] if isinstance(cond["output"], str) else f"output {cond['output']}"
+    return f"|{name}|" if cond.get("abs") else name
+
+
+def _rows(cond: Mapping) -> str:
+    dim = cond.get("dim", 0)
+    return "rows" if dim == 0 else f"entries along dim {dim}"
+
+
+def _index_condition(cond: Mapping) -> str:
+    """classify's conditions over an index tensor (doctor/conditions.py)."""
+    name = cond["index"]
+    if cond.get("along"):  # gather-style: per position of the other dims
+        return f"exactly where {name} names an entry along dim {cond.get('dim', 0)} more than once"
+    if "repeats" in cond:
+        verb = "repeats" if cond["repeats"] else "does not repeat"
+        return f"exactly the {_rows(cond)} {name} {verb}"
+    for key in ("hit", "selects"):
+        if key in cond:
+            return f"exactly the {_rows(cond)} {name} {'names' if cond[key] else 'never names'}"
+    raise _Missing
 
 
 def condition(cond: Mapping) -> str:
-    """A machine-readable condition (classify's) as the words of a message; one this module does
-    not know is raised as _Missing, so the template shows {condition_text}."""
+    """A machine-readable condition (doctor/conditions.py) as the words of a message; one this
+    module does not know is raised as _Missing, so the template shows {condition_text}."""
     if "all" in cond or "any" in cond:
         parts = [condition(c).removeprefix("exactly ") for c in cond.get("all", cond.get("any", ()))]
         if not parts:
@@ -105,14 +138,13 @@ def condition(cond: Mapping) -> str:
         if all(p.startswith("where ") for p in parts):  # "where x ≥ 1 and x ≤ 2"
             return "exactly where " + joined.join(p.removeprefix("where ") for p in parts)
         return "exactly " + joined.join(parts)
-    if "input" in cond and cond.get("op") in OPS and "value" in cond:
-        return f"exactly where {cond['input']} {OPS[cond['op']]} {_operand(cond['value'])}"
     if "index" in cond:
-        name = cond["index"]
-        if "repeats" in cond:
-            return f"exactly the rows {name} repeats" if cond["repeats"] else f"exactly the rows {name} does not repeat"
-        if "selects" in cond:
-            return f"exactly the rows {name} selects" if cond["selects"] else f"exactly the rows {name} leaves out"
+        return _index_condition(cond)
+    if ("input" in cond or "output" in cond) and cond.get("op") in OPS and "value" in cond:
+        if cond["op"] in ("==", "!=") and isinstance(cond["value"], bool):
+            truth = cond["value"] if cond["op"] == "==" else not cond["value"]
+            return f"exactly where {_subject(cond)} is {truth}"
+        return f"exactly where {_subject(cond)} {OPS[cond['op']]} {_operand(cond)}"
     raise _Missing
 
 

@@ -193,6 +193,9 @@ def input_report(r) -> dict:
             "worst_index": None if r.worst_index is None else list(r.worst_index), "pattern": r.pattern}
 
 
+SCALAR_KEYS = ("variables", "params", "points", "checked", "unchecked")
+
+
 def diagnosis_tensor(d: Diagnosis) -> dict:
     """The `check` payload of a doctor.results.Diagnosis, without files and plots (SPEC.md)."""
     return {
@@ -205,6 +208,8 @@ def diagnosis_tensor(d: Diagnosis) -> dict:
         "cost": {"forward_calls": d.cost.forward_calls, "backward_calls": d.cost.backward_calls,
                  "seconds": plain(d.cost.seconds)},
         "warnings": list(d.warnings),
+        # the scalar form (--x/--y --a/--b/--c) keeps the keys it always had, from the doctor's details
+        **{key: raw(d.details[key]) for key in SCALAR_KEYS if key in d.details},
     }
 
 

@@ -20,7 +20,7 @@ from backpropcli.doctor.results import Finding
 from backpropcli.doctor.subject import as_tuple
 
 NAME = "low-precision"
-K = 3.0
+K = 3  # an integer, so it reads as "3×" with no float formatting
 
 
 def _error(got: torch.Tensor | None, truth: torch.Tensor) -> float:
@@ -68,7 +68,7 @@ def run(ctx: ProbeContext) -> ProbeResult:
     if name == "float64":
         return row(NAME, None, "float64 is the main comparison's dtype", "")
     dtype = getattr(torch, name)
-    compared = f"the float64 truth, relative to autograd's own error in {name} (at most {K:g}×)"
+    compared = f"the float64 truth, relative to autograd's own error in {name} (at most {K}×)"
     leaves = ctx.subject.leaves(dtype=dtype, values={n: v.detach() for n, v in ctx.leaves.items()})
     try:
         outputs = call(ctx, leaves, dtype=dtype)
@@ -99,7 +99,7 @@ def run(ctx: ProbeContext) -> ProbeResult:
     if worst:
         return row(NAME, False, f"{name}: the gradient for {', '.join(worst)} is less accurate than {what}",
                    compared, findings)
-    return row(NAME, True, f"{name}: as accurate as {what} (within {K:g}×)", compared, findings)
+    return row(NAME, True, f"{name}: as accurate as {what} (within {K}×)", compared, findings)
 
 
 def _dtypes(name: str, dtype: torch.dtype, outputs: tuple, custom: dict) -> list[Finding]:

@@ -12,7 +12,7 @@ from rich.text import Text
 from backpropcli.doctor import results
 from backpropcli.present import findings as words
 from backpropcli.present.fmt import error as err
-from backpropcli.present.fmt import num
+from backpropcli.present.fmt import num, seconds
 from backpropcli.present.terminal.fit import Fit
 
 MAX_POINT_ROWS = 20  # rows shown before an elision (every wrong one is shown too)
@@ -137,7 +137,7 @@ def doctor_summary(diagnosis) -> Fit:
 def doctor(diagnosis, show_all: bool = False) -> Group:
     """`backprop check`: what the Function supports, what is wrong with it, the points, the verdict."""
     if isinstance(diagnosis, results.Diagnosis):
-        return view(diagnosis)
+        return view(diagnosis, show_all)
     return Group(capabilities(diagnosis), findings(diagnosis), doctor_points(diagnosis, show_all),
                  doctor_summary(diagnosis))
 
@@ -166,27 +166,65 @@ def compared(c: results.Capability) -> str:
     return against if against.startswith(("vs ", "against ")) else f"vs {against}"
 
 
-def capability_table(d: results.Diagnosis) -> Fit:
+def _capability_cell(c: results.Capability) -> Text:
+    """What the row found, and under it (dim) what its ✓ or ✗ was measured against; a row not run
+    (–) says only why, it was measured against nothing (the JSON keeps compared_with)."""
+    against = compared(c) if c.ok is not None else ""
+    cell = Text(c.detail)
+    if against:
+        cell.append(("\n" if c.detail else "") + against, style="dim")
+    return cell
+
+
+def capability_table(d: results.Diagnosis) -> RenderableType:
+    if not d.capabilities:
+        return Text("capabilities: none checked", style="dim")
     table = _table(f"What {d.target} supports")
     table.add_column("capability", no_wrap=True)
     table.add_column("", justify="center", no_wrap=True)
-    table.add_column("compared", no_wrap=True)
-    table.add_column("detail")
+    table.add_column("what was found · what it was compared with")
     for c in d.capabilities:
-        table.add_row(c.name, _mark(c.ok), compared(c), c.detail)
+        table.add_row(c.name, _mark(c.ok), _capability_cell(c))
     return Fit(table)
 
 
 def _finding_cell(f: results.Finding) -> Text:
     """code · input · output · place, then what is wrong, then the fix (all from the registry)."""
     head = Text(f.code, style="bold")
-    for label, value in (("input", f.input), ("output", f.output), ("at", words.place(f) or None)):
+    place = words.place(f)
+    at = "" if place.startswith(("where ", "the ")) else "at "  # "where x < 0", "at [3, 7]"
+    for label, value in (("input ", f.input), ("output ", f.output), (at, place or None)):
         if value:
-            head.append(f" · {label} {value}")
+            head.append(f" · {label}{value}")
     return Text("\n").join([head, Text(words.message(f)), Text("fix: " + words.fix(f), style="dim")])
 
 
-def findings_table(d: results.Diagnosis) -> RenderableType:
+WORST_ROWS = 5  # worst elements listed under a finding (--all: every one the finding holds)
+
+
+def worst_table(f: results.Finding, show_all: bool = False) -> Group | None:
+    """The worst elements a finding lists (classify's ``worst``): index, custom, truth, and the
+    values there of the inputs of the gradient's shape; None when it lists none."""
+    rows = [w for w in f.extra.get("worst") or () if isinstance(w, dict) and "index" in w]
+    if not rows:
+        return None
+    there = list(dict.fromkeys(n for w in rows for n in (w.get("inputs") or {})))
+    table = _table()
+    for name in ("element", "custom", "truth", *there):
+        table.add_column(name, justify="left" if name == "element" else "right", no_wrap=True)
+    shown = rows if show_all else rows[:WORST_ROWS]
+    for w in shown:
+        values = w.get("inputs") or {}
+        table.add_row(words.index(w["index"]), num(w.get("custom"), 6), num(w.get("truth"), 6),
+                      *[num(values.get(n), 6) if isinstance(values.get(n), (int, float)) else "" for n in there])
+    title = Text(f"The worst elements of {f.input or 'the gradient'} ({f.code})", style="italic")
+    parts: list[RenderableType] = [Text(""), title, Fit(table)]
+    if len(shown) < len(rows):
+        parts.append(Text(f"{len(shown)} of the {len(rows)} listed; --all shows every one", style="dim"))
+    return Group(*parts)
+
+
+def findings_table(d: results.Diagnosis, show_all: bool = False) -> RenderableType:
     if not d.findings:
         return Text("findings: none", style="green")
     table = _table("Findings", show_lines=True)
@@ -195,7 +233,8 @@ def findings_table(d: results.Diagnosis) -> RenderableType:
     for f in d.findings:
         style = SEVERITY_STYLE.get(f.severity, "")
         table.add_row(Text(f"{SEVERITY_MARK.get(f.severity, '')} {f.severity}", style=style), _finding_cell(f))
-    return Fit(table)
+    worst = [w for w in (worst_table(f, show_all) for f in d.findings) if w is not None]
+    return Group(Fit(table), *worst) if worst else Fit(table)
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -218,7 +257,8 @@ def _inputs(d: results.Diagnosis, narrow: bool) -> Table:
         table.add_column(name, no_wrap=not (narrow and name == "worst"),
                          justify="right" if name.startswith("max") else "left")
     for r in d.inputs:
-        worst = "" if r.worst_index is None else words.index(r.worst_index)
+        # where the largest error is; no place for an input without error
+        worst = "" if r.worst_index is None or not r.max_abs_error else words.index(r.worst_index)
         style = "red" if r.ok is False else ("dim" if r.ok is None else None)
         table.add_row(r.name, _shape(r.shape), r.dtype, err(r.max_abs_error) if r.differentiable else "",
                       err(r.max_rel_error) if r.differentiable else "", worst, _result(r), style=style)
@@ -240,8 +280,10 @@ def cost_line(cost: results.Cost) -> Text:
     """forward/backward calls the whole check made, and where the time went."""
     text = f"cost: {cost.forward_calls} forward and {cost.backward_calls} backward calls"
     if cost.seconds:
-        stages = ", ".join(f"{stage} {num(s, 3)}" for stage, s in cost.seconds.items())
-        text += f", {num(sum(cost.seconds.values()), 3)} s ({stages})"
+        total = sum(cost.seconds.values())
+        # the stages that took a share of the time worth naming (1% or more)
+        stages = ", ".join(f"{stage} {seconds(s)}" for stage, s in cost.seconds.items() if s >= 0.01 * total)
+        text += f", {seconds(total)} s" + (f" ({stages})" if len(cost.seconds) > 1 and stages else "")
     return Text(text, style="dim")
 
 
@@ -288,10 +330,10 @@ def closing(d: results.Diagnosis) -> Fit:
     return Fit(table)
 
 
-def view(d: results.Diagnosis) -> Group:
-    """`backprop check` of a tensor Diagnosis: what was checked, capabilities, findings, inputs,
-    cost, verdict, a blank line between them."""
-    parts: list[RenderableType] = [header(d), capability_table(d), findings_table(d), input_table(d),
+def view(d: results.Diagnosis, show_all: bool = False) -> Group:
+    """`backprop check` of a tensor Diagnosis: what was checked, capabilities, findings (and the
+    worst elements they list), inputs, cost, verdict, a blank line between them."""
+    parts: list[RenderableType] = [header(d), capability_table(d), findings_table(d, show_all), input_table(d),
                                    Group(cost_line(d.cost), closing(d))]
     spaced: list[RenderableType] = []
     for part in parts:
@@ -309,6 +351,6 @@ def failure_line(d: results.Diagnosis) -> str | None:
     return f"check failed for {d.target}: {first.code}: {words.message(first)}"
 
 
-def render(run, console) -> None:
-    """Print `backprop check`'s run (app/check.CheckRun) on `console`."""
-    console.print(doctor(run.diagnosis))
+def render(run, console, show_all: bool = False) -> None:
+    """Print `backprop check`'s run (app/check.CheckRun) on `console`; ``show_all``: every row."""
+    console.print(doctor(run.diagnosis, show_all))
