@@ -112,17 +112,12 @@ def show_views(views, json_output: bool, typed: bool = False) -> dict:
         return {}
     from backpropcli.present import payloads
 
-    fields = {}
-    if views.trace is not None:
-        fields["trace"] = payloads.trace(views.trace)
-        if views.show_trace and not json_output:
-            stdout.print(render.trace(views.trace, views.symbol))
-    if views.autograd_graph is not None:
-        fields["autograd_graph"] = views.autograd_graph
-        if not json_output:
-            stdout.print(render.autograd_graphs(views.autograd_graph, AUTOGRAD_GRAPH_TITLE, typed,
-                                                views.of_derivative))
-    return fields
+    if views.trace is not None and views.show_trace and not json_output:
+        stdout.print(render.trace(views.trace, views.symbol))
+    if views.autograd_graph is not None and not json_output:
+        stdout.print(render.autograd_graphs(views.autograd_graph, AUTOGRAD_GRAPH_TITLE, typed,
+                                            views.of_derivative))
+    return payloads.views(views)
 
 
 class DtypeChoice(str, Enum):
