@@ -106,16 +106,20 @@ def _subject(cfg: CheckConfig, target, given: dict[str, float], reference_params
 
 def check(request: CheckRequest) -> CheckRun:
     """Load the user's Function and inputs (importing runs their code), then diagnose it."""
-    from backpropcli import functions  # noqa: F401 - warms PyTorch's unary kernels before any large call
-    from backpropcli.doctor import diagnose as doctors
-    from backpropcli.doctor import loader, sandbox
+    from backpropcli.doctor import loader
     from backpropcli.errors import InputError
-    from backpropcli.io import budget
 
     cfg = request.config
     if not cfg.target:
         raise InputError("which Function? give FILE.py:Name or package.module:Name, e.g. "
                          "'backprop check my_ops.py:LayerNorm --inputs my_ops.py:make_inputs'")
+    for spec in (cfg.target, cfg.inputs, cfg.reference):  # a missing file is said before torch loads
+        if spec is not None and (spec == cfg.target or _is_spec(spec)):
+            loader.refuse_missing_file(spec)
+    from backpropcli import functions  # noqa: F401 - warms PyTorch's unary kernels before any large call
+    from backpropcli.doctor import diagnose as doctors
+    from backpropcli.doctor import sandbox
+    from backpropcli.io import budget
     limit = budget.limit(request.max_memory)
     given = {p: getattr(cfg, p) for p in DOCTOR_PARAMS if getattr(cfg, p) is not None}
     with sandbox.guarded(f"importing {cfg.target.rpartition(':')[0]}", cfg.timeout, InputError):

@@ -70,6 +70,18 @@ def load(spec: str) -> Target:
     return _target(spec, spec.rpartition(":")[2], load_object(spec))
 
 
+def refuse_missing_file(spec: str) -> None:
+    """A FILE.py:Name whose file is not there, refused before anything heavy is imported (the
+    same line load_object would give after seconds of importing torch)."""
+    where, sep, name = spec.rpartition(":")
+    if not sep or not where or not name:
+        raise InputError(f"expected FILE.py:Name or package.module:Name, got {spec!r}")
+    if where.endswith(".py") or "/" in where or os.sep in where:
+        path = Path(where).expanduser()
+        if not path.is_file():
+            raise InputError(f"no such file: {path}" if not path.exists() else f"not a file: {path}")
+
+
 def load_object(spec: str) -> Any:
     """The object named by `path/to/file.py:Name` or `package.module:Name` (make_inputs, a reference)."""
     where, sep, name = spec.rpartition(":")
