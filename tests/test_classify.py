@@ -10,50 +10,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from classify_cases import F64, codes, linear_layer, run, tol_of, vjp
 
-from backpropcli.doctor import conditions
 from backpropcli.doctor.classify import classify, pattern_of
 from backpropcli.doctor.codes import PHRASES, code
 from backpropcli.doctor.results import Finding
 
-F64 = torch.float64
-
-
-def tol_of(truth: torch.Tensor) -> torch.Tensor:
-    """A per-element tolerance like the doctor's: relative to the element and to the scale."""
-    return 1e-9 * (truth.abs() + truth.abs().mean()) + 1e-12
-
-
-def vjp(fn, inputs: dict, g):
-    """The truth: autograd through fn's plain ops, J^T g for every float input."""
-    leaves = {n: v.detach().clone().requires_grad_(True) if isinstance(v, torch.Tensor) and v.is_floating_point()
-              else v for n, v in inputs.items()}
-    out = fn(**leaves)
-    diff = [n for n, v in leaves.items() if isinstance(v, torch.Tensor) and v.requires_grad]
-    grads = torch.autograd.grad(out, [leaves[n] for n in diff], g, allow_unused=True)
-    return out.detach(), {n: (gr if gr is not None else torch.zeros_like(leaves[n])) for n, gr in zip(diff, grads)}
-
-
-def run(name, custom, truths, inputs, g, out, **kw):
-    truth = truths[name]
-    return classify(name, custom, truth, kw.pop("tol", tol_of(truth)), inputs=inputs, cotangents=(g,),
-                    outputs=(out,), **kw)
-
-
-def codes(findings):
-    return [f.code for f in findings]
-
 
 @pytest.fixture
 def linear():
-    """y = x @ W + b with x 64×32, W 32×32 (square, so a transpose keeps the shape), b 32."""
-    gen = torch.Generator().manual_seed(1)
-    inputs = {"x": torch.randn(64, 32, dtype=F64, generator=gen),
-              "weight": torch.randn(32, 32, dtype=F64, generator=gen),
-              "bias": torch.randn(32, dtype=F64, generator=gen)}
-    g = torch.randn(64, 32, dtype=F64, generator=gen)
-    out, truths = vjp(lambda x, weight, bias: x @ weight + bias, inputs, g)
-    return inputs, g, out, truths
+    return linear_layer()
 
 
 def test_the_right_gradients_give_no_finding(linear):
@@ -216,60 +182,6 @@ def test_swapped_gradients_of_different_shapes():
     assert codes(found) == ["swapped-gradients"] and found[0].extra["got"] == (5, 3)
 
 
-def test_relu_backward_wrong_exactly_where_x_is_negative():
-    gen = torch.Generator().manual_seed(10)
-    inputs = {"x": torch.randn(64, 32, dtype=F64, generator=gen)}
-    g = torch.randn(64, 32, dtype=F64, generator=gen)
-    out, truths = vjp(lambda x: torch.relu(x), inputs, g)
-    found = run("x", g.clone(), truths, inputs, g, out)  # forgot the mask
-    assert codes(found) == ["wrong-at-points"]
-    extra = found[0].extra
-    assert extra["condition"] == {"input": "x", "op": "<", "value": 0}
-    assert {"input": "x", "op": "<=", "value": 0} in extra["equivalent"]
-    assert extra["count"] == int((inputs["x"] < 0).sum()) and extra["total"] == 64 * 32
-    assert len(extra["worst"]) == 5 and all(w["inputs"]["x"] < 0 for w in extra["worst"])
-    assert extra["there"] is None  # g where 0 was due: neither zero nor the sign there
-    zeroed = run("x", torch.where(inputs["x"] > 1, 0.0, out.gt(0) * g), truths, inputs, g, out)
-    assert zeroed[0].extra["condition"] == {"input": "x", "op": ">", "value": 1}
-    assert zeroed[0].extra["there"] == "zero"
-
-
-def test_clamp_backward_wrong_below_its_bound():
-    gen = torch.Generator().manual_seed(11)
-    inputs = {"x": torch.randn(200, dtype=F64, generator=gen), "lo": -0.5}
-    g = torch.randn(200, dtype=F64, generator=gen)
-    out, truths = vjp(lambda x, lo: x.clamp(min=lo), inputs, g)
-    found = run("x", g.clone(), truths, inputs, g, out)
-    assert found[0].extra["condition"] == {"input": "x", "op": "<", "value": -0.5, "param": "lo"}
-
-
-def test_index_select_backward_that_assigns_instead_of_accumulating():
-    gen = torch.Generator().manual_seed(12)
-    idx = torch.tensor([3, 1, 3, 7, 0, 1, 3, 9])  # rows 1 and 3 repeat; 2, 4, 5, 6, 8 never named
-    inputs = {"weight": torch.randn(10, 16, dtype=F64, generator=gen), "idx": idx}
-    g = torch.randn(8, 16, dtype=F64, generator=gen)
-    out, truths = vjp(lambda weight, idx: weight.index_select(0, idx), inputs, g)
-    custom = torch.zeros(10, 16, dtype=F64)
-    custom[idx] = g  # the bug: the last write wins where an index repeats
-    found = run("weight", custom, truths, inputs, g, out)
-    assert codes(found) == ["wrong-at-points"]
-    assert found[0].extra["condition"] == {"index": "idx", "dim": 0, "repeats": True}
-    assert "index_add_" in found[0].extra["hint"]
-
-
-def test_gather_backward_that_scatters_instead_of_adding():
-    gen = torch.Generator().manual_seed(13)
-    idx = torch.randint(0, 6, (5, 4), generator=gen)
-    idx[:, 1] = idx[:, 0]  # every row repeats an entry
-    inputs = {"x": torch.randn(5, 6, dtype=F64, generator=gen), "idx": idx}
-    g = torch.randn(5, 4, dtype=F64, generator=gen)
-    out, truths = vjp(lambda x, idx: x.gather(1, idx), inputs, g)
-    custom = torch.zeros(5, 6, dtype=F64).scatter_(1, idx, g)
-    found = run("x", custom, truths, inputs, g, out)
-    assert found[0].extra["condition"] == {"index": "idx", "dim": 1, "repeats": True, "along": True}
-    assert "scatter_add_" in found[0].extra["hint"]
-
-
 def test_exclusive_cumsum_backward_is_shifted():
     gen = torch.Generator().manual_seed(14)
     inputs = {"x": torch.randn(16, 20, dtype=F64, generator=gen)}
@@ -281,39 +193,6 @@ def test_exclusive_cumsum_backward_is_shifted():
     assert codes(found) == ["shifted"] and found[0].extra["kind"] == "exclusive"
     doubled = run("x", inclusive + g, truths, inputs, g, out)
     assert codes(doubled) == ["shifted"] and doubled[0].extra["sign"] == 1
-
-
-def test_nan_where_the_truth_is_finite_names_the_zeros():
-    gen = torch.Generator().manual_seed(15)
-    x = torch.randn(50, dtype=F64, generator=gen)
-    x[[3, 17, 40]] = 0.0
-    inputs = {"x": x}
-    g = torch.randn(50, dtype=F64, generator=gen)
-    out, truths = vjp(lambda x: x**3, inputs, g)
-    custom = 3 * x**3 / x * g  # 0/0 at the zeros
-    found = run("x", custom, truths, inputs, g, out)
-    assert codes(found) == ["nan-where-finite"]
-    assert found[0].extra["count"] == 3 and found[0].extra["condition"] == {"input": "x", "op": "==", "value": 0}
-
-
-def test_nan_and_another_bug_are_both_named():
-    gen = torch.Generator().manual_seed(16)
-    x = torch.randn(50, dtype=F64, generator=gen)
-    x[5] = 0.0
-    g = torch.randn(50, dtype=F64, generator=gen)
-    out, truths = vjp(lambda x: x**3, {"x": x}, g)
-    custom = -(3 * x**3 / x * g)
-    assert codes(run("x", custom, truths, {"x": x}, g, out)) == ["nan-where-finite", "sign-flipped"]
-
-
-def test_a_wrong_set_no_condition_selects(linear):
-    inputs, g, out, truths = linear
-    t = truths["x"]
-    gen = torch.Generator().manual_seed(17)
-    picked = torch.rand(t.shape, generator=gen, dtype=F64) < 0.1
-    found = run("x", torch.where(picked, t + 1.0, t), truths, inputs, g, out)
-    assert codes(found) == ["wrong-at-points"]
-    assert found[0].extra["condition"] is None and found[0].extra["count"] == int(picked.sum())
 
 
 def test_wrong_everywhere_in_no_pattern_is_the_fallback(linear):
@@ -358,36 +237,6 @@ def test_an_arbitrary_constant_factor_is_named_without_a_fraction(linear):
     assert found[0].extra["factor"] == pytest.approx(0.123456789, rel=1e-12)
     assert codes(run("x", truths["x"] * 0.75, truths, inputs, g, out)) == ["scaled-by"]
     assert run("x", truths["x"] * 0.75, truths, inputs, g, out)[0].extra["factor_text"] == "3/4"
-
-
-def test_unknown_elements_are_not_judged(linear):
-    inputs, g, out, truths = linear
-    t = truths["weight"]
-    known = torch.ones_like(t, dtype=torch.bool)
-    known[0, :5] = False
-    unknown = t.clone()
-    unknown[0, :5] = torch.nan  # no truth there
-    ctx = dict(inputs=inputs, cotangents=(g,), outputs=(out,), known=known)
-    assert codes(classify("weight", t.T, unknown, tol_of(t), **ctx)) == ["transposed"]
-    wrong_where_unknown = t.clone()
-    wrong_where_unknown[0, :5] += 100.0
-    assert classify("weight", wrong_where_unknown, unknown, tol_of(t), **ctx) == []
-    wrong_where_known = t.clone()
-    wrong_where_known[1, :5] += 100.0
-    found = classify("weight", wrong_where_known, unknown, tol_of(t), **ctx)
-    assert codes(found) == ["wrong-at-points"] and found[0].extra["total"] == 32 * 32 - 5
-
-
-def test_conditions_prefer_the_first_and_never_a_trivial_one():
-    x = torch.tensor([-2.0, -0.5, 0.5, 2.0], dtype=F64)
-    known = torch.ones(4, dtype=torch.bool)
-    found = conditions.matching(x.abs() > 1, known, {"x": x})
-    assert found[0].condition == {"input": "x", "op": ">", "value": 1, "abs": True}
-    assert conditions.matching(torch.ones(4, dtype=torch.bool), known, {"x": x}) == []
-    assert conditions.matching(torch.tensor([True, False, True, False]), known, {"x": x}) == []
-    out = torch.relu(x)
-    by_output = conditions.matching(x < 0, known, {}, (out,))
-    assert by_output[0].condition == {"output": 0, "op": "<=", "value": 0}
 
 
 def test_pattern_of_prefers_errors_and_filters_by_input():
@@ -449,3 +298,56 @@ def test_a_factor_of_two_is_not_read_as_a_dims_size():
     found = run("x", 4 * inputs["x"] * g, truths, inputs, g, out)
     assert codes(found) == ["scaled-by"] and found[0].extra["factor_text"] == "2"
     assert "meaning_kind" not in found[0].extra and found[0].extra["meaning"] == ""
+
+
+def test_a_single_number_as_the_tolerance():
+    t = torch.arange(1.0, 7.0, dtype=F64).reshape(2, 3)
+    assert codes(classify("x", -t, t, 1e-9, inputs={}, cotangents=(), outputs=())) == ["sign-flipped"]
+    assert classify("x", t + 1e-10, t, 1e-9, inputs={}, cotangents=(), outputs=()) == []
+
+
+def test_the_local_derivative_without_grad_output():
+    gen = torch.Generator().manual_seed(25)
+    inputs = {"x": torch.randn(64, 32, dtype=F64, generator=gen)}
+    g = torch.randn(64, 32, dtype=F64, generator=gen)
+    out, truths = vjp(lambda x: x * torch.sigmoid(x), inputs, g)
+    s = torch.sigmoid(inputs["x"])
+    local = s * (1 + inputs["x"] * (1 - s))  # SiLU's derivative, never times g
+    assert codes(run("x", local, truths, inputs, g, out)) == ["ignores-grad-output"]
+    loss_g = torch.tensor(1.7, dtype=F64)  # a scalar loss: its cotangent is one number
+    out0, truths0 = vjp(lambda x: (x**2).sum(), inputs, loss_g)
+    assert codes(run("x", 2 * inputs["x"], truths0, inputs, loss_g, out0)) == ["ignores-grad-output"]
+
+
+def test_grad_output_passed_straight_through_a_zero_truth_is_not_a_shift():
+    """round's derivative is 0; a straight-through backward returns g: not 'the own term twice'."""
+    gen = torch.Generator().manual_seed(26)
+    inputs = {"x": 3 * torch.randn(100, dtype=F64, generator=gen)}
+    g = torch.randn(100, dtype=F64, generator=gen)
+    out, truths = vjp(lambda x: torch.round(x), inputs, g)
+    assert codes(run("x", g.clone(), truths, inputs, g, out)) == ["wrong-gradient"]
+
+
+def test_attention_scores_without_the_inverse_sqrt_d_in_backward():
+    gen = torch.Generator().manual_seed(27)
+    inputs = {"q": torch.randn(4, 16, 64, dtype=F64, generator=gen),
+              "k": torch.randn(4, 16, 64, dtype=F64, generator=gen)}
+    g = torch.randn(4, 16, 16, dtype=F64, generator=gen)
+    out, truths = vjp(lambda q, k: q @ k.mT / 8.0, inputs, g)
+    found = run("k", g.mT @ inputs["q"], truths, inputs, g, out)  # the 1/√64 left out
+    assert codes(found) == ["scaled-by"]
+    extra = found[0].extra
+    assert extra["factor_text"] == "8" and extra["meaning_kind"] == "sqrt-dim" and extra["count"] == 64
+    assert extra["fix_hint"] == PHRASES["scale.fix.sqrt-too-big"].format(count=64)
+
+
+def test_a_pattern_check_that_fails_still_gives_the_plain_finding(monkeypatch):
+    from backpropcli.doctor import classify as module
+
+    def broken(case, c):
+        raise RuntimeError("a check that cannot handle these tensors")
+
+    monkeypatch.setattr(module.scales, "scaled", broken)
+    t = torch.arange(1.0, 7.0, dtype=F64)
+    found = classify("x", 2 * t, t, 1e-9, inputs={}, cotangents=(), outputs=())
+    assert codes(found) == ["wrong-gradient"] and found[0].extra["unclassified"] == "RuntimeError"

@@ -11,9 +11,10 @@ in, Findings with raw numbers out (present/ words them from the registry in code
 The checks, in the order tried (the most specific pattern first):
 * the shape: the broadcast shape autograd sums itself (a warning when the sum is right), a sum
   over the wrong dims, another input's gradient, the input's shape transposed;
-* the values: non-finite where the truth is finite, zeros, another input's gradient, a constant
-  factor (−1 is the sign; 1/numel a mean's), the transpose, the sum over the wrong broadcast dim,
-  truth ∓ each element's own cotangent term (an exclusive scan), then the elements.
+* the values: non-finite where the truth is finite, zeros, another input's gradient, the local
+  derivative not multiplied by grad_output, a constant factor (−1 is the sign; 1/numel a
+  mean's), the transpose, the sum over the wrong broadcast dim, truth ∓ each element's own
+  cotangent term (an exclusive scan), then the elements.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def _f64(x: Tensor, like: Tensor) -> Tensor:
     return x.detach().to(device=like.device, dtype=torch.float64)
 
 
-def classify(name: str, custom: Tensor | None, truth: Tensor, tol: Tensor, *,
+def classify(name: str, custom: Tensor | None, truth: Tensor, tol: Tensor | float, *,
              inputs: Mapping[str, Any], cotangents: tuple, outputs: tuple,
              others: Mapping[str, tuple] | None = None,
              known: Tensor | None = None) -> list[Finding]:
@@ -78,6 +79,7 @@ def classify(name: str, custom: Tensor | None, truth: Tensor, tol: Tensor, *,
     (custom, truth, tol); ``known`` marks the elements whose truth is known (None: all)."""
     t = truth.detach().to(torch.float64)
     mask = torch.ones_like(t, dtype=torch.bool) if known is None else known.to(t.device).bool()
+    tol = tol if isinstance(tol, Tensor) else torch.as_tensor(tol)  # a number: the same for all
     case = Case(name, t, _f64(tol, t).expand_as(t), mask & torch.isfinite(t), inputs,
                 tuple(cotangents), tuple(outputs), dict(others or {}))
     if custom is None:
@@ -86,9 +88,23 @@ def classify(name: str, custom: Tensor | None, truth: Tensor, tol: Tensor, *,
             return []
         return [case.finding("returns-zero", returned_none=True, **_counts(case, zero))]
     c = _f64(custom if isinstance(custom, Tensor) else torch.as_tensor(custom), t)
-    if tuple(c.shape) != tuple(t.shape):
-        return _shape_findings(case, c)
-    return _value_findings(case, c)
+    try:
+        if tuple(c.shape) != tuple(t.shape):
+            return _shape_findings(case, c)
+        return _value_findings(case, c)
+    except (RuntimeError, ValueError, IndexError, TypeError) as exc:
+        # a pattern check that cannot handle these tensors (a bug here, or an odd dtype) must not
+        # cost the user the verdict: the plain finding, and the reason for whoever debugs it
+        return [_plain(case, c, type(exc).__name__)]
+
+
+def _plain(case: Case, c: Tensor, why: str) -> Finding:
+    """Wrong shape, or wrong values in no named pattern (the checks could not run: ``why``)."""
+    shape = tuple(case.truth.shape)
+    if tuple(c.shape) != shape:
+        return case.finding("wrong-shape", got=tuple(c.shape), want=shape, transpose_note="",
+                            unclassified=why)
+    return case.finding("wrong-gradient", **_counts(case, c), unclassified=why)
 
 
 # ---- the shape ------------------------------------------------------------------------------
@@ -208,7 +224,8 @@ def _value_findings(case: Case, c: Tensor) -> list[Finding]:
         # named apart; the finite elements are then judged on their own
         rest = replace(case, known=case.known & ~nonfinite)
         return [_nonfinite(case, c, nonfinite), *_value_findings(rest, c)]
-    for check in (_zero, _swapped, scales.scaled, _transposed, _wrong_broadcast_dim, _shifted):
+    for check in (_zero, _swapped, _ignores_grad_output, scales.scaled, _transposed,
+                  _wrong_broadcast_dim, _shifted):
         found = check(case, c)
         if found is not None:
             return [found]
@@ -332,9 +349,26 @@ def _unsummed(case: Case) -> list[Tensor]:
     return found
 
 
+def _ignores_grad_output(case: Case, c: Tensor) -> Finding | None:
+    """custom × g = truth for a cotangent g of (or broadcastable to) the input's shape: backward
+    returned the local derivative without multiplying by grad_output. With c = t/g + e, the test
+    |c·g − t| ≤ tol·|g| is exactly |e| ≤ tol, with no division by a small g."""
+    for g in case.cotangents:
+        if not isinstance(g, Tensor) or not conditions.expands_to(tuple(g.shape), tuple(case.truth.shape)):
+            continue
+        g64 = _f64(g, case.truth).expand_as(case.truth)
+        if bool((g64 != 1).any()) and bool(((c * g64 - case.truth).abs() <= case.tol * g64.abs())[case.known].all()):
+            return case.finding("ignores-grad-output")
+    return None
+
+
 def _shifted(case: Case, c: Tensor) -> Finding | None:
     """custom = truth ∓ the element's own cotangent term, for an output of the input's shape: an
-    exclusive scan where an inclusive one is needed (or the own term added twice)."""
+    exclusive scan where an inclusive one is needed (or the own term added twice). Not where the
+    truth is zero everywhere: custom = ±grad_output there is a surrogate (a straight-through
+    estimator), not a shift."""
+    if not (case.truth.abs() > case.tol)[case.known].any():
+        return None
     for g in case.cotangents:
         if not isinstance(g, Tensor) or tuple(g.shape) != tuple(case.truth.shape):
             continue

@@ -235,10 +235,14 @@ PHRASES: dict[str, str] = {
     "scale.meaning.numel": ": the number of elements of {of} ({count})",
     "scale.meaning.batch": ": the batch size ({count}, {of}'s first dimension)",
     "scale.meaning.dim": ": the size of {of}'s dimension {dim} ({count})",
+    "scale.meaning.sqrt-dim": ": √{count}, the square root of {of}'s last dimension (attention's "
+                              "1/√d scale)",
     "scale.meaning.param": ": the value of parameter {param}",
     "scale.meaning.param-inverse": ": one over the value of parameter {param}",
     "scale.fix.too-big-count": "divide by {count}: the gradient of a sum where forward takes a mean",
     "scale.fix.too-small-count": "multiply by {count}: the gradient of a mean where forward takes a sum",
+    "scale.fix.sqrt-too-big": "divide by √{count}: backward leaves out forward's 1/√d scale",
+    "scale.fix.sqrt-too-small": "multiply by √{count}: backward applies the 1/√d scale once too often",
     "scale.fix.param": "remove the extra factor {param} from backward",
     "scale.fix.param-inverse": "multiply by {param}: backward leaves out forward's factor {param}",
     "scale.fix.plain": "remove the constant factor from backward (compare it with forward's constants)",
@@ -264,8 +268,7 @@ PHRASES: dict[str, str] = {
                         "assignment keeps one contribution of each repeated {index} entry",
     "points.scatter-add": "accumulate with scatter_add_: scatter_ keeps one contribution of each "
                           "repeated {index} entry",
-    "points.condition": "look at the branch of backward that handles these elements: exactly they "
-                        "are wrong",
+    "points.condition": "look at the branch of backward that handles exactly these elements",
     "points.none": "compare backward with the derivative of forward at the elements listed",
     # missing-broadcast-sum {s}
     "plural": "s",

@@ -9,20 +9,23 @@ as thresholds, index tensors) and from its outputs; a condition is named only wh
 equals the wrong set EXACTLY on the elements whose truth is known, never "mostly".
 
 A condition is machine-readable (present/ words it):
-``{"input": "x", "op": "<", "value": 0}``, ``{"input": "x", "op": ">", "value": 1, "abs": True}``,
-``{"input": "x", "op": "<", "value": 0.5, "param": "a"}`` (the threshold is parameter a),
-``{"output": 0, "op": "<=", "value": 0}``, ``{"input": "mask", "op": "==", "value": True}``,
-``{"index": "idx", "dim": 0, "repeats": True}`` (the rows along dim 0 that idx names more than
-once), ``{"index": "idx", "dim": 0, "hit": True}`` / ``False`` (the rows idx names / never
-names), ``{"index": "idx", "dim": 1, "repeats": True, "along": True}`` (gather-style: per
-position of the other dims, the entries along dim 1 that idx names more than once).
+``{"input": "x", "op": "<", "value": 0}``; ``{"input": "x", "op": "<", "value": 0.5, "param": "a"}``
+(the threshold is parameter a); ``{"output": 0, "op": "<=", "value": 0}`` (forward's output 0);
+``{"input": "mask", "op": "==", "value": True}``; ``{"input": "x", "op": ">", "value": 1, "abs":
+True}`` (|x| > 1); ``{"any": [c1, c2]}`` / ``{"all": [c1, c2]}`` for x outside / strictly
+inside [low, high] (then ``"params": ["lo", "hi"]`` when the bounds are Python arguments); ``{"index": "idx", "dim": 0,
+"repeats": True}`` (the rows along dim 0 that idx names more than once), ``{"index": "idx",
+"dim": 0, "selects": True}`` / ``False`` (the rows idx names / never names), ``{"index": "idx",
+"dim": 1, "repeats": True, "along": True}`` (gather-style: per position of the other dims, the
+entries along dim 1 that idx names more than once).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -36,11 +39,34 @@ ABS_OPS = (">", ">=", "<", "<=")
 
 @dataclass(frozen=True)
 class Candidate:
-    """A condition and the elements it selects (a bool tensor of the gradient's shape)."""
+    """A condition and the elements it selects: ``test(values)``, where ``values`` is a view of
+    the gradient's shape (expanded, not copied), so that the test can first be run on a few
+    elements and the whole mask is built only for a condition that passes them."""
 
     condition: dict[str, Any]
-    mask: Tensor
+    values: Tensor
+    test: Callable[[Tensor], Tensor]
     hint: str  # the PHRASES key of the fix it suggests (codes.py)
+
+    @property
+    def mask(self) -> Tensor:
+        return self.test(self.values)
+
+
+def _same(x: Tensor) -> Tensor:
+    return x
+
+
+def _compare_abs(x: Tensor, op: str, value: float) -> Tensor:
+    return _compare(x.abs(), op, value)
+
+
+def _outside(x: Tensor, low: float, high: float) -> Tensor:
+    return (x < low) | (x > high)
+
+
+def _inside(x: Tensor, low: float, high: float) -> Tensor:
+    return (x > low) & (x < high)
 
 
 def _compare(x: Tensor, op: str, value: float) -> Tensor:
@@ -77,25 +103,47 @@ def _thresholds(x: Tensor, shape: tuple[int, ...], source: dict[str, Any],
     """x compared with 0, with ±1, |x| with 1, and x (and |x|) with each Python number among the
     inputs (a clamp's or a threshold's bound)."""
     x = x.expand(shape)
+    hint = "points.condition"
     for op in OPS:
-        yield Candidate({**source, "op": op, "value": 0}, _compare(x, op, 0.0), "points.condition")
+        yield Candidate({**source, "op": op, "value": 0}, x, partial(_compare, op=op, value=0.0), hint)
     for one in (1, -1):
         for op in ABS_OPS:
-            yield Candidate({**source, "op": op, "value": one}, _compare(x, op, float(one)),
-                            "points.condition")
+            yield Candidate({**source, "op": op, "value": one}, x,
+                            partial(_compare, op=op, value=float(one)), hint)
     for op in ABS_OPS:
-        yield Candidate({**source, "op": op, "value": 1, "abs": True}, _compare(x.abs(), op, 1.0),
-                        "points.condition")
+        yield Candidate(_abs_condition(source, op, 1), x, partial(_compare_abs, op=op, value=1.0), hint)
     for pname, value in numbers.items():
         if value in (0.0, 1.0, -1.0):
             continue  # already tried
         for op in OPS[:5]:
-            yield Candidate({**source, "op": op, "value": value, "param": pname},
-                            _compare(x, op, value), "points.condition")
+            yield Candidate({**source, "op": op, "value": value, "param": pname}, x,
+                            partial(_compare, op=op, value=value), hint)
         if value > 0:
             for op in ABS_OPS:
-                yield Candidate({**source, "op": op, "value": value, "param": pname, "abs": True},
-                                _compare(x.abs(), op, value), "points.condition")
+                yield Candidate({**_abs_condition(source, op, value), "param": pname}, x,
+                                partial(_compare_abs, op=op, value=value), hint)
+    yield from _intervals(x, source, numbers)
+
+
+def _abs_condition(source: dict[str, Any], op: str, value: float) -> dict[str, Any]:
+    """|x| op value (present words it "|x| > 1")."""
+    return {**source, "op": op, "value": value, "abs": True}
+
+
+def _intervals(x: Tensor, source: dict[str, Any], numbers: Mapping[str, float]) -> Iterator[Candidate]:
+    """x outside / strictly inside [low, high]: [0, 1], and every pair of bounds among the
+    Python numbers (a clamp(min=lo, max=hi) whose backward forgot its mask is wrong outside)."""
+    pairs: list[tuple[float, float, list[str] | None]] = [(0.0, 1.0, None)]
+    named = sorted(numbers.items(), key=lambda item: item[1])
+    pairs += [(lo, hi, [a, b]) for i, (a, lo) in enumerate(named) for b, hi in named[i + 1:] if lo < hi]
+    for low, high, names in pairs:
+        named_as = {} if names is None else {"params": names}
+        outside = {"any": [{**source, "op": "<", "value": low}, {**source, "op": ">", "value": high}]}
+        inside = {"all": [{**source, "op": ">", "value": low}, {**source, "op": "<", "value": high}]}
+        yield Candidate({**outside, **named_as}, x, partial(_outside, low=low, high=high),
+                        "points.condition")
+        yield Candidate({**inside, **named_as}, x, partial(_inside, low=low, high=high),
+                        "points.condition")
 
 
 def _rows(index: Tensor, name: str, shape: tuple[int, ...]) -> Iterator[Candidate]:
@@ -109,10 +157,10 @@ def _rows(index: Tensor, name: str, shape: tuple[int, ...]) -> Iterator[Candidat
         view = [1] * len(shape)
         view[dim] = size
         for key, value, rows, hint in (("repeats", True, counts > 1, "points.index-add"),
-                                       ("hit", True, counts >= 1, "points.condition"),
-                                       ("hit", False, counts == 0, "points.condition")):
+                                       ("selects", True, counts >= 1, "points.condition"),
+                                       ("selects", False, counts == 0, "points.condition")):
             yield Candidate({"index": name, "dim": dim, key: value},
-                            rows.reshape(view).expand(shape), hint)
+                            rows.reshape(view).expand(shape), _same, hint)
 
 
 def _along(index: Tensor, name: str, shape: tuple[int, ...]) -> Iterator[Candidate]:
@@ -127,7 +175,7 @@ def _along(index: Tensor, name: str, shape: tuple[int, ...]) -> Iterator[Candida
         counts = torch.zeros(shape, dtype=torch.long, device=index.device)
         counts.scatter_add_(dim, index.long(), torch.ones_like(index, dtype=torch.long))
         yield Candidate({"index": name, "dim": dim, "repeats": True, "along": True}, counts > 1,
-                        "points.scatter-add")
+                        _same, "points.scatter-add")
 
 
 def candidates(shape: tuple[int, ...], inputs: Mapping[str, Any],
@@ -142,8 +190,10 @@ def candidates(shape: tuple[int, ...], inputs: Mapping[str, Any],
         if value.dtype == torch.bool:
             if expands_to(tuple(value.shape), shape):
                 mask = value.expand(shape)
-                yield Candidate({"input": name, "op": "==", "value": True}, mask, "points.condition")
-                yield Candidate({"input": name, "op": "==", "value": False}, ~mask, "points.condition")
+                yield Candidate({"input": name, "op": "==", "value": True}, mask, _same,
+                                "points.condition")
+                yield Candidate({"input": name, "op": "==", "value": False}, mask,
+                                torch.logical_not, "points.condition")
             continue
         if not value.is_floating_point():
             yield from _rows(value, name, shape)
@@ -156,6 +206,23 @@ def candidates(shape: tuple[int, ...], inputs: Mapping[str, Any],
             yield from _thresholds(out.detach(), shape, {"output": k}, {})
 
 
+def _sample(where: Tensor, k: int = 64) -> tuple[Tensor, ...]:
+    """The coordinates of up to k elements of ``where``, spread over it."""
+    coords = where.nonzero()
+    pick = torch.linspace(0, coords.shape[0] - 1, min(k, coords.shape[0]), device=coords.device).long()
+    return tuple(coords[pick].unbind(1))
+
+
+def _passes(cand: Candidate, wrong_at: tuple[Tensor, ...], right_at: tuple[Tensor, ...]) -> bool:
+    """A quick test on a few wrong and a few right elements: most candidates fail it."""
+    if not wrong_at:  # a 0-d gradient: nothing to sample
+        return True
+    v = cand.values
+    wrong_at = tuple(c.to(v.device) for c in wrong_at)
+    right_at = tuple(c.to(v.device) for c in right_at)
+    return bool(cand.test(v[wrong_at]).all()) and not bool(cand.test(v[right_at]).any())
+
+
 def matching(wrong: Tensor, known: Tensor, inputs: Mapping[str, Any], outputs: tuple = (),
              limit: int = 4) -> list[Candidate]:
     """The candidate conditions (at most ``limit``, in the order of ``candidates``) whose mask
@@ -165,8 +232,11 @@ def matching(wrong: Tensor, known: Tensor, inputs: Mapping[str, Any], outputs: t
     count = int(wrong.sum())
     if count == 0 or count == int(known.sum()):
         return []
+    wrong_at, right_at = _sample(wrong), _sample(known & ~wrong)
     found: list[Candidate] = []
     for cand in candidates(tuple(wrong.shape), inputs, outputs):
+        if not _passes(cand, wrong_at, right_at):
+            continue
         mask = cand.mask.to(wrong.device) & known
         if int(mask.sum()) == count and bool(torch.equal(mask, wrong)):
             found.append(cand)

@@ -51,6 +51,23 @@ def _counts(case: Case) -> list[tuple[int, dict[str, Any]]]:
     return [(k, m) for k, m in found if k >= MIN_COUNT]
 
 
+def _sqrt_dims(case: Case) -> list[tuple[float, Fraction | None, dict[str, Any]]]:
+    """√d and 1/√d for each tensor input's last dim d: attention's 1/√d scale, left out of
+    backward or applied twice."""
+    found: list[tuple[float, Fraction | None, dict[str, Any]]] = []
+    for n, v in case.inputs.items():
+        if not (isinstance(v, Tensor) and v.is_floating_point() and v.ndim >= 2 and v.shape[-1] >= MIN_COUNT):
+            continue
+        d = int(v.shape[-1])
+        root = math.isqrt(d)
+        exact = root * root == d
+        base = {"meaning_kind": "sqrt-dim", "of": n, "count": d}
+        found.append((math.sqrt(d), Fraction(root) if exact else None, {**base, "fix": "scale.fix.sqrt-too-big"}))
+        found.append((1 / math.sqrt(d), Fraction(1, root) if exact else None,
+                      {**base, "fix": "scale.fix.sqrt-too-small"}))
+    return found
+
+
 def _candidates(case: Case, estimate: float, support: int) -> list[tuple[float, Fraction | None, dict[str, Any]]]:
     """(factor, the factor as a fraction when it is one, extra) to try, the preferred first;
     ``support`` is the number of elements the estimate rests on."""
@@ -59,6 +76,7 @@ def _candidates(case: Case, estimate: float, support: int) -> list[tuple[float, 
         base = {**meaning, "count": count}
         found.append((float(count), Fraction(count), {**base, "fix": "scale.fix.too-big-count"}))
         found.append((1.0 / count, Fraction(1, count), {**base, "fix": "scale.fix.too-small-count"}))
+    found += _sqrt_dims(case)
     for pname, value in params(case.inputs).items():
         if value not in (0.0, 1.0, -1.0):
             found.append((value, _simple(value), {"meaning_kind": "param", "param": pname,
