@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from backpropcli.doctor import elementwise, localise, products
+from backpropcli.doctor import elementwise, localise, products, tidy
 from backpropcli.doctor import truth as truths
 from backpropcli.doctor.results import Capability, Cost, Diagnosis, Finding, InputReport
 from backpropcli.doctor.subject import Subject
@@ -58,7 +58,8 @@ def diagnose(subject: Subject, *, reference: Callable | None = None, dtype: str 
                                         "max_memory": max_memory, "elementwise": is_elementwise,
                                         "reference": reference})
         clock.lap("probes")
-    findings = differs + _dtype_changed(run, outputs, first.custom, dtype) + first.findings + probe_findings
+    findings = tidy.tidy(differs + _dtype_changed(run, outputs, first.custom, dtype) + first.findings
+                         + probe_findings, first.reports)
     checked = any(r.ok is not None for r in first.reports)
     if not checked:
         findings.append(Finding("nothing-checked", extra={"why": "no differentiable input had a finite truth"}))
@@ -267,7 +268,7 @@ def _probes(original, run, truth, leaves, first: _First, cost, wanted,
         return [], []
 
     # the probes count their own calls in ``cost``: they get the recording subclass uncounted
-    plain = products.counted(dataclasses.replace(original, dirty=run.dirty), Cost(), [])
+    plain = products.counted(dataclasses.replace(original, dirty=run.dirty, overwrites=run.overwrites), Cost(), [])
     context = ProbeContext(plain, truth, leaves, lambda g, name: localise.allowed(g, None, "float64", 1), first.ok,
                            cost, options)
     caps: list[Capability] = []
