@@ -531,3 +531,16 @@ def test_tidy_says_each_finding_once_and_wrong_at_most_points_is_wrong_gradient(
     assert [(f.code, f.input) for f in kept] == [("wrong-gradient", "q"), ("wrong-at-points", "k"),
                                                 ("wrong-at-points", "v"), ("no-jvp", None)]
     assert reports[0].pattern == "wrong-gradient"
+
+
+def test_a_cotangent_never_repeats_an_input_drawn_from_seed_zero():
+    """make_inputs drawing x under manual_seed(0) once made the doctor's cotangent equal x: then a
+    transposed grad_W (xᵀv = xᵀx, symmetric) matched the truth on every element."""
+    def inputs():
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(16, 16, generator=g, dtype=torch.float64).requires_grad_()
+        w = torch.randn(16, 16, generator=g, dtype=torch.float64).requires_grad_()
+        return x, w, torch.zeros(16, dtype=torch.float64, requires_grad=True)
+
+    result = diagnose(build.subject_of(LinearTransposedW, inputs))
+    assert _errors(result) == [("transposed", "weight")]

@@ -23,7 +23,10 @@ from backpropcli.doctor.results import Capability, Cost, Diagnosis, Finding, Inp
 from backpropcli.doctor.subject import Subject
 from backpropcli.errors import InputError
 
-SEED = 0
+# the doctor's own random directions; not 0 (nor another seed users type): make_inputs drawing
+# x = randn(256, 256) under seed 0 made the cotangent equal to x, so a transposed grad_W,
+# xᵀv = xᵀx, was symmetric and matched the truth vᵀx on every element
+SEED = 918_273_645
 
 
 def diagnose(subject: Subject, *, reference: Callable | None = None, dtype: str | None = None,
