@@ -136,3 +136,77 @@ class Sigmoid(torch.autograd.Function):
 
 def unary(fn, x=None, forward=torch.sigmoid):
     return subject(fn, [("x", tensor(3, 4, seed=5) if x is None else x, True)], forward=forward)
+
+
+# ---- Function shapes: a 0-d loss with an int output, an in-place op with mark_dirty --------------
+
+class MSELoss(torch.autograd.Function):
+    """A 0-d mean squared error and the index of the largest residual (an int output)."""
+
+    @staticmethod
+    def forward(x, t):
+        return ((x - t) ** 2).mean(), (x - t).abs().argmax()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+        ctx.mark_non_differentiable(output[1])
+
+    @staticmethod
+    def backward(ctx, g, _):
+        x, t = ctx.saved_tensors
+        return g * 2 * (x - t) / x.numel(), None
+
+
+def mse():
+    subj = subject(MSELoss, [("x", tensor(6, seed=1), True), ("t", tensor(6, seed=2), False)],
+                   forward=lambda x, t: (((x - t) ** 2).mean(), (x - t).abs().argmax()))
+    return subj, lambda x, t: (((x - t) ** 2).sum() / x.numel(), (x - t).abs().argmax())
+
+
+class AddInPlace(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        x.add_(y)
+        ctx.mark_dirty(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g
+
+
+def add_in_place():
+    subj = subject(AddInPlace, [("x", tensor(3, seed=1), True), ("y", tensor(3, seed=2), True)],
+                   kind="function-ctx")
+    subj.dirty = True
+    return subj, lambda x, y: x + y
+
+
+# ---- torch.library custom ops (defined once: a second definition of the name would clash) ------
+
+@torch.library.custom_op("backprop_probes::scale", mutates_args=())
+def scale_op(x: torch.Tensor, a: float) -> torch.Tensor:
+    return x * a
+
+
+@scale_op.register_fake
+def _scale_fake(x, a):
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("backprop_probes::scale_no_fake", mutates_args=())
+def scale_no_fake(x: torch.Tensor, a: float) -> torch.Tensor:
+    return x * a
+
+
+def _scale_setup(ctx, inputs, output):
+    ctx.a = inputs[1]
+
+
+def _scale_backward(ctx, g):
+    return g * ctx.a, None
+
+
+for _op in (scale_op, scale_no_fake):
+    _op.register_autograd(_scale_backward, setup_context=_scale_setup)

@@ -34,6 +34,8 @@ COMMANDS = [
     "backprop hessian quad --x=-1:1:3 --y 2",
     "backprop hessian softplus --x 0.5 --trace",
     "backprop hessian 'x^3*y + e^x' --x 1 --y 2",
+    "backprop manual examples/mlp_manual_buggy.py",
+    "backprop manual examples/mlp_manual_buggy.py --trace",
     "backprop report",
 ]
 WRAPPED_PROSE = 5  # lines a legend and a long summary row may gain by wrapping at 80

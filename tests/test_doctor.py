@@ -37,6 +37,43 @@ def wrong(result) -> set:
     return {f.input for f in result.errors}
 
 
+@pytest.mark.parametrize("name, codes", [
+    ("Cube", []),
+    ("IgnoresGradOutput", ["ignores-grad-output"]),
+    ("SignFlipped", ["sign-flipped"]),
+    ("ForgotTheThree", ["scaled-by"]),
+    ("OnceDifferentiable", ["not-twice-differentiable"]),
+    ("OldStyle", ["no-setup-context"]),
+    ("Float32Output", ["dtype-changed"]),
+    ("NoJvpNoVmap", ["no-jvp", "no-vmap-rule"]),
+    ("SavedIntermediate", ["wrong-second-derivative"]),
+    ("NanAtZero", ["nan-where-finite", "wrong-jvp"]),  # its jvp is the same 0/0 at 0
+    ("WrongBranch", ["wrong-at-points"]),
+    ("NumpyForward", []),
+    ("square", []),
+])
+def test_gallery_one_input(name, codes):
+    result = check(getattr(gallery, name))
+    assert sorted(result.codes) == sorted(codes)
+    assert result.ok == (not result.errors)
+
+
+def test_two_input_codes():
+    assert check(gallery.XSquaredY, {"x": XS, "y": YS}).codes == []
+    assert check(gallery.Swapped, {"x": XS, "y": YS}).codes == ["swapped-gradients", "swapped-gradients"]
+
+
+def test_scaled_by_reports_the_factor():
+    (finding,) = check(gallery.ForgotTheThree).findings
+    assert finding.extra["factor"] == pytest.approx(1 / 3, rel=1e-9)
+
+
+def test_wrong_at_points_names_the_condition():
+    (finding,) = check(gallery.WrongBranch).findings
+    worst = finding.extra["worst"]
+    assert 1 <= len(worst) and all(p["inputs"]["x"] < 0 for p in worst)
+
+
 @pytest.mark.parametrize("name", ["Cube", "OnceDifferentiable", "OldStyle", "NoJvpNoVmap", "SavedIntermediate",
                                   "NumpyForward", "square", "Float32Output"])
 def test_a_right_first_derivative_has_no_error(name):

@@ -72,15 +72,15 @@ def test_a_transposed_weight_gradient_is_found_on_weight_only():
     assert not result.ok
     rows = {r.name: r for r in result.inputs}
     assert rows["weight"].ok is False and rows["x"].ok and rows["bias"].ok
-    assert {f.input for f in result.errors} == {"weight"}
-    assert rows["weight"].max_abs_error > 0.1
+    assert [(f.code, f.input) for f in result.errors] == [("transposed", "weight")]
+    assert rows["weight"].max_abs_error > 0.1 and rows["weight"].pattern == "transposed"
 
 
 def test_the_linear_layer_at_256_is_cheap_and_the_transpose_is_found():
     """The issue's benchmark size: every call counted, no dense Jacobian (cost independent of numel)."""
     big = diagnose(build.subject_of(LinearTransposedW, lambda: linear_inputs(64, 256)))
     small = diagnose(build.subject_of(LinearTransposedW, linear_inputs))
-    assert {f.input for f in big.errors} == {"weight"}
+    assert [(f.code, f.input) for f in big.errors] == [("transposed", "weight")]
     assert big.cost.forward_calls == small.cost.forward_calls
     assert big.cost.backward_calls == small.cost.backward_calls
     assert diagnose(build.subject_of(Linear, lambda: linear_inputs(64, 256))).ok
@@ -173,7 +173,7 @@ class SoftmaxWrongSign(Softmax):
 
 def test_a_wrong_softmax_fails_on_x():
     result = diagnose(build.subject_of(SoftmaxWrongSign, lambda: (_t(6, 10), -1)))
-    assert not result.ok and {f.input for f in result.errors} == {"x"}
+    assert [(f.code, f.input) for f in result.errors] == [("sign-flipped", "x")]
     rows = {r.name: r for r in result.inputs}
     assert rows["dim"].differentiable is False and rows["dim"].ok is None
 
@@ -206,7 +206,8 @@ def test_a_zero_d_loss():
     inputs = lambda: (_t(4, 5), _t(4, 5, seed=9, grad=False))  # noqa: E731
     assert diagnose(build.subject_of(MSELoss, inputs)).ok
     wrong = diagnose(build.subject_of(MSELossSum, inputs))
-    assert not wrong.ok and {f.input for f in wrong.errors} == {"pred"}
+    assert [(f.code, f.input) for f in wrong.errors] == [("scaled-by", "pred")]
+    assert wrong.errors[0].extra["factor"] == pytest.approx(20)  # the sum's gradient: numel = 20 times the mean's
 
 
 class TopValues(torch.autograd.Function):

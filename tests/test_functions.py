@@ -285,3 +285,25 @@ def test_third_derivatives_stay_finite_and_right(x):
         want = reference(x, 3) if fn is sinc else reference(x)
         assert math.isfinite(g.item())
         assert g.item() == pytest.approx(want, rel=rel, abs=1e-12)
+
+
+def test_chunks_run_on_one_thread_and_agree_with_the_whole_tensor():
+    """Chunked over several chunks (and a ragged last one), each kernel gives bit for bit what it
+    gives on the whole tensor, its chunks see one intra-op thread, and the count is restored."""
+    from backpropcli.functions import elementwise, sinc, softplus
+
+    x = torch.linspace(-800, 800, 3 * elementwise.CHUNK + 17, dtype=torch.float64)
+    x[::1000] = 0.0
+    seen = []
+
+    def spy(kernel):
+        def run(t):
+            seen.append(torch.get_num_threads())
+            return kernel(t)
+        return run
+
+    before = torch.get_num_threads()
+    for kernel in (sinc._value_kernel, sinc._prime_kernel, sinc._second_kernel,
+                   softplus.sigmoid_value, softplus._slope_kernel):
+        assert torch.equal(elementwise.chunked(spy(kernel), (x,)), kernel(x))
+    assert seen and set(seen) == {1} and torch.get_num_threads() == before

@@ -12,7 +12,7 @@ from typer.main import get_command
 from backpropcli.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ("regress", "grad", "hessian", "check", "report")
+COMMANDS = ("regress", "grad", "hessian", "check", "manual", "report")
 
 
 def _help(runner, name: str) -> str:
@@ -30,7 +30,7 @@ def test_help_reads_well_at_80_columns(runner, name):
     text = _help(runner, name)
     assert max(map(len, text.splitlines())) <= 80
     assert "…" not in text and "<bool>" not in text, text
-    assert "Arguments ─" not in text or name in ("grad", "hessian", "check"), "an empty panel"
+    assert "Arguments ─" not in text or name in ("grad", "hessian", "check", "manual"), "an empty panel"
     for line in _cells(text):
         words = line.split()
         # a hard line break leaves a word or two alone on a line ("1e-5 in / float32)")
@@ -72,7 +72,7 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize("name", ("regress", "grad", "hessian", "check"))
+@pytest.mark.parametrize("name", ("regress", "grad", "hessian", "check", "manual"))
 def test_every_example_in_help_runs(runner, workdir, name):
     text = _help(runner, name)
     examples = _examples(text)
@@ -96,7 +96,7 @@ def test_every_example_in_help_runs(runner, workdir, name):
 def test_every_option_example_parses_and_json_examples_print_a_value(runner, workdir, name):
     command = get_command(app).commands[name]
     base = {"grad": ["sinc"], "hessian": ["softplus"],
-            "check": ["examples/my_ops.py:MySincFixed", "--x", "2"]}.get(name, [])
+            "check": ["examples/my_ops.py:MySincFixed", "--x", "2"], "manual": ["examples/mlp_manual.py"]}.get(name, [])
     for example in _option_examples(name):
         if "| jq" in example:
             if name == "report":

@@ -9,6 +9,7 @@ that `backprop --help` stays fast.
 from backpropcli.cli import regress  # noqa: F401, I001
 from backpropcli.cli import derivatives  # noqa: F401
 from backpropcli.cli import check  # noqa: F401
+from backpropcli.cli import manual  # noqa: F401
 from backpropcli.cli import report  # noqa: F401
 from backpropcli.cli.app import app
 from backpropcli.io import streams

@@ -198,4 +198,6 @@ def reference_from_spec(spec: Any, subject: Subject, params: Mapping[str, float]
         values = dict(zip(positional, args)) | kwargs
         return PointReference.apply(*[values[n] for n in tensors])[0]
 
+    # its backward is the 50-digit first derivative, a constant to autograd: no second derivative
+    reference.first_order_only = True  # type: ignore[attr-defined]
     return reference

@@ -50,19 +50,23 @@ def diagnose(subject: Subject, *, reference: Callable | None = None, dtype: str 
         outputs = _outputs(run, leaves)
         clock.lap("forward")
         truth = truths.establish(run, leaves, outputs, reference=reference, seed=SEED)
-        differs = _value_differs(truth, leaves, outputs) if reference is not None else []
+        differs = _value_differs(run, reference, leaves, outputs) if reference is not None else []
         clock.lap("truth")
         first = _first_derivative(run, raw, truth, leaves, outputs, generator, dtype, device)
         clock.lap("compare")
         is_elementwise = elementwise.detect(truth, leaves, outputs, first.cotangents, first.truth, generator)
         clock.lap("elementwise")
+    # the user's code has run every way it is called above; what torch itself warns about while
+    # the probes transform it (torch.func, torch.jit, compile) is not the user's to fix
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         caps, probe_findings = _probes(subject, run, truth, leaves, first, cost, capabilities,
                                        {"dtype": dtype, "device": device, "compile": compile,
                                         "max_memory": max_memory, "elementwise": is_elementwise,
                                         "reference": reference})
         clock.lap("probes")
-    findings = tidy.tidy(differs + _dtype_changed(run, outputs, first.custom, dtype) + first.findings
-                         + probe_findings, first.reports)
+    findings = tidy.tidy(differs + _dtype_changed(run, outputs, first.custom, dtype)
+                         + _explained(first, probe_findings) + probe_findings, first.reports)
     checked = any(r.ok is not None for r in first.reports)
     if not checked:
         findings.append(Finding("nothing-checked", extra={"why": "no differentiable input had a finite truth"}))
@@ -132,8 +136,9 @@ def _outputs(run: Subject, leaves: dict[str, Any]) -> tuple:
 class _First:
     """The first-derivative comparison's products, for the probes and the elementwise test."""
 
-    def __init__(self, cotangents, truth_vjp, findings, reports, dot, ok, custom=None):
+    def __init__(self, cotangents, truth_vjp, findings, reports, dot, ok, custom=None, outputs=()):
         self.cotangents = cotangents
+        self.outputs: tuple = outputs
         self.custom: dict[str, Any] = custom or {}
         self.truth = truth_vjp
         self.findings: list[Finding] = findings
@@ -179,7 +184,22 @@ def _first_derivative(run, raw, truth, leaves, outputs, generator, dtype, device
         findings += got
         reports.append(report)
         ok[n] = bool(report.ok)
-    return _First(v, t, findings, reports, dot, ok, custom.grads)
+    return _First(v, t, findings, reports, dot, ok, custom.grads, outputs)
+
+
+GRAD_OUTPUT = ("ignores-grad-output", "grad-output-misused")
+UNSPECIFIC = ("wrong-gradient", "wrong-at-points")  # what a gradient ignoring grad_output looks like for one v
+
+
+def _explained(first: _First, probe_findings: list[Finding]) -> list[Finding]:
+    """The first comparison's errors, less those the grad-output probe explains: a backward that
+    ignores (or misuses) grad_output is wrong for a random cotangent because of that, and the
+    probe's finding says so more precisely than a pattern over one cotangent could."""
+    explained = {f.input: f.code for f in probe_findings if f.code in GRAD_OUTPUT}
+    for r in first.reports:
+        if r.name in explained:
+            r.pattern = explained[r.name]
+    return [f for f in first.findings if not (f.input in explained and f.code in UNSPECIFIC)]
 
 
 def _dtype_changed(run, outputs, custom: dict[str, Any], dtype: str) -> list[Finding]:
@@ -201,13 +221,14 @@ def _dtype_changed(run, outputs, custom: dict[str, Any], dtype: str) -> list[Fin
     return found
 
 
-def _value_differs(truth, leaves, outputs) -> list[Finding]:
+def _value_differs(run, reference, leaves, outputs) -> list[Finding]:
     """A warning when forward's value is not the reference's: the gradients are judged against
     the reference all the same, but the two are then not the same function."""
     import torch
 
     try:
-        theirs = truth.differentiable_forward(leaves)
+        with torch.no_grad():
+            theirs = truths.call_as(run, reference, leaves)
     except Exception as e:
         raise InputError(f"the reference raised {type(e).__name__}: {e}") from None
     worst = 0.0
@@ -257,37 +278,28 @@ def _probes(original, run, truth, leaves, first: _First, cost, wanted,
             options) -> tuple[list[Capability], list[Finding]]:
     """Every capability probe in the registry's order; an exception of a checker is a row with ok
     None, never a crash. No probe runs after backward raised (there is nothing to compare)."""
-    import importlib
-
-    try:
-        registry: Any = importlib.import_module("backpropcli.doctor.probes.registry")
-    except ImportError:  # no probe is registered yet
-        return [], []
     import dataclasses
 
-    from backpropcli.doctor.probes import ProbeContext
+    from backpropcli.doctor.probes import ProbeContext, ProbeResult, registry
 
     if any(f.code == "backward-raises" for f in first.findings):
         return [], []
 
     # the probes count their own calls in ``cost``: they get the recording subclass uncounted
     plain = products.counted(dataclasses.replace(original, dirty=run.dirty, overwrites=run.overwrites), Cost(), [])
-    context = ProbeContext(plain, truth, leaves, lambda g, name: localise.allowed(g, None, "float64", 1), first.ok,
+    precision = truths.precision(first.outputs)  # a float32 output's products carry float32's rounding
+    context = ProbeContext(plain, truth, leaves, lambda g, name: localise.allowed(g, None, precision, 1), first.ok,
                            cost, options)
-    caps: list[Capability] = []
-    found: list[Finding] = []
+    results = []
     for probe in registry.PROBES:
         if wanted is not None and probe.NAME not in wanted:
             continue
         try:
-            result = probe.run(context)
-        except Exception as e:
-            caps.append(Capability(probe.NAME, None, f"the check itself failed: {type(e).__name__}: {e}"))
-            continue
-        if result.capability is not None:
-            caps.append(result.capability)
-        found += result.findings
-    return caps, found
+            results.append(probe.run(context))
+        except Exception as e:  # the checker's own failure is a row with ok None, never a crash
+            failed = f"the check itself failed: {type(e).__name__}: {e}"
+            results.append(ProbeResult(Capability(probe.NAME, None, failed)))
+    return registry.merge(results)
 
 
 def _dtype_name(value) -> str:

@@ -21,6 +21,7 @@ import math
 from typing import Any
 
 from backpropcli.core import tolerance as tolerances
+from backpropcli.doctor import classify
 from backpropcli.doctor.results import Finding, InputReport
 
 K_RULE = 3  # a low-precision gradient may be this many times as far off as the plain-torch one
@@ -50,7 +51,7 @@ def compare(name: str, custom, truth, tol, known, *, classify_inputs: dict[str, 
                          outputs=outputs, others=others, known=known)
     shape = tuple(truth.shape)
     report = InputReport(name, shape, dtype, True, not any(f.severity == "error" for f in findings),
-                         pattern=_pattern(findings))
+                         pattern=_pattern(findings, name))
     c = torch.zeros_like(truth) if custom is None else custom
     if tuple(c.shape) != shape:
         return findings, report
@@ -77,47 +78,9 @@ def _unravel(flat: int, shape: tuple[int, ...]) -> list[int]:
     return list(reversed(out))
 
 
-def _classifier() -> Any:
-    """doctor/classify.py, or None before it is merged."""
-    import importlib
-
-    try:
-        return importlib.import_module("backpropcli.doctor.classify")
-    except ImportError:
-        return None
-
-
 def _classify(name, custom, truth, tol, **kw) -> list[Finding]:
-    classify = _classifier()
-    if classify is None:  # classify not yet merged: the unnamed verdict only
-        return _plain(name, custom, truth, tol, kw.get("known"))
     return list(classify.classify(name, custom, truth, tol, **kw))
 
 
-def _pattern(findings: list[Finding]) -> str | None:
-    classify = _classifier()
-    if classify is None:
-        return next((f.code for f in findings if f.severity == "error"), None)
-    return classify.pattern_of(findings)
-
-
-def _plain(name, custom, truth, tol, known) -> list[Finding]:
-    """Right or wrong without a pattern: shape, nan, zero, or the worst element."""
-    import torch
-
-    if custom is not None and tuple(custom.shape) != tuple(truth.shape):
-        return [Finding("wrong-shape", name, extra={"got": tuple(custom.shape), "want": tuple(truth.shape),
-                                                    "transpose_note": ""})]
-    c = torch.zeros_like(truth) if custom is None else custom.to(truth.dtype)
-    mask = torch.isfinite(truth) if known is None else (known & torch.isfinite(truth))
-    bad = mask & ~((c - truth).abs() <= tol)
-    if not bool(bad.any()):
-        return []
-    if bool((bad & torch.isnan(c)).any()):
-        return [Finding("nan-where-finite", name, extra={"count": int((bad & torch.isnan(c)).sum())})]
-    if custom is None or bool((c[mask] == 0).all()):
-        return [Finding("returns-zero", name)]
-    err = torch.where(bad, (c - truth).abs(), torch.zeros_like(c))
-    worst = int(torch.argmax(err.reshape(-1)))
-    return [Finding("wrong-gradient", name, extra={"max_abs_error": float(err.max()),
-                                                   "worst_index": tuple(_unravel(worst, tuple(truth.shape)))})]
+def _pattern(findings: list[Finding], name: str) -> str | None:
+    return classify.pattern_of(findings, name)

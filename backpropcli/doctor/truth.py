@@ -60,7 +60,7 @@ def establish(subject, leaves: dict[str, Any], outputs: tuple, *, reference: Cal
     value = _value_function(subject, names, diff, len(outputs))
     fd_jvp = _fd_jvp(value, leaves, diff, len(outputs))
     if reference is not None:
-        traced = _traced(lambda ls: _call_as(subject, reference, ls), names)
+        traced = _traced(lambda ls: call_as(subject, reference, ls), names)
         sources = dict.fromkeys(names, REFERENCE)
         why: dict[str, str] = {}
     else:
@@ -82,8 +82,9 @@ def establish(subject, leaves: dict[str, Any], outputs: tuple, *, reference: Cal
 
     # J u by differences for every source: a few forward calls per direction, ~1e-13 relative
     forward = None
-    if traced is not None and all(s != FINITE for s in sources.values()):
-        forward = (lambda ls: _call_as(subject, reference, ls)) if reference is not None else subject.call_forward
+    second = reference is None or not getattr(reference, "first_order_only", False)
+    if traced is not None and second and all(s != FINITE for s in sources.values()):
+        forward = (lambda ls: call_as(subject, reference, ls)) if reference is not None else subject.call_forward
     # J u through autograd too where it is trusted everywhere: exact, and differences along a
     # random direction straddle every kink of a piecewise-linear forward (traced.py)
     jvp = traces.autograd_jvp(forward, leaves, diff, fd_jvp) if forward is not None else fd_jvp
@@ -92,7 +93,7 @@ def establish(subject, leaves: dict[str, Any], outputs: tuple, *, reference: Cal
     return Truth(source, vjp, jvp, forward, known, sources, why)
 
 
-def _call_as(subject, fn: Callable, leaves: dict[str, Any]) -> tuple:
+def call_as(subject, fn: Callable, leaves: dict[str, Any]) -> tuple:
     from backpropcli.doctor.subject import as_tuple
 
     args, kwargs = subject.arguments(leaves)

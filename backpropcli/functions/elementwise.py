@@ -3,6 +3,20 @@
 Each Function's forward is a short sequence of torch ops. Over 10^7 points every
 op streams 80 MB through memory and allocates 80 MB more, so the sequence is
 memory-bound; run over chunks that stay in cache, the same ops cost a fraction.
+
+Each chunk runs on one intra-op thread. An op on 2^16 doubles takes tens of
+microseconds, and torch would split it over every core (unary ops from 2,048
+elements on): one OpenMP region, and one barrier, per op and chunk, about a
+thousand per call. On a busy machine a region waits for whichever of its threads
+the kernel has descheduled; measured with a busy-loop process per core, a 5-op
+kernel on one chunk took 112 ms on 2 threads against 0.42 ms on one (and 34 ms
+against 0.42 ms on this shared machine with no load of our own). One thread per chunk
+also keeps MKL's lazily chosen kernels on the path the warm-up fixed
+(warmup.py). Parallelism across chunks (a pool of one-thread workers) was
+measured too: no clearer win on 2 cores, and two threads making first calls at
+once is the very condition the warm-up is there to avoid. 2^16 was the fastest
+chunk on one thread (2^13 to 2^18 measured: 700, 635, 531, 452, 544, 661 ms for
+a 3-op kernel over 10^7 points).
 The forwards also use data-dependent indexing (a series only where |x| is
 small), which vmap cannot trace; the manual `vmap` rule below means they never
 run under vmap: the batch dimension is moved to the front and the Function is
@@ -15,9 +29,27 @@ from collections.abc import Callable
 
 import torch
 
-# 2^16 float64 = 512 KB per temporary: a kernel's handful of temporaries stays in cache,
-# and each op on a chunk is still large enough for torch to split it over the cores.
+# 2^16 float64 = 512 KB per temporary: a core's L2 (512 KB here) holds one, L3 the kernel's
+# handful, and an op on a chunk is long enough (~50 µs) that Python's dispatch stays small.
 CHUNK = 1 << 16
+
+
+class one_thread:
+    """Run torch ops on a single intra-op thread inside the block, then restore the count.
+
+    torch.set_num_threads costs about a microsecond; a process-wide setting, so the
+    block is kept to the chunk loop (nothing else runs inside it)."""
+
+    def __enter__(self):
+        self.threads = torch.get_num_threads()
+        if self.threads != 1:
+            torch.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.threads != 1:
+            torch.set_num_threads(self.threads)
+        return False
 
 
 def chunked(kernel: Callable, tensors: tuple, scalars: tuple = ()):
@@ -36,14 +68,15 @@ def chunked(kernel: Callable, tensors: tuple, scalars: tuple = ()):
     flat = [t.reshape(-1) for t in tensors]
     outs: list[torch.Tensor] | None = None
     single = True
-    for start in range(0, n, CHUNK):
-        piece = kernel(*(t[start:start + CHUNK] for t in flat), *scalars)
-        single = isinstance(piece, torch.Tensor)
-        pieces = (piece,) if single else piece
-        if outs is None:
-            outs = [torch.empty(n, dtype=p.dtype, device=p.device) for p in pieces]
-        for out, p in zip(outs, pieces):
-            out[start:start + CHUNK] = p
+    with one_thread():
+        for start in range(0, n, CHUNK):
+            piece = kernel(*(t[start:start + CHUNK] for t in flat), *scalars)
+            single = isinstance(piece, torch.Tensor)
+            pieces = (piece,) if single else piece
+            if outs is None:
+                outs = [torch.empty(n, dtype=p.dtype, device=p.device) for p in pieces]
+            for out, p in zip(outs, pieces):
+                out[start:start + CHUNK] = p
     shaped = tuple(out.view(first.shape) for out in outs)
     return shaped[0] if single else shaped
 

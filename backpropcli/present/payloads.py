@@ -146,7 +146,6 @@ def doctor(run) -> dict:
     return {**diagnosis(run.diagnosis, run.reference), **written(run.files)}
 
 
-
 # ---- check: the tensor doctor's Diagnosis (doctor/results.py) --------------------------------------
 
 
@@ -219,3 +218,22 @@ def check_error(problem: BaseException | str, kind: str | None = None) -> dict:
     else:
         message, kind = problem, kind or "error"
     return {"command": "check", "ok": False, "error": {"message": message, "kind": kind}}
+
+
+# ---- manual: a hand-written backward judged step by step (doctor/manual.py) ---------------------
+
+
+def manual(run) -> dict:
+    """`backprop manual FILE.py --json` (issue 24's shape, plus the file, the loss and the files)."""
+    result = run.result
+    steps = [{"name": s.name, "shape": None if s.shape is None else list(s.shape), "status": s.status,
+              "local_ok": s.local_ok, "max_abs_error": s.max_abs_error, "inherits_from": s.inherits_from,
+              "findings": [finding(f) for f in s.findings]} for s in result.steps]
+    return {"command": "manual", "file": result.file, "ok": result.ok, "first_wrong": result.first_wrong,
+            "loss": result.loss, "loss_value": result.loss_value, "dtype": result.dtype,
+            "end_to_end_failure": result.end_to_end_failure, "steps": steps, **written(run.files)}
+
+
+def manual_error(problem: BaseException) -> dict:
+    """`manual --json` on exit 2 still prints one object, as check does."""
+    return {**check_error(problem), "command": "manual"}

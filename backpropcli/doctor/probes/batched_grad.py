@@ -31,8 +31,10 @@ def run(ctx: ProbeContext) -> ProbeResult:
                                   is_grads_batched=True, allow_unused=True)
     except Exception as e:
         why, finding = limitation(ctx, e, "backward")
-        if finding is None:
+        if finding is None and ("vmap" in str(e).lower() or "batch" in str(e).lower()):
             finding = Finding("no-batched-grad", extra={"why": one_line(e)})
+        if finding is None:  # the backward fails unbatched too: the first comparison's finding
+            return row(NAME, None, f"skipped: backward raises {why}", COMPARED)
         return row(NAME, None, f"not supported: {why}", COMPARED, [finding])
     wrong: list[str] = []
     for b, cots in enumerate(rows):

@@ -70,22 +70,27 @@ def fresh(ctx: ProbeContext, dtype: torch.dtype | None = None) -> dict[str, torc
     return ctx.subject.leaves(dtype=dtype, values={k: v.detach() for k, v in ctx.leaves.items()})
 
 
+def device(ctx: ProbeContext) -> Any:
+    """The --device the inputs that are not leaves are moved to (None: where they are)."""
+    return ctx.options.get("device")
+
+
 def call(ctx: ProbeContext, leaves: Mapping[str, Any], dtype: torch.dtype | None = None) -> tuple:
     """The Function at these leaves, its custom backward recorded; one forward call counted."""
     ctx.cost.forward_calls += 1
     with seeded():
-        return ctx.subject.call(leaves, dtype=dtype)
+        return ctx.subject.call(leaves, dtype=dtype, device=device(ctx))
 
 
 def draws_random(ctx: ProbeContext, leaves: Mapping[str, Any]) -> bool:
     """Whether a call consumes the random generator (a dropout): then calls that lay out memory
     differently draw different numbers, and their values are not comparable. One forward call."""
     ctx.cost.forward_calls += 1
-    device = next((v.device for v in leaves.values()), torch.device("cpu"))
+    where = next((v.device for v in leaves.values()), torch.device("cpu"))
     with seeded(), torch.no_grad():
-        before = _rng_state(device)
-        ctx.subject.call(leaves)
-        return not torch.equal(before, _rng_state(device))
+        before = _rng_state(where)
+        ctx.subject.call(leaves, device=device(ctx))
+        return not torch.equal(before, _rng_state(where))
 
 
 def _rng_state(device: torch.device) -> torch.Tensor:
@@ -99,6 +104,8 @@ def vjp(ctx: ProbeContext, leaves: Mapping[str, torch.Tensor], outputs: tuple, c
     """Jᵀv through the recorded graph (the custom backward); None gradients become zeros."""
     pairs = [(o, c) for o, c in zip(outputs, cots) if c is not None]
     names = list(leaves)
+    if not pairs:  # no differentiable output: nothing flows back
+        return {n: torch.zeros_like(leaves[n]) for n in names}
     ctx.cost.backward_calls += 1
     grads = torch.autograd.grad([o for o, _ in pairs], [leaves[n] for n in names], [c for _, c in pairs],
                                 retain_graph=retain or create, create_graph=create, allow_unused=True)
@@ -157,6 +164,8 @@ def limitation(ctx: ProbeContext, e: BaseException, vmapped: str = "") -> tuple[
                                                                "generate_vmap_rule is not set"})
     if "jvp" in text and ("implement" in text or "forward mode" in text or "forward-mode" in text):
         return "no jvp staticmethod", Finding("no-jvp", extra={"why": "no jvp staticmethod"})
+    if "forward AD" in text and "not support" in text:  # an op without a forward-mode formula
+        return "an op has no forward-mode formula", Finding("no-jvp", extra={"why": one_line(e)})
     if vmapped and text.lstrip().startswith("vmap"):
         # an op vmap cannot batch (in-place on a fresh tensor, .item(), data-dependent flow)
         code = "no-batched-grad" if vmapped == "backward" else "no-vmap-rule"
@@ -176,17 +185,6 @@ def refused(name: str, ctx: ProbeContext, e: BaseException, compared_with: str, 
     if finding is not None:
         return row(name, None, f"not supported: {why}", compared_with, [finding])
     return row(name, False, f"raises {why}", compared_with)
-
-
-def positional(ctx: ProbeContext, leaves: Mapping[str, torch.Tensor]):
-    """(f, xs): f(*xs) calls the Function with the differentiable inputs as positional tensors
-    (what torch.func transforms over), the other inputs fixed."""
-    names = ctx.subject.differentiable
-
-    def f(*xs):
-        return ctx.subject.call(dict(zip(names, xs)))
-
-    return f, tuple(leaves[n].detach() for n in names)
 
 
 def wrong_first(ctx: ProbeContext) -> list[str]:

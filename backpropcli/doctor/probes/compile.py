@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from backpropcli.doctor.probes import ProbeContext, ProbeResult
-from backpropcli.doctor.probes.common import agree, call, cotangents, fresh, good, one_line, row, seeded, vjp
+from backpropcli.doctor.probes.common import agree, call, cotangents, device, fresh, good, one_line, row, seeded, vjp
 from backpropcli.doctor.results import Finding
 
 NAME = "compile"
@@ -30,7 +30,7 @@ def run(ctx: ProbeContext) -> ProbeResult:
     names = ctx.subject.differentiable
 
     def f(*xs):
-        return ctx.subject.call(dict(zip(names, xs)))
+        return ctx.subject.call(dict(zip(names, xs)), device=device(ctx))
 
     backend = ctx.options.get("compile_backend") or "inductor"
     compiled_leaves = fresh(ctx)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from backpropcli.doctor.probes import ProbeContext, ProbeResult
-from backpropcli.doctor.probes.common import agree, call, cotangents, fresh, good, refused, row, vjp
+from backpropcli.doctor.probes.common import agree, call, cotangents, device, fresh, good, refused, row, vjp
 
 NAME = "torch.func.grad"
 COMPARED = "the truth's Jᵀv for a random v"
@@ -22,7 +22,7 @@ def scalar(ctx: ProbeContext, cots: tuple):
     names = ctx.subject.differentiable
 
     def f(*xs):
-        outputs = ctx.subject.call(dict(zip(names, xs)))
+        outputs = ctx.subject.call(dict(zip(names, xs)), device=device(ctx))
         return torch.stack([(o * c).sum() for o, c in zip(outputs, cots) if c is not None]).sum()
 
     return f

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from backpropcli.doctor.probes import ProbeContext, ProbeResult
-from backpropcli.doctor.probes.common import call, cotangents, fresh, refused, row, seeded, tangents
+from backpropcli.doctor.probes.common import call, cotangents, device, fresh, refused, row, seeded, tangents
 from backpropcli.doctor.probes.second import difference_hvp, inner, truth_hvp
 
 NAME = "torch.func.hessian"
@@ -46,7 +46,7 @@ def run(ctx: ProbeContext) -> ProbeResult:
 
     def phi(t):
         xs = {n: base[n] + t[0] * us[0][n] + t[1] * us[1][n] for n in names}
-        outs = ctx.subject.call(xs)
+        outs = ctx.subject.call(xs, device=device(ctx))
         return torch.stack([(o * c).sum() for o, c in zip(outs, cots) if c is not None]).sum()
 
     if any(not ctx.first_ok.get(n, True) for n in names) and ctx.truth.differentiable_forward is None:

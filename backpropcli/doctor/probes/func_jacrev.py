@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from backpropcli.doctor.probes import ProbeContext, ProbeResult
-from backpropcli.doctor.probes.common import call, cotangents, fresh, good, refused, row, seeded
+from backpropcli.doctor.probes.common import call, cotangents, device, fresh, good, refused, row, seeded
 
 NAME = "torch.func.jacrev"
 COMPARED = "the truth's Jᵀv for two random v (rows of J, never J itself)"
@@ -24,7 +24,7 @@ def run(ctx: ProbeContext) -> ProbeResult:
     names = ctx.subject.differentiable
 
     def projected(*xs):
-        outs = ctx.subject.call(dict(zip(names, xs)))
+        outs = ctx.subject.call(dict(zip(names, xs)), device=device(ctx))
         return torch.stack([torch.stack([(o * c).sum() for o, c in zip(outs, cots) if c is not None]).sum()
                             for cots in rows])
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from backpropcli.doctor.probes import ProbeContext, ProbeResult
-from backpropcli.doctor.probes.common import agree, random_like, refused, row, seeded
+from backpropcli.doctor.probes.common import agree, device, random_like, refused, row, seeded
 
 NAME = "torch.func.vmap"
 COMPARED = "the unbatched calls (values)"
@@ -30,7 +30,7 @@ def run(ctx: ProbeContext) -> ProbeResult:
     batched = batch(ctx)
 
     def f(*xs):
-        return ctx.subject.call(dict(zip(names, xs)))
+        return ctx.subject.call(dict(zip(names, xs)), device=device(ctx))
 
     try:
         ctx.cost.forward_calls += 1
@@ -41,7 +41,7 @@ def run(ctx: ProbeContext) -> ProbeResult:
     for b in range(2):
         ctx.cost.forward_calls += 1
         with seeded(), torch.no_grad():
-            want = ctx.subject.call({n: batched[n][b] for n in names})
+            want = ctx.subject.call({n: batched[n][b] for n in names}, device=device(ctx))
         if len(got) != len(want) or not all(agree(g[b], w) for g, w in zip(got, want)):
             return row(NAME, False, f"batch row {b} differs from the unbatched call", COMPARED)
     return row(NAME, True, "each batch row equals the unbatched call", COMPARED)

@@ -1,10 +1,10 @@
 """grad-output: the backward is linear in grad_output, as the chain rule makes it.
 
-Jᵀv is linear in v. Three cotangents — all ones, and two independent random ones — give three
-custom VJPs, each compared with the truth's. A backward that returns the local derivative alone
-gives the same gradient for two different random v (ignores-grad-output); one that is right for
-v = ones but not for a random v uses grad_output, but not as the chain rule does
-(grad-output-misused). Cost: 1 forward, 3 backward calls.
+Jᵀv is linear in v. Two cotangents — all ones, and a signed random one — give two custom VJPs,
+each compared with the truth's. A backward that returns the local derivative alone gives the same
+gradient for both while the truth's differ (ignores-grad-output); one that is right for v = ones
+but not for the random v uses grad_output, but not as the chain rule does (grad-output-misused).
+Cost: 1 forward, 2 backward calls.
 """
 
 from __future__ import annotations
@@ -16,29 +16,29 @@ from backpropcli.doctor.probes.common import agree, call, cotangents, fresh, goo
 from backpropcli.doctor.results import Finding
 
 NAME = "grad-output"
-COMPARED = "the truth, for grad_output = ones and two random grad_outputs"
+COMPARED = "the truth, for grad_output = ones and a random grad_output"
 
 
 def run(ctx: ProbeContext) -> ProbeResult:
     leaves = fresh(ctx)
     outputs = call(ctx, leaves)
     ones = tuple(None if c is None else torch.ones_like(c) for c in cotangents(outputs, 1))
-    first, second = cotangents(outputs, 11), cotangents(outputs, 12)
+    signed = cotangents(outputs, 11)
     if all(c is None for c in ones):
         return row(NAME, None, "no differentiable output", COMPARED)
     try:
-        got = [vjp(ctx, leaves, outputs, v, retain=True) for v in (ones, first, second)]
+        got = [vjp(ctx, leaves, outputs, v, retain=True) for v in (ones, signed)]
     except Exception as e:  # a backward that raises is the first comparison's finding
         return row(NAME, None, f"skipped: backward raises {one_line(e)}", COMPARED)
-    want = [ctx.truth.vjp(v) for v in (ones, first, second)]
+    want = [ctx.truth.vjp(v) for v in (ones, signed)]
     findings, other = [], []
     for name in ctx.subject.differentiable:
         right = [good(ctx, g[name], w[name], name) for g, w in zip(got, want)]
         if all(right):
             continue
         other.append(name)
-        truth_moves = not agree(want[1][name], want[2][name], 1e-6)
-        if truth_moves and agree(got[1][name], got[2][name]):
+        truth_moves = not agree(want[0][name], want[1][name], 1e-6)
+        if truth_moves and agree(got[0][name], got[1][name]):
             findings.append(Finding("ignores-grad-output", input=name))
             other.remove(name)
         elif right[0]:

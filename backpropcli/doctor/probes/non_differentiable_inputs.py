@@ -27,7 +27,8 @@ def _why(i: Input) -> str | None:
     if isinstance(v, torch.Tensor):
         if v.is_floating_point() or v.is_complex():
             return None
-        return f"it is a {str(v.dtype).removeprefix('torch.')} tensor"
+        dtype = str(v.dtype).removeprefix("torch.")
+        return f"it is {'an' if dtype[0] in 'aeiou' else 'a'} {dtype} tensor"
     return "it is None" if v is None else f"it is a Python {type(v).__name__}"
 
 

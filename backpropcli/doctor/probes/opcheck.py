@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from backpropcli.doctor.probes import ProbeContext, ProbeResult
-from backpropcli.doctor.probes.common import fresh, one_line, row, seeded
+from backpropcli.doctor.probes.common import device, fresh, one_line, row, seeded
 from backpropcli.doctor.results import Finding
 
 NAME = "opcheck"
@@ -30,7 +30,7 @@ def run(ctx: ProbeContext) -> ProbeResult:
     if not custom_op(ctx.subject.apply):
         return ProbeResult(None)
     op: Any = ctx.subject.apply
-    args, kwargs = ctx.subject.arguments(fresh(ctx))
+    args, kwargs = ctx.subject.arguments(fresh(ctx), device=device(ctx))
     try:
         with seeded():
             results: dict[str, Any] = torch.library.opcheck(op, tuple(args), kwargs, raise_exception=False)

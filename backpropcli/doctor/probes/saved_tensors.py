@@ -17,6 +17,7 @@ import torch
 from backpropcli.doctor.probes import ProbeContext, ProbeResult
 from backpropcli.doctor.probes.common import (
     cotangents,
+    device,
     fresh,
     one_line,
     row,
@@ -45,7 +46,7 @@ def _call_on_copies(ctx: ProbeContext):
     before = {n: t.detach().clone() for n, t in passed.items()}
     ctx.cost.forward_calls += 1
     with seeded():
-        outputs = copied.call(leaves)
+        outputs = copied.call(leaves, device=device(ctx))
     return passed, before, outputs, leaves
 
 

@@ -14,7 +14,18 @@ from __future__ import annotations
 import torch
 
 from backpropcli.doctor.probes import ProbeContext, ProbeResult
-from backpropcli.doctor.probes.common import agree, call, cotangents, fresh, one_line, random_like, row, seeded, vjp
+from backpropcli.doctor.probes.common import (
+    agree,
+    call,
+    cotangents,
+    device,
+    fresh,
+    one_line,
+    random_like,
+    row,
+    seeded,
+    vjp,
+)
 from backpropcli.doctor.results import Finding
 
 NAME = "surrogate"
@@ -32,7 +43,7 @@ def _constant_in(ctx: ProbeContext, name: str, outputs: tuple) -> bool:
         values[name] = x + sign * step
         ctx.cost.forward_calls += 1
         with seeded(), torch.no_grad():
-            moved = ctx.subject.call(ctx.subject.leaves(values=values))
+            moved = ctx.subject.call(ctx.subject.leaves(values=values), device=device(ctx))
         for o, m in zip(outputs, moved):
             if isinstance(o, torch.Tensor) and o.numel() and (o.detach() == m).float().mean() < MOSTLY:
                 return False
@@ -47,10 +58,9 @@ def _surrogate(ctx, name, outputs, cots, custom, truth) -> Finding | None:
         return None
     straight = [v for o, v in zip(outputs, cots) if v is not None and tuple(v.shape) == tuple(c.shape)]
     if any(agree(c, v) for v in straight):
-        return Finding("surrogate-gradient", input=name, extra={
-            "name": "straight-through estimator",
-            "name_text": " (a straight-through estimator: grad_output passes unchanged)"})
-    return Finding("surrogate-gradient", input=name, extra={"name": None, "name_text": ""})
+        return Finding("surrogate-gradient", input=name,
+                       extra={"surrogate": "a straight-through estimator: grad_output passes unchanged"})
+    return Finding("surrogate-gradient", input=name)
 
 
 def run(ctx: ProbeContext) -> ProbeResult:

@@ -1,0 +1,123 @@
+"""The graph of a judged manual backward as numbers: each node's named parents, and its true
+gradient beside the student's at the element where they differ most (plain floats and indices;
+the presenters format them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from backpropcli.doctor.classify import unravel
+
+if TYPE_CHECKING:
+    import torch
+
+    from backpropcli.doctor.manual import ManualResult, Step
+
+Number = float | list[float]
+
+
+def flat(t: torch.Tensor | None) -> Number | None:
+    """A tensor's values as a float (one element) or a flat list, in row-major order."""
+    if t is None:
+        return None
+    values = t.detach().reshape(-1).tolist()
+    return values[0] if len(values) == 1 else values
+
+
+@dataclass
+class Node:
+    name: str
+    parents: list[str]  # the named tensors forward computed it from ([] for an input)
+    index: tuple[int, ...] | None  # the element shown: where the student's gradient is furthest off
+    truth: float | None
+    yours: float | None  # None: nothing written, or a gradient of another shape
+    yours_shape: tuple[int, ...] | None
+    wrong: bool
+
+
+def _worst(step: Step) -> Node:
+
+    assert step.truth is not None
+    t = step.truth
+    mine = step.student if step.student is not None else step.local
+    if mine is None or tuple(mine.shape) != tuple(t.shape):
+        index = unravel(int(t.abs().reshape(-1).argmax()), tuple(t.shape)) if t.numel() else ()
+        return Node(step.name, [], index, float(t[index]) if t.numel() else None, None,
+                    None if mine is None else tuple(mine.shape), step.status == "wrong")
+    diff = (mine.to(t.dtype) - t).abs().nan_to_num(float("inf"))
+    index = unravel(int(diff.reshape(-1).argmax()), tuple(t.shape))
+    return Node(step.name, [], index, float(t[index]), float(mine[index]), tuple(mine.shape), step.status == "wrong")
+
+
+def nodes(result: ManualResult) -> list[Node]:
+    """Every gradient judged or missing, the intermediates from the loss back, then the inputs."""
+    out = []
+    for s in sorted((s for s in result.steps if s.truth is not None), key=lambda s: s.leaf):
+        node = _worst(s)
+        node.parents = list(result.parents.get(s.name, []))
+        out.append(node)
+    return out
+
+
+# ---- the true graph as a core.trace.Trace, for the explorer page (--html) ------------------------
+
+
+@dataclass
+class Edge:
+    """parent -> child in forward, as core.trace records an edge: the local gradient by a VJP with
+    ones (elementwise: ∂child/∂parent itself; otherwise each parent element's summed effect), the
+    child's true gradient (upstream) and the share of it sent to the parent (downstream, a VJP)."""
+
+    source: str
+    target: str
+    local: Number
+    upstream: Number
+    downstream: Number
+
+
+def op_of(t: torch.Tensor) -> str:
+    """The autograd node that made t, as a short lowercase name ("mm", "tanh", "add")."""
+    if t.grad_fn is None:
+        return "input"
+    name = type(t.grad_fn).__name__
+    for suffix in ("Backward0", "Backward1", "Backward"):
+        name = name.removesuffix(suffix)
+    return name.lower()
+
+
+def edges_of(tensors: dict[str, torch.Tensor], parents: dict[str, list[str]], truth: dict[str, torch.Tensor],
+             loss: str) -> list[Edge]:
+    """Every parent -> child edge's numbers; the graph must still be there (retain_graph)."""
+    import torch
+
+    out = []
+    for child, sources in parents.items():
+        c = tensors[child]
+        up = truth[child] if child in truth else torch.ones_like(c)
+        for source in sources:
+            p = tensors[source]
+            local, = torch.autograd.grad(c, p, torch.ones_like(c), retain_graph=True, allow_unused=True)
+            down, = torch.autograd.grad(c, p, up, retain_graph=True, allow_unused=True)
+            zero = torch.zeros_like(p)
+            out.append(Edge(source, child, flat(local if local is not None else zero) or 0.0, flat(up) or 0.0,
+                            flat(down if down is not None else zero) or 0.0))
+    return out
+
+
+def trace_of(result: ManualResult):
+    """The true graph (inputs with a gradient, then the intermediates in forward's order) as a
+    core.trace.Trace: each node's value and true gradient, each edge's numbers."""
+    from backpropcli.core.trace import Trace, TraceEdge, TraceNode
+
+    names = [n for n in result.values if n in result.ops]
+    nodes = []
+    for name in names:
+        step = next((s for s in result.steps if s.name == name), None)
+        grad = 1.0 if name == result.loss else flat(step.truth) if step is not None else None
+        op = result.ops[name]
+        expr = "input" if op == "input" else f"{op}({', '.join(result.parents.get(name, []))})"
+        nodes.append(TraceNode(name, expr, op, flat(result.values[name]) or 0.0, grad))
+    edges = [TraceEdge(e.source, e.target, e.local, e.upstream, e.downstream,
+                       f"Σ ∂{e.target}/∂{e.source} (a VJP with ones)") for e in result.edges]
+    return Trace(f"{result.file}: forward and the true backward", result.loss, nodes, edges, dtype=result.dtype)

@@ -1,0 +1,7 @@
+from tiny import forward, inputs  # noqa: F401
+
+
+def backward(p, c, grads):
+    grads["r"] = 2 * (c["r"] - 1) / c["r"].numel()
+    grads["h"] = (c["h"] > 0) * grads["r"]
+    grads["W"] = p["x"].T @ grads["h"]

@@ -1,0 +1,261 @@
+"""`backprop manual`: each classic mistake gives exactly its finding on exactly its step, the steps
+after it inheriting; the correct examples pass; the user's code's errors are one line, exit 2."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from backpropcli.cli import app
+from backpropcli.doctor import manual
+from backpropcli.doctor.grads import Event, Record
+
+HERE = Path(__file__).parent / "manual"
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def judged(name: str, folder: Path = HERE):
+    path = folder / name
+    inputs, forward, backward = manual.load(path)
+    return manual.check_manual(forward, backward, inputs, file=str(path))
+
+
+def statuses(result) -> dict[str, str]:
+    return {s.name: s.status for s in result.steps}
+
+
+# ---- right code passes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["correct.py", "accumulate.py"])
+def test_a_correct_backward_is_exact_or_close_at_every_step(name):
+    result = judged(name)
+    assert result.ok and result.first_wrong is None
+    for s in result.steps:
+        if s.name == "hidden":
+            assert s.status == "not-an-intermediate" and s.local_ok
+            continue
+        assert s.status in ("exact", "close") and s.local_ok and not s.findings and s.inherits_from is None, s
+    assert [s.name for s in result.steps][:4] == ["r", "h", "W", "b"]
+
+
+def test_the_correct_mlp_example_passes_every_step():
+    result = judged("mlp_manual.py", EXAMPLES)
+    assert result.ok, [(s.name, s.status) for s in result.steps if s.status not in ("exact", "close")]
+    assert len(result.steps) == 23 and all(s.status in ("exact", "close") for s in result.steps)
+    assert result.end_to_end_failure is None
+
+
+def test_an_accumulation_reads_its_own_partial_sum_when_judged_alone():
+    """grads["r"] += ... reads r and writes r back: alone, that read is the student's own partial
+    sum (else the step would add to the whole true gradient and look wrong)."""
+    record = Record([Event("write", "r"), Event("read", "r"), Event("write", "r"), Event("read", "r"),
+                     Event("write", "h")])
+    assert record.accumulations() == {0}  # the first read adds to r; the second feeds h
+    assert record.reads_of() == {"r": [], "h": ["r"]}
+
+
+# ---- the verdict's rule ---------------------------------------------------------------------------
+
+
+def test_the_verdict_rule_exact_close_wrong():
+    truth = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    assert manual.verdict(truth.clone(), truth) == ("exact", 0.0)
+    status, err = manual.verdict(truth * (1 + 1e-13), truth)
+    assert status == "close" and err == pytest.approx(2e-13, rel=1e-3)
+    assert manual.verdict(truth * (1 + 1e-9), truth)[0] == "wrong"
+    assert manual.verdict(truth.reshape(3, 1), truth) == ("wrong", None)
+    assert manual.verdict(None, truth) == ("missing", None)
+    nan = truth.clone()
+    nan[1] = float("nan")
+    assert manual.verdict(nan, truth)[0] == "wrong"
+
+
+def test_a_gradient_zero_up_to_roundoff_is_judged_against_its_upstreams_size():
+    """∂loss/∂(a softmax's shift) is 0 up to roundoff of terms as large as the upstream gradient."""
+    truth = torch.tensor([4e-18, -3e-18], dtype=torch.float64)
+    mine = torch.tensor([1.4e-16, 9e-17], dtype=torch.float64)
+    assert manual.verdict(mine, truth)[0] == "wrong"
+    assert manual.verdict(mine, truth, upstream=0.03)[0] in ("exact", "close")
+
+
+def test_missing_gradients_are_listed_and_a_missing_parameter_fails():
+    result = judged("missing_param.py")
+    assert statuses(result)["b"] == "missing"
+    assert not result.ok and result.first_wrong is None and result.missing_leaves == ["b"]
+
+
+# ---- each classic mistake: its finding, on its step, the steps after it inheriting ----------------
+
+MISTAKES = [  # file, the wrong step, its one finding, the steps that inherit its error
+    ("scaled.py", "r", "scaled-by", ["h", "W", "b"]),
+    ("sign.py", "h", "sign-flipped", ["W", "b"]),
+    ("relu_mask.py", "h", "wrong-at-points", ["W", "b"]),
+    ("transposed.py", "W", "transposed", []),
+    ("broadcast.py", "b", "missing-broadcast-sum", []),
+]
+
+
+@pytest.mark.parametrize(("name", "step", "code", "after"), MISTAKES)
+def test_each_classic_mistake_gives_exactly_its_finding_on_its_step(name, step, code, after):
+    result = judged(name)
+    assert not result.ok and result.first_wrong == step
+    wrong = result.step(step)
+    assert wrong.status == "wrong" and not wrong.local_ok
+    assert [f.code for f in wrong.findings] == [code]
+    assert wrong.findings[0].severity == "error"
+    for s in result.steps:
+        if s.name == step:
+            continue
+        assert not s.findings and s.local_ok, s
+        if s.name in after:
+            assert s.status == "wrong" and s.inherits_from == step, s
+        else:
+            assert s.status in ("exact", "close") and s.inherits_from is None, s
+
+
+def test_the_findings_carry_what_they_name():
+    scaled = judged("scaled.py").step("r").findings[0]
+    assert scaled.extra["factor"] == pytest.approx(32)  # the mean over 8 × 4 elements
+    mask = judged("relu_mask.py").step("h").findings[0]
+    assert mask.extra["condition"]["input"] == "h" and mask.extra["condition"]["value"] == 0
+    broadcast = judged("broadcast.py").step("b").findings[0]
+    assert list(broadcast.extra["dims"]) == [0]
+
+
+def test_the_buggy_mlp_names_its_three_mistakes():
+    result = judged("mlp_manual_buggy.py", EXAMPLES)
+    codes = {s.name: [f.code for f in s.findings] for s in result.steps if s.findings}
+    assert codes == {"logprobs": ["scaled-by"], "W2": ["wrong-shape"], "b2": ["missing-broadcast-sum"]}
+    assert result.first_wrong == "logprobs"
+    assert result.step("logprobs").findings[0].extra["factor"] == pytest.approx(32)
+    assert result.step("W2").findings[0].extra.get("transposed") or \
+        result.step("W2").findings[0].extra.get("transpose_note")
+    assert result.step("h").inherits_from == "logprobs"
+
+
+def test_a_run_broken_end_to_end_by_a_wrong_shape_is_still_judged_step_by_step():
+    """h's gradient transposed breaks W's matmul end to end; alone every other step is right."""
+    result = judged("shape_breaks.py")
+    assert "mat1 and mat2" in result.end_to_end_failure and "shape_breaks.py:8" in result.end_to_end_failure
+    assert statuses(result) == {"r": "exact", "h": "wrong", "W": "wrong", "b": "wrong"}
+    assert [f.code for f in result.step("h").findings] == ["wrong-shape"]
+    assert result.step("W").inherits_from == "h" and result.step("W").local_ok
+
+
+# ---- the command ----------------------------------------------------------------------------------
+
+
+def test_the_command_passes_the_correct_example(runner):
+    result = runner.invoke(app, ["manual", str(EXAMPLES / "mlp_manual.py")])
+    assert result.exit_code == 0, result.output
+    assert "ok: every step of backward is right" in result.stdout
+
+
+def test_json_is_one_object_in_the_issues_shape(runner, tmp_path):
+    result = runner.invoke(app, ["manual", str(HERE / "correct.py"), "--json", "--plot", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["command"] == "manual" and payload["ok"] is True and payload["first_wrong"] is None
+    step = payload["steps"][0]
+    assert set(step) == {"name", "shape", "status", "local_ok", "max_abs_error", "inherits_from", "findings"}
+    assert step["name"] == "r" and step["shape"] == [8, 4] and step["status"] == "exact"
+    assert payload["plots"] and all(Path(p).is_file() for p in payload["plots"])
+
+
+def test_a_wrong_step_exits_1_and_names_the_root_cause(runner):
+    result = runner.invoke(app, ["manual", str(HERE / "scaled.py")])
+    assert result.exit_code == 1
+    assert "scaled-by" in result.stdout and "fix:" in result.stdout
+    assert "the first wrong step is r" in result.stderr
+
+
+ERRORS = [  # file, what the one line says
+    ("no_backward.py", "defines no backward()"),
+    ("not_scalar.py", "must be the scalar loss, got a tensor of shape (4,)"),
+    ("raises.py", "backward raised ValueError: half-way"),
+    ("not_tensor.py", "grads['r'] must be a tensor, got str"),
+    ("exits.py", "sys.exit(3)"),
+    ("unwritten.py", "read grads['h'] before any step wrote it"),
+    ("missing_file.py", "no such file"),
+]
+
+
+@pytest.mark.parametrize(("name", "says"), ERRORS)
+def test_the_users_errors_are_one_line_and_exit_2(runner, name, says):
+    result = runner.invoke(app, ["manual", str(HERE / name)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and says in lines[-1], result.stderr
+    assert "Traceback" not in result.stderr
+    if name in ("raises.py", "unwritten.py"):
+        assert f"{name}:" in lines[-1]  # the user's own file and line
+
+
+def test_json_on_exit_2_is_one_error_object(runner):
+    result = runner.invoke(app, ["manual", str(HERE / "raises.py"), "--json"])
+    assert result.exit_code == 2
+    payload = json.loads(result.stdout)
+    assert payload["command"] == "manual" and payload["ok"] is False
+    assert "half-way" in payload["error"]["message"] and payload["error"]["kind"] == "input"
+
+
+def test_a_hang_stops_at_the_timeout_naming_its_line(runner):
+    result = runner.invoke(app, ["manual", str(HERE / "hangs.py"), "--timeout", "0.5"])
+    assert result.exit_code == 2
+    assert "--timeout" in result.stderr and ("hangs.py:5" in result.stderr or "hangs.py:6" in result.stderr)
+
+
+def test_debug_shows_the_users_traceback(runner):
+    result = runner.invoke(app, ["manual", str(HERE / "raises.py"), "--debug"])
+    assert result.exit_code == 2 and "Traceback" in result.stderr and "half-way" in result.stderr
+
+
+def test_html_writes_the_explorer_page_with_the_students_gradients(runner, tmp_path):
+    page = tmp_path / "page.html"
+    result = runner.invoke(app, ["manual", str(HERE / "correct.py"), "--html", str(page), "--trace"])
+    assert result.exit_code == 0, result.output
+    text = page.read_text()
+    assert "yours" in text and "wrong gradient" not in text.split("<script>")[0]
+    assert "computed from" in result.stdout  # the --trace table
+    assert f"wrote {page}" in result.stdout
+
+
+def test_the_explorer_trace_is_the_true_graph():
+    from backpropcli.doctor import manual_trace
+
+    inputs, forward, backward = manual.load(HERE / "correct.py")
+    result = manual.check_manual(forward, backward, inputs, graph=True)
+    trace = manual_trace.trace_of(result)
+    assert [n.name for n in trace.nodes] == ["W", "b", "h", "r", "loss"]
+    assert {(e.source, e.target) for e in trace.edges} == {("W", "h"), ("b", "h"), ("h", "r"), ("r", "loss")}
+    assert trace.consistent(1e-12)  # each node's gradient is the sum of what its edges send back
+
+
+
+def test_plot_writes_the_errors_and_the_root_causes_heatmaps(runner, tmp_path):
+    result = runner.invoke(app, ["manual", str(HERE / "scaled.py"), "--plot", "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 1
+    plots = json.loads(result.stdout)["plots"]
+    assert [Path(p).name for p in plots] == ["manual-scaled-errors.png", "manual-scaled-r.png"]
+    assert all(Path(p).stat().st_size > 10_000 for p in plots)
+
+
+def test_the_page_marks_only_the_steps_wrong_on_their_own(runner, tmp_path):
+    page = tmp_path / "buggy.html"
+    result = runner.invoke(app, ["manual", str(EXAMPLES / "mlp_manual_buggy.py"), "--html", str(page)])
+    assert result.exit_code == 1
+    marked = page.read_text().count('class="jump wrong"')
+    assert marked == 3  # logprobs, W2, b2: not the 18 steps that only inherit
+
+
+def test_json_findings_carry_the_words_and_the_numbers(runner):
+    result = runner.invoke(app, ["manual", str(HERE / "scaled.py"), "--json"])
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    assert payload["ok"] is False and payload["first_wrong"] == "r"
+    (finding,) = payload["steps"][0]["findings"]
+    assert finding["code"] == "scaled-by" and finding["severity"] == "error" and finding["input"] == "r"
+    assert finding["factor"] == pytest.approx(32) and "32" in finding["message"] and finding["fix"]
+    assert [s["inherits_from"] for s in payload["steps"]] == [None, "r", "r", "r"]
