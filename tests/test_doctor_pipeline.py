@@ -545,3 +545,28 @@ def test_a_cotangent_never_repeats_an_input_drawn_from_seed_zero():
 
     result = diagnose(build.subject_of(LinearTransposedW, inputs))
     assert _errors(result) == [("transposed", "weight")]
+
+
+class ChannelScaleWrongDims(torch.autograd.Function):
+    """y = x·scale[c] + shift[c] on (N, C, L); the sums written for channels-last, over (0, 1)."""
+
+    @staticmethod
+    def forward(x, scale, shift):
+        return x * scale[:, None] + shift[:, None]
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0], inputs[1])
+
+    @staticmethod
+    def backward(ctx, g):
+        x, scale = ctx.saved_tensors
+        return g * scale[:, None], (g * x).sum((0, 1)), g.sum((0, 1))
+
+
+def test_a_gradient_summed_over_the_wrong_broadcast_dims_is_named():
+    # C = L: the wrong sum has the right shape; the right dims (0, 2) are not torch's trailing ones
+    result = diagnose(build.subject_of(ChannelScaleWrongDims, lambda: (_t(2, 4, 4, seed=1), _t(4, seed=2),
+                                                                       _t(4, seed=3))))
+    assert _errors(result) == [("missing-broadcast-sum", "scale"), ("missing-broadcast-sum", "shift")]
+    assert next(f for f in result.errors if f.input == "scale").extra["dims"] == [0, 2]

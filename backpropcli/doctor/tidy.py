@@ -31,6 +31,10 @@ EXPLAINS = {
     "nondeterministic-backward": FIRST | {"wrong-non-contiguous"},
     "ignores-grad-output": GENERIC,
 }
+# a named pattern of the first derivative says more than "grad_output is misused", which the
+# grad-output probe finds for the same input (a sum over the wrong dims of g is one misuse of g)
+for _code in FIRST - GENERIC - {"grad-output-misused", "unsummed-broadcast-autograd-sums"}:
+    EXPLAINS[_code] = frozenset({"grad-output-misused"})
 REJECTED = frozenset({"wrong-shape", "grad-for-non-differentiable-input"})
 ENGINE = frozenset({"no-batched-grad"})
 
