@@ -446,3 +446,12 @@ def test_a_forward_check_cannot_call_is_a_usage_error(runner, tmp_path, name, me
     assert result.stderr.count("\n") == 1
     if name == "RaisesFwd":
         assert "odd.py:22)" in result.stderr  # the user's line, not torch's
+
+
+def test_plot_draws_the_worst_input(runner, linear, tmp_path):
+    result = run(runner, f"{linear}:LinearT", "--inputs", "make_inputs", "--plot", "--out", str(tmp_path / "out"),
+                 "--json")
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    assert payload["plots"] == [str(tmp_path / "out" / "check-LinearT.png")] == payload["files"]
+    assert (tmp_path / "out" / "check-LinearT.png").stat().st_size > 0

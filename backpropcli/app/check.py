@@ -23,13 +23,15 @@ class CheckRequest:
 
     config: CheckConfig  # resolved (defaults < file < flags)
     max_memory: str | None = None  # "8GB"; None: BACKPROP_MAX_MEMORY or 2 GB (io/budget.py)
+    plot: bool = False  # draw the worst input's truth | custom | difference (present/figures/check.py)
+    out: Path = Path("outputs")
 
 
 @dataclass
 class CheckRun:
     diagnosis: Diagnosis
     reference: str | None  # the --reference text, as given
-    files: list[Path] = field(default_factory=list)  # check writes none
+    files: list[Path] = field(default_factory=list)  # the figure, with --plot
 
     @property
     def plots(self) -> list[Path]:
@@ -130,4 +132,22 @@ def check(request: CheckRequest) -> CheckRun:
     with sandbox.guarded(f"checking {cfg.target}", cfg.timeout):
         result = doctors.diagnose(subject, reference=reference, dtype=cfg.dtype, device=cfg.device,
                                   compile=cfg.compile, max_memory=limit, reference_label=cfg.reference)
-    return CheckRun(result, cfg.reference)
+    return CheckRun(result, cfg.reference, _figure(request, result))
+
+
+def _figure(request: CheckRequest, result: Diagnosis) -> list[Path]:
+    """--plot: the worst (output, input) pair as heatmaps, written atomically into --out."""
+    if not request.plot:
+        return []
+    from backpropcli.app.views import folder_for, staged
+    from backpropcli.present.figures import check as figures
+
+    folder_for(request.out)
+    name = "check-" + "".join(ch if ch.isalnum() else "-" for ch in result.target.rpartition(":")[2]) + ".png"
+
+    def write(folder: Path) -> tuple[list[Path], None]:
+        drawn = figures.check_figure(result, folder / name)
+        return ([drawn] if drawn is not None else []), None
+
+    files, _ = staged(request.out, True, write)
+    return files

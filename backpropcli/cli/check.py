@@ -1,6 +1,7 @@
 """`backprop check`: the doctor of a user's own autograd.Function."""
 
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -8,6 +9,8 @@ import typer
 from backpropcli.cli.app import app
 from backpropcli.cli.common import (
     MaxMemoryOption,
+    OutOption,
+    PlotOption,
     config_option,
     debuggable,
     emit_json,
@@ -15,6 +18,7 @@ from backpropcli.cli.common import (
     json_option,
     paragraphs,
     print_error,
+    print_paths,
     stdout,
     value_of,
 )
@@ -121,6 +125,8 @@ def check(
     dtype: CheckDtypeOption = None,
     device: DeviceOption = None,
     compile_: CompileOption = False,
+    plot: PlotOption = False,
+    out: OutOption = Path("outputs"),
     timeout: CheckTimeoutOption = None,
     max_memory: MaxMemoryOption = None,
     json_output: json_option(".ok") = False,
@@ -138,7 +144,7 @@ def check(
                 "target": target, "inputs": inputs, "x": x, "y": y, "a": a, "b": b, "c": c,
                 "reference": reference, "dtype": value_of(dtype), "device": device,
                 "compile": compile_ or None, "timeout": timeout})
-            run = checks.check(checks.CheckRequest(cfg, max_memory))
+            run = checks.check(checks.CheckRequest(cfg, max_memory, plot, out))
     except BackpropError as exc:
         if json_output:  # --json prints one object, also when the run cannot start
             emit_json(payloads.check_error(exc))
@@ -148,6 +154,7 @@ def check(
         emit_json(payloads.doctor(run))
     else:
         view.render(run, stdout)
+        print_paths(run.files)
     line = view.failure_line(result)
     if line is not None:
         print_error(line)

@@ -65,8 +65,8 @@ def diagnose(subject: Subject, *, reference: Callable | None = None, dtype: str 
                                         "max_memory": max_memory, "elementwise": is_elementwise,
                                         "reference": reference})
         clock.lap("probes")
-    findings = tidy.tidy(differs + _dtype_changed(run, outputs, first.custom, dtype)
-                         + _explained(first, probe_findings) + probe_findings, first.reports)
+    findings = tidy.tidy(_once(differs + _dtype_changed(run, outputs, first.custom, dtype)
+                               + _explained(first, probe_findings) + probe_findings), first.reports)
     checked = any(r.ok is not None for r in first.reports)
     if not checked:
         findings.append(Finding("nothing-checked", extra={"why": "no differentiable input had a finite truth"}))
@@ -77,7 +77,8 @@ def diagnose(subject: Subject, *, reference: Callable | None = None, dtype: str 
     reports.sort(key=lambda r: order[r.name])
     return Diagnosis(subject.name, subject.kind, truth.source, ok, reports, caps, findings, cost,
                      elementwise=is_elementwise, dtype=dtype, warnings=_warnings(caught),
-                     reference=reference_label, details={"truth_sources": truth.sources, "dot_test": first.dot})
+                     reference=reference_label, details={"truth_sources": truth.sources, "dot_test": first.dot,
+                                                         **({"worst": first.worst} if first.worst else {})})
 
 
 def _device(device: str | None) -> str | None:
@@ -139,6 +140,7 @@ class _First:
     def __init__(self, cotangents, truth_vjp, findings, reports, dot, ok, custom=None, outputs=()):
         self.cotangents = cotangents
         self.outputs: tuple = outputs
+        self.worst: dict[str, Any] | None = None  # the pair a figure draws (present/figures/check.py)
         self.custom: dict[str, Any] = custom or {}
         self.truth = truth_vjp
         self.findings: list[Finding] = findings
@@ -169,6 +171,7 @@ def _first_derivative(run, raw, truth, leaves, outputs, generator, dtype, device
     values = {i.name: (leaves[i.name].detach() if i.differentiable else i.value) for i in run.inputs}
     detached = tuple(o.detach() if isinstance(o, torch.Tensor) else o for o in outputs)
     findings, reports, ok = [], [], {}
+    worst: tuple[float, dict[str, Any]] | None = None
     for n in leaves:
         tol = localise.allowed(t[n], magnitude.get(n) if truth.sources[n] != truths.FINITE else None, judged,
                                terms, reference_error.get(n))
@@ -184,11 +187,44 @@ def _first_derivative(run, raw, truth, leaves, outputs, generator, dtype, device
         findings += got
         reports.append(report)
         ok[n] = bool(report.ok)
-    return _First(v, t, findings, reports, dot, ok, custom.grads, outputs)
+        far = _relative_distance(custom.grads[n], t[n])
+        if far is not None and (worst is None or far > worst[0]):
+            worst = (far, {"input": n, "output": None, "truth": t[n], "tol": tol, "product": "vjp",
+                           "custom": torch.zeros_like(t[n]) if custom.grads[n] is None else custom.grads[n]})
+    done = _First(v, t, findings, reports, dot, ok, custom.grads, outputs)
+    done.worst = worst[1] if worst else None
+    return done
+
+
+def _relative_distance(custom, truth) -> float | None:
+    """max |custom − truth| over the known elements, relative to the truth's scale; None when the
+    two cannot be drawn side by side (a wrong shape, nothing known)."""
+    import torch
+
+    c = torch.zeros_like(truth) if custom is None else custom
+    if tuple(c.shape) != tuple(truth.shape):
+        return None
+    known = torch.isfinite(truth)
+    if not bool(known.any()):
+        return None
+    err = torch.nan_to_num((c.to(truth.dtype) - truth).abs(), nan=float("inf"))[known]
+    return float(err.max()) / max(float(truth[known].abs().max()), 1e-300)
 
 
 GRAD_OUTPUT = ("ignores-grad-output", "grad-output-misused")
 UNSPECIFIC = ("wrong-gradient", "wrong-at-points")  # what a gradient ignoring grad_output looks like for one v
+
+
+def _once(findings: list[Finding]) -> list[Finding]:
+    """Each (code, input, output) once: the first comparison and a probe may name the same bug."""
+    seen: set[tuple] = set()
+    out = []
+    for f in findings:
+        key = (f.code, f.input, f.output)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
 
 
 def _explained(first: _First, probe_findings: list[Finding]) -> list[Finding]:
