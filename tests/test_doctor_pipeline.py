@@ -12,6 +12,13 @@ from backpropcli.doctor.diagnose import diagnose
 from backpropcli.doctor.results import Cost
 from backpropcli.errors import InputError
 
+# the warnings that say a capability torch offers is not implemented (the probes): beside the point here
+CAPABILITY = {"no-setup-context", "no-jvp", "no-vmap-rule", "no-batched-grad", "not-twice-differentiable"}
+
+
+def _said(result):
+    return [f for f in result.findings if f.code not in CAPABILITY]
+
 
 def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
@@ -52,7 +59,7 @@ def linear_inputs(n=3, d=4):
 
 def test_a_correct_linear_layer_passes():
     result = diagnose(build.subject_of(Linear, linear_inputs))
-    assert result.ok and result.errors == []
+    assert result.ok and _said(result) == []
     assert [r.name for r in result.inputs] == ["x", "weight", "bias"]
     assert all(r.ok for r in result.inputs)
     assert result.truth == truths.AUTOGRAD
@@ -148,7 +155,7 @@ class Square(torch.autograd.Function):
 ])
 def test_correct_non_elementwise_functions_pass(fn, inputs):
     result = diagnose(build.subject_of(fn, inputs))
-    assert result.ok and result.errors == [], result.findings
+    assert result.ok and _said(result) == [], result.findings
     assert result.elementwise is False
 
 
@@ -352,3 +359,214 @@ def test_inputs_that_do_not_fit_are_a_usage_error():
         build.subject_of(Linear, (_t(3, 4),))
     with pytest.raises(InputError, match="differentiable"):
         build.subject_of(Linear, (_t(3, 4, grad=False), _t(4, 4, grad=False), _t(4, grad=False)))
+
+
+# ---- wrong verdicts the gallery found (small versions) ------------------------------------------
+def _errors(result):
+    return sorted((f.code, f.input) for f in result.errors)
+
+
+class LeakyReLU(torch.autograd.Function):
+    """Piecewise linear with a kink at 0: differences with the extrapolated step straddle it."""
+
+    @staticmethod
+    def forward(x, slope):
+        return torch.where(x > 0, x, x * slope)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+        ctx.slope = inputs[1]
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return torch.where(x > 0, g, g * ctx.slope), None
+
+
+class LeakyReLUForgetsSlope(LeakyReLU):
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (x > 0), None
+
+
+def test_autograd_through_a_kinked_forward_is_trusted_and_a_correct_leaky_relu_passes():
+    # 16×64 standard normal elements: ~25 lie within the extrapolated step of the kink at 0
+    result = diagnose(build.subject_of(LeakyReLU, lambda: (_t(16, 64, seed=12), 0.1)))
+    assert result.truth == truths.AUTOGRAD and _errors(result) == []
+    wrong = diagnose(build.subject_of(LeakyReLUForgetsSlope, lambda: (_t(16, 64, seed=12), 0.1)))
+    assert _errors(wrong) == [("wrong-at-points", "x")]
+
+
+class MaxWithIndex(torch.autograd.Function):
+    @staticmethod
+    def forward(x, dim):
+        return torch.max(x, dim)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(output[1])
+        ctx.dim, ctx.shape = inputs[1], inputs[0].shape
+
+    @staticmethod
+    def backward(ctx, g, _):
+        (i,) = ctx.saved_tensors
+        return g.new_zeros(ctx.shape).scatter(ctx.dim, i.unsqueeze(ctx.dim), g.unsqueeze(ctx.dim)), None
+
+
+def test_max_with_its_argmax_gets_autograds_truth():
+    result = diagnose(build.subject_of(MaxWithIndex, lambda: (_t(16, 64, seed=22), 1)))
+    assert result.truth == truths.AUTOGRAD and _errors(result) == []
+
+
+class ReluInPlace(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        x.clamp_(min=0)
+        ctx.mark_dirty(x)
+        ctx.save_for_backward(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * (y > 0).to(g.dtype)
+
+
+def test_an_in_place_forward_leaves_the_doctors_inputs_intact():
+    # forward runs under no_grad: clamp_ overwrites the leaf before autograd refuses it
+    result = diagnose(build.subject_of(ReluInPlace, lambda: (_t(4, 8, seed=21),)))
+    assert result.truth == truths.AUTOGRAD and _errors(result) == []
+
+
+class Dropout(torch.autograd.Function):
+    @staticmethod
+    def forward(x, p):
+        mask = (torch.rand_like(x) >= p).to(x.dtype) / (1 - p)
+        return x * mask, mask
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(output[1])
+
+    @staticmethod
+    def backward(ctx, g, _):
+        (mask,) = ctx.saved_tensors
+        return g * mask, None
+
+
+class DropoutRedrawsMask(torch.autograd.Function):
+    @staticmethod
+    def forward(x, p):
+        return x * (torch.rand_like(x) >= p).to(x.dtype) / (1 - p)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.p = inputs[1]
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * (torch.rand_like(g) >= ctx.p).to(g.dtype) / (1 - ctx.p), None
+
+
+def test_a_random_forward_draws_the_same_numbers_in_every_call():
+    state = torch.random.get_rng_state()
+    result = diagnose(build.subject_of(Dropout, lambda: (_t(8, 16, seed=15), 0.25)))
+    assert _errors(result) == []
+    assert torch.equal(state, torch.random.get_rng_state())  # the caller's generator is left alone
+    redraws = diagnose(build.subject_of(DropoutRedrawsMask, lambda: (_t(8, 16, seed=15), 0.25)))
+    assert _errors(redraws) == [("nondeterministic-backward", "x")]
+
+
+class ExpSavedThenModified(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.exp_().clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * torch.exp(x)
+
+
+def test_a_saved_input_overwritten_in_forward_is_named_once():
+    result = diagnose(build.subject_of(ExpSavedThenModified, lambda: (_t(4, 8, seed=16),)))
+    assert _errors(result) == [("saved-tensor-modified", "x")]
+    assert result.truth == truths.AUTOGRAD
+
+
+class RoundSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(x):
+        return torch.round(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def test_a_straight_through_estimator_is_a_warning_only():
+    result = diagnose(build.subject_of(RoundSTE, lambda: (_t(16, 64, seed=3) * 3,)))
+    assert result.ok and _errors(result) == []
+    assert "surrogate-gradient" in result.codes
+
+
+def test_tidy_says_each_finding_once_and_wrong_at_most_points_is_wrong_gradient():
+    from backpropcli.doctor.results import Finding, InputReport
+    from backpropcli.doctor.tidy import tidy
+
+    most = Finding("wrong-at-points", "q", extra={"count": 90, "total": 100, "condition": None,
+                                                   "max_abs_error": 1.0, "worst_index": (0,)})
+    few = Finding("wrong-at-points", "k", extra={"count": 10, "total": 100, "condition": None})
+    cond = Finding("wrong-at-points", "v", extra={"count": 90, "total": 100, "condition": {"input": "v"}})
+    reports = [InputReport("q", (100,), "float64", True, False, pattern="wrong-at-points")]
+    kept = tidy([most, few, cond, Finding("no-jvp"), Finding("no-jvp")], reports)
+    assert [(f.code, f.input) for f in kept] == [("wrong-gradient", "q"), ("wrong-at-points", "k"),
+                                                ("wrong-at-points", "v"), ("no-jvp", None)]
+    assert reports[0].pattern == "wrong-gradient"
+
+
+def test_a_cotangent_never_repeats_an_input_drawn_from_seed_zero():
+    """make_inputs drawing x under manual_seed(0) once made the doctor's cotangent equal x: then a
+    transposed grad_W (xᵀv = xᵀx, symmetric) matched the truth on every element."""
+    def inputs():
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(16, 16, generator=g, dtype=torch.float64).requires_grad_()
+        w = torch.randn(16, 16, generator=g, dtype=torch.float64).requires_grad_()
+        return x, w, torch.zeros(16, dtype=torch.float64, requires_grad=True)
+
+    result = diagnose(build.subject_of(LinearTransposedW, inputs))
+    assert _errors(result) == [("transposed", "weight")]
+
+
+class ChannelScaleWrongDims(torch.autograd.Function):
+    """y = x·scale[c] + shift[c] on (N, C, L); the sums written for channels-last, over (0, 1)."""
+
+    @staticmethod
+    def forward(x, scale, shift):
+        return x * scale[:, None] + shift[:, None]
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0], inputs[1])
+
+    @staticmethod
+    def backward(ctx, g):
+        x, scale = ctx.saved_tensors
+        return g * scale[:, None], (g * x).sum((0, 1)), g.sum((0, 1))
+
+
+def test_a_gradient_summed_over_the_wrong_broadcast_dims_is_named():
+    # C = L: the wrong sum has the right shape; the right dims (0, 2) are not torch's trailing ones
+    result = diagnose(build.subject_of(ChannelScaleWrongDims, lambda: (_t(2, 4, 4, seed=1), _t(4, seed=2),
+                                                                       _t(4, seed=3))))
+    assert _errors(result) == [("missing-broadcast-sum", "scale"), ("missing-broadcast-sum", "shift")]
+    assert next(f for f in result.errors if f.input == "scale").extra["dims"] == [0, 2]

@@ -17,13 +17,16 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from backpropcli.doctor import elementwise, localise, products
+from backpropcli.doctor import elementwise, localise, products, tidy
 from backpropcli.doctor import truth as truths
 from backpropcli.doctor.results import Capability, Cost, Diagnosis, Finding, InputReport
 from backpropcli.doctor.subject import Subject
 from backpropcli.errors import InputError
 
-SEED = 0
+# the doctor's own random directions; not 0 (nor another seed users type): make_inputs drawing
+# x = randn(256, 256) under seed 0 made the cotangent equal to x, so a transposed grad_W,
+# xᵀv = xᵀx, was symmetric and matched the truth vᵀx on every element
+SEED = 918_273_645
 
 
 def diagnose(subject: Subject, *, reference: Callable | None = None, dtype: str | None = None,
@@ -62,8 +65,8 @@ def diagnose(subject: Subject, *, reference: Callable | None = None, dtype: str 
                                         "max_memory": max_memory, "elementwise": is_elementwise,
                                         "reference": reference})
         clock.lap("probes")
-    findings = _once(differs + _dtype_changed(run, outputs, first.custom, dtype) + _explained(first, probe_findings)
-                     + probe_findings)
+    findings = tidy.tidy(_once(differs + _dtype_changed(run, outputs, first.custom, dtype)
+                               + _explained(first, probe_findings) + probe_findings), first.reports)
     checked = any(r.ok is not None for r in first.reports)
     if not checked:
         findings.append(Finding("nothing-checked", extra={"why": "no differentiable input had a finite truth"}))
@@ -319,7 +322,7 @@ def _probes(original, run, truth, leaves, first: _First, cost, wanted,
         return [], []
 
     # the probes count their own calls in ``cost``: they get the recording subclass uncounted
-    plain = products.counted(dataclasses.replace(original, dirty=run.dirty), Cost(), [])
+    plain = products.counted(dataclasses.replace(original, dirty=run.dirty, overwrites=run.overwrites), Cost(), [])
     precision = truths.precision(first.outputs)  # a float32 output's products carry float32's rounding
     context = ProbeContext(plain, truth, leaves, lambda g, name: localise.allowed(g, None, precision, 1), first.ok,
                            cost, options)

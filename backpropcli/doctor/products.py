@@ -41,9 +41,12 @@ def counted(subject: Subject, cost: Cost, raw: list) -> Subject:
 
 
 def _count(fn: Callable, cost: Cost) -> Callable:
+    from backpropcli.doctor.traced import seeded
+
     def call(*args, **kwargs):
         cost.forward_calls += 1
-        return fn(*args, **kwargs)
+        with seeded():  # a random forward draws the same numbers at every call
+            return fn(*args, **kwargs)
 
     return call
 
@@ -98,14 +101,43 @@ class CustomVJP:
 
 def outputs_at(subject: Subject, leaves: dict[str, Any]) -> tuple:
     """The Function's outputs at the leaves; a Function that marks an input dirty (in-place) is
-    found here (autograd refuses it on a leaf) and run on non-leaf clones from then on."""
+    found here (autograd refuses it on a leaf) and run on non-leaf clones from then on.
+
+    forward runs under no_grad, so the in-place op has already overwritten the leaf when autograd
+    refuses it (at mark_dirty, after forward returns): the leaves are put back from a copy taken
+    before, else every later call (the truth's included) would start from forward's output."""
+
+    before = None if subject.dirty else {n: v.detach().clone() for n, v in leaves.items()}
     try:
-        return subject.call(leaves)
+        outputs = subject.call(leaves)
     except RuntimeError as e:
-        if "leaf Variable" not in str(e) or "in-place" not in str(e) or subject.dirty:
+        if "leaf Variable" not in str(e) or "in-place" not in str(e) or before is None:
             raise
-    subject.dirty = True
-    return subject.call(leaves)
+        _restore(leaves, before)
+        subject.dirty = True
+        return subject.call(leaves)
+    if before is not None and not all(_same(leaves[n].detach(), v) for n, v in before.items()):
+        # changed in place without mark_dirty (the saved-tensors probe names it): every later call
+        # runs on clones of the leaves, and these outputs (of the overwritten leaves' graph) again
+        _restore(leaves, before)
+        subject.overwrites = True
+        outputs = subject.call(leaves)
+    return outputs
+
+
+def _restore(leaves: dict[str, Any], before: dict[str, Any]) -> None:
+    import torch
+
+    with torch.no_grad():
+        for n, v in before.items():
+            leaves[n].copy_(v)
+
+
+def _same(a, b) -> bool:
+    """Equal values, nan equal to nan."""
+    import torch
+
+    return bool(((a == b) | (torch.isnan(a) & torch.isnan(b))).all())
 
 
 def custom_vjp(subject: Subject, raw: list, leaves: dict[str, Any], cotangents: tuple) -> CustomVJP:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backpropcli.core import finite_diff
+from backpropcli.doctor import traced as traces
 
 REFERENCE = "reference"
 AUTOGRAD = "autograd through forward"
@@ -65,7 +66,8 @@ def establish(subject, leaves: dict[str, Any], outputs: tuple, *, reference: Cal
     else:
         # for a plain callable autograd through it is what is being checked: differences only
         traced = _traced(subject.call_forward, names) if subject.forward is not None else None
-        sources, why = _trusted(traced, leaves, outputs, diff, fd_jvp, generator)
+        fine = traces.fine_jvp(value, leaves, diff, len(outputs))
+        sources, why = _trusted(traced, leaves, outputs, diff, (fd_jvp, fine), generator)
     diagonal = {n: d for n in names if sources[n] == FINITE
                 and (d := _diagonal(value, leaves, n, outputs, diff, generator)) is not None}
     known = {n: _sample(leaves[n], generator) for n in names if sources[n] == FINITE and n not in diagonal}
@@ -83,16 +85,20 @@ def establish(subject, leaves: dict[str, Any], outputs: tuple, *, reference: Cal
     second = reference is None or not getattr(reference, "first_order_only", False)
     if traced is not None and second and all(s != FINITE for s in sources.values()):
         forward = (lambda ls: call_as(subject, reference, ls)) if reference is not None else subject.call_forward
+    # J u through autograd too where it is trusted everywhere: exact, and differences along a
+    # random direction straddle every kink of a piecewise-linear forward (traced.py)
+    jvp = traces.autograd_jvp(forward, leaves, diff, fd_jvp) if forward is not None else fd_jvp
     everywhere = set(sources.values())
     source = everywhere.pop() if len(everywhere) == 1 else FINITE
-    return Truth(source, vjp, fd_jvp, forward, known, sources, why)
+    return Truth(source, vjp, jvp, forward, known, sources, why)
 
 
 def call_as(subject, fn: Callable, leaves: dict[str, Any]) -> tuple:
     from backpropcli.doctor.subject import as_tuple
 
     args, kwargs = subject.arguments(leaves)
-    return as_tuple(fn(*args, **kwargs))
+    with traces.seeded():  # a random reference draws what forward draws (forward is seeded too)
+        return as_tuple(fn(*args, **kwargs))
 
 
 def _value_function(subject, names: list[str], diff: tuple[int, ...], n_out: int):
@@ -244,9 +250,11 @@ def finite_only(v, output):
     return torch.where(torch.isfinite(output.detach()), v, torch.zeros_like(v))
 
 
-def _trusted(traced, leaves, outputs, diff, fd_jvp, generator) -> tuple[dict[str, str], dict[str, str]]:
+def _trusted(traced, leaves, outputs, diff, jvps, generator) -> tuple[dict[str, str], dict[str, str]]:
     """Per input: autograd through forward where ⟨Jᵀv, u⟩ agrees with ⟨v, J u⟩ by differences on
-    a few random directions, else finite differences (with the reason)."""
+    a few random directions, else finite differences (with the reason). ``jvps``: the
+    extrapolated differences, and the fine-step ones that do not straddle a kink (traced.py),
+    asked only where the first disagree."""
     import torch
 
     names = list(leaves)
@@ -265,15 +273,22 @@ def _trusted(traced, leaves, outputs, diff, fd_jvp, generator) -> tuple[dict[str
             if sources[n] == FINITE:
                 continue
             u = torch.randint(0, 2, leaves[n].shape, generator=generator).to(leaves[n]) * 2 - 1
-            along = fd_jvp({n: u})
-            lhs = sum(float(torch.where(c != 0, c * d, 0).sum()) for c, d in zip(cot, along)
-                      if c is not None and d is not None)
-            rhs = float((grads[n] * u).sum())
-            if not (math.isfinite(lhs) or math.isfinite(rhs)):
-                continue  # neither side has a number here (an overflow): no evidence either way
-            size = float((grads[n].abs() * u.abs()).sum()) + abs(lhs)
-            floor = sum(float((c.abs() * o.detach().abs()).sum()) for c, o in zip(cot, outputs) if c is not None)
-            if not abs(lhs - rhs) <= _agreement(outputs) * (size + floor * 1e-3):
+            verdicts = (_agrees(jvp({n: u}), grads[n], u, cot, outputs) for jvp in jvps)
+            if not any(v is not False for v in verdicts):  # lazily: the fine step only on a disagreement
                 sources[n] = FINITE
                 why[n] = "autograd through forward disagrees with finite differences"
     return sources, why
+
+
+def _agrees(along: tuple, grad, u, cot: tuple, outputs: tuple) -> bool | None:
+    """⟨v, J u⟩ (differences) against ⟨Jᵀv, u⟩ (autograd); None where neither side is a number."""
+    import torch
+
+    lhs = sum(float(torch.where(c != 0, c * d, 0).sum()) for c, d in zip(cot, along)
+              if c is not None and d is not None)
+    rhs = float((grad * u).sum())
+    if not (math.isfinite(lhs) or math.isfinite(rhs)):
+        return None  # neither side has a number here (an overflow): no evidence either way
+    size = float((grad.abs() * u.abs()).sum()) + abs(lhs)
+    floor = sum(float((c.abs() * o.detach().abs()).sum()) for c, o in zip(cot, outputs) if c is not None)
+    return abs(lhs - rhs) <= _agreement(outputs) * (size + floor * 1e-3)
