@@ -341,6 +341,8 @@ def derivatives(spec: FunctionSpec, points: dict[str, list[float]], params: dict
         spec.prepare()
     measure = _first_order if order is Order.GRADIENT else _second_order
     columns = measure(spec, points, params, getattr(torch, dtype))
+    if spec.prefetch is not None:
+        spec.prefetch(columns.used, params)
     judged = "custom" if spec.custom is not None else "autograd"
     result = []
     n = len(columns.values)
