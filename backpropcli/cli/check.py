@@ -2,9 +2,10 @@
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, TypeAlias
 
 import typer
+from typer.models import OptionInfo
 
 from backpropcli.cli.app import app
 from backpropcli.cli.common import (
@@ -104,10 +105,15 @@ CheckTimeoutOption = Annotated[float | None, typer.Option("--timeout", min=0.001
     "[default: 60]")]
 
 
-def _param_takes(name: str) -> Any:
-    return Annotated[float | None, typer.Option(f"--{name}", show_default=False,
+def _param_takes(name: str) -> OptionInfo:
+    return typer.Option(f"--{name}", show_default=False,
         help=f"Passed to the Function as {name} when its forward takes {name} (and to the reference), "
-        f"e.g. [cyan]--{name} 2[/cyan].")]
+        f"e.g. [cyan]--{name} 2[/cyan].")
+
+
+ParamAOption: TypeAlias = Annotated[float | None, _param_takes("a")]
+ParamBOption: TypeAlias = Annotated[float | None, _param_takes("b")]
+ParamCOption: TypeAlias = Annotated[float | None, _param_takes("c")]
 
 
 @app.command("check", help=paragraphs(CHECK_HELP))
@@ -118,9 +124,9 @@ def check(
     x: XOption = None,
     y: Annotated[str | None, typer.Option("--y", show_default=False,
         help="Point(s) for a second tensor input, same syntax as --x, e.g. [cyan]--y 1[/cyan].")] = None,
-    a: _param_takes("a") = None,
-    b: _param_takes("b") = None,
-    c: _param_takes("c") = None,
+    a: ParamAOption = None,
+    b: ParamBOption = None,
+    c: ParamCOption = None,
     reference: ReferenceOption = None,
     dtype: CheckDtypeOption = None,
     device: DeviceOption = None,
@@ -129,8 +135,8 @@ def check(
     out: OutOption = Path("outputs"),
     timeout: CheckTimeoutOption = None,
     max_memory: MaxMemoryOption = None,
-    json_output: json_option(".ok") = False,
-    config: config_option("configs/check.yaml") = None,
+    json_output: Annotated[bool, json_option(".ok")] = False,
+    config: Annotated[Path | None, config_option("configs/check.yaml")] = None,
     debug: DebugOption = False,
 ) -> None:
     from backpropcli.app import check as checks
