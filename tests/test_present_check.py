@@ -249,7 +249,7 @@ def test_what_the_terminal_shows():
                   "fix: transpose it back: use grad_output.T @ x instead",
                   "· the rows token_positions repeats",
                   "weight 256×256 float64 3.5e+00 1.9e+00 [0, 1] ✗ transposed",
-                  "– idx: not differentiable", "cost: 12 forward and 9 backward calls, 1.75 s",
+                  "– idx: not differentiable", "cost: 12 forward and 9 backward calls",
                   "python warning  UserWarning: TypedStorage is deprecated",
                   "FAILED: the gradients for weight, attention_mask are wrong (2 errors, 1 warning)"):
         assert " ".join(shown.split()) in text, (shown, text)
@@ -288,13 +288,11 @@ def _finding_text(f) -> str:
 
 
 def test_the_cost_line_and_an_empty_capability_table():
-    from backpropcli.present import fmt
     from backpropcli.present.terminal import check
 
-    assert [fmt.seconds(v) for v in (0.001, 0.155, 2.984, 12.34, 250.4)] == ["<0.01", "0.15", "2.98", "12.3", "250"]
     cost = Cost(87, 4, {"forward": 0.009, "truth": 2.8, "compare": 0.155, "probes": 0.0001})
-    assert check.cost_line(cost).plain == ("cost: 87 forward and 4 backward calls, 2.96 s "
-                                           "(truth 2.80, compare 0.15)")
+    # the seconds depend on the machine and its load: --json has them, the terminal only the calls
+    assert check.cost_line(cost).plain == "cost: 87 forward and 4 backward calls"
     assert check.cost_line(Cost(3, 1)).plain == "cost: 3 forward and 1 backward calls"
     d = linear_diagnosis()
     d.capabilities = []

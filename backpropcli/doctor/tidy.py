@@ -45,9 +45,9 @@ def tidy(findings: list[Finding], reports: list[InputReport]) -> list[Finding]:
     explained: dict[str | None, set[str]] = {}
     for f in findings:
         explained.setdefault(f.input, set()).update(EXPLAINS.get(f.code, ()))
-    kept = [f for f in findings if f.code not in explained.get(f.input, set())
+    kept = [f for f in findings if _conditioned(f) or (f.code not in explained.get(f.input, set())
             # an explanation about the whole Function explains every input's
-            and f.code not in explained.get(None, set())]
+            and f.code not in explained.get(None, set()))]
     if any(f.code in REJECTED for f in kept):
         kept = [f for f in kept if f.code not in ENGINE]
     for r in reports:
@@ -57,6 +57,14 @@ def tidy(findings: list[Finding], reports: list[InputReport]) -> list[Finding]:
             if not any(f.severity == "error" for f in mine) and r.ok is False:
                 r.ok = True
     return kept
+
+
+def _conditioned(f: Finding) -> bool:
+    """Wrong exactly on a set a condition names (the rows an index repeats) is a finding of its
+    own, never a consequence: an assignment grad[index] = g with repeated indices is wrong there
+    *and* may differ between calls (which write wins is not defined), and the condition says
+    the fix (accumulate with index_add_)."""
+    return f.code == "wrong-at-points" and f.extra.get("condition") is not None
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:

@@ -33,16 +33,6 @@ def fixed(value: float, decimals: int = 1) -> str:
     return f"{unsigned(value):.{decimals}f}"
 
 
-def seconds(value: float) -> str:
-    """A duration in seconds, to the hundredth below 10 s ("2.98", "0.16", "<0.01"), then to the tenth
-    and to the second: how long a stage took, not a measurement to many digits."""
-    if not math.isfinite(value):
-        return str(value)
-    if value < 0.005:
-        return "<0.01"
-    return f"{value:.2f}" if value < 10 else (f"{value:.1f}" if value < 100 else f"{value:.0f}")
-
-
 def coordinate(value: float, decimals: int = 4) -> str:
     """A position in a drawing (SVG), to `decimals` places without trailing zeros: "1.25", "3"."""
     return f"{value:.{decimals}f}".rstrip("0").rstrip(".")

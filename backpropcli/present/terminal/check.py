@@ -12,7 +12,7 @@ from rich.text import Text
 from backpropcli.doctor import results
 from backpropcli.present import findings as words
 from backpropcli.present.fmt import error as err
-from backpropcli.present.fmt import num, seconds
+from backpropcli.present.fmt import num
 from backpropcli.present.terminal.fit import Fit
 
 MAX_POINT_ROWS = 20  # rows shown before an elision (every wrong one is shown too)
@@ -277,14 +277,9 @@ def input_table(d: results.Diagnosis) -> Group:
 
 
 def cost_line(cost: results.Cost) -> Text:
-    """forward/backward calls the whole check made, and where the time went."""
-    text = f"cost: {cost.forward_calls} forward and {cost.backward_calls} backward calls"
-    if cost.seconds:
-        total = sum(cost.seconds.values())
-        # the stages that took a share of the time worth naming (1% or more)
-        stages = ", ".join(f"{stage} {seconds(s)}" for stage, s in cost.seconds.items() if s >= 0.01 * total)
-        text += f", {seconds(total)} s" + (f" ({stages})" if len(cost.seconds) > 1 and stages else "")
-    return Text(text, style="dim")
+    """The forward and backward calls the whole check made: what it costs, on any machine. The
+    seconds per stage, which depend on the machine and its load, are in --json's cost."""
+    return Text(f"cost: {cost.forward_calls} forward and {cost.backward_calls} backward calls", style="dim")
 
 
 def _counts(d: results.Diagnosis) -> str:

@@ -5,35 +5,33 @@ the expected input with its details (the factor of scaled-by, the condition of w
 Each entry is what its EXPECTED says without the doctor (tests/test_gallery.py); this file is the
 doctor's exam on them: a correct Function FAILED or a bug not named is the doctor's bug.
 
-Not collected by a plain `pytest` (its name lacks the test_ prefix) until the doctor passes it: run it
-by name, `pytest tests/gallery_cli_exam.py`; once it passes on main, `git mv` it to
-tests/test_gallery_cli.py. Each check takes seconds to a minute: about 20 minutes for all on 2 cores.
+The checks run in this process through the Typer app (torch loads once), as the docs' outputs
+are made; the exit code and the --json object are the command's own.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from gallery_loader import CAPABILITY_WARNINGS, Entry, entries
+from typer.testing import CliRunner
 
 ENTRIES = entries()
 
 
 def check(entry: Entry, *extra: str) -> tuple[int, dict]:
-    done = subprocess.run(
-        [sys.executable, "-m", "backpropcli", "check", f"{entry.path}:{entry.name}",
-         "--inputs", f"{entry.path}:{entry.inputs_name}", "--json", "--timeout", "600", *extra],
-        capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "100"})
+    from backpropcli.cli import app
+
+    done = CliRunner().invoke(app, ["check", f"{entry.path}:{entry.name}", "--inputs",
+                                    f"{entry.path}:{entry.inputs_name}", "--json", "--timeout", "600", *extra],
+                              env={"COLUMNS": "100"})
     try:
         payload = json.loads(done.stdout)
     except json.JSONDecodeError:
-        raise AssertionError(f"{entry}: exit {done.returncode}, stdout is not one JSON object:\n"
-                             f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}") from None
-    return done.returncode, payload
+        raise AssertionError(f"{entry}: exit {done.exit_code}, stdout is not one JSON object:\n"
+                             f"{done.stdout[-2000:]}\n{done.output[-2000:]}") from None
+    return done.exit_code, payload
 
 
 def summary(payload: dict) -> str:
@@ -46,7 +44,8 @@ def test_check_names_exactly_the_expected_codes(entry):
     rc, payload = check(entry)
     assert "error" not in payload, f"{entry}: exit {rc}: {payload.get('error')}"
     codes = {f["code"] for f in payload["findings"] if f["severity"] != "info"}
-    assert codes == entry.codes, f"{entry}: {summary(payload)}"
+    optional = set(entry.spec.get("may_add", ()))  # a real finding that torch's threads may not show
+    assert entry.codes <= codes <= entry.codes | optional, f"{entry}: {summary(payload)}"
     assert rc == (1 if entry.errors else 0), f"{entry}: exit {rc}"
     assert payload["ok"] is (not entry.errors)
     spec = entry.spec
