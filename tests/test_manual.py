@@ -40,6 +40,14 @@ def test_a_correct_backward_is_exact_or_close_at_every_step(name):
     assert [s.name for s in result.steps][:4] == ["r", "h", "W", "b"]
 
 
+def test_a_backward_in_another_dtype_reads_its_own_dtype_back_when_judged_alone():
+    """A float32 forward, a float64 backward: alone, the true gradient it reads back is cast to the
+    dtype it wrote, or its float64 @ float32 would raise where its own run does not."""
+    result = judged("float64_backward.py")
+    assert result.ok and result.end_to_end_failure is None
+    assert [(s.name, s.status in ("exact", "close")) for s in result.steps] == [("z", True), ("w", True)]
+
+
 def test_the_correct_mlp_example_passes_every_step():
     result = judged("mlp_manual.py", EXAMPLES)
     assert result.ok, [(s.name, s.status) for s in result.steps if s.status not in ("exact", "close")]

@@ -95,7 +95,10 @@ class Grads(MutableMapping):
         self.record.events.append(Event("read", name))
         if self._truth is not None and name in self._values and name in self._truth \
                 and index not in self._accumulations:
-            return self._truth[name].clone()
+            # in the dtype the student wrote it in: a float32 forward whose backward works in float64
+            # (c["z"].double()) reads float64 back end to end, and must alone too, or its own matmul
+            # of float64 by the truth's float32 raises where the student's run does not
+            return self._truth[name].to(self._values[name].dtype, copy=True)
         if name in self._values:
             return self._values[name]
         if name == self._loss:  # ∂loss/∂loss = 1 seeds the backward pass
