@@ -197,8 +197,9 @@ def test_the_users_errors_are_one_line_and_exit_2(runner, name, says):
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and says in lines[-1], result.stderr
     assert "Traceback" not in result.stderr
-    if name in ("raises.py", "unwritten.py"):
+    if name in ("raises.py", "unwritten.py", "exits.py"):
         assert f"{name}:" in lines[-1]  # the user's own file and line
+    assert "end check" not in lines[-1]  # the exit is refused in the words of backprop, not of another command
 
 
 def test_json_on_exit_2_is_one_error_object(runner):
