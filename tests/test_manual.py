@@ -143,6 +143,18 @@ def test_the_buggy_mlp_names_its_three_mistakes():
     assert result.step("h").inherits_from == "logprobs"
 
 
+def test_a_gradient_changed_in_place_after_it_was_written_is_named_with_the_step_that_did():
+    """g = grads["r"]; g[mask] = 0; grads["h"] = g: h's gradient is right, r's no longer is, and no
+    upstream error explains it: r is the root cause, changed in place by the step writing h."""
+    result = judged("in_place.py")
+    assert not result.ok and result.first_wrong == "r"
+    r = result.step("r")
+    assert r.status == "wrong" and [f.code for f in r.findings] == ["changed-in-place"]
+    assert r.findings[0].extra["by"] == "h"
+    assert all(s.status in ("exact", "close") and s.local_ok for s in result.steps if s.name != "r")
+    assert judged("accumulate.py").ok  # grads["r"] += ... changes r in place too, rightly
+
+
 def test_a_run_broken_end_to_end_by_a_wrong_shape_is_still_judged_step_by_step():
     """h's gradient transposed breaks W's matmul end to end; alone every other step is right."""
     result = judged("shape_breaks.py")

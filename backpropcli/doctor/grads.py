@@ -87,8 +87,13 @@ class Grads(MutableMapping):
         self._truth = truth  # None: end to end
         self._accumulations = accumulations or set()
         self._values: dict[str, torch.Tensor] = {}
+        self._versions: dict[str, int] = {}  # each value's in-place version counter when it was written
         self._reads = 0
         self.record = Record()
+        # a gradient the student changed in place after writing it (g = grads["a"]; g[m] = 0, or
+        # grads["b"] = grads["a"] then grads["b"] += ...: a tensor read from a dict is the one stored
+        # there), by name: the step being computed when it changed (None: after the last write)
+        self.changed: dict[str, str | None] = {}
 
     def __getitem__(self, name: str) -> torch.Tensor:
         index, self._reads = self._reads, self._reads + 1
@@ -109,7 +114,19 @@ class Grads(MutableMapping):
         if not isinstance(name, str):
             raise BadGradient(f"grads keys are the names forward returned (strings), got {name!r}")
         self.record.events.append(Event("write", name))
+        self._note_changes(by=name)
+        old = self._values.get(name)
         self._values[name] = _tensor(name, value, self._seed)
+        if old is not None and old.data_ptr() != self._values[name].data_ptr():
+            self.changed.pop(name, None)  # written anew: the value judged is the new one
+        self._versions[name] = self._values[name]._version
+
+    def _note_changes(self, by: str | None) -> None:
+        """Note the values changed in place since they were written, by the step writing ``by``.
+        ``by`` itself is being written again (``grads[by] += ...`` adds in place, legitimately)."""
+        for other, value in self._values.items():
+            if other != by and other not in self.changed and value._version != self._versions[other]:
+                self.changed[other] = by
 
     def __delitem__(self, name: str) -> None:
         del self._values[name]
@@ -124,6 +141,7 @@ class Grads(MutableMapping):
         return name in self._values
 
     def values_written(self) -> dict[str, torch.Tensor]:
+        self._note_changes(by=None)
         return dict(self._values)
 
 

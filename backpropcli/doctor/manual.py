@@ -365,10 +365,21 @@ def _root(step: Step, steps: dict[str, Step], order: list[str]) -> str | None:
     return next((n for n in reversed(before) if not steps[n].local_ok), None)
 
 
+def _changed_in_place(step: Step | None, by: str | None) -> None:
+    """A step right alone whose gradient the student's own run changed in place after writing it
+    (g = grads["a"]; g[m] = 0): wrong at the end through no upstream error, so a root cause itself."""
+    if step is None or step.truth is None or not step.local_ok or step.status != "wrong":
+        return
+    when = f"by the step that writes grads[{by!r}]" if by is not None else "after backward's last write"
+    step.local_ok = False
+    step.findings = [Finding("changed-in-place", step.name, extra={"by": by, "when": when})]
+
+
 def judge(written: list[str], ends: dict, locals_: dict, reads: dict, truth: dict, values: dict,
-          leaves: Mapping[str, Any], stopped: bool = False) -> list[Step]:
+          leaves: Mapping[str, Any], stopped: bool = False, changed: dict | None = None) -> list[Step]:
     """One Step per gradient written (in the order written), then the missing ones. ``stopped``:
-    the end-to-end run raised part way (on the student's own wrong gradients)."""
+    the end-to-end run raised part way (on the student's own wrong gradients); ``changed``: the
+    gradients its own run changed in place after writing them, each by the step that did."""
     steps: dict[str, Step] = {}
     for name in written:
         mine = locals_.get(name)
@@ -390,6 +401,8 @@ def judge(written: list[str], ends: dict, locals_: dict, reads: dict, truth: dic
         if step.truth is not None and not step.local_ok:
             step.findings = _findings(step, truth, values, locals_, leaves)
             step.wrong_elements = _wrong_elements(step, truth)
+    for name, by in (changed or {}).items():
+        _changed_in_place(steps.get(name), by)
     for step in steps.values():
         if step.local_ok and step.status == "wrong":
             step.inherits_from = _root(step, steps, written)
@@ -412,7 +425,7 @@ def check_manual(forward: Callable, backward: Callable, inputs: Any, *, file: st
     end, failure, local = _both_runs(backward, leaves, cache, loss, truth)
     record = end.record if failure is None else local.record
     steps = judge(local.record.written(), end.values_written(), local.values_written(), record.reads_of(), truth,
-                  {**leaves, **cache}, leaves, failure is not None)
+                  {**leaves, **cache}, leaves, failure is not None, end.changed)
     wrong = [s.name for s in steps if not s.local_ok and s.status != "missing"]
     ok = not wrong and not any(s.status == "missing" and s.leaf for s in steps)
     values = {k: v.detach() for k, v in {**leaves, **cache}.items() if isinstance(v, torch.Tensor)}
