@@ -173,6 +173,15 @@ def test_the_command_passes_the_correct_example(runner):
     assert "ok: every step of backward is right" in result.stdout
 
 
+def test_a_gradient_for_an_input_not_differentiated_says_so(runner):
+    """grads["x"] for an input without requires_grad: nothing to judge, and not "forward returns no x"."""
+    result = runner.invoke(app, ["manual", str(HERE / "input_grad.py")])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if line.startswith("x "))
+    assert "not-an-intermediate" in row and "an input without" in row, row  # the rest may wrap
+    assert "forward returns no x" not in result.stdout
+
+
 def test_json_is_one_object_in_the_issues_shape(runner, tmp_path):
     result = runner.invoke(app, ["manual", str(HERE / "correct.py"), "--json", "--plot", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output

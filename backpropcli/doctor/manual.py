@@ -384,7 +384,7 @@ def judge(written: list[str], ends: dict, locals_: dict, reads: dict, truth: dic
     for name in written:
         mine = locals_.get(name)
         if name not in truth:
-            steps[name] = Step(name, None, "not-an-intermediate", True, reads=reads.get(name, []),
+            steps[name] = Step(name, None, "not-an-intermediate", True, leaf=name in leaves, reads=reads.get(name, []),
                                written_shape=None if mine is None else tuple(mine.shape), local=mine)
             continue
         t, up = truth[name], _upstream(reads.get(name, []), truth)

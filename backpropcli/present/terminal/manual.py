@@ -30,8 +30,8 @@ def _note(step) -> str:
         return f"inherits {step.inherits_from}"
     if step.status == "missing":
         return "a parameter's gradient: never written" if step.leaf else "not written"
-    if step.status == "not-an-intermediate":
-        return f"forward returns no {step.name}"
+    if step.status == "not-an-intermediate":  # an input, not marked to differentiate, has no true gradient
+        return "an input without requires_grad" if step.leaf else f"forward returns no {step.name}"
     if step.written_shape is not None and step.shape is not None and step.written_shape != step.shape:
         return f"shape {shape_text(step.written_shape)}"
     return ""
