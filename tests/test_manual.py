@@ -155,6 +155,17 @@ def test_a_gradient_changed_in_place_after_it_was_written_is_named_with_the_step
     assert judged("accumulate.py").ok  # grads["r"] += ... changes r in place too, rightly
 
 
+def test_a_gradient_written_in_parts_each_replacing_the_last_is_named_when_the_parts_sum_to_the_truth():
+    result = judged("replaced.py")
+    assert result.first_wrong == "h"
+    h = result.step("h")
+    assert [f.code for f in h.findings] == ["replaced-not-added"] and h.findings[0].extra["count"] == 2
+    assert result.step("x").inherits_from == "h"
+    # the same parts added (+=, or h = h + ...) are right; a part written twice but not summing to
+    # the truth keeps its own finding (W2 = W2 * 2 reads W2 back: not a replacement)
+    assert [f.code for f in judged("accumulate.py").step("r").findings] == []
+
+
 def test_a_run_broken_end_to_end_by_a_wrong_shape_is_still_judged_step_by_step():
     """h's gradient transposed breaks W's matmul end to end; alone every other step is right."""
     result = judged("shape_breaks.py")

@@ -94,6 +94,9 @@ class Grads(MutableMapping):
         # grads["b"] = grads["a"] then grads["b"] += ...: a tensor read from a dict is the one stored
         # there), by name: the step being computed when it changed (None: after the last write)
         self.changed: dict[str, str | None] = {}
+        # the earlier values of a name written again without reading it back in between (grads["h"] =
+        # part1; ...; grads["h"] = part2: the second replaces the first rather than adding to it)
+        self.replaced: dict[str, list[torch.Tensor]] = {}
 
     def __getitem__(self, name: str) -> torch.Tensor:
         index, self._reads = self._reads, self._reads + 1
@@ -113,13 +116,21 @@ class Grads(MutableMapping):
     def __setitem__(self, name: str, value: Any) -> None:
         if not isinstance(name, str):
             raise BadGradient(f"grads keys are the names forward returned (strings), got {name!r}")
+        old = self._values.get(name)
+        if old is not None and not self._read_since_written(name):
+            self.replaced.setdefault(name, []).append(old)
         self.record.events.append(Event("write", name))
         self._note_changes(by=name)
-        old = self._values.get(name)
         self._values[name] = _tensor(name, value, self._seed)
         if old is not None and old.data_ptr() != self._values[name].data_ptr():
             self.changed.pop(name, None)  # written anew: the value judged is the new one
         self._versions[name] = self._values[name]._version
+
+    def _read_since_written(self, name: str) -> bool:
+        for e in reversed(self.record.events):
+            if e.name == name:
+                return e.kind == "read"
+        return False
 
     def _note_changes(self, by: str | None) -> None:
         """Note the values changed in place since they were written, by the step writing ``by``.

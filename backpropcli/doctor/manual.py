@@ -301,7 +301,8 @@ def by_hand(name: str, findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _findings(step: Step, truth: dict, values: dict, locals_: dict, leaves: Mapping[str, Any]) -> list[Finding]:
+def _findings(step: Step, truth: dict, values: dict, locals_: dict, leaves: Mapping[str, Any],
+              replaced: dict | None = None) -> list[Finding]:
     """How a locally wrong step is wrong: the tensor check's classification of its gradient."""
     from backpropcli.doctor.classify import classify
 
@@ -321,6 +322,11 @@ def _findings(step: Step, truth: dict, values: dict, locals_: dict, leaves: Mapp
                      outputs=tuple(values[n].detach() for n in step.reads if n in values),
                      others=others, known=None if bool(known.all()) else known)
     found = by_hand(step.name, found)
+    parts = replaced.get(step.name) if replaced else None
+    if parts and step.local is not None and all(tuple(x.shape) == tuple(t.shape) for x in parts):
+        whole = sum((x.to(t.dtype) for x in parts), step.local.to(t.dtype))
+        if verdict(whole, t, _upstream(step.reads, truth))[0] in ("exact", "close"):  # the parts sum to the truth
+            return [Finding("replaced-not-added", step.name, extra={"count": len(parts) + 1})]
     if not any(f.severity == "error" for f in found):  # wrong by the verdict's rule: never left unnamed
         found.append(Finding("wrong-gradient", step.name,
                              extra={"max_abs_error": step.local_error, "worst_index": None}))
@@ -376,10 +382,12 @@ def _changed_in_place(step: Step | None, by: str | None) -> None:
 
 
 def judge(written: list[str], ends: dict, locals_: dict, reads: dict, truth: dict, values: dict,
-          leaves: Mapping[str, Any], stopped: bool = False, changed: dict | None = None) -> list[Step]:
+          leaves: Mapping[str, Any], stopped: bool = False, changed: dict | None = None,
+          replaced: dict | None = None) -> list[Step]:
     """One Step per gradient written (in the order written), then the missing ones. ``stopped``:
     the end-to-end run raised part way (on the student's own wrong gradients); ``changed``: the
-    gradients its own run changed in place after writing them, each by the step that did."""
+    gradients its own run changed in place after writing them, each by the step that did;
+    ``replaced``: per name written again without being read back, its earlier values (alone)."""
     steps: dict[str, Step] = {}
     for name in written:
         mine = locals_.get(name)
@@ -399,7 +407,7 @@ def judge(written: list[str], ends: dict, locals_: dict, reads: dict, truth: dic
                            local=mine)
     for step in steps.values():
         if step.truth is not None and not step.local_ok:
-            step.findings = _findings(step, truth, values, locals_, leaves)
+            step.findings = _findings(step, truth, values, locals_, leaves, replaced)
             step.wrong_elements = _wrong_elements(step, truth)
     for name, by in (changed or {}).items():
         _changed_in_place(steps.get(name), by)
@@ -425,7 +433,7 @@ def check_manual(forward: Callable, backward: Callable, inputs: Any, *, file: st
     end, failure, local = _both_runs(backward, leaves, cache, loss, truth)
     record = end.record if failure is None else local.record
     steps = judge(local.record.written(), end.values_written(), local.values_written(), record.reads_of(), truth,
-                  {**leaves, **cache}, leaves, failure is not None, end.changed)
+                  {**leaves, **cache}, leaves, failure is not None, end.changed, local.replaced)
     wrong = [s.name for s in steps if not s.local_ok and s.status != "missing"]
     ok = not wrong and not any(s.status == "missing" and s.leaf for s in steps)
     values = {k: v.detach() for k, v in {**leaves, **cache}.items() if isinstance(v, torch.Tensor)}
