@@ -166,6 +166,17 @@ def test_a_gradient_written_in_parts_each_replacing_the_last_is_named_when_the_p
     assert [f.code for f in judged("accumulate.py").step("r").findings] == []
 
 
+def test_a_kept_dim_is_the_wrong_shape_not_a_missing_sum_and_the_loss_seed_is_a_step():
+    """b's gradient .sum(0, keepdim=True): summed already, only of shape (1, 4); grads["loss"] = 1.0
+    is the seed ∂loss/∂loss, exact, not "forward returns no loss"."""
+    result = judged("keepdim.py")
+    assert statuses(result) == {"loss": "exact", "r": "exact", "h": "exact", "W": "exact", "b": "wrong"}
+    finding = result.step("b").findings[0]
+    assert [f.code for f in result.step("b").findings] == ["wrong-shape"] and finding.extra["reshaped"]
+    assert tuple(finding.extra["got"]) == (1, 4) and result.first_wrong == "b"
+    assert [f.code for f in judged("broadcast.py").step("b").findings] == ["missing-broadcast-sum"]
+
+
 def test_a_run_broken_end_to_end_by_a_wrong_shape_is_still_judged_step_by_step():
     """h's gradient transposed breaks W's matmul end to end; alone every other step is right."""
     result = judged("shape_breaks.py")

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from backpropcli.doctor import sandbox
+from backpropcli.doctor.codes import phrase
 from backpropcli.doctor.grads import BadGradient, Grads, NotWritten
 from backpropcli.doctor.results import Finding
 from backpropcli.errors import InputError
@@ -290,6 +291,14 @@ def by_hand(name: str, findings: list[Finding]) -> list[Finding]:
     warning is the error missing-broadcast-sum here."""
     out = []
     for f in findings:
+        got, want = tuple(f.extra.get("got") or ()), tuple(f.extra.get("want") or ())
+        if f.code == "unsummed-broadcast-autograd-sums" and math.prod(got) == math.prod(want):
+            # summed already, with its dims of size 1 kept (.sum(0, keepdim=True) for a bias of shape
+            # (n,)): nothing left to sum; the right values in the wrong shape
+            out.append(Finding("wrong-shape", f.input, f.output,
+                               {"got": got, "want": want, "transpose": False, "reshaped": True,
+                                "transpose_note": phrase("shape.reshaped")}))
+            continue
         if f.code == "unsummed-broadcast-autograd-sums":
             extra = dict(f.extra)
             if not extra.get("hint"):
@@ -432,6 +441,8 @@ def check_manual(forward: Callable, backward: Callable, inputs: Any, *, file: st
     leaves, cache, loss, truth, parents, ops, edges = truth_of(forward, given, graph)
     end, failure, local = _both_runs(backward, leaves, cache, loss, truth)
     record = end.record if failure is None else local.record
+    if loss in local.record.written():  # grads["loss"] = 1.0 to start from: judged against ∂loss/∂loss = 1
+        truth = {**truth, loss: torch.ones_like(cache[loss].detach())}
     steps = judge(local.record.written(), end.values_written(), local.values_written(), record.reads_of(), truth,
                   {**leaves, **cache}, leaves, failure is not None, end.changed, local.replaced)
     wrong = [s.name for s in steps if not s.local_ok and s.status != "missing"]
