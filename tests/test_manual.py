@@ -28,7 +28,7 @@ def statuses(result) -> dict[str, str]:
 # ---- right code passes ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["correct.py", "accumulate.py"])
+@pytest.mark.parametrize("name", ["correct.py", "accumulate.py", "fill_rows.py"])
 def test_a_correct_backward_is_exact_or_close_at_every_step(name):
     result = judged(name)
     assert result.ok and result.first_wrong is None
@@ -175,6 +175,15 @@ def test_a_kept_dim_is_the_wrong_shape_not_a_missing_sum_and_the_loss_seed_is_a_
     assert [f.code for f in result.step("b").findings] == ["wrong-shape"] and finding.extra["reshaped"]
     assert tuple(finding.extra["got"]) == (1, 4) and result.first_wrong == "b"
     assert [f.code for f in judged("broadcast.py").step("b").findings] == ["missing-broadcast-sum"]
+
+
+def test_a_gradient_filled_in_place_row_by_row_is_the_students_own_when_judged_alone():
+    """grads["h"] = zeros, then grads["h"][i] = ...: alone, those reads of h are the student's own
+    tensor (as an accumulation's), or the rows would go into a copy of the truth and h stay 0."""
+    assert judged("fill_rows.py").ok
+    result = judged("fill_rows_no_mask.py")
+    assert result.first_wrong == "h" and [f.code for f in result.step("h").findings] == ["wrong-at-points"]
+    assert result.step("W").inherits_from == "h"
 
 
 def test_a_run_broken_end_to_end_by_a_wrong_shape_is_still_judged_step_by_step():
