@@ -153,6 +153,9 @@ def test_a_gradient_changed_in_place_after_it_was_written_is_named_with_the_step
     assert r.findings[0].extra["by"] == "h"
     assert all(s.status in ("exact", "close") and s.local_ok for s in result.steps if s.name != "r")
     assert judged("accumulate.py").ok  # grads["r"] += ... changes r in place too, rightly
+    alias = judged("alias_mask.py")  # h = r's tensor, then h masked in place: r changes with it
+    assert alias.first_wrong == "r" and [f.code for f in alias.step("r").findings] == ["changed-in-place"]
+    assert alias.step("r").findings[0].extra["by"] == "h" and alias.step("h").status == "exact"
 
 
 def test_a_gradient_written_in_parts_each_replacing_the_last_is_named_when_the_parts_sum_to_the_truth():

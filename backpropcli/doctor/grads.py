@@ -144,6 +144,7 @@ class Grads(MutableMapping):
         if isinstance(writing, torch.Tensor) and writing.data_ptr() == tensor.data_ptr():
             return
         self.record.events.append(Event("write", name))
+        self._note_changes(by=name)  # another name sharing the tensor (grads["h"] = grads["r"]) changed with it
         self._versions[name] = tensor._version
 
     def _read_since_written(self, name: str) -> bool:
