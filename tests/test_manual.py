@@ -214,6 +214,10 @@ def test_a_gradient_for_an_input_not_differentiated_says_so(runner):
     row = next(line for line in result.stdout.splitlines() if line.startswith("x "))
     assert "not-an-intermediate" in row and "an input without" in row, row  # the rest may wrap
     assert "forward returns no x" not in result.stdout
+    result = runner.invoke(app, ["manual", str(HERE / "constant.py")])  # a mask forward returns
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if line.startswith("mask "))
+    assert "not-an-intermediate" in row and "needs no gradient" in row, row
 
 
 def test_json_is_one_object_in_the_issues_shape(runner, tmp_path):
