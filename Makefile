@@ -16,6 +16,7 @@ test: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python docs/generate.py
+	$(BIN)/python docs/api_reference.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check backpropcli tests benchmarks examples docs

@@ -23,3 +23,16 @@ class InputError(UsageProblem):
 
 class OutputError(BackpropError):
     """An output folder or file that cannot be created or written (exit 1)."""
+
+
+class GradientCheckError(AssertionError):
+    """A gradient check found an error (`assert_gradients`): a wrong gradient, named.
+
+    An AssertionError, so pytest reports it as a test's failure, not an error in the test. The
+    message is the findings as a short block (code, input, where, fix); ``result`` is the whole
+    check (``result.findings``, ``result.to_dict()``) for a caller that wants more.
+    """
+
+    def __init__(self, message: str, result: object = None):
+        super().__init__(message)
+        self.result = result

@@ -43,6 +43,8 @@ def test_the_light_signatures_equal_the_registry():
     (["grad", "--config", "{bad}"], "key 'x': 'abc' is not a number"),
     (["grad", "--config", "{typed}"], "key 'a': expected a number, got '1'"),
     (["grad", "--config", "{unknown}"], "key 'Sinc'"),
+    (["check", "nofile.py:F", "--inputs", "make_inputs"], "no such file: nofile.py"),
+    (["check", "{bad}:F", "--inputs", "missing.py:make_inputs"], "no such file: missing.py"),
 ])
 def test_usage_errors_come_before_torch(tmp_path, args, message):
     files = {"bad": "function: sinc\nx: abc\n", "typed": "function: quad\nx: 1\ny: 2\na: '1'\n",

@@ -2,8 +2,9 @@
 
 import re
 import sys
+from collections.abc import Sequence
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -16,9 +17,11 @@ from backpropcli.io import streams
 class _OneLineErrors(TyperGroup):
     """Usage errors (unknown option, bad value) as one line on stderr, exit 2."""
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
         try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = super().main(args, prog_name, complete_var, standalone_mode=False,
+                                windows_expand_args=windows_expand_args, **extra)
         except typer.TyperException as exc:  # click's UsageError and friends derive from it
             ctx = getattr(exc, "ctx", None)
             streams.prune_suggestions(exc)

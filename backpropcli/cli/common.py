@@ -6,10 +6,11 @@ import signal
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any, TypeAlias, cast
 
 import typer
 from rich.console import Console
+from typer.models import OptionInfo
 
 from backpropcli.errors import BackpropError
 from backpropcli.io import streams
@@ -17,8 +18,10 @@ from backpropcli.present import terminal as render
 
 # no emoji codes: "--x=-100:100:5" must not turn into an emoji. stdout goes through a
 # proxy that turns a failed write (disk full, stdout closed) into one error line, exit 1;
-# COLUMNS=0 or garbage is ignored rather than shrinking every line (errors too) to nothing
-stdout = Console(file=streams.STDOUT, highlight=False, emoji=False, _environ=streams.sane_environ())
+# COLUMNS=0 or garbage is ignored rather than shrinking every line (errors too) to nothing.
+# The proxy is a text stream by its methods (write, flush, isatty, fileno, encoding: all rich
+# uses), not by class, hence the cast
+stdout = Console(file=cast(IO[str], streams.STDOUT), highlight=False, emoji=False, _environ=streams.sane_environ())
 stderr = Console(stderr=True, highlight=False, emoji=False, _environ=streams.sane_environ())
 
 
@@ -68,19 +71,23 @@ def paragraphs(text: str) -> str:
 
 # ---- options shared by every command -------------------------------------------------------
 
-def config_option(example: str) -> Any:
-    return Annotated[Path | None, typer.Option(
+# The two options whose example differs by command. Each returns the option's metadata; the
+# type goes beside it at the use: `Annotated[Path | None, config_option("configs/check.yaml")]`,
+# `Annotated[bool, json_option(".ok")]` (a call is not a type, so it cannot be the annotation).
+
+def config_option(example: str) -> OptionInfo:
+    return typer.Option(
         "--config", show_default=False,
-        help=f"YAML config file, e.g. [cyan]--config {example}[/cyan]. Flags given on the command line override it.")]
+        help=f"YAML config file, e.g. [cyan]--config {example}[/cyan]. Flags given on the command line override it.")
 
 
-def json_option(example: str) -> Any:
-    return Annotated[bool, typer.Option(
-        "--json", help=f"Print one JSON object on stdout and nothing else, e.g. [cyan]--json | jq {example}[/cyan].")]
+def json_option(example: str) -> OptionInfo:
+    return typer.Option(
+        "--json", help=f"Print one JSON object on stdout and nothing else, e.g. [cyan]--json | jq {example}[/cyan].")
 
 
-ConfigOption = config_option("configs/regress.yaml")
-JsonOption = json_option(".W")
+ConfigOption: TypeAlias = Annotated[Path | None, config_option("configs/regress.yaml")]
+JsonOption: TypeAlias = Annotated[bool, json_option(".W")]
 OutOption = Annotated[
     Path,
     typer.Option("--out", help="Folder for figures and run records, e.g. [cyan]--out runs/today[/cyan]."),
@@ -112,17 +119,12 @@ def show_views(views, json_output: bool, typed: bool = False) -> dict:
         return {}
     from backpropcli.present import payloads
 
-    fields = {}
-    if views.trace is not None:
-        fields["trace"] = payloads.trace(views.trace)
-        if views.show_trace and not json_output:
-            stdout.print(render.trace(views.trace, views.symbol))
-    if views.autograd_graph is not None:
-        fields["autograd_graph"] = views.autograd_graph
-        if not json_output:
-            stdout.print(render.autograd_graphs(views.autograd_graph, AUTOGRAD_GRAPH_TITLE, typed,
-                                                views.of_derivative))
-    return fields
+    if views.trace is not None and views.show_trace and not json_output:
+        stdout.print(render.trace(views.trace, views.symbol))
+    if views.autograd_graph is not None and not json_output:
+        stdout.print(render.autograd_graphs(views.autograd_graph, AUTOGRAD_GRAPH_TITLE, typed,
+                                            views.of_derivative))
+    return payloads.views(views)
 
 
 class DtypeChoice(str, Enum):
@@ -167,11 +169,10 @@ class debuggable:
     def __enter__(self):
         return self
 
-    def __exit__(self, kind, exc, tb) -> bool:
+    def __exit__(self, kind, exc, tb) -> None:  # never suppresses: the error goes on to guarded
         if self.debug and isinstance(exc, BackpropError):
             import traceback
 
             exc.__suppress_context__ = False  # the loader raises `from None`: show what it hid
             stderr.print("".join(traceback.format_exception(exc)), markup=False, highlight=False, end="",
                          soft_wrap=True)
-        return False

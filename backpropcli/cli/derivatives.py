@@ -2,9 +2,10 @@
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, TypeAlias
 
 import typer
+from typer.models import OptionInfo
 
 from backpropcli.cli.app import app
 from backpropcli.cli.common import (
@@ -29,6 +30,9 @@ from backpropcli.cli.common import (
 )
 from backpropcli.present import terminal as render
 
+if TYPE_CHECKING:  # rich.progress loads only when a bar is shown
+    from rich.progress import Progress
+
 FunctionArgument = Annotated[
     str | None,
     typer.Argument(metavar="FUNCTION", help="A registered function (sinc, quad, softplus: the report's, with "
@@ -44,13 +48,15 @@ YOption = Annotated[str | None, typer.Option("--y", show_default=False,
     help="Point(s) for y (quad, or an expression in y), same syntax as --x, e.g. [cyan]--y 1[/cyan].")]
 
 
-def _param_option(name: str) -> Any:
-    return Annotated[float | None, typer.Option(f"--{name}", show_default=False,
+def _param_option(name: str) -> OptionInfo:
+    return typer.Option(f"--{name}", show_default=False,
         help=f"Parameter {name} of the function, e.g. [cyan]--{name} 2[/cyan]. \\[default: the function's own; "
-        "an expression that uses it needs it]")]
+        "an expression that uses it needs it]")
 
 
-AOption, BOption, COption = _param_option("a"), _param_option("b"), _param_option("c")
+AOption: TypeAlias = Annotated[float | None, _param_option("a")]
+BOption: TypeAlias = Annotated[float | None, _param_option("b")]
+COption: TypeAlias = Annotated[float | None, _param_option("c")]
 FDtypeOption = Annotated[DtypeChoice | None, typer.Option(show_default=False,
     help="Floating-point type, e.g. [cyan]--dtype float32[/cyan]; gradcheck always runs in float64. "
     "\\[default: float64]")]
@@ -177,7 +183,7 @@ class _point_progress:
 
     def __init__(self, quiet: bool):
         self.wanted = not quiet and stdout.is_terminal
-        self.progress = None
+        self.progress: Progress | None = None
 
     def __enter__(self):
         return self.update
@@ -202,8 +208,8 @@ class _point_progress:
 def _check_command(name: str, order: int) -> Callable:
     """`grad` (order 1) and `hessian` (order 2) take the same options; only the order differs."""
 
-    config_opt = config_option("configs/sinc.yaml" if order == 1 else "configs/softplus.yaml")
-    json_opt = json_option("'.points[0].gradients.x'" if order == 1 else "'.points[0].hessian.custom'")
+    config_example = "configs/sinc.yaml" if order == 1 else "configs/softplus.yaml"
+    json_example = "'.points[0].gradients.x'" if order == 1 else "'.points[0].hessian.custom'"
 
     def command(
         function: FunctionArgument = None,
@@ -221,8 +227,8 @@ def _check_command(name: str, order: int) -> Callable:
         autograd_graph: AutogradGraphOption = False,
         html: HtmlOption = False,
         out: OutOption = Path("outputs"),
-        json_output: json_opt = False,
-        config: config_opt = None,
+        json_output: Annotated[bool, json_option(json_example)] = False,
+        config: Annotated[Path | None, config_option(config_example)] = None,
         max_memory: MaxMemoryOption = None,
     ) -> None:
         from backpropcli.app.views import Views

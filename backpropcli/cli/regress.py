@@ -1,9 +1,10 @@
 """`backprop regress`: Part A, linear regression by gradient descent."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import typer
+from typer.models import OptionInfo
 
 from backpropcli.cli.app import app
 from backpropcli.cli.common import (
@@ -34,6 +35,9 @@ from backpropcli.io import streams
 from backpropcli.present import terminal as render
 from backpropcli.present.fmt import num
 
+if TYPE_CHECKING:  # rich.progress loads only when a bar is shown
+    from rich.progress import Progress
+
 REGRESS_HELP = """Part A of the report: fit y = W*x + b by plain gradient descent with autograd.
 
 Each step computes the MSE, calls backward, updates W and b under torch.no_grad()
@@ -54,22 +58,26 @@ Examples:
 """
 
 
-def _option(kind, example: str, what: str, key: str | None = None, *names: str, **limits):
+def _option(example: str, what: str, key: str | None = None, *names: str, **limits: Any) -> OptionInfo:
     """An option of regress: its help says what it does, an example, and the default from defaults.py."""
     shown = default_text(defaults.REGRESS, key) if key else ""
-    return Annotated[kind | None, typer.Option(*names, show_default=False, **limits,
-                                               help=f"{what}, e.g. [cyan]{example}[/cyan]. {shown}".rstrip())]
+    return typer.Option(*names, show_default=False, **limits,
+                        help=f"{what}, e.g. [cyan]{example}[/cyan]. {shown}".rstrip())
 
 
-LrOption = _option(float, "--lr 0.1", "Learning rate", "lr")
-ItersOption = _option(int, "--iters 2000", "Gradient-descent steps", "iters", min=1)
-W0Option = _option(float, "--w0 0", "Initial weight W", "w0", "--w0")
-B0Option = _option(float, "--b0 0", "Initial bias b", "b0", "--b0")
-RegressDtypeOption = _option(DtypeChoice, "--dtype float64", "Floating-point type", "dtype")
-DataOption = _option(Path, "--data examples/points.csv", "CSV file with header x,y instead of the report's data")
-DeviceOption = _option(DeviceChoice, "--device auto", "Where to train (auto: cuda when available)", "device")
-TolOption = _option(float, "--tol 1e-6", "Converged when (W, b) is within tol × max(1, |optimum|) of the "
-                    "least-squares optimum", "tol")
+LrOption: TypeAlias = Annotated[float | None, _option("--lr 0.1", "Learning rate", "lr")]
+ItersOption: TypeAlias = Annotated[int | None, _option("--iters 2000", "Gradient-descent steps", "iters", min=1)]
+W0Option: TypeAlias = Annotated[float | None, _option("--w0 0", "Initial weight W", "w0", "--w0")]
+B0Option: TypeAlias = Annotated[float | None, _option("--b0 0", "Initial bias b", "b0", "--b0")]
+RegressDtypeOption: TypeAlias = Annotated[DtypeChoice | None, _option("--dtype float64", "Floating-point type",
+                                                                      "dtype")]
+DataOption: TypeAlias = Annotated[Path | None, _option("--data examples/points.csv",
+                                                       "CSV file with header x,y instead of the report's data")]
+DeviceOption: TypeAlias = Annotated[DeviceChoice | None, _option("--device auto",
+                                                                 "Where to train (auto: cuda when available)",
+                                                                 "device")]
+TolOption: TypeAlias = Annotated[float | None, _option("--tol 1e-6", "Converged when (W, b) is within tol × "
+                                                       "max(1, |optimum|) of the least-squares optimum", "tol")]
 LogEveryOption = Annotated[int | None, typer.Option(min=0, show_default=False,
     help="Print the loss every N steps on stderr (the loss that step computed, before its update), "
     "e.g. [cyan]--log-every 10[/cyan]. \\[default: 0, never]")]
@@ -135,7 +143,8 @@ class _step_reporter:
     LONG_RUN = 20_000
 
     def __init__(self, cfg, quiet: bool):
-        self.cfg, self.quiet, self.progress = cfg, quiet, None
+        self.cfg, self.quiet = cfg, quiet
+        self.progress: Progress | None = None
 
     def __enter__(self):
         if not self.quiet and stdout.is_terminal and self.cfg.iters >= self.LONG_RUN:

@@ -40,7 +40,7 @@ def report(
         "--config-dir", help="Folder with regress.yaml, regress-converged.yaml, sinc.yaml, quad.yaml and "
         "softplus.yaml, e.g. [cyan]--config-dir configs[/cyan]. Default: the report's own configs, "
         "shipped with backprop.")] = None,
-    json_output: json_option(".ok") = False,
+    json_output: Annotated[bool, json_option(".ok")] = False,
 ) -> None:
     from backpropcli.app import report as reports
 
@@ -50,6 +50,7 @@ def report(
                     "checks": [{"name": v.name, "ok": v.ok, "detail": v.detail} for v in built.verdicts],
                     "files": [str(p) for p in built.files], "sections": built.sections})
     else:
+        assert built.html is not None  # report() returns only once report.html is written
         stdout.print(render.report_summary(built))
         stdout.print(f"report: {built.markdown}  (and {built.html.name}, {len(built.files)} files in {built.folder})",
                      markup=False, soft_wrap=True)

@@ -20,6 +20,7 @@ from backpropcli.errors import ConfigError, InputError
 from backpropcli.present.fmt import general, num
 
 Dtype = Literal["float32", "float64"]
+CheckDtype = Literal["float64", "float32", "bfloat16", "float16"]  # check's custom gradient may be low precision
 Device = Literal["cpu", "cuda", "auto"]
 
 
@@ -75,8 +76,13 @@ class CheckConfig(_Model):
     a: float | None = Field(None, description="passed to the target by name when its forward takes a")
     b: float | None = Field(None, description="likewise b")
     c: float | None = Field(None, description="likewise c")
-    reference: str | None = Field(None, description="a registered function's name or an expression")
-    dtype: Dtype = "float64"
+    inputs: str | None = Field(None, description="FILE.py:make_inputs or package.module:make_inputs: a function "
+                               "returning the Function's arguments (a tuple, or a dict of keyword arguments)")
+    reference: str | None = Field(None, description="FILE.py:fn, a plain-torch implementation with the Function's "
+                                  "signature; with --x, also a registered function's name or an expression")
+    dtype: CheckDtype = "float64"
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where the Function runs")
+    compile: bool = Field(False, description="also check torch.compile of the Function")
     timeout: float = Field(60.0, gt=0, description="seconds the user's code may run while importing, "
                            "and again while checking, before check stops it")
 

@@ -311,15 +311,29 @@ def _wrong_broadcast_dim(case: Case, c: Tensor) -> Finding | None:
     the truth, and custom is U summed over other dims (of the input's shape, or another)."""
     shape = tuple(case.truth.shape)
     for u in _unsummed(case):
-        if not case.fits(sum_to(u, shape), case.truth):
+        right = _right_sum(case, u, shape)
+        if right is None:
             continue
-        right = _broadcast_extra(shape, tuple(u.shape))
         for dims, total in _dim_sums(u, c.numel()):
             if list(dims) != right["dims"] and _same(case, c, total):
                 hint = phrase("broadcast.wrong-dim", call=right["call"], wrong=_dims_code(dims))
                 return case.finding("missing-broadcast-sum", dims=right["dims"], s=right["s"],
                                     wrong_dims=list(dims), hint=hint, autograd_sums=False)
     return None
+
+
+def _right_sum(case: Case, u: Tensor, shape: tuple[int, ...]) -> dict[str, Any] | None:
+    """How U sums to the truth: over the broadcast dims (trailing alignment, as torch broadcasts
+    a tensor of ``shape``), or over the one other choice of dims that does — forward may have
+    broadcast the input along other dims by indexing (scale[:, None] on (N, C, L): dims (0, 2))."""
+    if case.fits(sum_to(u, shape), case.truth):
+        return _broadcast_extra(shape, tuple(u.shape))
+    fits = [dims for dims, total in _dim_sums(u, case.truth.numel())
+            if case.fits(total.reshape(shape), case.truth)]
+    if len(fits) != 1:
+        return None  # none, or several sums agree (as they do for a constant U): no certain name
+    dims = list(fits[0])
+    return {"dims": dims, "s": phrase("plural") if len(dims) > 1 else "", "call": f".sum({_dims_code(dims)})"}
 
 
 def _same(case: Case, c: Tensor, pred: Tensor) -> bool:

@@ -67,6 +67,23 @@ class Target:
 
 def load(spec: str) -> Target:
     """`path/to/file.py:Name` or `package.module:Name` → Target (InputError on any problem)."""
+    return _target(spec, spec.rpartition(":")[2], load_object(spec))
+
+
+def refuse_missing_file(spec: str) -> None:
+    """A FILE.py:Name whose file is not there, refused before anything heavy is imported (the
+    same line load_object would give after seconds of importing torch)."""
+    where, sep, name = spec.rpartition(":")
+    if not sep or not where or not name:
+        raise InputError(f"expected FILE.py:Name or package.module:Name, got {spec!r}")
+    if where.endswith(".py") or "/" in where or os.sep in where:
+        path = Path(where).expanduser()
+        if not path.is_file():
+            raise InputError(f"no such file: {path}" if not path.exists() else f"not a file: {path}")
+
+
+def load_object(spec: str) -> Any:
+    """The object named by `path/to/file.py:Name` or `package.module:Name` (make_inputs, a reference)."""
     where, sep, name = spec.rpartition(":")
     if not sep or not where or not name:
         raise InputError(f"expected FILE.py:Name or package.module:Name, got {spec!r}")
@@ -80,7 +97,7 @@ def load(spec: str) -> Target:
         obj = getattr(module, name)
     except AttributeError:
         raise InputError(_missing_name(origin, name, module)) from None
-    return _target(spec, name, obj)
+    return obj
 
 
 def is_function_class(obj: Any) -> bool:
@@ -115,7 +132,7 @@ def _a(noun: str) -> str:
 
 def target_of(obj: Any, name: str | None = None) -> Target:
     """A Target for an object already in hand (a Function class or a callable), e.g. in tests."""
-    name = name or getattr(obj, "__name__", type(obj).__name__)
+    name = name or str(getattr(obj, "__name__", type(obj).__name__))
     return _target(f"{getattr(obj, '__module__', '?')}:{name}", name, obj)
 
 

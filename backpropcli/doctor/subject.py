@@ -40,6 +40,9 @@ class Subject:
     forward: Callable[..., Any] | None = None  # forward as plain torch ops (same arguments), None for a callable
     function: type | None = None  # the torch.autograd.Function subclass
     dirty: bool = False  # forward marks an input dirty: run on non-leaf clones
+    # forward changes a differentiable input in place WITHOUT mark_dirty (found by comparing the
+    # leaves before and after a call): run on clones too, so no call sees another's leftovers
+    overwrites: bool = False
 
     # ---- inputs --------------------------------------------------------------------------------
     @property
@@ -71,7 +74,7 @@ class Subject:
         for i in self.inputs:
             if i.differentiable:
                 v = leaves[i.name]
-                if self.dirty:
+                if self.dirty or self.overwrites:
                     v = v.clone()  # mark_dirty needs a non-leaf; the clone's gradient reaches the leaf
             else:
                 v = _cast(i.value, dtype, device)

@@ -112,6 +112,7 @@ def _compiled(text: str) -> ExpressionSpec:
         derivative_graph_title="sympy f′ graph" if derivative_graph else None,
         annotate=_annotate(expression),
         prepare=truth.prepare,
+        prefetch=lambda points, params: truth.prefetch(dict(points), _used(dict(params), parsed.params)),
         expression=expression,
     )
     if len(_BY_NAME) >= 256:

@@ -27,7 +27,7 @@ from typing import Any
 import mpmath
 import sympy
 
-from backpropcli.expressions import numeric, program, scales
+from backpropcli.expressions import numeric, program, scales, screen
 from backpropcli.expressions.evaluate import Tree
 from backpropcli.expressions.parse import Expr
 from backpropcli.expressions.symbolic import SYMBOLS, gradient, hessian, sigmoid, softplus, text
@@ -47,14 +47,28 @@ class Truth:
 
     def __init__(self, f: sympy.Expr, tree: Expr, variables: tuple[str, ...], refuse_second: str | None = None) -> None:
         self.f, self.variables = f, variables
-        self.tree = Tree(tree)
+        self.expr, self.tree = tree, Tree(tree)
         self.refuse_second = refuse_second
         self._programs: dict[int, Any] = {}
         self.limits = deadline.Budget(LIMITS_SECONDS, LIMIT_SECONDS)
+        self.certified: set[tuple] = set()
+        self.stages = {"first": 0, "full": 0}  # points settled by each stage of the numerical truth
 
     def prepare(self) -> None:
         """A new check begins: its symbolic limits get a fresh time budget."""
         self.limits = deadline.Budget(LIMITS_SECONDS, LIMIT_SECONDS)
+        self.certified = set()
+        self.stages = {"first": 0, "full": 0}
+
+    def prefetch(self, points: dict[str, list[float]], params: dict[str, float]) -> None:
+        """Every point of a check at once: those where f is analytic on a box around them (screen.py)
+        may take the numerical truth's first stage; the others go straight to the full one."""
+        params = {k: float(v) for k, v in params.items()}
+        rows = list(zip(*(points[v] for v in self.variables)))
+        if not rows:
+            return
+        ok = screen.certified(self.expr, self.variables, points, params)
+        self.certified = {_key(row, params) for row, good in zip(rows, ok) if good}
 
     # ---- the symbolic side --------------------------------------------------------------------
 
@@ -147,11 +161,19 @@ class Truth:
             raise InputError(self.refuse_second)
         inputs = {v: float(inputs[v]) for v in self.variables}
         params = {k: float(v) for k, v in params.items()}
-        num = numeric.numerical(self.tree, self.variables, inputs, params, order)
         conditioning = functools.partial(numeric.conditioning, self.tree, self.variables, inputs, params, order)
+        early = None
+        if _key([inputs[v] for v in self.variables], params) in self.certified:
+            early = self._symbolic({**params, **inputs}, order)
+            first = self._first_stage(early, inputs, params, order)
+            if first is not None:
+                self.stages["first"] += 1
+                return self._reference(first, early[1], order, source="symbolic", conditioning=conditioning)
+        self.stages["full"] += 1
+        num = numeric.numerical(self.tree, self.variables, inputs, params, order)
         if num.status in UNCHECKED or num.status == "uncertain":
             return self._without_truth(num, order)
-        symbolic, sizes, qs, why = self._symbolic({**params, **inputs}, order)
+        symbolic, sizes, qs, why = early or self._symbolic({**params, **inputs}, order)
         numbers = _numbers(num, len(self.variables), order)
         keys = self.quantity_keys(order)
         chosen, notes, disagree = [], set(), {}
@@ -182,6 +204,19 @@ class Truth:
                                evidence=evidence, source=source, note="; ".join(sorted(notes)),
                                conditioning=conditioning)
 
+    def _first_stage(self, symbolic: tuple, inputs: dict, params: dict, order: int) -> list[float] | None:
+        """The symbolic values, where every one exists and agrees with the first stage's numerical
+        truth by the full stage's rule (_agree); None sends the point to the full stage."""
+        values = symbolic[0]
+        if not all(isinstance(s, mpmath.mpf) and mpmath.isfinite(s) for s in values):
+            return None
+        for resolved in (False, True):  # the resolutions computed only where they are needed
+            est = screen.differences(self.tree, self.variables, inputs, params, order, resolved)
+            if est is not None and all(_agree(s, n, err, res) for s, n, err, res in
+                                       zip(values, est.values, est.errors, est.resolution)):
+                return [_float(s) for s in values]
+        return None
+
     def _without_truth(self, num: numeric.Numerical, order: int) -> Reference:
         """A point the numerical truth says has no derivative to judge (or whose truth it cannot settle)."""
         k = len(self.variables)
@@ -208,6 +243,10 @@ class Truth:
 
     def describe(self) -> str:
         return text(self.f)
+
+
+def _key(row, params: dict) -> tuple:
+    return tuple(float(v) for v in row), tuple(sorted(params.items()))
 
 
 def _numbers(num: numeric.Numerical, k: int, order: int) -> list[tuple[Any, Any, Any]]:

@@ -66,14 +66,14 @@ def chunked(kernel: Callable, tensors: tuple, scalars: tuple = ()):
         return kernel(*tensors, *scalars)
     scalars = tuple(s.reshape(()) if isinstance(s, torch.Tensor) else s for s in scalars)
     flat = [t.reshape(-1) for t in tensors]
-    outs: list[torch.Tensor] | None = None
+    outs: list[torch.Tensor] = []  # allocated on the first piece, when its dtype and device are known
     single = True
     with one_thread():
         for start in range(0, n, CHUNK):
             piece = kernel(*(t[start:start + CHUNK] for t in flat), *scalars)
             single = isinstance(piece, torch.Tensor)
             pieces = (piece,) if single else piece
-            if outs is None:
+            if not outs:
                 outs = [torch.empty(n, dtype=p.dtype, device=p.device) for p in pieces]
             for out, p in zip(outs, pieces):
                 out[start:start + CHUNK] = p
@@ -136,10 +136,9 @@ class UnsupportedTransform(RuntimeError):
 def _functorch_levels() -> list[str]:
     from torch._C._functorch import peek_interpreter_stack
 
-    levels = []
     interpreter = peek_interpreter_stack()
     if interpreter is None:
-        return levels
+        return []
     from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
 
     return [str(i.key()).rsplit(".", 1)[-1] for i in retrieve_all_functorch_interpreters()]

@@ -56,7 +56,9 @@ def _exact_sum(terms) -> torch.Tensor:
     floor = torch.iinfo(torch.int32).min // 2
     top = torch.stack([torch.where(m == 0, floor, e) for m, e in parts]).amax(0)
     top = torch.where(top == floor, 0, top)
-    total = sum(_ldexp(m, e - top) for m, e in parts)
+    # from +0.0, as Python's sum starts (so a sum of zeros keeps the sign it always had); a tensor
+    # start keeps the result a tensor
+    total = sum((_ldexp(m, e - top) for m, e in parts), torch.zeros_like(parts[0][0]))
     return _ldexp(total, top)
 
 

@@ -251,8 +251,11 @@ def reference(inputs: dict, params: dict, order: int = 1) -> Reference:
     # sizes of the cancelling terms: (cos x, sin x / x)/x for |x| >= 1
     d1_scale = ax if ax < 1 else 1 / ax
     d2_scale = 1 / max(1.0, ax)
+    hessian: list[list[float]] | None = None
     if x0 == 0:
-        f, d1, d2 = 1.0, 0.0, -1 / 3
+        f, d1 = 1.0, 0.0
+        if order >= 2:
+            hessian = [[-1 / 3]]
     else:
         p = _bits(x0)
         x = libmp.from_float(x0)
@@ -261,16 +264,15 @@ def reference(inputs: dict, params: dict, order: int = 1) -> Reference:
         x2 = libmp.mpf_mul(x, x, p)
         f = _float(libmp.mpf_div(s, x, p))  # sin x / x
         d1 = _float(libmp.mpf_div(libmp.mpf_sub(xc, s, p), x2, p))  # (x cos x - sin x)/x²
-        d2 = None
         if order >= 2:  # ((2 - x²) sin x - 2x cos x)/x³
             top = libmp.mpf_sub(libmp.mpf_mul(libmp.mpf_sub(TWO, x2, p), s, p), libmp.mpf_mul(TWO, xc, p), p)
-            d2 = _float(libmp.mpf_div(top, libmp.mpf_mul(x2, x, p), p))
+            hessian = [[_float(libmp.mpf_div(top, libmp.mpf_mul(x2, x, p), p))]]
     return Reference(
         value=f,
         value_scale=abs(f),
         gradient={"x": d1},
         gradient_scale={"x": d1_scale},
-        hessian=[[d2]] if order >= 2 else None,
+        hessian=hessian,
         hessian_scale=[[d2_scale]] if order >= 2 else None,
     )
 

@@ -79,3 +79,6 @@ class FunctionSpec:
     # prepare(): called once before a check computes its references (a typed expression's
     # symbolic limits get a fresh time budget per check)
     prepare: Callable[[], None] | None = None
+    # prefetch(points, params): called once with every point of a check (as rounded to its dtype)
+    # before the per-point references (a typed expression certifies its ordinary points at once)
+    prefetch: Callable[[Mapping[str, list[float]], Mapping[str, float]], None] | None = None

@@ -115,6 +115,19 @@ def trace(traced) -> dict:
             "edges": list(tables.edge_rows(traced))}
 
 
+def views(shown) -> dict:
+    """The JSON fields of a run's graph views (app/views.GraphViews): its trace, and PyTorch's
+    backward graph as trees; none when no view was asked for."""
+    fields: dict = {}
+    if shown is None:
+        return fields
+    if shown.trace is not None:
+        fields["trace"] = trace(shown.trace)
+    if shown.autograd_graph is not None:
+        fields["autograd_graph"] = shown.autograd_graph
+    return fields
+
+
 def _gradient(g) -> dict:
     """One partial derivative of `check`, under grad's names: `analytic` is the truth it is judged against
     (the reference, or autograd through forward, or the finite difference: `truth_source` says which)."""

@@ -33,7 +33,11 @@ def _wrong_outputs(got: tuple, want: tuple) -> list[int]:
         if w is None or not isinstance(w, torch.Tensor) or not (w.is_floating_point() or w.is_complex()):
             continue
         g = got[k] if k < len(got) and got[k] is not None else torch.zeros_like(w)
-        if not agree(g, w, RTOL):
+        # an element whose truth is not finite (an overflow) has nothing to judge against; a
+        # lower-precision output's tangent carries that dtype's rounding
+        known = torch.isfinite(w)
+        rtol = max(RTOL, 64 * torch.finfo(g.dtype).eps) if g.is_floating_point() else RTOL
+        if tuple(g.shape) != tuple(w.shape) or not agree(g[known], w[known], rtol):
             wrong.append(k)
     return wrong
 

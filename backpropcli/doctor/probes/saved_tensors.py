@@ -38,7 +38,8 @@ def _call_on_copies(ctx: ProbeContext):
     subject = ctx.subject
     copies = tuple(dataclasses.replace(i, value=i.value.clone()) if isinstance(i.value, torch.Tensor) and
                    not i.differentiable else i for i in subject.inputs)
-    copied = dataclasses.replace(subject, inputs=copies)
+    # on the leaves themselves, not clones: the input changing across the call is what is looked for
+    copied = dataclasses.replace(subject, inputs=copies, overwrites=False)
     leaves = fresh(ctx)
     passed = {**{i.name: i.value for i in copies if isinstance(i.value, torch.Tensor) and not i.differentiable},
               **leaves}

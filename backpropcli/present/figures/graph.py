@@ -128,11 +128,18 @@ def dot_text(trace, symbol: str = "f") -> str:
     return "\n".join(lines) + "\n"
 
 
+def _gate_arrow(ax, start: tuple[float, float], end: tuple[float, float], color: str) -> None:
+    """One arrow of Figure 3: a value going forward or a gradient coming back."""
+    from matplotlib.patches import FancyArrowPatch
+
+    ax.add_patch(FancyArrowPatch(start, end, color=color, arrowstyle="-|>", lw=1.8, mutation_scale=16))
+
+
 def gate_picture(trace, name: str, path: Path, symbol: str = "f", where: str = "") -> Path:
     """Figure 3 of the report, from a real node of a real run: one gate, its inputs on the
     left and its output on the right; the forward values run left to right above, the
     gradients right to left below: downstream = upstream × local on every input."""
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    from matplotlib.patches import FancyBboxPatch
 
     plt = pyplot()
     node = next(n for n in trace.nodes if n.name == name)
@@ -149,22 +156,21 @@ def gate_picture(trace, name: str, path: Path, symbol: str = "f", where: str = "
                                 fc="#eef5fb", ec="#34495e", lw=1.5))
     ax.text(6.5, mid + 0.2, f"{node.name} = {node.expr}", ha="center", va="center", fontsize=12, fontweight="bold")
     ax.text(6.5, mid - 0.25, node.op, ha="center", va="center", fontsize=10, style="italic", color="#566573")
-    out_arrow = dict(arrowstyle="-|>", lw=1.8, mutation_scale=16)
     # the output: forward value out (black, above), upstream gradient in (red, below)
-    ax.add_patch(FancyArrowPatch((7.65, mid + 0.3), (10.0, mid + 0.3), color=VALUE_COLOR, **out_arrow))
+    _gate_arrow(ax, (7.65, mid + 0.3), (10.0, mid + 0.3), VALUE_COLOR)
     ax.text(8.8, mid + 0.55, f"{node.name} = {compact(node.value)}", ha="center", fontsize=11, color=VALUE_COLOR)
-    ax.add_patch(FancyArrowPatch((10.0, mid - 0.3), (7.65, mid - 0.3), color=GRAD_COLOR, **out_arrow))
+    _gate_arrow(ax, (10.0, mid - 0.3), (7.65, mid - 0.3), GRAD_COLOR)
     ax.text(8.8, mid - 0.75, f"upstream {partial(symbol, node.name)}\n= {compact(node.grad)}", ha="center",
             va="center", fontsize=11, color=GRAD_COLOR, fontweight="bold")
     for k, e in enumerate(incoming):
         y = mid + (rows - 1) * 1.05 - 2.1 * k
         parent = next(n for n in trace.nodes if n.name == e.source)
-        ax.add_patch(FancyArrowPatch((3.0, y + 0.3), (5.35, y + 0.3), color=VALUE_COLOR, **out_arrow))
+        _gate_arrow(ax, (3.0, y + 0.3), (5.35, y + 0.3), VALUE_COLOR)
         ax.text(4.15, y + 0.55, f"{e.source} = {compact(parent.value)}", ha="center", fontsize=11, color=VALUE_COLOR)
         if e.local is None:
             ax.text(4.15, y - 0.3, "data: no gradient", ha="center", fontsize=10, color="#95a5a6")
             continue
-        ax.add_patch(FancyArrowPatch((5.35, y - 0.3), (3.0, y - 0.3), color=GRAD_COLOR, **out_arrow))
+        _gate_arrow(ax, (5.35, y - 0.3), (3.0, y - 0.3), GRAD_COLOR)
         ax.text(4.15, y - 0.75, f"downstream {partial(symbol, e.source)}\n= {compact(e.downstream)}",
                 ha="center", va="center", fontsize=11, color=GRAD_COLOR, fontweight="bold")
         ax.text(0.1, y, f"local ∂{node.name}/∂{e.source}\n= {e.rule} = {compact(e.local)}\n"
