@@ -28,7 +28,7 @@ def statuses(result) -> dict[str, str]:
 # ---- right code passes ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["correct.py", "accumulate.py"])
+@pytest.mark.parametrize("name", ["correct.py", "accumulate.py", "fill_rows.py"])
 def test_a_correct_backward_is_exact_or_close_at_every_step(name):
     result = judged(name)
     assert result.ok and result.first_wrong is None
@@ -38,6 +38,14 @@ def test_a_correct_backward_is_exact_or_close_at_every_step(name):
             continue
         assert s.status in ("exact", "close") and s.local_ok and not s.findings and s.inherits_from is None, s
     assert [s.name for s in result.steps][:4] == ["r", "h", "W", "b"]
+
+
+def test_a_backward_in_another_dtype_reads_its_own_dtype_back_when_judged_alone():
+    """A float32 forward, a float64 backward: alone, the true gradient it reads back is cast to the
+    dtype it wrote, or its float64 @ float32 would raise where its own run does not."""
+    result = judged("float64_backward.py")
+    assert result.ok and result.end_to_end_failure is None
+    assert [(s.name, s.status in ("exact", "close")) for s in result.steps] == [("z", True), ("w", True)]
 
 
 def test_the_correct_mlp_example_passes_every_step():
@@ -135,6 +143,52 @@ def test_the_buggy_mlp_names_its_three_mistakes():
     assert result.step("h").inherits_from == "logprobs"
 
 
+def test_a_gradient_changed_in_place_after_it_was_written_is_named_with_the_step_that_did():
+    """g = grads["r"]; g[mask] = 0; grads["h"] = g: h's gradient is right, r's no longer is, and no
+    upstream error explains it: r is the root cause, changed in place by the step writing h."""
+    result = judged("in_place.py")
+    assert not result.ok and result.first_wrong == "r"
+    r = result.step("r")
+    assert r.status == "wrong" and [f.code for f in r.findings] == ["changed-in-place"]
+    assert r.findings[0].extra["by"] == "h"
+    assert all(s.status in ("exact", "close") and s.local_ok for s in result.steps if s.name != "r")
+    assert judged("accumulate.py").ok  # grads["r"] += ... changes r in place too, rightly
+    alias = judged("alias_mask.py")  # h = r's tensor, then h masked in place: r changes with it
+    assert alias.first_wrong == "r" and [f.code for f in alias.step("r").findings] == ["changed-in-place"]
+    assert alias.step("r").findings[0].extra["by"] == "h" and alias.step("h").status == "exact"
+
+
+def test_a_gradient_written_in_parts_each_replacing_the_last_is_named_when_the_parts_sum_to_the_truth():
+    result = judged("replaced.py")
+    assert result.first_wrong == "h"
+    h = result.step("h")
+    assert [f.code for f in h.findings] == ["replaced-not-added"] and h.findings[0].extra["count"] == 2
+    assert result.step("x").inherits_from == "h"
+    # the same parts added (+=, or h = h + ...) are right; a part written twice but not summing to
+    # the truth keeps its own finding (W2 = W2 * 2 reads W2 back: not a replacement)
+    assert [f.code for f in judged("accumulate.py").step("r").findings] == []
+
+
+def test_a_kept_dim_is_the_wrong_shape_not_a_missing_sum_and_the_loss_seed_is_a_step():
+    """b's gradient .sum(0, keepdim=True): summed already, only of shape (1, 4); grads["loss"] = 1.0
+    is the seed ∂loss/∂loss, exact, not "forward returns no loss"."""
+    result = judged("keepdim.py")
+    assert statuses(result) == {"loss": "exact", "r": "exact", "h": "exact", "W": "exact", "b": "wrong"}
+    finding = result.step("b").findings[0]
+    assert [f.code for f in result.step("b").findings] == ["wrong-shape"] and finding.extra["reshaped"]
+    assert tuple(finding.extra["got"]) == (1, 4) and result.first_wrong == "b"
+    assert [f.code for f in judged("broadcast.py").step("b").findings] == ["missing-broadcast-sum"]
+
+
+def test_a_gradient_filled_in_place_row_by_row_is_the_students_own_when_judged_alone():
+    """grads["h"] = zeros, then grads["h"][i] = ...: alone, those reads of h are the student's own
+    tensor (as an accumulation's), or the rows would go into a copy of the truth and h stay 0."""
+    assert judged("fill_rows.py").ok
+    result = judged("fill_rows_no_mask.py")
+    assert result.first_wrong == "h" and [f.code for f in result.step("h").findings] == ["wrong-at-points"]
+    assert result.step("W").inherits_from == "h"
+
+
 def test_a_run_broken_end_to_end_by_a_wrong_shape_is_still_judged_step_by_step():
     """h's gradient transposed breaks W's matmul end to end; alone every other step is right."""
     result = judged("shape_breaks.py")
@@ -151,6 +205,19 @@ def test_the_command_passes_the_correct_example(runner):
     result = runner.invoke(app, ["manual", str(EXAMPLES / "mlp_manual.py")])
     assert result.exit_code == 0, result.output
     assert "ok: every step of backward is right" in result.stdout
+
+
+def test_a_gradient_for_an_input_not_differentiated_says_so(runner):
+    """grads["x"] for an input without requires_grad: nothing to judge, and not "forward returns no x"."""
+    result = runner.invoke(app, ["manual", str(HERE / "input_grad.py")])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if line.startswith("x "))
+    assert "not-an-intermediate" in row and "an input without" in row, row  # the rest may wrap
+    assert "forward returns no x" not in result.stdout
+    result = runner.invoke(app, ["manual", str(HERE / "constant.py")])  # a mask forward returns
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if line.startswith("mask "))
+    assert "not-an-intermediate" in row and "needs no gradient" in row, row
 
 
 def test_json_is_one_object_in_the_issues_shape(runner, tmp_path):
@@ -189,8 +256,9 @@ def test_the_users_errors_are_one_line_and_exit_2(runner, name, says):
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and says in lines[-1], result.stderr
     assert "Traceback" not in result.stderr
-    if name in ("raises.py", "unwritten.py"):
+    if name in ("raises.py", "unwritten.py", "exits.py"):
         assert f"{name}:" in lines[-1]  # the user's own file and line
+    assert "end check" not in lines[-1]  # the exit is refused in the words of backprop, not of another command
 
 
 def test_json_on_exit_2_is_one_error_object(runner):

@@ -28,6 +28,8 @@ EXTRAS = {
     "wrong-at-points": {"count": 32, "total": 64, "condition": {"input": "x", "op": "<", "value": 0},
                         "hint": "the branch for x < 0", "worst": [{"index": (3,), "custom": 1.0, "truth": 0.0}]},
     "wrong-gradient": {"max_abs_error": 0.25, "worst_index": (2, 1)},
+    "changed-in-place": {"by": "h", "when": "by the step that writes grads['h']"},
+    "replaced-not-added": {"count": 2},
     "nan-where-finite": {"count": 2},
     "wrong-jvp": {},
     "wrong-non-contiguous": {},

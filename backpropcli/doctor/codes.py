@@ -106,6 +106,18 @@ CODES: dict[str, Code] = _codes(
          "the gradient for {input} is wrong (max abs error {max_abs_error} at {worst_index})",
          "compare the backward with the derivative of forward, term by term",
          "The gradient disagrees with the truth in no pattern the checker recognises."),
+    Code("changed-in-place", "error",
+         "the gradient for {input} was right when written, then changed in place {when} (a tensor read "
+         "from grads is the one stored there, not a copy)",
+         "change a copy instead: g = grads['{input}'].clone() before changing g in place",
+         "A hand-written backward (manual) wrote a right gradient, then changed that same tensor in place "
+         "(g = grads['a']; g[m] = 0), so what it holds at the end is wrong."),
+    Code("replaced-not-added", "error",
+         "grads['{input}'] is written {count} times and each write replaces the one before; their sum is "
+         "the true gradient ({input} is used in more than one place in forward)",
+         "add each later part to it: grads['{input}'] += …",
+         "A hand-written backward (manual) writes a gradient in parts, each write replacing the last, "
+         "where forward uses the tensor more than once and its gradient is the sum of the parts."),
     Code("nan-where-finite", "error",
          "the gradient for {input} is not finite at {count} elements where the truth is",
          "guard the division or log in backward at those elements",

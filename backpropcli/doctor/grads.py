@@ -87,17 +87,32 @@ class Grads(MutableMapping):
         self._truth = truth  # None: end to end
         self._accumulations = accumulations or set()
         self._values: dict[str, torch.Tensor] = {}
+        self._versions: dict[str, int] = {}  # each value's in-place version counter when it was written
         self._reads = 0
+        self._last_read: tuple[str, torch.Tensor, int] | None = None  # (name, the stored tensor, its version)
         self.record = Record()
+        # a gradient the student changed in place after writing it (g = grads["a"]; g[m] = 0, or
+        # grads["b"] = grads["a"] then grads["b"] += ...: a tensor read from a dict is the one stored
+        # there), by name: the step being computed when it changed (None: after the last write)
+        self.changed: dict[str, str | None] = {}
+        # the earlier values of a name written again without reading it back in between (grads["h"] =
+        # part1; ...; grads["h"] = part2: the second replaces the first rather than adding to it)
+        self.replaced: dict[str, list[torch.Tensor]] = {}
 
     def __getitem__(self, name: str) -> torch.Tensor:
+        self._filled()
         index, self._reads = self._reads, self._reads + 1
         self.record.events.append(Event("read", name))
         if self._truth is not None and name in self._values and name in self._truth \
                 and index not in self._accumulations:
-            return self._truth[name].clone()
+            # in the dtype the student wrote it in: a float32 forward whose backward works in float64
+            # (c["z"].double()) reads float64 back end to end, and must alone too, or its own matmul
+            # of float64 by the truth's float32 raises where the student's run does not
+            return self._truth[name].to(self._values[name].dtype, copy=True)
         if name in self._values:
-            return self._values[name]
+            stored = self._values[name]
+            self._last_read = (name, stored, stored._version)
+            return stored
         if name == self._loss:  # ∂loss/∂loss = 1 seeds the backward pass
             return self._seed.clone()
         raise NotWritten(name)
@@ -105,8 +120,45 @@ class Grads(MutableMapping):
     def __setitem__(self, name: str, value: Any) -> None:
         if not isinstance(name, str):
             raise BadGradient(f"grads keys are the names forward returned (strings), got {name!r}")
+        self._filled(value)
+        old = self._values.get(name)
+        if old is not None and not self._read_since_written(name):
+            self.replaced.setdefault(name, []).append(old)
         self.record.events.append(Event("write", name))
+        self._note_changes(by=name)
         self._values[name] = _tensor(name, value, self._seed)
+        if old is not None and old.data_ptr() != self._values[name].data_ptr():
+            self.changed.pop(name, None)  # written anew: the value judged is the new one
+        self._versions[name] = self._values[name]._version
+
+    def _filled(self, writing: Any = None) -> None:
+        """The stored gradient the last read returned, changed in place before the next event:
+        ``grads["h"] = zeros; grads["h"][i] = ...`` fills h row by row, a write of h (recorded as
+        one, so that the run alone learns that read as its own partial sum, like an accumulation).
+        Not when the changed tensor is being written under another name: that is a gradient
+        changed in place and handed on (g = grads["a"]; g[m] = 0; grads["b"] = g)."""
+        last, self._last_read = self._last_read, None
+        if last is None or last[1]._version == last[2]:
+            return
+        name, tensor, _ = last
+        if isinstance(writing, torch.Tensor) and writing.data_ptr() == tensor.data_ptr():
+            return
+        self.record.events.append(Event("write", name))
+        self._note_changes(by=name)  # another name sharing the tensor (grads["h"] = grads["r"]) changed with it
+        self._versions[name] = tensor._version
+
+    def _read_since_written(self, name: str) -> bool:
+        for e in reversed(self.record.events):
+            if e.name == name:
+                return e.kind == "read"
+        return False
+
+    def _note_changes(self, by: str | None) -> None:
+        """Note the values changed in place since they were written, by the step writing ``by``.
+        ``by`` itself is being written again (``grads[by] += ...`` adds in place, legitimately)."""
+        for other, value in self._values.items():
+            if other != by and other not in self.changed and value._version != self._versions[other]:
+                self.changed[other] = by
 
     def __delitem__(self, name: str) -> None:
         del self._values[name]
@@ -121,6 +173,8 @@ class Grads(MutableMapping):
         return name in self._values
 
     def values_written(self) -> dict[str, torch.Tensor]:
+        self._filled()
+        self._note_changes(by=None)
         return dict(self._values)
 
 

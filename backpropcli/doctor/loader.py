@@ -233,7 +233,7 @@ def _raised(e: BaseException, path: Path, resolved: Path | None) -> str:
         frame = user[-1] if user else None
     where = f" ({frame.filename}:{frame.lineno})" if frame is not None else ""
     if isinstance(e, HardExit):
-        return f"importing {path} called os._exit({e.code}){where}, which would end check silently"
+        return f"importing {path} called os._exit({e.code}){where}, which would end backprop silently"
     message = str(e).strip().splitlines()[0] if str(e).strip() else ""
     text = f"{type(e).__name__}: {message}" if message else type(e).__name__
     return f"importing {path} raised {text}{where}"

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from backpropcli.doctor import sandbox
+from backpropcli.doctor.codes import phrase
 from backpropcli.doctor.grads import BadGradient, Grads, NotWritten
 from backpropcli.doctor.results import Finding
 from backpropcli.errors import InputError
@@ -290,6 +291,14 @@ def by_hand(name: str, findings: list[Finding]) -> list[Finding]:
     warning is the error missing-broadcast-sum here."""
     out = []
     for f in findings:
+        got, want = tuple(f.extra.get("got") or ()), tuple(f.extra.get("want") or ())
+        if f.code == "unsummed-broadcast-autograd-sums" and math.prod(got) == math.prod(want):
+            # summed already, with its dims of size 1 kept (.sum(0, keepdim=True) for a bias of shape
+            # (n,)): nothing left to sum; the right values in the wrong shape
+            out.append(Finding("wrong-shape", f.input, f.output,
+                               {"got": got, "want": want, "transpose": False, "reshaped": True,
+                                "transpose_note": phrase("shape.reshaped")}))
+            continue
         if f.code == "unsummed-broadcast-autograd-sums":
             extra = dict(f.extra)
             if not extra.get("hint"):
@@ -301,7 +310,8 @@ def by_hand(name: str, findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _findings(step: Step, truth: dict, values: dict, locals_: dict, leaves: Mapping[str, Any]) -> list[Finding]:
+def _findings(step: Step, truth: dict, values: dict, locals_: dict, leaves: Mapping[str, Any],
+              replaced: dict | None = None) -> list[Finding]:
     """How a locally wrong step is wrong: the tensor check's classification of its gradient."""
     from backpropcli.doctor.classify import classify
 
@@ -321,6 +331,11 @@ def _findings(step: Step, truth: dict, values: dict, locals_: dict, leaves: Mapp
                      outputs=tuple(values[n].detach() for n in step.reads if n in values),
                      others=others, known=None if bool(known.all()) else known)
     found = by_hand(step.name, found)
+    parts = replaced.get(step.name) if replaced else None
+    if parts and step.local is not None and all(tuple(x.shape) == tuple(t.shape) for x in parts):
+        whole = sum((x.to(t.dtype) for x in parts), step.local.to(t.dtype))
+        if verdict(whole, t, _upstream(step.reads, truth))[0] in ("exact", "close"):  # the parts sum to the truth
+            return [Finding("replaced-not-added", step.name, extra={"count": len(parts) + 1})]
     if not any(f.severity == "error" for f in found):  # wrong by the verdict's rule: never left unnamed
         found.append(Finding("wrong-gradient", step.name,
                              extra={"max_abs_error": step.local_error, "worst_index": None}))
@@ -365,15 +380,28 @@ def _root(step: Step, steps: dict[str, Step], order: list[str]) -> str | None:
     return next((n for n in reversed(before) if not steps[n].local_ok), None)
 
 
+def _changed_in_place(step: Step | None, by: str | None) -> None:
+    """A step right alone whose gradient the student's own run changed in place after writing it
+    (g = grads["a"]; g[m] = 0): wrong at the end through no upstream error, so a root cause itself."""
+    if step is None or step.truth is None or not step.local_ok or step.status != "wrong":
+        return
+    when = f"by the step that writes grads[{by!r}]" if by is not None else "after backward's last write"
+    step.local_ok = False
+    step.findings = [Finding("changed-in-place", step.name, extra={"by": by, "when": when})]
+
+
 def judge(written: list[str], ends: dict, locals_: dict, reads: dict, truth: dict, values: dict,
-          leaves: Mapping[str, Any], stopped: bool = False) -> list[Step]:
+          leaves: Mapping[str, Any], stopped: bool = False, changed: dict | None = None,
+          replaced: dict | None = None) -> list[Step]:
     """One Step per gradient written (in the order written), then the missing ones. ``stopped``:
-    the end-to-end run raised part way (on the student's own wrong gradients)."""
+    the end-to-end run raised part way (on the student's own wrong gradients); ``changed``: the
+    gradients its own run changed in place after writing them, each by the step that did;
+    ``replaced``: per name written again without being read back, its earlier values (alone)."""
     steps: dict[str, Step] = {}
     for name in written:
         mine = locals_.get(name)
         if name not in truth:
-            steps[name] = Step(name, None, "not-an-intermediate", True, reads=reads.get(name, []),
+            steps[name] = Step(name, None, "not-an-intermediate", True, leaf=name in leaves, reads=reads.get(name, []),
                                written_shape=None if mine is None else tuple(mine.shape), local=mine)
             continue
         t, up = truth[name], _upstream(reads.get(name, []), truth)
@@ -388,8 +416,10 @@ def judge(written: list[str], ends: dict, locals_: dict, reads: dict, truth: dic
                            local=mine)
     for step in steps.values():
         if step.truth is not None and not step.local_ok:
-            step.findings = _findings(step, truth, values, locals_, leaves)
+            step.findings = _findings(step, truth, values, locals_, leaves, replaced)
             step.wrong_elements = _wrong_elements(step, truth)
+    for name, by in (changed or {}).items():
+        _changed_in_place(steps.get(name), by)
     for step in steps.values():
         if step.local_ok and step.status == "wrong":
             step.inherits_from = _root(step, steps, written)
@@ -411,8 +441,10 @@ def check_manual(forward: Callable, backward: Callable, inputs: Any, *, file: st
     leaves, cache, loss, truth, parents, ops, edges = truth_of(forward, given, graph)
     end, failure, local = _both_runs(backward, leaves, cache, loss, truth)
     record = end.record if failure is None else local.record
+    if loss in local.record.written():  # grads["loss"] = 1.0 to start from: judged against ∂loss/∂loss = 1
+        truth = {**truth, loss: torch.ones_like(cache[loss].detach())}
     steps = judge(local.record.written(), end.values_written(), local.values_written(), record.reads_of(), truth,
-                  {**leaves, **cache}, leaves, failure is not None)
+                  {**leaves, **cache}, leaves, failure is not None, end.changed, local.replaced)
     wrong = [s.name for s in steps if not s.local_ok and s.status != "missing"]
     ok = not wrong and not any(s.status == "missing" and s.leaf for s in steps)
     values = {k: v.detach() for k, v in {**leaves, **cache}.items() if isinstance(v, torch.Tensor)}

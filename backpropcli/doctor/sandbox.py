@@ -122,11 +122,12 @@ def guarded(what: str, seconds: float | None, error: type[BackpropError] = Backp
     except TimedOut as e:
         raise error(f"{what} did not finish within {_seconds(seconds)} (--timeout): still running at "
                     f"{e.where}") from None
-    except HardExit as e:
-        raise error(f"{what}: the user's code called os._exit({e.code}), which would end check silently") from None
+    except HardExit as e:  # named for whichever command runs it (check, manual, ...), at the user's line
+        raise error(f"{what}: the user's code called os._exit({e.code}){raised_at(e)}, which would end backprop "
+                    "silently") from None
     except SystemExit as e:
-        raise error(f"{what}: the user's code called sys.exit({e.code!r}), which would end check with its code"
-                    ) from None
+        raise error(f"{what}: the user's code called sys.exit({e.code!r}){raised_at(e)}, which would end backprop "
+                    "with its code") from None
     finally:
         os._exit = real_exit
 

@@ -22,7 +22,7 @@ def shape_text(shape) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _note(step) -> str:
+def _note(step, values=()) -> str:
     """What the steps table says beside a step: its finding's code, what it inherits, what is missing."""
     if step.findings:
         return ", ".join(dict.fromkeys(f.code for f in step.findings))
@@ -30,8 +30,11 @@ def _note(step) -> str:
         return f"inherits {step.inherits_from}"
     if step.status == "missing":
         return "a parameter's gradient: never written" if step.leaf else "not written"
-    if step.status == "not-an-intermediate":
-        return f"forward returns no {step.name}"
+    if step.status == "not-an-intermediate":  # an input, not marked to differentiate, has no true gradient
+        if step.leaf:
+            return "an input without requires_grad"
+        # forward returns it, computed from no input that requires grad (a mask, a constant)
+        return "needs no gradient" if step.name in values else f"forward returns no {step.name}"
     if step.written_shape is not None and step.shape is not None and step.written_shape != step.shape:
         return f"shape {shape_text(step.written_shape)}"
     return ""
@@ -46,7 +49,8 @@ def steps_table(result) -> Fit:
     for s in result.steps:
         alone = "-" if s.status in ("missing", "not-an-intermediate") else ("✓" if s.local_ok else "✗")
         table.add_row(s.name, shape_text(s.shape), Text(s.status, style=STATUS_STYLE[s.status]),
-                      err(s.max_abs_error), Text(alone, style="green" if s.local_ok else "bold red"), _note(s))
+                      err(s.max_abs_error), Text(alone, style="green" if s.local_ok else "bold red"),
+                      _note(s, result.values))
     return Fit(table, label_columns=1)
 
 
