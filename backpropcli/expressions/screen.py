@@ -56,7 +56,7 @@ MAGNITUDE = 2.0**60  # coordinates beyond 2^±60 are declined (the full stage kn
 
 @dataclass
 class Estimate:
-    """The first stage at one point: per quantity (as Truth.quantity_keys) its value (mpf), error
+    """The first stage at one point: per quantity (as truth.quantity_keys) its value (mpf), error
     bound, and resolution sum |x_i ∂q/∂x_i|, as numeric.Numerical gives them."""
 
     values: list

@@ -114,7 +114,7 @@ class Truth:
         the sympy quantities (None when there is no program) and why there is none."""
         built = self.program(order)
         if isinstance(built, str):
-            n = len(self.quantity_keys(order))
+            n = len(quantity_keys(self.variables, order))
             return [program.Unavailable(built)] * n, [math.nan] * n, None, built
         prog, qs = built
         out = program.evaluate(prog, point)
@@ -148,10 +148,6 @@ class Truth:
             return value, ""  # a claim that f is infinite here: the numerical truth will disagree
         return None, "sympy found no limit"
 
-    def quantity_keys(self, order: int) -> list[str]:
-        v = self.variables
-        return ["f", *v] + ([a + b for a in v for b in v] if order >= 2 else [])
-
     # ---- one point ----------------------------------------------------------------------------
 
     def __call__(self, inputs: dict, params: dict, order: int = 1) -> Reference:
@@ -175,7 +171,7 @@ class Truth:
             return self._without_truth(num, order)
         symbolic, sizes, qs, why = early or self._symbolic({**params, **inputs}, order)
         numbers = _numbers(num, len(self.variables), order)
-        keys = self.quantity_keys(order)
+        keys = quantity_keys(self.variables, order)
         chosen, notes, disagree = [], set(), {}
         for i, (key, s, (n, err, resolution)) in enumerate(zip(keys, symbolic, numbers)):
             if isinstance(s, program.Undefined) and qs is not None:
@@ -220,7 +216,7 @@ class Truth:
     def _without_truth(self, num: numeric.Numerical, order: int) -> Reference:
         """A point the numerical truth says has no derivative to judge (or whose truth it cannot settle)."""
         k = len(self.variables)
-        n = len(self.quantity_keys(order))
+        n = len(quantity_keys(self.variables, order))
         values = [math.nan] * n
         if num.value is not None:
             values[0] = _float(num.value)
@@ -243,6 +239,11 @@ class Truth:
 
     def describe(self) -> str:
         return text(self.f)
+
+
+def quantity_keys(variables: tuple[str, ...], order: int) -> list[str]:
+    """The names of the quantities of ``order``: f, each ∂f/∂v, and each ∂²f/∂a∂b from order 2."""
+    return ["f", *variables] + ([a + b for a in variables for b in variables] if order >= 2 else [])
 
 
 def _key(row, params: dict) -> tuple:
