@@ -103,7 +103,7 @@ def test_html_escapes_every_cell():
 
 FINDINGS = [{"code": "transposed", "severity": "error", "input": "weight", "output": None,
              "message": "the gradient for weight is the true gradient transposed",
-             "fix": "transpose it back: use x.T @ grad_output instead"},
+             "fix": "return x.T @ grad_output"},
             {"code": "no-jvp", "severity": "warning", "input": None, "message": "no jvp", "fix": "add a jvp"}]
 INPUTS = [{"name": "x", "shape": [4, 3], "dtype": "float64", "ok": True, "worst_index": None},
           {"name": "weight", "shape": [3, 3], "dtype": "float64", "ok": False, "max_abs_error": 0.5,
@@ -118,7 +118,7 @@ def test_the_failure_block_names_code_input_place_and_fix():
         "Linear: 1 gradient error",
         "  transposed: input weight (worst element [0, 2])",
         "    the gradient for weight is the true gradient transposed",
-        "    fix: transpose it back: use x.T @ grad_output instead"]
+        "    fix: return x.T @ grad_output"]
     placed = {**FINDINGS[0], "place": "exactly where x < 0"}  # a finding's own place comes first
     assert plain.place(placed, INPUTS) == "exactly where x < 0"
     assert issubclass(GradientCheckError, AssertionError)
@@ -139,5 +139,5 @@ def test_the_report_section_is_plain_tables():
     header = next(i for i, line in enumerate(lines) if line.startswith("code"))
     assert set(lines[header + 1]) <= {"-", " "}
     row = lines[header + 2].split()
-    assert row[:4] == ["transposed", "error", "weight", "worst"] and "transpose it back" in lines[header + 2]
+    assert row[:4] == ["transposed", "error", "weight", "worst"] and "return x.T @ grad_output" in lines[header + 2]
     assert any(line.split()[:3] == ["weight", "3x3", "float64"] and "✗" in line for line in lines)

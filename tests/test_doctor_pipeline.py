@@ -570,3 +570,104 @@ def test_a_gradient_summed_over_the_wrong_broadcast_dims_is_named():
                                                                        _t(4, seed=3))))
     assert _errors(result) == [("missing-broadcast-sum", "scale"), ("missing-broadcast-sum", "shift")]
     assert next(f for f in result.errors if f.input == "scale").extra["dims"] == [0, 2]
+
+
+class _Product(torch.autograd.Function):
+    """x * w with both inputs of one shape (so the elementwise test would run)."""
+
+    @staticmethod
+    def forward(x, w):
+        return x * w
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+
+class _Unwritten(_Product):
+    @staticmethod
+    def backward(ctx, g):
+        raise ValueError("not written yet")
+
+
+class _OneGradientForTwo(_Product):
+    @staticmethod
+    def backward(ctx, g):
+        _, w = ctx.saved_tensors
+        return g * w  # forgot w's
+
+
+@pytest.mark.parametrize("fn, code", [(_Unwritten, "backward-raises"),
+                                      (_OneGradientForTwo, "wrong-number-of-gradients")])
+def test_a_backward_with_nothing_to_compare_is_one_finding_for_the_function(fn, code):
+    """A first draft of backward that raises, or returns too few gradients: one finding about the
+    Function, every input wrong in the table, no elementwise guess and no probe — never a crash."""
+    result = diagnose(build.subject_of(fn, (_t(4, 3, seed=1), _t(4, 3, seed=2))))
+    assert not result.ok and [f.code for f in result.findings] == [code]
+    assert result.findings[0].input is None
+    assert [(r.ok, r.pattern) for r in result.inputs] == [(False, code)] * 2
+    assert result.elementwise is None and result.capabilities == []
+    if code == "wrong-number-of-gradients":
+        assert result.findings[0].extra["got"] == 1 and result.findings[0].extra["expected"] == 2
+
+
+class _Divide(torch.autograd.Function):
+    """a / b, correct: d/da = 1/b, d/db = -a/b²."""
+
+    @staticmethod
+    def forward(a, b):
+        return a / b
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return g / b, -g * a / (b * b)
+
+
+class _DivideWrongB(_Divide):
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return g / b, g * a / (b * b)  # the sign of d/db lost
+
+
+class _ReluAtZero(torch.autograd.Function):
+    """max(x, 0) with torch.relu's convention at the kink (0 at x = 0); forward through clamp, whose
+    autograd says 1 there, and central differences say 1/2: no derivative exists at 0."""
+
+    @staticmethod
+    def forward(x):
+        return x.clamp(min=0)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (x > 0).to(g.dtype)
+
+
+def _divide_inputs():
+    a = torch.tensor([0.3, -1.2, 0.7, 2.0, -0.4], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([1e-6, -1e-7, 2.0, 1e-4, -3e-5], dtype=torch.float64, requires_grad=True)
+    return a, b
+
+
+def test_where_autograd_and_differences_disagree_nothing_is_judged_and_that_is_said():
+    """Tiny denominators (a step too large for them) and a kink: the two truths disagree at some
+    elements, which are not judged (truth-uncertain), so a correct Function is never FAILED — and a
+    wrong one is still FAILED on the elements both truths agree on."""
+    right = diagnose(build.subject_of(_Divide, _divide_inputs()))
+    assert right.ok, [(f.code, f.input) for f in right.findings]
+    assert "truth-uncertain" in right.codes
+    wrong = diagnose(build.subject_of(_DivideWrongB, _divide_inputs()))
+    assert not wrong.ok and any(f.input == "b" and f.severity == "error" for f in wrong.findings)
+    relu = diagnose(build.subject_of(_ReluAtZero, (torch.tensor([-2., -1., 0., 0., 1., 2.], dtype=torch.float64,
+                                                                requires_grad=True),)))
+    assert relu.ok, [(f.code, f.input) for f in relu.findings]

@@ -13,6 +13,7 @@ from backpropcli.present import findings, payloads
 
 # a plausible, complete extra for every registered code (what the doctor and its probes emit)
 EXTRAS = {
+    "wrong-number-of-gradients": {"got": 1, "expected": 2, "s_got": "", "s_expected": "s", "names": "x, w"},
     "backward-raises": {"error": "RuntimeError: mat1 and mat2 shapes cannot be multiplied (my_ops.py:12)"},
     "wrong-shape": {"got": (4, 3), "want": (3, 4), "transposed": True},
     "transposed": {"hint": "x.T @ grad_output"},
@@ -39,7 +40,7 @@ EXTRAS = {
     "low-precision-error": {"dtype": "float32", "ratio": 37.5, "k": 4},
     "compiled-gradient-differs": {},
     "nothing-checked": {"why": "the truth is not finite at any element"},
-    "truth-uncertain": {"why": "autograd and the finite differences disagree"},
+    "truth-uncertain": {"why": "autograd and the finite differences disagree", "count": 2},
     "value-differs": {"max_abs_difference": 1e-3},
     "dtype-changed": {"what": "the gradient for x", "got": "float32", "want": "float64"},
     "unsummed-broadcast-autograd-sums": {"got": (8, 4), "want": (4,), "dims": [0]},
@@ -162,7 +163,7 @@ def test_the_payload_has_every_key_of_the_spec_and_is_json():
     first = payload["findings"][0]
     assert first == {"code": "transposed", "severity": "error", "input": "weight", "output": None,
                      "message": "the gradient for weight is the true gradient transposed",
-                     "fix": "transpose it back: use grad_output.T @ x instead", "place": "",
+                     "fix": "return grad_output.T @ x", "place": "",
                      "hint": "grad_output.T @ x"}
     assert payload["cost"] == {"forward_calls": 12, "backward_calls": 9, "seconds": {"truth": 0.5, "products": 1.25}}
     json.dumps(payload, allow_nan=False)
@@ -248,7 +249,7 @@ def test_what_the_terminal_shows():
     for shown in ("first derivative ✗ 3 inputs by VJP on 4 directions vs the truth", "non-contiguous ✓ ran only",
                   "torch.func.vmap ✓ vs eager",
                   "✗ error    transposed · input weight", "the gradient for weight is the true gradient transposed",
-                  "fix: transpose it back: use grad_output.T @ x instead",
+                  "fix: return grad_output.T @ x",
                   "· the rows token_positions repeats",
                   "weight 256×256 float64 3.5e+00 1.9e+00 [0, 1] ✗ transposed",
                   "– idx: not differentiable", "cost: 12 forward and 9 backward calls",

@@ -43,6 +43,11 @@ CODES: dict[str, Code] = _codes(
          "backward raised {error}",
          "fix the exception in backward (the line is given)",
          "The hand-written backward raised an exception when called with a random grad_output."),
+    Code("wrong-number-of-gradients", "error",
+         "backward returns {got} gradient{s_got}; forward takes {expected} input{s_expected} ({names})",
+         "return one gradient per input of forward, in its order, None for an input that takes none",
+         "backward must return exactly one value per argument of forward; autograd refuses any other "
+         "count, so nothing else about the gradients can be judged."),
     Code("wrong-shape", "error",
          "the gradient for {input} has shape {got}, the input has shape {want}{transpose_note}",
          "return a gradient of exactly {input}'s shape {want}",
@@ -50,7 +55,7 @@ CODES: dict[str, Code] = _codes(
          "the finding says so."),
     Code("transposed", "error",
          "the gradient for {input} is the true gradient transposed",
-         "transpose it back: use {hint} instead",
+         "return {hint}",
          "The gradient equals the truth with its last two dimensions swapped (a square input, so the "
          "shape alone does not show it), e.g. grad_output.T @ x where x.T @ grad_output was meant."),
     Code("missing-broadcast-sum", "error",
@@ -163,7 +168,7 @@ CODES: dict[str, Code] = _codes(
          "give inputs where the Function and its gradient are finite",
          "No input had a finite truth, so nothing was verified; the verdict is not ok."),
     Code("truth-uncertain", "warning",
-         "the truth for {input} could not be established: {why}",
+         "the truth for {input} is not certain at {count} element(s), which are not judged: {why}",
          "give --reference FILE.py:fn, a plain-torch implementation with the same signature",
          "Autograd through forward and the finite differences disagree, or forward is not "
          "traceable and the finite differences are not converged."),
@@ -259,8 +264,9 @@ PHRASES: dict[str, str] = {
     "scale.fix.param-inverse": "multiply by {param}: backward leaves out forward's factor {param}",
     "scale.fix.plain": "remove the constant factor from backward (compare it with forward's constants)",
     # transposed {hint}
-    "transposed.hint": "its transpose (.mT of what backward returns; e.g. x.T @ grad_output, not "
-                       "grad_output.T @ x)",
+    "transposed.hint": "the transpose of what backward returns now (.mT): for y = x @ W.T "
+                       "(nn.Linear) the weight's gradient is grad_output.T @ x, for y = x @ W it is "
+                       "x.T @ grad_output",
     # missing-broadcast-sum {hint}
     "broadcast.sum": "return grad{call}",
     "broadcast.wrong-dim": "return grad{call}; backward sums over dim {wrong} instead",

@@ -162,6 +162,12 @@ def _first_derivative(run, raw, truth, leaves, outputs, generator, dtype, device
     custom = products.custom_vjp(run, raw, custom_leaves, v_custom)
     if custom.error is not None and custom.raised_in_backward:
         return _raised(run, custom.error, leaves, v, dtype)
+    if custom.counts is not None:
+        returned, expected = custom.counts
+        return _refused(Finding("wrong-number-of-gradients", extra={
+            "got": returned, "expected": expected, "s_got": "s" * (returned != 1),
+            "s_expected": "s" * (expected != 1),
+            "names": ", ".join(run.names)}), leaves, v, dtype)
     t = truth.vjp(v)
     magnitude = truth.vjp(tuple(None if c is None else c.abs() for c in v)) \
         if any(s != truths.FINITE for s in truth.sources.values()) else {}
@@ -170,7 +176,7 @@ def _first_derivative(run, raw, truth, leaves, outputs, generator, dtype, device
     terms = max((o.numel() for o in outputs if isinstance(o, torch.Tensor)), default=1)
     values = {i.name: (leaves[i.name].detach() if i.differentiable else i.value) for i in run.inputs}
     detached = tuple(o.detach() if isinstance(o, torch.Tensor) else o for o in outputs)
-    findings, reports, ok = [], [], {}
+    findings, reports, ok = _doubted(truth, t), [], {}
     worst: tuple[float, dict[str, Any]] | None = None
     for n in leaves:
         tol = localise.allowed(t[n], magnitude.get(n) if truth.sources[n] != truths.FINITE else None, judged,
@@ -306,7 +312,30 @@ def _raised(run, error: BaseException, leaves, v, dtype) -> _First:
     message = str(error).strip().splitlines()[0] if str(error).strip() else ""
     finding = Finding("backward-raises", extra={"error": f"{type(error).__name__}: {message}",
                                                 "line": raised_at(error)})
-    reports = [InputReport(n, tuple(x.shape), dtype, True, False, pattern="backward-raises") for n, x in leaves.items()]
+    return _refused(finding, leaves, v, dtype)
+
+
+def _doubted(truth, t: dict[str, Any]) -> list[Finding]:
+    """Said, not hidden: the elements left unjudged because autograd through forward and the
+    finite differences disagree there (truth.uncertain_where_they_disagree)."""
+    import torch
+
+    out = []
+    for n in sorted(truth.doubted):
+        known = truth.known.get(n)
+        unjudged = torch.isnan(t[n]) if known is None else torch.isnan(t[n]) & known
+        if bool(unjudged.any()):
+            out.append(Finding("truth-uncertain", input=n, extra={
+                "count": int(unjudged.sum()),
+                "why": "autograd through forward and the finite differences disagree there (a kink, a step "
+                       "too large for a tiny element, or a forward that detaches); give --reference to judge them"}))
+    return out
+
+
+def _refused(finding: Finding, leaves, v, dtype) -> _First:
+    """A backward that gives nothing to compare (it raised, or autograd refused what it returned):
+    one finding for the whole Function, every input wrong, no probe run."""
+    reports = [InputReport(n, tuple(x.shape), dtype, True, False, pattern=finding.code) for n, x in leaves.items()]
     return _First(v, {}, [finding], reports, {}, dict.fromkeys(leaves, False))
 
 
@@ -318,7 +347,7 @@ def _probes(original, run, truth, leaves, first: _First, cost, wanted,
 
     from backpropcli.doctor.probes import ProbeContext, ProbeResult, registry
 
-    if any(f.code == "backward-raises" for f in first.findings):
+    if any(f.code in ("backward-raises", "wrong-number-of-gradients") for f in first.findings):
         return [], []
 
     # the probes count their own calls in ``cost``: they get the recording subclass uncounted

@@ -18,12 +18,15 @@ RTOL = 1e-8  # float64 outputs; a lower precision's numerical rtol otherwise
 
 
 def detect(truth, leaves: dict[str, Any], outputs: tuple, first: tuple, first_vjp: dict[str, Any],
-           generator) -> bool:
-    """``first`` is a cotangent already used and ``first_vjp`` its true VJP."""
+           generator) -> bool | None:
+    """``first`` is a cotangent already used and ``first_vjp`` its true VJP; None (not tested) when
+    the first comparison produced no VJP to test with (the backward raised)."""
     import torch
 
     from backpropcli.doctor.subject import Subject
 
+    if any(n not in first_vjp for n in leaves):
+        return None
     diff = Subject.differentiable_outputs(outputs)
     if len(diff) != 1:
         return False

@@ -50,7 +50,10 @@ def tidy(findings: list[Finding], reports: list[InputReport]) -> list[Finding]:
             and f.code not in explained.get(None, set()))]
     if any(f.code in REJECTED for f in kept):
         kept = [f for f in kept if f.code not in ENGINE]
+    whole = {f.code for f in kept if f.input is None}  # about the Function (backward raised): every input's
     for r in reports:
+        if r.pattern in whole:
+            continue
         mine = [f for f in kept if f.input == r.name]
         if r.pattern is not None and not any(f.code == r.pattern for f in mine):
             r.pattern = next((f.code for f in mine), None)

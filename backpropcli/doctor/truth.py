@@ -25,6 +25,7 @@ from backpropcli.doctor import traced as traces
 REFERENCE = "reference"
 AUTOGRAD = "autograd through forward"
 FINITE = "finite differences"
+DISAGREE = "autograd through forward disagrees with finite differences"
 AGREEMENT_DIRECTIONS = 2  # random directions autograd through forward must agree with the differences on
 AGREEMENT_RTOL = 1e-6  # relative to the size of the terms of ⟨Jᵀv, u⟩, for float64 outputs
 FD_ALL = 64  # an input this small gets every element by differences; a larger one a sample
@@ -46,6 +47,9 @@ class Truth:
     known: dict[str, Any] = field(default_factory=dict)  # input name -> bool mask; absent: every element
     sources: dict[str, str] = field(default_factory=dict)  # input name -> where its truth came from
     why: dict[str, str] = field(default_factory=dict)  # input name -> why autograd was not trusted
+    # inputs whose traceable forward disagreed with the differences: their elements where the two
+    # differ are nan in vjp (not judged), and a dot-product test along differences proves nothing
+    doubted: frozenset[str] = frozenset()
 
 
 def establish(subject, leaves: dict[str, Any], outputs: tuple, *, reference: Callable | None = None,
@@ -73,11 +77,20 @@ def establish(subject, leaves: dict[str, Any], outputs: tuple, *, reference: Cal
     known = {n: _sample(leaves[n], generator) for n in names if sources[n] == FINITE and n not in diagonal}
     fd_vjp = _fd_vjp(value, leaves, known, diagonal, diff)
 
+    # inputs whose autograd through forward was not trusted although forward is traceable: the
+    # differences are the truth there, but where the two disagree element by element (a step too
+    # large for a tiny element, a kink, a detach), neither is certain and the element is not judged
+    doubted = [n for n in names if sources[n] == FINITE and why.get(n) == DISAGREE] \
+        if traced is not None and reference is None else []
+
     def vjp(cotangents: tuple) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        if traced is not None and any(sources[n] != FINITE for n in names):
-            out.update({n: g for n, g in traced(leaves, cotangents).items() if sources[n] != FINITE})
+        traced_vjp = traced(leaves, cotangents) if traced is not None and (
+            doubted or any(sources[n] != FINITE for n in names)) else {}
+        out.update({n: g for n, g in traced_vjp.items() if sources[n] != FINITE})
         out.update(fd_vjp(cotangents, [n for n in names if sources[n] == FINITE]))
+        for n in doubted:
+            out[n] = uncertain_where_they_disagree(out[n], traced_vjp.get(n))
         return out
 
     # J u by differences for every source: a few forward calls per direction, ~1e-13 relative
@@ -90,7 +103,22 @@ def establish(subject, leaves: dict[str, Any], outputs: tuple, *, reference: Cal
     jvp = traces.autograd_jvp(forward, leaves, diff, fd_jvp) if forward is not None else fd_jvp
     everywhere = set(sources.values())
     source = everywhere.pop() if len(everywhere) == 1 else FINITE
-    return Truth(source, vjp, jvp, forward, known, sources, why)
+    return Truth(source, vjp, jvp, forward, known, sources, why, frozenset(doubted))
+
+
+def uncertain_where_they_disagree(differences, autograd, rtol: float = 1e-6):
+    """The finite differences, nan (not known, so not judged) at the elements where autograd
+    through forward is finite and differs from them by more than ``rtol``: no wrong verdict
+    rests on a truth two methods do not agree on. Where autograd is not finite and the
+    differences are (sin(x)/x through torch.where at 0), the differences stand."""
+    import torch
+
+    if autograd is None or tuple(autograd.shape) != tuple(differences.shape) or not bool(autograd.ne(0).any()):
+        return differences  # autograd does not reach the input (.numpy(), a detach): the differences stand
+    a, f = autograd.to(differences.dtype), differences
+    scale = float(f[torch.isfinite(f)].abs().max()) if bool(torch.isfinite(f).any()) else 0.0
+    disagree = torch.isfinite(a) & torch.isfinite(f) & ((a - f).abs() > rtol * (a.abs() + f.abs()) + 1e-9 * scale)
+    return torch.where(disagree, torch.full_like(f, float("nan")), f)
 
 
 def call_as(subject, fn: Callable, leaves: dict[str, Any]) -> tuple:
@@ -276,7 +304,7 @@ def _trusted(traced, leaves, outputs, diff, jvps, generator) -> tuple[dict[str, 
             verdicts = (_agrees(jvp({n: u}), grads[n], u, cot, outputs) for jvp in jvps)
             if not any(v is not False for v in verdicts):  # lazily: the fine step only on a disagreement
                 sources[n] = FINITE
-                why[n] = "autograd through forward disagrees with finite differences"
+                why[n] = DISAGREE
     return sources, why
 
 
