@@ -671,3 +671,27 @@ def test_where_autograd_and_differences_disagree_nothing_is_judged_and_that_is_s
     relu = diagnose(build.subject_of(_ReluAtZero, (torch.tensor([-2., -1., 0., 0., 1., 2.], dtype=torch.float64,
                                                                 requires_grad=True),)))
     assert relu.ok, [(f.code, f.input) for f in relu.findings]
+
+
+class _SinClippedGradOutput(torch.autograd.Function):
+    """sin with a backward that clips grad_output to ±6: right for every small grad_output."""
+
+    @staticmethod
+    def forward(x):
+        return x.sin()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g.clamp(-6, 6) * x.cos()
+
+
+def test_a_backward_not_linear_in_a_large_grad_output_is_found():
+    """Random cotangents of size ~1 never reach the clip; 1000 times one does."""
+    result = diagnose(build.subject_of(_SinClippedGradOutput, (_t(8, 16) * 2,)))
+    assert not result.ok
+    assert [(f.code, f.input) for f in _said(result)] == [("grad-output-misused", "x")]

@@ -1,10 +1,12 @@
 """grad-output: the backward is linear in grad_output, as the chain rule makes it.
 
-Jᵀv is linear in v. Two cotangents — all ones, and a signed random one — give two custom VJPs,
-each compared with the truth's. A backward that returns the local derivative alone gives the same
-gradient for both while the truth's differ (ignores-grad-output); one that is right for v = ones
-but not for the random v uses grad_output, but not as the chain rule does (grad-output-misused).
-Cost: 1 forward, 2 backward calls.
+Jᵀv is linear in v. Three cotangents — all ones, a signed random one, and that one times 1000 —
+give three custom VJPs, each compared with the truth's (the large one catches a backward that
+clips or saturates grad_output, which small random cotangents never reach). A backward that
+returns the local derivative alone gives the same gradient for ones and the random one while the
+truth's differ (ignores-grad-output); one that is right for v = ones but not for the others uses
+grad_output, but not as the chain rule does (grad-output-misused).
+Cost: 1 forward, 3 backward calls.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from backpropcli.doctor.probes.common import agree, call, cotangents, fresh, goo
 from backpropcli.doctor.results import Finding
 
 NAME = "grad-output"
-COMPARED = "the truth, for grad_output = ones and a random grad_output"
+COMPARED = "the truth, for grad_output = ones, a random one and 1000 times it"
 
 
 def run(ctx: ProbeContext) -> ProbeResult:
@@ -24,13 +26,14 @@ def run(ctx: ProbeContext) -> ProbeResult:
     outputs = call(ctx, leaves)
     ones = tuple(None if c is None else torch.ones_like(c) for c in cotangents(outputs, 1))
     signed = cotangents(outputs, 11)
+    large = tuple(None if c is None else 1000 * c for c in signed)
     if all(c is None for c in ones):
         return row(NAME, None, "no differentiable output", COMPARED)
     try:
-        got = [vjp(ctx, leaves, outputs, v, retain=True) for v in (ones, signed)]
+        got = [vjp(ctx, leaves, outputs, v, retain=True) for v in (ones, signed, large)]
     except Exception as e:  # a backward that raises is the first comparison's finding
         return row(NAME, None, f"skipped: backward raises {one_line(e)}", COMPARED)
-    want = [ctx.truth.vjp(v) for v in (ones, signed)]
+    want = [ctx.truth.vjp(v) for v in (ones, signed, large)]
     findings, other = [], []
     for name in ctx.subject.differentiable:
         right = [good(ctx, g[name], w[name], name) for g, w in zip(got, want)]
