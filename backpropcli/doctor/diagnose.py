@@ -65,7 +65,8 @@ def diagnose(subject: Subject, *, reference: Callable | None = None, dtype: str 
                                         "max_memory": max_memory, "elementwise": is_elementwise,
                                         "reference": reference})
         clock.lap("probes")
-    findings = tidy.tidy(_once(differs + _dtype_changed(run, outputs, first.custom, dtype)
+    # tidy says each (code, input, output) once: the first comparison and a probe may name one bug
+    findings = tidy.tidy((differs + _dtype_changed(run, outputs, first.custom, dtype)
                                + _explained(first, probe_findings) + probe_findings), first.reports)
     checked = any(r.ok is not None for r in first.reports)
     if not checked:
@@ -219,18 +220,6 @@ def _relative_distance(custom, truth) -> float | None:
 
 GRAD_OUTPUT = ("ignores-grad-output", "grad-output-misused")
 UNSPECIFIC = ("wrong-gradient", "wrong-at-points")  # what a gradient ignoring grad_output looks like for one v
-
-
-def _once(findings: list[Finding]) -> list[Finding]:
-    """Each (code, input, output) once: the first comparison and a probe may name the same bug."""
-    seen: set[tuple] = set()
-    out = []
-    for f in findings:
-        key = (f.code, f.input, f.output)
-        if key not in seen:
-            seen.add(key)
-            out.append(f)
-    return out
 
 
 def _explained(first: _First, probe_findings: list[Finding]) -> list[Finding]:
