@@ -7,8 +7,8 @@ The public Python API (everything else in the package is private)::
     backpropcli.check_function(MyLinear, make_inputs)     # a Function's diagnosis (backprop check)
     backpropcli.assert_gradients(MyLinear, make_inputs)   # the same, raising GradientCheckError
     backpropcli.check_manual("my_mlp.py")                  # a hand-written backward (backprop manual)
-    backpropcli.grad("sinc", x=2.0)                        # backprop grad
-    backpropcli.hessian("softplus", x=0.5)                 # backprop hessian
+    backpropcli.grad("x*sin(x)", x=2.0)                    # backprop grad
+    backpropcli.hessian("log(1 + exp(x))", x=0.5)          # backprop hessian
     backpropcli.regress(lr=0.1, iters=2000)                # backprop regress
 
 The names are loaded on first use, so ``import backpropcli`` stays cheap (no torch).

@@ -6,7 +6,7 @@ time a run) and a rich display in a notebook (``_repr_html_``: tables; pictures 
 Nothing is printed. Import them from the package::
 
     import backpropcli
-    backpropcli.grad("sinc", x=2.0).ok
+    backpropcli.grad("x*sin(x)", x=2.0).ok
     backpropcli.assert_gradients(MyLinear, make_inputs)   # raises GradientCheckError when wrong
 
 commands.py holds the functions, results.py what they return. Importing this package imports
