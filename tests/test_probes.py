@@ -416,6 +416,42 @@ def test_non_differentiable_inputs_names_a_gradient_for_an_index():
     assert non_differentiable_inputs.run(context(linear(), linear_reference)).capability.ok is None
 
 
+class GatherAssignsByLayout(Gather):
+    """Wrong at the repeated rows (an assignment keeps one write), and which write wins depends on
+    the input's layout: CI's threads once did this for grad[index] = g."""
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        Gather.setup_context(ctx, inputs, output)
+        ctx.contiguous = inputs[0].is_contiguous()
+
+    @staticmethod
+    def backward(ctx, g):
+        (idx,) = ctx.saved_tensors
+        gx = torch.zeros(ctx.shape, dtype=g.dtype)
+        order = range(len(idx)) if ctx.contiguous else reversed(range(len(idx)))
+        for i in order:
+            gx[idx[i]] = g[i] * ctx.scale
+        return gx, None, None
+
+
+class GatherAssignsRawStorage(GatherAssignsByLayout):
+    """The same assignment, and a forward that reads x's memory as if it were contiguous: wrong
+    also at rows the index does not repeat once x is strided."""
+
+    @staticmethod
+    def forward(x, idx, scale):
+        return torch.as_strided(x, x.shape, (x.shape[1], 1))[idx] * scale
+
+
+def test_non_contiguous_blames_the_layout_only_where_the_contiguous_gradient_is_right():
+    ref = lambda x, idx, s: torch.index_select(x, 0, idx) * s  # noqa: E731
+    layout = non_contiguous.run(context(gather(GatherAssignsByLayout), ref, first_ok={"x": False}))
+    assert layout.capability.ok is True and layout.findings == []
+    raw = non_contiguous.run(context(gather(GatherAssignsRawStorage), ref, first_ok={"x": False}))
+    assert raw.capability.ok is False and codes(raw) == ["wrong-non-contiguous"] and inputs_of(raw) == ["x"]
+
+
 class SignStraightThrough(torch.autograd.Function):
     @staticmethod
     def forward(x):

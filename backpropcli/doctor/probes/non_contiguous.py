@@ -60,14 +60,36 @@ def _run(ctx: ProbeContext, which: list[str], cots: tuple | None):
 
 def _differs(ctx, base, other) -> list[str]:
     """The inputs whose gradient (or, for all of them, the outputs) differ from the contiguous run."""
-    (outs0, grads0, _), (outs1, grads1, _) = base, other
+    (outs0, grads0, cots), (outs1, grads1, _) = base, other
     if not all(agree(a, b) for a, b in zip(outs1, outs0)):
         return list(ctx.subject.differentiable)
     bad = []
     for n in ctx.subject.differentiable:
-        if not good(ctx, grads1[n], grads0[n].detach(), n):
+        if not good(ctx, grads1[n], grads0[n].detach(), n) and _strided_breaks(ctx, n, cots, grads0[n], grads1[n]):
             bad.append(n)
     return bad
+
+
+def _strided_breaks(ctx, name: str, cots: tuple, contiguous, strided_grad) -> bool:
+    """Striding breaks a gradient only where the contiguous one is right and the strided one is
+    not. Where the first derivative is already wrong, two wrong gradients may differ for another
+    reason (grad[index] = g with repeated indices: which write wins is not defined, and the
+    layout changes the order), which is not a contiguity bug; the truth for the same cotangents
+    decides, element by element."""
+    if ctx.first_ok.get(name, True):
+        return True
+    want = ctx.truth.vjp(cots).get(name)
+    if want is None or tuple(want.shape) != tuple(contiguous.shape):
+        return True
+    want = want.detach().to(torch.float64)
+    tol = torch.as_tensor(ctx.tolerance(want, name), dtype=torch.float64, device=want.device)
+
+    def right(g):
+        g = g.detach().to(torch.float64)
+        return (g - want).abs() <= tol
+
+    known = torch.isfinite(want)
+    return bool((right(contiguous) & ~right(strided_grad) & known).any())
 
 
 def run(ctx: ProbeContext) -> ProbeResult:
