@@ -63,7 +63,7 @@ def test_steps_needed_far_from_zero_say_why():
     result = train(cfg)
     assert result.optimum.b == 1.0 and result.optimum.W == -1.0
     assert result.iters_to_converge is None  # ~1e33 steps: stable, but no run gets there
-    from backpropcli.present.terminal.regression import steps_note
+    from backpropcli.present.terminal.regress import steps_note
 
     assert result.slowest_rate == pytest.approx(1e-17 * result.curvature.lambda_min)
     assert "lr too large" not in steps_note(result) and "2^62" in steps_note(result)

@@ -247,7 +247,7 @@ class Regression:
     @property
     def findings(self) -> list[Finding]:
         """One warning when the fit has not converged or diverged; the advice is its fix."""
-        from backpropcli.present.terminal.regression import advice
+        from backpropcli.present.terminal.regress import advice
 
         r = self.run.result
         if r.converged:

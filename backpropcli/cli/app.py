@@ -7,7 +7,7 @@ from enum import Enum
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from backpropcli import __version__
 from backpropcli.cli.common import print_error, stdout
@@ -16,6 +16,10 @@ from backpropcli.io import streams
 
 class _OneLineErrors(TyperGroup):
     """Usage errors (unknown option, bad value) as one line on stderr, exit 2."""
+
+    def format_help(self, ctx, formatter) -> None:
+        _use_options_panel()
+        return super().format_help(ctx, formatter)
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
@@ -130,12 +134,19 @@ def _type_name(param, ctx) -> str:
 
 
 def _use_options_panel() -> None:
+    """Our options panel in Typer's rich help, installed when help is first drawn: the help
+    module imports rich's markdown and traceback (~45 ms), which a run or a usage error never needs."""
     from typer import rich_utils
 
     rich_utils._print_options_panel = _options_panel
 
 
-_use_options_panel()
+class Command(TyperCommand):
+    """Every backprop command: its help drawn with the options panel above."""
+
+    def format_help(self, ctx, formatter) -> None:
+        _use_options_panel()
+        return super().format_help(ctx, formatter)
 
 
 def _version(value: bool) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, TypeAlias
 import typer
 from typer.models import OptionInfo
 
-from backpropcli.cli.app import app
+from backpropcli.cli.app import Command, app
 from backpropcli.cli.common import (
     MaxMemoryOption,
     OutOption,
@@ -116,7 +116,7 @@ ParamBOption: TypeAlias = Annotated[float | None, _param_takes("b")]
 ParamCOption: TypeAlias = Annotated[float | None, _param_takes("c")]
 
 
-@app.command("check", help=paragraphs(CHECK_HELP))
+@app.command("check", cls=Command, help=paragraphs(CHECK_HELP))
 @guarded
 def check(
     target: TargetArgument = None,

@@ -3,31 +3,55 @@ JSON output and the list of files written."""
 
 import functools
 import signal
+import sys
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import IO, Annotated, Any, TypeAlias, cast
+from typing import IO, TYPE_CHECKING, Annotated, Any, TypeAlias, cast
 
 import typer
-from rich.console import Console
 from typer.models import OptionInfo
 
 from backpropcli.errors import BackpropError
 from backpropcli.io import streams
 from backpropcli.present import terminal as render
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 # no emoji codes: "--x=-100:100:5" must not turn into an emoji. stdout goes through a
 # proxy that turns a failed write (disk full, stdout closed) into one error line, exit 1;
 # COLUMNS=0 or garbage is ignored rather than shrinking every line (errors too) to nothing.
 # The proxy is a text stream by its methods (write, flush, isatty, fileno, encoding: all rich
 # uses), not by class, hence the cast
-stdout = Console(file=cast(IO[str], streams.STDOUT), highlight=False, emoji=False, _environ=streams.sane_environ())
-stderr = Console(stderr=True, highlight=False, emoji=False, _environ=streams.sane_environ())
+class _LazyConsole:
+    """A rich Console made on first use: importing rich's console costs ~17 ms, which a usage
+    error (one plain line, print_error) never needs."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            options = dict(self._options)
+            if options.pop("to_stdout", False):
+                options["file"] = cast(IO[str], streams.STDOUT)
+            self._console = Console(**options, highlight=False, emoji=False, _environ=streams.sane_environ())
+        return getattr(self._console, name)
+
+
+stdout = cast("Console", _LazyConsole(to_stdout=True))
+stderr = cast("Console", _LazyConsole(stderr=True))
 
 
 def print_error(message: str) -> None:
-    # a path with a newline or an escape sequence must not split or colour the one line
-    stderr.print(f"error: {streams.one_line(message)}", markup=False, soft_wrap=True)
+    # a path with a newline or an escape sequence must not split or colour the one line; a plain
+    # write (stderr is reconfigured to replace what its encoding lacks, io/streams.py)
+    sys.stderr.write(f"error: {streams.one_line(message)}\n")
+    sys.stderr.flush()
 
 
 def _interrupted() -> typer.Exit:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, TypeAlias
 import typer
 from typer.models import OptionInfo
 
-from backpropcli.cli.app import app
+from backpropcli.cli.app import Command, app
 from backpropcli.cli.common import (
     AutogradGraphOption,
     DtypeChoice,
@@ -147,10 +147,10 @@ def _check(order: int, function, options: dict, show: tuple[bool, bool], plot: b
            json_output: bool, config, max_memory: str | None = None) -> None:
     from backpropcli.app import derivatives
     from backpropcli.config import models as configs
-    from backpropcli.present import payloads
 
     show_all, all_columns = show
     cfg = configs.load_function(function, config, options)
+    from backpropcli.present import payloads  # after the config: a usage error needs none of it
     request = derivatives.DerivativeRequest(cfg, order, plot, views, out, max_memory, show_all and not json_output)
     with _point_progress(quiet=json_output) as progress:
         run = derivatives.derivatives(request, progress=progress)
@@ -241,5 +241,5 @@ def _check_command(name: str, order: int) -> Callable:
     return guarded(command)
 
 
-app.command("grad", help=paragraphs(GRAD_HELP))(_check_command("grad", 1))
-app.command("hessian", help=paragraphs(HESSIAN_HELP))(_check_command("hessian", 2))
+app.command("grad", cls=Command, help=paragraphs(GRAD_HELP))(_check_command("grad", 1))
+app.command("hessian", cls=Command, help=paragraphs(HESSIAN_HELP))(_check_command("hessian", 2))

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from backpropcli.cli.app import app
+from backpropcli.cli.app import Command, app
 from backpropcli.cli.common import (
     OutOption,
     PlotOption,
@@ -62,7 +62,7 @@ ManualDebugOption = Annotated[bool, typer.Option("--debug", help="On an error in
     "traceback instead of one line, e.g. [cyan]--debug[/cyan].")]
 
 
-@app.command("manual", help=paragraphs(MANUAL_HELP))
+@app.command("manual", cls=Command, help=paragraphs(MANUAL_HELP))
 @guarded
 def manual(
     file: FileArgument,

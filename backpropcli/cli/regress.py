@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 import typer
 from typer.models import OptionInfo
 
-from backpropcli.cli.app import app
+from backpropcli.cli.app import Command, app
 from backpropcli.cli.common import (
     AutogradGraphOption,
     ConfigOption,
@@ -86,7 +86,7 @@ ZeroGradOption = Annotated[bool | None, typer.Option("--zero-grad/--no-zero-grad
     "lets them accumulate, to see what goes wrong. \\[default: --zero-grad]")]
 
 
-@app.command(help=paragraphs(REGRESS_HELP), no_args_is_help=False)
+@app.command(cls=Command, help=paragraphs(REGRESS_HELP), no_args_is_help=False)
 @guarded
 def regress(
     lr: LrOption = None,
@@ -112,13 +112,13 @@ def regress(
     from backpropcli.app import regress as regressions
     from backpropcli.app.views import Views
     from backpropcli.config import models as configs
-    from backpropcli.present import payloads
 
     cfg = configs.load(configs.RegressConfig, config, {
         "lr": lr, "iters": iters, "w0": w0, "b0": b0, "dtype": value_of(dtype),
         "data": None if data is None else str(data), "device": value_of(device), "tol": tol,
         "log_every": log_every, "zero_grad": zero_grad,
     })
+    from backpropcli.present import payloads  # after the config: a usage error needs none of it
     request = regressions.RegressRequest(cfg, plot, Views(trace, graph, autograd_graph, html), out, max_memory)
     with _step_reporter(cfg, quiet=json_output) as on_step:
         run = regressions.regress(request, on_step=on_step)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from backpropcli.cli.app import app
+from backpropcli.cli.app import Command, app
 from backpropcli.cli.common import emit_json, guarded, json_option, paragraphs, print_error, stdout
 from backpropcli.present import terminal as render
 
@@ -31,7 +31,7 @@ Examples:
 """
 
 
-@app.command(help=paragraphs(REPORT_HELP))
+@app.command(cls=Command, help=paragraphs(REPORT_HELP))
 @guarded
 def report(
     out: Annotated[Path, typer.Option("--out", help="Folder for the report and its figures, e.g. "

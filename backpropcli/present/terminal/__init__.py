@@ -10,21 +10,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-# eager, and light (~2 ms): the module and its renderer share the name `regression`, and a lazy
-# name would be shadowed by the submodule once anything imports it
-from backpropcli.present.terminal.regression import advice, regression
-
 if TYPE_CHECKING:
     from backpropcli.present.terminal.check import doctor
     from backpropcli.present.terminal.derivatives import check_tables, what_failed, why_failed
     from backpropcli.present.terminal.fit import Fit, stacked
     from backpropcli.present.terminal.graphs import autograd_graphs, trace
+    from backpropcli.present.terminal.regress import advice, regression
     from backpropcli.present.terminal.report import report_summary
 
 # each re-exported name and the module it lives in
 _HOME = {"doctor": "check", "check_tables": "derivatives", "what_failed": "derivatives",
          "why_failed": "derivatives", "Fit": "fit", "stacked": "fit", "autograd_graphs": "graphs",
-         "trace": "graphs", "report_summary": "report"}
+         "trace": "graphs", "report_summary": "report", "advice": "regress", "regression": "regress"}
 
 __all__ = ["Fit", "advice", "autograd_graphs", "check_tables", "doctor", "regression", "report_summary",
            "stacked", "trace", "what_failed", "why_failed"]
