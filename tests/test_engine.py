@@ -70,6 +70,31 @@ def test_the_tolerance_model_by_kind_dtype_and_order():
     assert tolerance.digits_lost(math.nan, 1.0, 1.0, "float64") > 15.9
 
 
+SPECIAL = (0.0, -0.0, 1.0, -1.0, 1e-300, 5e-324, 1e-40, 6e40, 1e308, math.inf, -math.inf, math.nan)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_one_pass_rule_says_what_within_and_digits_lost_say(dtype):
+    """tolerance.rule(dtype).judge, the fast path grad takes at every point, against the three
+    plain functions of the rule, on values near, far from and exactly at their truths, the
+    specials (0, subnormal, float32's overflow at 6e40, inf, nan) among them."""
+    gen = torch.Generator().manual_seed(5)
+    refs = [*SPECIAL, *(torch.randn(200, generator=gen, dtype=torch.float64) * 10.0 ** torch.randint(
+        -30, 30, (200,), generator=gen)).tolist()]
+    rule = tolerance.rule(dtype)
+    for ref in refs:
+        for rel in (0.0, 1e-14, 1e-11, 1e-9, 1e-5, 1.0):
+            for value in {ref * (1 + rel), ref + rel, *SPECIAL}:
+                cond = 3.0 * abs(ref) if math.isfinite(ref) else 0.0
+                ok, lost, used = rule.judge(value, ref, lambda c=cond: c)
+                needed = tolerance.needs_conditioning(value, ref, dtype)
+                c = cond if needed else 0.0
+                assert used == (cond if needed else None), (value, ref)
+                assert ok == tolerance.within(value, ref, c, dtype), (value, ref)
+                want = tolerance.digits_lost(value, ref, c, dtype)
+                assert lost == want or abs(lost - want) < 1e-12, (value, ref, lost, want)
+
+
 def test_gradcheck_atol_grows_with_the_rounding_of_its_fixed_step():
     assert gradcheck.atol_for(1.0) == 1e-5
     assert gradcheck.atol_for(1e10) == pytest.approx(10 * 2**-53 * 1e10 / 1e-6)
@@ -99,11 +124,12 @@ def test_every_command_uses_the_one_engine(runner, monkeypatch, command):
 
     differences = _Spy(monkeypatch, finite_diff, "_difference")
     closeness = _Spy(monkeypatch, tolerance, "limits")
+    judged = _Spy(monkeypatch, tolerance.Rule, "judge")  # the scalar rule, its constants looked up once
     checks = _Spy(monkeypatch, gradcheck, "passes")
     result = runner.invoke(app, command)
     assert result.exit_code == 0, result.output
     # check never runs torch's gradcheck: its dense Jacobians are what the tensor doctor avoids
-    assert differences.calls and closeness.calls and (checks.calls or command[0] == "check")
+    assert differences.calls and (closeness.calls or judged.calls) and (checks.calls or command[0] == "check")
 
 
 def test_no_module_keeps_a_finite_difference_or_tolerance_of_its_own():

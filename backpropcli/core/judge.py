@@ -34,9 +34,7 @@ class Allowance:
 
     def judge(self, value: float, ref: float, index: int, dtype: str) -> tuple[bool, float, float | None]:
         """(ok, digits lost, C or None where it was not needed)."""
-        cond = self(index) if tolerance.needs_conditioning(value, ref, dtype) else None
-        c = 0.0 if cond is None else cond
-        return tolerance.within(value, ref, c, dtype), tolerance.digits_lost(value, ref, c, dtype), cond
+        return tolerance.rule(dtype).judge(value, ref, lambda: self(index))
 
 
 def allowance_for(spec, ref, inputs: dict, params: dict, order: int, dtype: str) -> Allowance:
