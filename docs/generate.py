@@ -49,6 +49,7 @@ PAGES = ("README.md", "docs/*.md")
 FENCE = re.compile(r"^```console(?P<options>[^\n]*)\n(?P<body>.*?)^```$", re.M | re.S)
 NUMBER = re.compile(r"-?\d+(?:\.\d*)?(?:e[-+]?\d+)?")  # as tests/conftest.py reads numbers
 RTOL = 1e-8
+ROUNDOFF = 1e-12  # two numbers both this small are the same rounding noise (a matmul's 4.2e-17 error)
 CUT = "..."
 
 
@@ -195,7 +196,7 @@ def same(shown: str, fresh: str, rtol: float = RTOL) -> bool:
         return False
     for a, b in zip(n1, n2):
         x, y = float(a), float(b)
-        if not (x == y or abs(x - y) <= rtol * max(abs(x), abs(y))):
+        if not (x == y or abs(x - y) <= rtol * max(abs(x), abs(y)) or max(abs(x), abs(y)) < ROUNDOFF):
             return False
     return True
 

@@ -30,6 +30,9 @@ def render_plain(renderable, width: int = 100) -> str:
 GOLDEN = Path(__file__).parent / "golden"
 NUMBER = re.compile(r"-?\d+(?:\.\d*)?(?:e[-+]?\d+)?")
 GOLDEN_RTOL = 1e-8
+# an error near float64's roundoff (max abs err 4.2e-17 of a matmul, 1e-15 of a sum) is the order of the
+# threads that ran it: two numbers both this small are the same noise
+ROUNDOFF = 1e-12
 
 
 def _split(text: str) -> tuple[list[str], list[str]]:
@@ -40,7 +43,7 @@ def _split(text: str) -> tuple[list[str], list[str]]:
 
 def same_number(a: str, b: str, rtol: float = GOLDEN_RTOL) -> bool:
     x, y = float(a), float(b)
-    return x == y or abs(x - y) <= rtol * max(abs(x), abs(y))
+    return x == y or abs(x - y) <= rtol * max(abs(x), abs(y)) or max(abs(x), abs(y)) < ROUNDOFF
 
 
 def check_golden(name: str, text: str) -> None:

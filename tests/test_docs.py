@@ -41,8 +41,9 @@ def test_a_stale_output_is_caught_and_noise_is_not():
     shown = "  max |error|    custom 5.6e-17,  finite diff 7.6e-12\n  verdict        all 1 point(s) ok\n"
     noise = shown.replace("7.6e-12", "7.60000000001e-12")
     assert generate.same(shown, noise) and same_number("7.6e-12", "7.60000000001e-12")
-    for changed in (shown.replace("7.6e-12", "7.7e-12"), shown.replace("ok", "FAILED"),
-                    shown.replace("1 point(s)", "2 point(s)"), shown + "extra line\n"):
+    assert generate.same(shown, shown.replace("5.6e-17", "2.8e-17")) and same_number("4.2e-17", "2.1e-17")
+    for changed in (shown.replace("7.6e-12", "7.7e-12"), shown.replace("5.6e-17", "5.6e-11"),
+                    shown.replace("ok", "FAILED"), shown.replace("1 point(s)", "2 point(s)"), shown + "extra line\n"):
         assert not generate.same(shown, changed), changed
 
 

@@ -1,6 +1,6 @@
 """The graph of a judged manual backward as numbers: each node's named parents, and its true
-gradient beside the student's at the element where they differ most (plain floats and indices;
-the presenters format them)."""
+gradient beside the student's at the element where they differ most, or, for a right gradient,
+at its largest element (plain floats and indices; the presenters format them)."""
 
 from __future__ import annotations
 
@@ -29,14 +29,18 @@ def flat(t: torch.Tensor | None) -> Number | None:
 class Node:
     name: str
     parents: list[str]  # the named tensors forward computed it from ([] for an input)
-    index: tuple[int, ...] | None  # the element shown: where the student's gradient is furthest off
+    index: tuple[int, ...] | None  # the element shown: where a wrong gradient is furthest off, else the largest
     truth: float | None
     yours: float | None  # None: nothing written, or a gradient of another shape
     yours_shape: tuple[int, ...] | None
     wrong: bool
 
 
+ROUNDING = 1e-12  # a true gradient this small is zero computed in float64
+
+
 def _worst(step: Step) -> Node:
+    import torch
 
     assert step.truth is not None
     t = step.truth
@@ -45,8 +49,12 @@ def _worst(step: Step) -> Node:
         index = unravel(int(t.abs().reshape(-1).argmax()), tuple(t.shape)) if t.numel() else ()
         return Node(step.name, [], index, float(t[index]) if t.numel() else None, None,
                     None if mine is None else tuple(mine.shape), step.status == "wrong")
-    diff = (mine.to(t.dtype) - t).abs().nan_to_num(float("inf"))
-    index = unravel(int(diff.reshape(-1).argmax()), tuple(t.shape))
+    # a right gradient's largest difference is rounding, and where it falls depends on the threads
+    # that summed it: show its largest element instead, the same on every run (the first, for a
+    # gradient that is zero up to rounding: a bias before a batch norm)
+    diff = (mine.to(t.dtype) - t).abs().nan_to_num(float("inf")) if step.status == "wrong" else \
+        torch.where(t.abs() > ROUNDING, t.abs(), 0.0)
+    index = unravel(int(diff.reshape(-1).argmax()), tuple(t.shape)) if t.numel() else ()
     return Node(step.name, [], index, float(t[index]), float(mine[index]), tuple(mine.shape), step.status == "wrong")
 
 

@@ -85,12 +85,12 @@ def verdict(result) -> Text:
 
 def trace_table(result) -> Fit:
     """The graph of the intermediates (what each is computed from), the true gradient beside the
-    student's at the element where they differ most."""
+    student's at the element where they differ most (a right one: at its largest element)."""
     from backpropcli.doctor.manual_trace import nodes
 
     table = Table(title="The graph: what each node is computed from; the true gradient and yours (end to end) "
-                  "where they differ most", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1),
-                  pad_edge=False, collapse_padding=True, show_edge=False)
+                  "where they differ most (a right one: at its largest)", title_justify="left", box=box.SIMPLE_HEAD,
+                  padding=(0, 1), pad_edge=False, collapse_padding=True, show_edge=False)
     for name in ("node", "computed from", "at", f"∂{result.loss}/∂node", "yours"):
         left = name in ("node", "computed from", "at")
         table.add_column(name, no_wrap=name != "computed from", justify="left" if left else "right")
