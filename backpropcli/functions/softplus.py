@@ -102,7 +102,12 @@ class Softplus(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        return grad_output * Sigmoid.apply(x)
+        s = Sigmoid.apply(x)
+        if torch.is_grad_enabled():  # create_graph: the product is differentiated again
+            return grad_output * s
+        # a first derivative: s is ours and nothing saved it, so the product goes into it, which
+        # spares allocating (and first touching) one more tensor of x's size
+        return s.mul_(grad_output)
 
     @staticmethod
     def jvp(ctx, x_t):
