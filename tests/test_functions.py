@@ -307,3 +307,40 @@ def test_chunks_run_on_one_thread_and_agree_with_the_whole_tensor():
                    softplus.sigmoid_value, softplus._slope_kernel):
         assert torch.equal(elementwise.chunked(spy(kernel), (x,)), kernel(x))
     assert seen and set(seen) == {1} and torch.get_num_threads() == before
+
+
+def test_times_upstream_multiplies_in_place_only_for_a_first_derivative():
+    """The backward's product goes into its fresh local derivative only where nothing will
+    differentiate it; under create_graph, another dtype or a broadcast it is the plain product."""
+    from backpropcli.functions.elementwise import times_upstream
+
+    g = torch.tensor([2.0, 3.0], dtype=torch.float64)
+    local = torch.tensor([5.0, 7.0], dtype=torch.float64)
+    with torch.no_grad():
+        out = times_upstream(local, g)
+    assert out is local and out.tolist() == [10.0, 21.0]
+    local = torch.tensor([5.0, 7.0], dtype=torch.float64)
+    with torch.enable_grad():
+        out = times_upstream(local, g)
+    assert out is not local and local.tolist() == [5.0, 7.0] and out.tolist() == [10.0, 21.0]
+    with torch.no_grad():
+        wide = times_upstream(torch.tensor([5.0], dtype=torch.float64), g)  # local broadcasts
+        other = times_upstream(local.float(), g)  # the product is float64
+    assert wide.tolist() == [10.0, 15.0] and other.dtype == torch.float64
+
+
+def test_quad_second_derivative_with_one_row_of_the_hessian_unmaterialised():
+    """QuadGrad's backward gets None for the output a Hessian row does not use (no tensor of
+    zeros): each row is still [2a, b] / [b, 2c], and for tensor a, b, c the mixed derivatives."""
+    from backpropcli.functions.quad import quad
+
+    x = torch.tensor([0.5, -1.5], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([2.0, 0.25], dtype=torch.float64, requires_grad=True)
+    a, b, c = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (1.5, -2.0, 3.0))
+    dx, dy = torch.autograd.grad(quad(x, y, a, b, c).sum(), (x, y), create_graph=True)
+    row_x = torch.autograd.grad(dx.sum(), (x, y, a, b, c), allow_unused=True, retain_graph=True)
+    assert row_x[0].tolist() == [3.0, 3.0] and row_x[1].tolist() == [-2.0, -2.0]
+    assert row_x[2].item() == 2 * x.sum().item() and row_x[3].item() == y.sum().item() and row_x[4].item() == 0
+    row_y = torch.autograd.grad(dy.sum(), (x, y, c))
+    assert row_y[0].tolist() == [-2.0, -2.0] and row_y[1].tolist() == [6.0, 6.0]
+    assert row_y[2].item() == 2 * y.sum().item()

@@ -15,6 +15,7 @@ from backpropcli.functions.elementwise import (
     real_input,
     refuse_compiled_transform,
     refuse_forward_over_forward,
+    times_upstream,
     vmap_elementwise,
 )
 from backpropcli.functions.graph import ADD, ADD3, MUL, MUL3, SQUARE, TWICE_MUL, Graph
@@ -161,8 +162,8 @@ class Quad(torch.autograd.Function):
         gx = gy = None
         if need[0] or need[1]:
             dx, dy = QuadGrad.apply(x, y, a, b, c)
-            gx = _reduce(g * dx, x) if need[0] else None
-            gy = _reduce(g * dy, y) if need[1] else None
+            gx = _reduce(times_upstream(dx, g), x) if need[0] else None
+            gy = _reduce(times_upstream(dy, g), y) if need[1] else None
         ga = _reduce(g * x * x, a) if need[2] else None
         gb = _reduce(g * x * y, b) if need[3] else None
         gc = _reduce(g * y * y, c) if need[4] else None
@@ -194,17 +195,25 @@ class QuadGrad(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx, inputs, output):
         _save(ctx, inputs)
+        # a gradient for one of (df/dx, df/dy) only (a row of the Hessian) arrives with the other
+        # as None, not as a tensor of zeros: its terms are skipped, not computed as 0·b
+        ctx.set_materialize_grads(False)
 
     @staticmethod
     def backward(ctx, gdx, gdy):
         x, y, a, b, c = _saved(ctx)
         need = ctx.needs_input_grad
+
+        def grad(terms, like):
+            total = _sum_terms(terms)  # None: no upstream term reaches it (dc with df/dy unused)
+            return torch.zeros_like(like) if total is None else _reduce(total, like)
+
         return (
-            _reduce(2 * (a * gdx) + b * gdy, x) if need[0] else None,
-            _reduce(b * gdx + 2 * (c * gdy), y) if need[1] else None,
-            _reduce(2 * (x * gdx), a) if need[2] else None,
-            _reduce(y * gdx + x * gdy, b) if need[3] else None,
-            _reduce(2 * (y * gdy), c) if need[4] else None,
+            grad([(gdx, lambda g: 2 * (a * g)), (gdy, lambda g: b * g)], x) if need[0] else None,
+            grad([(gdx, lambda g: b * g), (gdy, lambda g: 2 * (c * g))], y) if need[1] else None,
+            grad([(gdx, lambda g: 2 * (x * g))], a) if need[2] else None,
+            grad([(gdx, lambda g: y * g), (gdy, lambda g: x * g)], b) if need[3] else None,
+            grad([(gdy, lambda g: 2 * (y * g))], c) if need[4] else None,
         )
 
     @staticmethod

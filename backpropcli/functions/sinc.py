@@ -36,6 +36,7 @@ from backpropcli.functions.elementwise import (
     refuse_compiled_transform,
     refuse_forward_over_forward,
     save_input,
+    times_upstream,
     vmap_elementwise,
 )
 from backpropcli.functions.graph import ADD, COS, MUL, NEG_SQUARE, RECIPROCAL, SIN, Graph
@@ -138,7 +139,7 @@ class Sinc(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        return grad_output * SincGrad.apply(x)
+        return times_upstream(SincGrad.apply(x), grad_output)
 
     @staticmethod
     def jvp(ctx, x_t):

@@ -25,6 +25,7 @@ from backpropcli.functions.elementwise import (
     refuse_compiled_transform,
     refuse_forward_over_forward,
     save_input,
+    times_upstream,
     vmap_elementwise,
 )
 from backpropcli.functions.graph import EXP, LOG, MUL, RECIPROCAL, Graph, add_constant
@@ -43,7 +44,12 @@ def sigmoid_value(x: torch.Tensor) -> torch.Tensor:
     # (by indexing: usually no point is there). On 10^7 points: 71 ms, against 189 ms for the
     # e^(-|x|)-and-where form it replaces, run over one-thread chunks.
     s = torch.sigmoid(x)
-    tail = x < 2 - math.log(torch.finfo(x.dtype).max)
+    cutoff = 2 - math.log(torch.finfo(x.dtype).max)
+    # the smallest x first: one read of x (1.8 ms on 10^7 points) where a mask is 9.5 ms; a nan
+    # makes the minimum nan, and then the mask is looked at
+    if x.numel() and bool(x.amin() >= cutoff):
+        return s
+    tail = x < cutoff
     if bool(tail.any()):
         e = torch.exp(x[tail])
         s[tail] = e / (1 + e)
@@ -102,12 +108,7 @@ class Softplus(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        s = Sigmoid.apply(x)
-        if torch.is_grad_enabled():  # create_graph: the product is differentiated again
-            return grad_output * s
-        # a first derivative: s is ours and nothing saved it, so the product goes into it, which
-        # spares allocating (and first touching) one more tensor of x's size
-        return s.mul_(grad_output)
+        return times_upstream(Sigmoid.apply(x), grad_output)
 
     @staticmethod
     def jvp(ctx, x_t):
