@@ -309,26 +309,6 @@ def test_chunks_run_on_one_thread_and_agree_with_the_whole_tensor():
     assert seen and set(seen) == {1} and torch.get_num_threads() == before
 
 
-def test_times_upstream_multiplies_in_place_only_for_a_first_derivative():
-    """The backward's product goes into its fresh local derivative only where nothing will
-    differentiate it; under create_graph, another dtype or a broadcast it is the plain product."""
-    from backpropcli.functions.elementwise import times_upstream
-
-    g = torch.tensor([2.0, 3.0], dtype=torch.float64)
-    local = torch.tensor([5.0, 7.0], dtype=torch.float64)
-    with torch.no_grad():
-        out = times_upstream(local, g)
-    assert out is local and out.tolist() == [10.0, 21.0]
-    local = torch.tensor([5.0, 7.0], dtype=torch.float64)
-    with torch.enable_grad():
-        out = times_upstream(local, g)
-    assert out is not local and local.tolist() == [5.0, 7.0] and out.tolist() == [10.0, 21.0]
-    with torch.no_grad():
-        wide = times_upstream(torch.tensor([5.0], dtype=torch.float64), g)  # local broadcasts
-        other = times_upstream(local.float(), g)  # the product is float64
-    assert wide.tolist() == [10.0, 15.0] and other.dtype == torch.float64
-
-
 def test_quad_second_derivative_with_one_row_of_the_hessian_unmaterialised():
     """QuadGrad's backward gets None for the output a Hessian row does not use (no tensor of
     zeros): each row is still [2a, b] / [b, 2c], and for tensor a, b, c the mixed derivatives."""

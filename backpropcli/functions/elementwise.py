@@ -81,22 +81,6 @@ def chunked(kernel: Callable, tensors: tuple, scalars: tuple = ()):
     return shaped[0] if single else shaped
 
 
-def times_upstream(local: torch.Tensor, grad_output: torch.Tensor) -> torch.Tensor:
-    """grad_output · local, for a backward that has just computed ``local`` (its own local
-    derivative, a fresh tensor nothing else holds). A first derivative (grad mode off: nothing
-    will differentiate the product) multiplies into ``local`` in place, sparing one allocation of
-    its size: on 10^7 points 80 MB, first touched page by page. Under create_graph, a functorch
-    transform, or where the product would not fit ``local`` (another dtype, a broadcast), it is
-    the plain product."""
-    from torch._C._functorch import is_functorch_wrapped_tensor
-
-    if (torch.is_grad_enabled() or is_functorch_wrapped_tensor(local) or is_functorch_wrapped_tensor(grad_output)
-            or grad_output.dtype != local.dtype or grad_output.device != local.device
-            or torch.broadcast_shapes(local.shape, grad_output.shape) != local.shape):
-        return grad_output * local
-    return local.mul_(grad_output)
-
-
 def vmap_elementwise(apply: Callable, in_dims: tuple, *args, outputs: int = 1):
     """The vmap rule of an elementwise Function: batch dims to the front, aligned for
     broadcasting (a batched 0-d parameter becomes shape (B, 1, ..., 1)), then apply."""

@@ -15,7 +15,6 @@ from backpropcli.functions.elementwise import (
     real_input,
     refuse_compiled_transform,
     refuse_forward_over_forward,
-    times_upstream,
     vmap_elementwise,
 )
 from backpropcli.functions.graph import ADD, ADD3, MUL, MUL3, SQUARE, TWICE_MUL, Graph
@@ -162,8 +161,8 @@ class Quad(torch.autograd.Function):
         gx = gy = None
         if need[0] or need[1]:
             dx, dy = QuadGrad.apply(x, y, a, b, c)
-            gx = _reduce(times_upstream(dx, g), x) if need[0] else None
-            gy = _reduce(times_upstream(dy, g), y) if need[1] else None
+            gx = _reduce(g * dx, x) if need[0] else None
+            gy = _reduce(g * dy, y) if need[1] else None
         ga = _reduce(g * x * x, a) if need[2] else None
         gb = _reduce(g * x * y, b) if need[3] else None
         gc = _reduce(g * y * y, c) if need[4] else None

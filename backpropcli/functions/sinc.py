@@ -36,7 +36,6 @@ from backpropcli.functions.elementwise import (
     refuse_compiled_transform,
     refuse_forward_over_forward,
     save_input,
-    times_upstream,
     vmap_elementwise,
 )
 from backpropcli.functions.graph import ADD, COS, MUL, NEG_SQUARE, RECIPROCAL, SIN, Graph
@@ -139,7 +138,7 @@ class Sinc(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        return times_upstream(SincGrad.apply(x), grad_output)
+        return grad_output * SincGrad.apply(x)
 
     @staticmethod
     def jvp(ctx, x_t):

@@ -25,7 +25,6 @@ from backpropcli.functions.elementwise import (
     refuse_compiled_transform,
     refuse_forward_over_forward,
     save_input,
-    times_upstream,
     vmap_elementwise,
 )
 from backpropcli.functions.graph import EXP, LOG, MUL, RECIPROCAL, Graph, add_constant
@@ -108,7 +107,7 @@ class Softplus(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        return times_upstream(Sigmoid.apply(x), grad_output)
+        return grad_output * Sigmoid.apply(x)
 
     @staticmethod
     def jvp(ctx, x_t):
