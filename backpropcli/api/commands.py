@@ -43,10 +43,10 @@ def _derivatives(order: int, function: str | None, values: dict, *, dtype: str |
 def grad(function: str | None = None, *, dtype: str | None = None, trace: bool = False,
          autograd_graph: bool = False, plot: bool = False, out: str | Path = "outputs",
          max_memory: str | None = None, config: str | Path | None = None, **values: Any) -> Derivatives:
-    """Check a gradient, as ``backprop grad`` does: ``function`` is a registered name ("sinc",
-    "quad", "softplus") or an expression ("x*sin(x)"); ``values`` give the points and parameters,
-    e.g. ``grad("quad", x=1, y=1, a=1, b=2, c=3)`` or ``grad("sinc", x=[0, 1, 2])`` (a number, a
-    sequence, or the text "start:stop:count").
+    """Check a gradient, as ``backprop grad`` does: ``function`` is a registered name (``backprop
+    grad --help`` lists them) or an expression ("x*sin(x)"); ``values`` give the points and
+    parameters, e.g. ``grad("a*x**2 + b*x*y", x=1, y=1, a=1, b=2)`` or ``grad("x*sin(x)",
+    x=[0, 1, 2])`` (a number, a sequence, or the text "start:stop:count").
 
     ``trace=True`` keeps the chain rule at the first point (``.trace``); ``autograd_graph=True``
     PyTorch's backward graph; ``plot=True`` writes the figure into ``out``. Raises
@@ -59,7 +59,7 @@ def hessian(function: str | None = None, *, dtype: str | None = None, trace: boo
             autograd_graph: bool = False, plot: bool = False, out: str | Path = "outputs",
             max_memory: str | None = None, config: str | Path | None = None, **values: Any) -> Derivatives:
     """Check second derivatives, as ``backprop hessian`` does (reverse over reverse through the
-    custom backward): the same arguments as `grad`, e.g. ``hessian("softplus", x=0.5)``."""
+    custom backward): the same arguments as `grad`, e.g. ``hessian("log(1 + exp(x))", x=0.5)``."""
     return _derivatives(2, function, values, dtype=dtype, trace=trace, autograd_graph=autograd_graph, plot=plot,
                         out=out, max_memory=max_memory, config=config)
 
