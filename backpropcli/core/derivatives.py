@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from backpropcli.core import finite_diff, judge, tolerance
+from backpropcli.core import finite_diff, judge, tolerance, verdicts
 from backpropcli.core import gradcheck as torch_checks
 from backpropcli.errors import InputError
 from backpropcli.functions import FunctionSpec
@@ -355,12 +355,17 @@ def derivatives(spec: FunctionSpec, points: dict[str, list[float]], params: dict
     if spec.prefetch is not None:
         spec.prefetch(columns.used, params)
     judged = "custom" if spec.custom is not None else "autograd"
-    result = []
     n = len(columns.values)
-    for i in range(n):
-        result.append(_point(spec, order, columns, i, params, dtype, judged))
-        if progress is not None:
-            progress(i + 1, n)
+    refs = []
+    with verdicts.gc_paused():
+        for i in range(n):
+            refs.append(spec.reference({v: columns.used[v][i] for v in spec.variables}, params, int(order)))
+            if progress is not None:
+                progress(i + 1, n)
+        quick = verdicts.batch(int(order), list(spec.variables), refs, columns.present, columns.values,
+                               columns.graph_values, dtype, judged)
+        result = [_quick_point(spec, order, columns, i, refs[i], quick) if quick.quick[i]
+                  else _point(spec, order, columns, i, refs[i], params, dtype, judged) for i in range(n)]
     # gradcheck compares autograd with a crude finite difference (fixed step 1e-6); with no
     # hand-written backward that is autograd against itself, judged more weakly than by the
     # 50-digit truth already used (and wrong near a domain edge: log at 1e-5), so it is not run
@@ -439,10 +444,27 @@ def _used(spec: FunctionSpec, leaves) -> dict[str, list[float]]:
     return {v: leaf.detach().tolist() for v, leaf in zip(spec.variables, leaves)}
 
 
-def _point(spec: FunctionSpec, order: Order, columns: _Columns, i: int, params, dtype: str, judged: str) -> Point:
+def _quick_point(spec: FunctionSpec, order: Order, columns: _Columns, i: int, ref, quick: verdicts.Batch) -> Point:
+    """One point whose every value the simple rule decided (core/verdicts.py): built from its arrays."""
+
+    def comparison(key: str) -> Comparison:
+        values = {m: column[i] for m, column in columns.present[key]}
+        return Comparison(analytic=quick.truths[key][i], **values, ok=quick.entry_ok[key][i],
+                          abs_error={m: quick.abs_error[key][m][i] for m in values},
+                          rel_error={m: quick.rel_error[key][m][i] for m in values},
+                          scale=quick.scales[key][i], digits_lost=quick.entry_lost[key][i])
+
+    common: dict[str, Any] = dict(inputs={v: columns.used[v][i] for v in spec.variables}, value=columns.values[i],
+                                  value_analytic=ref.value, value_graph=columns.graph_values[i], reference=ref,
+                                  ok=quick.ok[i], graph_ok=quick.graph_ok[i], graph_digits_lost=quick.graph_lost[i])
+    if order is Order.GRADIENT:
+        return GradientPoint(**common, gradients={v: comparison(v) for v in spec.variables})
+    return HessianPoint(**common, hessian=[[comparison(vi + vj) for vj in spec.variables] for vi in spec.variables])
+
+
+def _point(spec: FunctionSpec, order: Order, columns: _Columns, i: int, ref, params, dtype: str, judged: str) -> Point:
     """One point: the reference at 50 digits against every column, by the rule of core/tolerance.py."""
     inputs = {v: columns.used[v][i] for v in spec.variables}
-    ref = spec.reference(inputs, params, int(order))
     present = columns.present
     common: dict[str, Any] = dict(inputs=inputs, value=columns.values[i], value_analytic=ref.value,
                                   value_graph=columns.graph_values[i], reference=ref)

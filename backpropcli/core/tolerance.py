@@ -34,7 +34,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import torch
@@ -169,6 +169,41 @@ class Rule:
         return error <= allowed, 0.0 if ratio == 0 else min(self.every, max(0.0, math.log10(ratio))), cond
 
 
+    def judge_many(self, values, truths) -> Pair:
+        """`judge` for whole columns at once, where it needs no C: ``simple`` marks the values that
+        are finite, whose truths are finite as the dtype holds them and that lost at most 2 digits
+        by the strict measure (needs_conditioning false); there ok <=> error <= rtol·|truth| + floor
+        and digits lost as `judge` says. Elsewhere ``ok`` and ``lost`` mean nothing: ask `judge`."""
+        import numpy as np
+
+        v, t = np.asarray(values, dtype=float), np.asarray(truths, dtype=float)
+        held = t if self.dtype == "float64" else _held_many(t, self.dtype)
+        with np.errstate(all="ignore"):
+            size, error = np.abs(t), np.abs(v - t)
+            floor = np.where(size < self.tiny, self.tiny, 0.0)
+            simple = np.isfinite(v) & np.isfinite(held) & (error <= 100 * self.u * size + floor)
+            allowed = self.rtol * size + floor
+            ratio = error / (self.u * (allowed / self.rtol))
+            lost = np.where((v == held) | (ratio == 0), 0.0, np.clip(np.log10(ratio), 0.0, self.every))
+        return Pair(error <= allowed, lost, simple)
+
+
+@dataclass
+class Pair:
+    """A column judged against its truths by `Rule.judge_many` (numpy arrays of bools and floats)."""
+
+    ok: Any
+    lost: Any
+    simple: Any  # where the rule needed no C: only there do ok and lost hold
+
+
+def _held_many(truths, dtype: str):
+    """as_dtype for an array."""
+    import torch
+
+    return torch.from_numpy(truths).to(getattr(torch, dtype)).to(torch.float64).numpy()
+
+
 @functools.cache
 def rule(dtype: str) -> Rule:
     u, tiny = limits(dtype)
@@ -180,6 +215,17 @@ def relative(error: float, ref: float) -> float:
     if ref != 0:
         return error / abs(ref)
     return error if math.isnan(error) or error == 0 else math.inf
+
+
+def errors_many(values, truths) -> tuple[list[float], list[float]]:
+    """|value - truth| (a shared inf: no error) and `relative` of it, for whole columns at once."""
+    import numpy as np
+
+    v, t = np.asarray(values, dtype=float), np.asarray(truths, dtype=float)
+    with np.errstate(all="ignore"):
+        error = np.where(v == t, 0.0, np.abs(v - t))
+        at_zero = np.where(np.isnan(error) | (error == 0), error, np.inf)
+        return error.tolist(), np.where(t != 0, error / np.abs(t), at_zero).tolist()
 
 
 def close(a: torch.Tensor, b: torch.Tensor, rtol: float, atol: float | torch.Tensor) -> torch.Tensor:
