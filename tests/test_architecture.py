@@ -96,3 +96,17 @@ def test_floats_become_text_only_in_present_fmt():
 def test_the_float_format_finder_finds_them():
     code = 'a = f"{x:.3g} {y:g} {z:.1f} {n:>8} {w}"\nb = format(x, ".2e")\nc = "%.4g" % x\n'
     assert sorted(spec for _, spec in _float_formats(ast.parse(code))) == sorted([".3g", "g", ".1f", "format()", "%"])
+
+
+def test_no_presenter_reads_a_findings_message_text():
+    """present/ words a finding from its code and fields (present/findings.py), never by cutting up
+    a message: no method is called on anything's ``.message`` there."""
+    found = []
+    for rel, path in _modules():
+        if not rel.startswith("present/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "message":
+                found.append(f"{rel}:{node.lineno} {ast.unparse(node.func)}")
+    assert not found, "a presenter parses a message's text:\n" + "\n".join(found)

@@ -134,6 +134,16 @@ def test_double_backward_by_differences_without_a_differentiable_truth():
     assert codes(double_backward.run(bad)) == ["wrong-second-derivative"]
 
 
+def test_double_backward_is_not_a_tick_when_differences_of_a_wrong_first_derivative_are_its_truth():
+    """Without a differentiable truth the second derivative is judged against differences of the
+    custom first one; where that is wrong there is nothing to compare with: skipped, never ✓."""
+    ctx = context(unary(IgnoresGradOutput), sigmoid_reference, first_ok={"x": False})
+    ctx.truth.differentiable_forward = None
+    result = double_backward.run(ctx)
+    assert result.capability.ok is None and "first derivative is wrong" in result.capability.detail
+    assert result.findings == []
+
+
 # ---- forward AD and torch.func --------------------------------------------------------------------
 
 class LinearOldStyle(torch.autograd.Function):

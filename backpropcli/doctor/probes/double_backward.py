@@ -62,11 +62,14 @@ def run(ctx: ProbeContext) -> ProbeResult:
         leaves, cots, g = _custom(ctx)
     except Exception as e:
         return row(NAME, None, f"skipped: backward raises {one_line(e)}", "")
-    findings, wrong_first, compared = [], [], ""
+    findings, wrong_first, compared, any_judged = [], [], "", False
     for name in ctx.subject.differentiable:
         u = tangents(ctx, 31, only=name)
         want, allowed, compared = _truth(ctx, cots, u)
         judged = [n for n in want if ctx.first_ok.get(n, True) or allowed is None]
+        if not judged:
+            continue  # differences of a wrong first derivative are no truth for its second
+        any_judged = True
         why = _unrecorded(g[name])
         if why is not None:
             if all(_close(ctx, torch.zeros_like(want[n]), want[n], allowed and allowed[n], n) for n in judged):
@@ -87,6 +90,8 @@ def run(ctx: ProbeContext) -> ProbeResult:
             findings.append(Finding("wrong-second-derivative", input=name))
         else:
             wrong_first.append(name)
+    if not any_judged:
+        return row(NAME, None, "skipped: the first derivative is wrong and the truth has no second", "")
     return _verdict(findings, wrong_first, compared)
 
 
