@@ -264,3 +264,24 @@ def test_a_fifo_as_config_is_refused_without_blocking(runner, tmp_path):
     os.mkfifo(fifo)
     result = run(runner, "grad", "--config", str(fifo))  # opening it would wait for a writer forever
     assert result.exit_code == 2 and "named pipe" in result.stderr
+
+
+# ---- found by audit-b -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,x,truth", [("2**x", 0.0, math.log(2)), ("3**sin(x)", 0.0, math.log(3)),
+                                          ("x**y", 2.0, 0.0)])
+def test_a_power_whose_exponent_is_zero_at_the_point_is_evaluated(runner, text, x, truth):
+    # mpmath.mag(0) is -inf: the evaluator's condition of u**0 once raised out of the CLI (traceback)
+    result, payload = grad_json(runner, text, ("x", repr(x)), *([("y", "0")] if "y" in text else []))
+    assert result.exit_code == 0, result.output
+    assert payload["points"][0]["gradients"]["x"]["analytic"] == pytest.approx(truth, rel=1e-15, abs=1e-300)
+
+
+@pytest.mark.parametrize("args", [["a*x", "--x=1", "--a=1_0"], ["a*x", "--x=1", "--a=٣"],
+                                  ["x", "--x=1:2:1_0"], ["x", "--x=1:2:٣"]])
+def test_a_parameter_or_a_range_count_is_a_plain_number(runner, args):
+    # int() and pydantic read 1_0 as 10 and int() reads ٣ as 3; the language and --x refuse both
+    result = run(runner, "grad", *args)
+    assert result.exit_code == 2 and ("plain decimal numbers only" in result.stderr
+                                      or "is not a whole number" in result.stderr), result.output

@@ -18,6 +18,7 @@ from backpropcli.cli.common import (
     guarded,
     json_option,
     paragraphs,
+    plain_float,
     print_error,
     print_paths,
     stdout,
@@ -106,7 +107,7 @@ CheckTimeoutOption = Annotated[float | None, typer.Option("--timeout", min=0.001
 
 
 def _param_takes(name: str) -> OptionInfo:
-    return typer.Option(f"--{name}", show_default=False,
+    return typer.Option(f"--{name}", show_default=False, parser=plain_float,
         help=f"Passed to the Function as {name} when its forward takes {name} (and to the reference), "
         f"e.g. [cyan]--{name} 2[/cyan].")
 

@@ -120,6 +120,18 @@ OutOption = Annotated[
 PlotOption = Annotated[bool, typer.Option("--plot", help="Write the figures as PNG into --out.")]
 TraceOption = Annotated[bool, typer.Option("--trace", help="Show the chain rule node by node, on the graph PyTorch "
     "runs: each node's value and each edge's local, upstream and downstream gradient.")]
+def plain_float(text: str) -> float:
+    """A parameter's number, read as the language and --x read numbers (not 1_000, not ١)."""
+    from backpropcli.config.points import plain_number
+
+    try:
+        if text.strip().lower().lstrip("+-") in ("inf", "infinity", "nan"):
+            return float(text)  # the config says "expected a finite number"
+        return plain_number(text)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
 GraphOption = Annotated[bool, typer.Option("--graph", help="Write a picture of the traced graph (PNG) and its Graphviz "
     "DOT text into --out.")]
 HtmlOption = Annotated[bool, typer.Option("--html", help="Write an explorer page into --out: one self-contained "

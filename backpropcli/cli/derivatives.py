@@ -22,6 +22,7 @@ from backpropcli.cli.common import (
     guarded,
     json_option,
     paragraphs,
+    plain_float,
     print_error,
     print_paths,
     show_views,
@@ -49,7 +50,7 @@ YOption = Annotated[str | None, typer.Option("--y", show_default=False,
 
 
 def _param_option(name: str) -> OptionInfo:
-    return typer.Option(f"--{name}", show_default=False,
+    return typer.Option(f"--{name}", show_default=False, parser=plain_float,
         help=f"Parameter {name} of the function, e.g. [cyan]--{name} 2[/cyan]. \\[default: the function's own; "
         "an expression that uses it needs it]")
 

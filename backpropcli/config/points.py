@@ -56,6 +56,11 @@ def _number(text: str) -> float:
     return number
 
 
+def plain_number(text: str) -> float:
+    """A finite plain decimal (--a/--b/--c): the language's numbers, not 1_000 or ١."""
+    return _number(text)
+
+
 def _parse_point_text(text: str) -> list[float]:
     if not text:
         raise ValueError("expected a number, a comma list, or start:stop:count")
@@ -64,10 +69,9 @@ def _parse_point_text(text: str) -> list[float]:
         if len(parts) != 3:
             raise ValueError(f"range {text!r} must be start:stop:count")
         start, stop = _number(parts[0]), _number(parts[1])
-        try:
-            count = int(parts[2])
-        except ValueError:
-            raise ValueError(f"range count {parts[2]!r} is not a whole number") from None
+        if not re.fullmatch(r"\s*[0-9]+\s*", parts[2], re.ASCII):  # int() would read 1_0 and ٣
+            raise ValueError(f"range count {parts[2]!r} is not a whole number")
+        count = int(parts[2])
         if not 1 <= count <= MAX_POINTS:
             raise ValueError(f"range count must be between 1 and {MAX_POINTS}, got {count}")
         if count == 1:

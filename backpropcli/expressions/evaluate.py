@@ -157,7 +157,7 @@ def _pow(u, v, run: _Run):
         raise Pole("0 to a negative power")
     integer = v == mpmath.floor(v)
     if integer and abs(v) <= 1 << 20:  # by squarings: exact enough and fast; condition |v|
-        run.loss += int(mpmath.mag(v))
+        run.loss += int(mpmath.mag(v)) if v else 0  # mag(0) is -inf: u**0 = 1 loses nothing
         n = int(v)
         if n < 0:
             return 1 / u ** -n
