@@ -230,7 +230,9 @@ def codes_page() -> str:
     """docs/check-codes.md: every registered code, its severity, what it means and the fix."""
     from backpropcli.doctor.codes import CODES, SEVERITIES
 
-    lines = ["# The finding codes of `backprop check`", "",
+    lines = ["# The finding codes", "",
+             "`backprop check` (and `manual`, the Python API) says what it finds by these codes; `grad` and",
+             "`hessian` use the ones about points without a truth (their doc begins *grad, hessian*).", "",
              "Written by `make docs` (docs/generate.py) from the registry, `backpropcli/doctor/codes.py`, the",
              "only place a code's text lives; tests/test_docs.py fails when this page is not what the registry",
              "says. Severity **error**: a first derivative (reverse or forward mode) is wrong, so the verdict",

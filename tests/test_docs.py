@@ -1,6 +1,7 @@
 """The docs cannot go stale: every shown output is what the tool prints now (docs/generate.py),
 every link lands, every Python snippet runs, and the tree of the code matches its folders."""
 
+import json
 import re
 import subprocess
 import sys
@@ -126,3 +127,29 @@ def test_a_generated_page_out_of_date_is_caught(tmp_path):
     assert [p.name for p, _ in generate.stale_pages(tmp_path)] == ["check-codes.md"]
     (tmp_path / generate.CODES_PAGE).write_text(generate.codes_page())
     assert not list(generate.stale_pages(tmp_path))
+
+
+def test_a_codes_text_lives_only_in_the_registry():
+    """Every template of doctor/codes.py is written there and nowhere else in the package; the codes
+    grad and hessian emit are registry entries with a message for points."""
+    from backpropcli.doctor.codes import CODES
+
+    package = ROOT / "backpropcli"
+    sources = {p: p.read_text() for p in package.rglob("*.py") if p.name != "codes.py"}
+    for c in CODES.values():
+        for template in (c.message, c.points_message, c.fix):
+            if len(template) < 20:  # a few common words, not a code's text
+                continue
+            for path, text in sources.items():
+                assert template not in text, f"{path}: the text of {c.code} is written outside the registry"
+
+
+def test_the_codes_of_grad_and_hessian_are_registered(runner):
+    from backpropcli.cli import app
+    from backpropcli.doctor.codes import CODES
+
+    result = runner.invoke(app, ["grad", "sqrt(x)", "--x=-1,0,1", "--json"])
+    findings = json.loads(result.stdout)["findings"]
+    assert {f["code"] for f in findings} == {"not-real", "not-differentiable"}
+    for f in findings:
+        assert f["severity"] == CODES[f["code"]].severity and CODES[f["code"]].points_message

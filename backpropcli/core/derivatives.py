@@ -159,19 +159,19 @@ class DerivativeCheck:
 
     @property
     def findings(self) -> list[dict]:
-        """What the check could not judge, as finding codes (warnings) with the points they concern."""
-        out = []
-        for status, code in (("not-real", "not-real"), ("undefined", "undefined-here"),
-                             ("not-differentiable", "not-differentiable"), ("truth-uncertain", "truth-uncertain")):
-            points = self.by_status(status)
-            if points:
-                out.append({"code": code, "severity": "warning", "points": [p.inputs for p in points]})
-        numerical = [p for p in self.points if p.checked and getattr(p.reference, "source", "") == "numerical"]
-        if numerical:
-            out.append({"code": "numerical-truth", "severity": "info", "points": [p.inputs for p in numerical]})
+        """What the check could not judge, as finding codes of the registry (doctor/codes.py) with the
+        points they concern."""
+        from backpropcli.doctor.codes import code
+
+        found = [(c, self.by_status(status)) for status, c in (
+            ("not-real", "not-real"), ("undefined", "undefined-here"), ("not-differentiable", "not-differentiable"),
+            ("truth-uncertain", "truth-uncertain"))]
+        found.append(("numerical-truth", [p for p in self.points
+                                          if p.checked and getattr(p.reference, "source", "") == "numerical"]))
         if self.points and not self.checked:
-            out.insert(0, {"code": "nothing-checked", "severity": "warning", "points": []})
-        return out
+            found.insert(0, ("nothing-checked", []))
+        return [{"code": c, "severity": code(c).severity, "points": [p.inputs for p in points]}
+                for c, points in found if points or c == "nothing-checked"]
 
     def entries(self, point: Point) -> Iterator[tuple[str, Comparison]]:
         """(key, comparison) of each derivative at a point: "x" for a gradient, "xy" for a Hessian."""

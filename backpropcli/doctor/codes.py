@@ -4,7 +4,9 @@ One entry per code, like a linter's rule registry: its severity, a message and a
 templates, and a short doc. A probe emits ``Finding(code, input=..., extra={...})`` with raw
 numbers in ``extra``; the presenter fills the templates (present/findings.py), so numbers become
 words in one place. docs/check-codes.md is generated from this table, and a test fails when a
-code is emitted that the registry lacks.
+code is emitted that the registry lacks. grad and hessian say their codes about points
+(not-real, undefined-here, not-differentiable, truth-uncertain, numerical-truth, nothing-checked)
+from the same entries: ``points_message``.
 
 Severity: "error" means a gradient (first derivative, reverse or forward mode) is wrong, so the
 verdict is FAILED; "warning" is something to know that does not make a number wrong (a missing
@@ -28,6 +30,9 @@ class Code:
     message: str  # template
     fix: str  # template
     doc: str  # one or two sentences for docs/check-codes.md
+    # the message where grad or hessian says the code about points ({n} of them, e.g. {at}; {note});
+    # "" for a code only check emits
+    points_message: str = ""
 
 
 def _codes(*entries: Code) -> dict[str, Code]:
@@ -102,7 +107,7 @@ CODES: dict[str, Code] = _codes(
          "Custom = truth ∓ the element's own contribution: an exclusive scan where an inclusive one "
          "is needed (or the reverse), an off-by-one in a cumulative sum."),
     Code("wrong-at-points", "error",
-         "the gradient for {input} is wrong at {count} of {total} elements{condition_text}",
+         "the gradient for {input} is wrong at {count} of {total} element{s_total}{condition_text}",
          "{hint}",
          "The gradient is right at most elements and wrong at some; the finding lists the worst and "
          "the condition they share when there is one (exactly where x < 0, exactly the rows an index "
@@ -124,7 +129,7 @@ CODES: dict[str, Code] = _codes(
          "A hand-written backward (manual) writes a gradient in parts, each write replacing the last, "
          "where forward uses the tensor more than once and its gradient is the sum of the parts."),
     Code("nan-where-finite", "error",
-         "the gradient for {input} is not finite at {count} elements where the truth is",
+         "the gradient for {input} is not finite at {count} element{s_count} where the truth is",
          "guard the division or log in backward at those elements",
          "The backward produces nan or inf where the true gradient is finite."),
     Code("wrong-jvp", "error",
@@ -166,12 +171,34 @@ CODES: dict[str, Code] = _codes(
     Code("nothing-checked", "warning",
          "nothing could be checked: {why}",
          "give inputs where the Function and its gradient are finite",
-         "No input had a finite truth, so nothing was verified; the verdict is not ok."),
+         "No input had a finite truth, so nothing was verified; the verdict is not ok (also grad and "
+         "hessian, where no point has a truth).",
+         points_message="no point could be checked, so nothing was verified"),
     Code("truth-uncertain", "warning",
          "the truth for {input} is not certain at {count} element(s), which are not judged: {why}",
          "give --reference FILE.py:fn, a plain-torch implementation with the same signature",
          "Autograd through forward and the finite differences disagree, or forward is not "
-         "traceable and the finite differences are not converged."),
+         "traceable and the finite differences are not converged. In grad and hessian: the symbolic "
+         "and the numerical truth disagree, or the numerical one does not settle.",
+         points_message="the truth is uncertain at {n} point(s), e.g. {at}: not judged"),
+    # ---- grad and hessian: points without a truth ---------------------------------------------
+    Code("not-real", "warning",
+         "f is not real at {n} point(s), e.g. {at}: not checked",
+         "give points inside f's domain",
+         "grad, hessian: f is complex at these points (sqrt(-1), log(-1)), or real there but not on "
+         "either side; they are counted apart, not judged.",
+         points_message="f is not real at {n} point(s), e.g. {at}: not checked"),
+    Code("undefined-here", "warning",
+         "f has no finite value or limit at {n} point(s), e.g. {at}: not checked",
+         "give points where f is finite",
+         "grad, hessian: a pole, or limits that differ by side; the points are counted apart.",
+         points_message="f has no finite value or limit at {n} point(s), e.g. {at}: not checked"),
+    Code("not-differentiable", "warning",
+         "the derivative does not exist at {n} point(s), e.g. {at}: not checked",
+         "nothing, if the kink is f's own (autograd's value there is a subgradient convention)",
+         "grad, hessian: f is continuous but has no derivative (a kink, a cusp, a one-sided edge); "
+         "the one-sided values are shown, and the points are not judged.",
+         points_message="the derivative does not exist at {n} point(s), e.g. {at}: not checked"),
     Code("value-differs", "warning",
          "forward's value differs from the reference's (max abs difference {max_abs_difference})",
          "check forward against the reference first; the gradients were judged against the reference",
@@ -228,6 +255,13 @@ CODES: dict[str, Code] = _codes(
          "torch.library.opcheck: {test} failed ({why})",
          "see torch.library's documentation for the test",
          "A custom_op's registration test from torch.library.opcheck failed."),
+    # ---- said, never counted (info) ---------------------------------------------------------
+    Code("numerical-truth", "info",
+         "the truth is numerical only at {n} point(s), e.g. {at} ({note})",
+         "nothing: the numerical truth is certified to the same standard",
+         "grad, hessian: sympy gave no value (or took too long) at these points, so the judged truth is "
+         "the high-precision numerical derivative alone.",
+         points_message="the truth is numerical only at {n} point(s), e.g. {at} ({note})"),
 )
 
 

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from backpropcli.doctor.codes import code as registered
+from backpropcli.doctor.codes import phrase
 from backpropcli.present import fmt
 
 SHAPE_KEYS = frozenset({"got", "want", "shape", "expected", "actual"})
@@ -164,10 +165,12 @@ def _derived(key: str, extra: Mapping[str, Any]) -> str:
         return factor_text(float(extra["factor"]))
     if key == "ratio_text" and isinstance(extra.get("ratio"), (int, float)):
         return fmt.num(float(extra["ratio"]), 3)
+    if key.startswith("s_") and isinstance(extra.get(key[2:]), int):  # a plural: "1 element", "2 elements"
+        return "" if extra[key[2:]] == 1 else "s"
     if key == "s" and isinstance(extra.get("dims"), (list, tuple)):
         return "s" if len(extra["dims"]) > 1 else ""
     if key == "transpose_note" and "transposed" in extra:
-        return " (the input's shape transposed)" if extra["transposed"] else ""
+        return phrase("shape.transposed") if extra["transposed"] else ""
     if key == "name_text" and extra.get("surrogate"):
         return f" ({extra['surrogate']})"
     if key in OPTIONAL:
@@ -186,7 +189,7 @@ def _given(key: str, value: Any) -> str:
     if key in ("meaning", "where", "name_text") and isinstance(value, str):
         return value if not value or value.startswith((",", " ", ":", "(")) else ", " + value
     if key == "transpose_note" and isinstance(value, bool):
-        return " (the input's shape transposed)" if value else ""
+        return phrase("shape.transposed") if value else ""
     return text(value, key)
 
 

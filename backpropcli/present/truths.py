@@ -5,16 +5,8 @@ from __future__ import annotations
 
 import math
 
+from backpropcli.doctor import codes
 from backpropcli.present.fmt import full, num
-
-FINDINGS = {
-    "nothing-checked": "no point could be checked, so nothing was verified",
-    "not-real": "f is not real at {n} point(s), e.g. {at}: not checked",
-    "undefined-here": "f has no finite value or limit at {n} point(s), e.g. {at}: not checked",
-    "not-differentiable": "the derivative does not exist at {n} point(s), e.g. {at}: not checked",
-    "truth-uncertain": "the truth is uncertain at {n} point(s), e.g. {at}: not judged",
-    "numerical-truth": "the truth is numerical only at {n} point(s), e.g. {at} ({note})",
-}
 
 
 def where(inputs: dict) -> str:
@@ -112,4 +104,5 @@ def finding_line(finding: dict, check) -> str:
         notes = {p.reference.note for p in check.points if p.checked and getattr(p.reference, "source", "") ==
                  "numerical" and p.reference.note}
         note = "; ".join(sorted(notes)) or "sympy gives no value there"
-    return FINDINGS[finding["code"]].format(n=len(points), at=where(points[0]) if points else "", note=note)
+    template = codes.code(finding["code"]).points_message  # the registry: the only place a code's text lives
+    return template.format(n=len(points), at=where(points[0]) if points else "", note=note)
