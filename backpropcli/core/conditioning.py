@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from backpropcli.core import finite_diff
+
 STEP = 2.0**-20
 
 
@@ -32,14 +34,14 @@ def measure(spec, ref, inputs: dict[str, float], params: dict[str, float], order
     total = [0.0] * len(quantities(ref, spec.variables, order))
     moves = [("var", v) for v in spec.variables if inputs[v]] + [("param", p) for p in spec.params if params[p]]
     for kind, name in moves:
-        pair = []
-        for sign in (1, -1):
+
+        def moved(s: float, kind=kind, name=name) -> tuple[float, ...]:  # the quantities at w·(1 + s)
             at, pars = dict(inputs), dict(params)
             where = at if kind == "var" else pars
-            where[name] = where[name] * (1 + sign * STEP)
-            pair.append(quantities(spec.reference(at, pars, order), spec.variables, order))
-        for i, (a, b) in enumerate(zip(*pair)):
-            moved = abs(a - b) / (2 * STEP)
-            if math.isfinite(moved):
-                total[i] += moved
+            where[name] = where[name] * (1 + s)
+            return tuple(quantities(spec.reference(at, pars, order), spec.variables, order))
+
+        for i, slope in enumerate(finite_diff.along(moved, STEP, extrapolations=0)[0]):
+            if math.isfinite(abs(slope)):
+                total[i] += abs(slope)
     return total

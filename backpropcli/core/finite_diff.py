@@ -11,7 +11,8 @@ power of the step). Two readings of J_j s:
   derivative of each output element with respect to the same element of x_j. Exact only when
   f is elementwise in x_j (grad's points, a pointwise activation).
 * `directional`: s = t·u for a direction u and a scalar step t, divided by t: the
-  Jacobian-vector product J_j u, for any f.
+  Jacobian-vector product J_j u, for any f. `along` is the same for a function of the step
+  itself (several inputs moved at once: the Hessian-vector product of `check`'s second probe).
 
 The step balances truncation (h^(2k+2) for k extrapolations) against rounding (u/h):
 h = eps^(1/(2k+3)) · max(1, |x|), so ~6e-6 relative for a plain central difference (error
@@ -21,7 +22,7 @@ h = eps^(1/(2k+3)) · max(1, |x|), so ~6e-6 relative for a plain central differe
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -80,6 +81,21 @@ def directional(f: Function, inputs: Sequence[torch.Tensor], j: int, direction: 
         return tuple(torch.zeros_like(o) for o in f(inputs))
     reach = max(1.0, float(x.abs().max()) if x.numel() else 0.0)
     t = relative_step(x.dtype, extrapolations) * reach / size
-    levels = [tuple(d / (t / 2**k) for d in _difference(f, inputs, j, (t / 2**k) * direction))
-              for k in range(extrapolations + 1)]
-    return _extrapolate(levels)
+
+    def moved(s: float) -> Outputs:
+        shifted = list(inputs)
+        shifted[j] = x + s * direction
+        return f(shifted)
+
+    return along(moved, t, extrapolations)[0]
+
+
+def along(g: Callable[[float], tuple[Any, ...]], t: float, extrapolations: int = 2) -> tuple[Any, list[Any]]:
+    """d/ds g(s) at s = 0, for g of a scalar step (inputs moved together along a direction):
+    (g(s) - g(-s))/2s at s = t, t/2, ..., extrapolated; and those levels, coarse to fine (the
+    spread of the last two is the caller's estimate of the error). g's outputs are tensors or floats."""
+    levels = []
+    for k in range(extrapolations + 1):
+        s = t / 2**k
+        levels.append(tuple((a - b) / 2 / s for a, b in zip(g(s), g(-s))))
+    return _extrapolate(levels), levels

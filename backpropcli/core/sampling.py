@@ -13,8 +13,9 @@ import math
 import sys
 from dataclasses import dataclass, field
 
+from backpropcli.core import tolerance
+
 DECADES = 3.0  # an axis whose |x| spans more than this many decades is logarithmic
-COLLINEAR_RTOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ def line_through(variables: list[str], points: dict[str, list[float]]) -> Line |
         offset = cols[v][i] - slope * ts[i]
         for t, value in zip(ts, cols[v]):
             want = offset + slope * t
-            if not abs(value - want) <= COLLINEAR_RTOL * max(abs(value), abs(want), abs(slope * t), 1e-300):
+            size = max(abs(value), abs(want), abs(slope * t), 1e-300)
+            if not abs(value - want) <= tolerance.agreement("collinear") * size:
                 return None
         others[v] = (offset, slope)
     scale, linthresh = scale_of(ts)

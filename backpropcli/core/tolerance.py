@@ -58,6 +58,25 @@ RTOL: dict[str, dict[str, dict[int, float]]] = {
 }
 ROUNDINGS = 8  # c in the rule: roundings of each input a correct implementation may be off by
 
+# Agreement between two float64 computations of the same numbers, mostly inside `check` (not a verdict
+# against a truth: a test that two routes to one quantity meet), relative to the size of the
+# terms involved; each far below what a bug moves (O(1)) and far above float64 rounding of sums.
+AGREEMENT: dict[str, float] = {
+    "same-numbers": 1e-9,  # one quantity computed twice (a view, a copy, a batch): rounding only
+    "dot-product": 1e-6,  # ⟨Jᵀv, u⟩ against ⟨v, J u⟩ by differences: the difference's own error
+    "autograd-and-differences": 1e-6,  # autograd through forward against differences, the truth's test
+    "forward-ad": 1e-7,  # J·u by forward AD against the truth's: products agree to ~1e-15
+    "hessian-products": 1e-6,  # u_aᵀ H u_b of torch.func against the truth's second derivative
+    "second-by-differences": 1e-5,  # H·u by extrapolated differences of the custom first derivative
+    "elementwise": 1e-8,  # perturbing one element moves only its own output (elementwise detection)
+    "collinear": 1e-9,  # points given to grad lie on one line (the figure draws along it)
+}
+
+
+def agreement(purpose: str) -> float:
+    """The relative tolerance of one of the agreement tests (AGREEMENT), in float64."""
+    return AGREEMENT[purpose]
+
 def rtol(dtype: str, order: int = 1, kind: TruthKind = "exact") -> float:
     """The relative tolerance of a derivative of ``order`` computed in ``dtype`` against a truth of ``kind``."""
     try:

@@ -14,8 +14,6 @@ from typing import Any
 from backpropcli.core import tolerance
 from backpropcli.doctor.truth import precision
 
-RTOL = 1e-8  # float64 outputs; a lower precision's numerical rtol otherwise
-
 
 def detect(truth, leaves: dict[str, Any], outputs: tuple, first: tuple, first_vjp: dict[str, Any],
            generator) -> bool | None:
@@ -38,7 +36,7 @@ def detect(truth, leaves: dict[str, Any], outputs: tuple, first: tuple, first_vj
     second = truth.vjp(v2)
     v1, w2 = first[diff[0]].to(torch.float64), v2[diff[0]]
     dtype = precision(outputs)  # a float32 output's truth carries float32's rounding
-    rtol = RTOL if dtype == "float64" else tolerance.rtol(dtype, 1, "numerical")
+    rtol = tolerance.agreement("elementwise") if dtype == "float64" else tolerance.rtol(dtype, 1, "numerical")
     for n in leaves:
         a, b = first_vjp[n] * w2, second[n] * v1
         known = torch.isfinite(a) & torch.isfinite(b)

@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from backpropcli.core import tolerance
 from backpropcli.doctor.results import Cost
 from backpropcli.doctor.subject import Subject
 
 DOT_DIRECTIONS = 3  # signed random (v, u) pairs per input
-DOT_RTOL = 1e-6  # relative to the size of the terms of ⟨Jᵀv, u⟩ (float64)
 
 
 def counted(subject: Subject, cost: Cost, raw: list) -> Subject:
@@ -230,5 +230,5 @@ def dot_test(subject: Subject, raw: list, truth, leaves: dict[str, Any], outputs
                 continue
             size = float(g.abs().sum()) + abs(lhs) + sum(float(torch.where(c != 0, d.abs(), 0).sum())
                                                           for c, d in zip(v, along) if c is not None and d is not None)
-            verdict[n] = bool(abs(lhs - rhs) <= DOT_RTOL * size)
+            verdict[n] = bool(abs(lhs - rhs) <= tolerance.agreement("dot-product") * size)
     return verdict

@@ -29,6 +29,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from backpropcli.core import finite_diff
+
 FINE_STEP = 1e-7  # relative to max(1, max|x|), along a direction of max-norm 1
 FORWARD_SEED = 20261
 
@@ -66,9 +68,13 @@ def fine_directional(value: Callable[[list], tuple], base: list, j: int, directi
         return tuple(torch.zeros_like(o) for o in value(base))
     reach = max(1.0, float(x.abs().max()) if x.numel() else 0.0)
     t = FINE_STEP * reach / size
-    up, down = list(base), list(base)
-    up[j], down[j] = x + t * direction, x - t * direction
-    return tuple((a - b) / (2 * t) for a, b in zip(value(up), value(down)))
+
+    def moved(s: float) -> tuple:
+        shifted = list(base)
+        shifted[j] = x + s * direction
+        return value(shifted)
+
+    return finite_diff.along(moved, t, extrapolations=0)[0]
 
 
 def fine_jvp(value: Callable[[list], tuple], leaves: dict[str, Any], diff: tuple[int, ...], n_out: int):

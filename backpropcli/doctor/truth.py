@@ -27,7 +27,6 @@ AUTOGRAD = "autograd through forward"
 FINITE = "finite differences"
 DISAGREE = "autograd through forward disagrees with finite differences"
 AGREEMENT_DIRECTIONS = 2  # random directions autograd through forward must agree with the differences on
-AGREEMENT_RTOL = 1e-6  # relative to the size of the terms of ⟨Jᵀv, u⟩, for float64 outputs
 FD_ALL = 64  # an input this small gets every element by differences; a larger one a sample
 FD_SAMPLE = 48  # elements sampled from a larger input
 EXTRAPOLATIONS = 2  # Richardson passes: error O(h^6), ~1e-13 relative
@@ -267,7 +266,9 @@ def _agreement(outputs: tuple) -> float:
     from backpropcli.core import tolerance
 
     dtype = precision(outputs)
-    return AGREEMENT_RTOL if dtype == "float64" else tolerance.rtol(dtype, 1, "numerical")
+    if dtype == "float64":
+        return tolerance.agreement("autograd-and-differences")
+    return tolerance.rtol(dtype, 1, "numerical")
 
 
 def finite_only(v, output):

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from backpropcli.core import tolerance
 from backpropcli.doctor.probes import ProbeContext, ProbeResult
 from backpropcli.doctor.results import Capability, Finding
 
@@ -29,7 +30,6 @@ from backpropcli.doctor.traced import seeded
 SECOND_ORDER = 100.0
 # products compared against another computation of the same numbers in float64 (eager vs
 # compiled, strided vs contiguous, batched vs one at a time): agreement to ~1e-9 of their scale
-AGREE = 1e-9
 
 
 def one_line(e: BaseException) -> str:
@@ -126,7 +126,7 @@ def good(ctx: ProbeContext, got: torch.Tensor | None, want: torch.Tensor, name: 
     return bool(((got - want).abs() <= tol)[known].all()) and bool(torch.isfinite(got[known]).all())
 
 
-def agree(a: Any, b: Any, rtol: float = AGREE) -> bool:
+def agree(a: Any, b: Any, rtol: float | None = None) -> bool:
     """Two computations of the same numbers agree: |a − b| ≤ rtol·(|b| + max|b|), nan where both
     are nan. Non-tensors must be equal."""
     if not isinstance(b, torch.Tensor) or not isinstance(a, torch.Tensor):
@@ -137,10 +137,9 @@ def agree(a: Any, b: Any, rtol: float = AGREE) -> bool:
         return bool(torch.equal(a, b))
     a, b = a.detach().to(torch.float64), b.detach().to(torch.float64)
     scale = float(b[torch.isfinite(b)].abs().max()) if bool(torch.isfinite(b).any()) else 0.0
-    close = (a - b).abs() <= rtol * (b.abs() + scale) + 1e-300
-    both_nan = torch.isnan(a) & torch.isnan(b)
-    same_inf = torch.isinf(a) & (a == b)
-    return bool((close | both_nan | same_inf).all())
+    rtol = tolerance.agreement("same-numbers") if rtol is None else rtol
+    close = tolerance.close(a, b, rtol, rtol * scale + tolerance.limits("float64")[1])  # a shared inf is close
+    return bool((close | (torch.isnan(a) & torch.isnan(b))).all())
 
 
 def max_difference(a: torch.Tensor, b: torch.Tensor) -> float:

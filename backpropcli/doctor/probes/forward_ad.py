@@ -11,13 +11,13 @@ from __future__ import annotations
 import torch
 import torch.autograd.forward_ad as fwAD
 
+from backpropcli.core import tolerance
 from backpropcli.doctor.probes import ProbeContext, ProbeResult
 from backpropcli.doctor.probes.common import agree, call, refused, row, tangents
 from backpropcli.doctor.results import Finding
 
 NAME = "forward-ad"
 COMPARED = "the truth's J·u on random tangents"
-RTOL = 1e-7  # of each output's largest |J·u|: float64 products agree to ~1e-15, a bug is O(1)
 
 
 def _tangents_out(ctx: ProbeContext, u: dict[str, torch.Tensor]) -> tuple:
@@ -36,7 +36,8 @@ def _wrong_outputs(got: tuple, want: tuple) -> list[int]:
         # an element whose truth is not finite (an overflow) has nothing to judge against; a
         # lower-precision output's tangent carries that dtype's rounding
         known = torch.isfinite(w)
-        rtol = max(RTOL, 64 * torch.finfo(g.dtype).eps) if g.is_floating_point() else RTOL
+        least = tolerance.agreement("forward-ad")  # of each output's largest |J·u|
+        rtol = max(least, 64 * torch.finfo(g.dtype).eps) if g.is_floating_point() else least
         if tuple(g.shape) != tuple(w.shape) or not agree(g[known], w[known], rtol):
             wrong.append(k)
     return wrong

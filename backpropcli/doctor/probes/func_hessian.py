@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import torch
 
+from backpropcli.core import tolerance
 from backpropcli.doctor.probes import ProbeContext, ProbeResult
 from backpropcli.doctor.probes.common import call, cotangents, device, fresh, refused, row, seeded, tangents
 from backpropcli.doctor.probes.second import difference_hvp, inner, truth_hvp
 
 NAME = "torch.func.hessian"
-RTOL = 1e-6  # of the largest |u_aᵀ H u_b|
 
 
 def _want(ctx: ProbeContext, cots: tuple, us: list[dict]) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -59,7 +59,7 @@ def run(ctx: ProbeContext) -> ProbeResult:
             got = torch.func.hessian(phi)(torch.zeros(2, dtype=torch.float64, device=base[names[0]].device))
     except Exception as e:
         return refused(NAME, ctx, e, compared, "backward")
-    allowed = RTOL * (want.abs() + want.abs().max()) + slack + 1e-12
+    allowed = tolerance.agreement("hessian-products") * (want.abs() + want.abs().max()) + slack + 1e-12
     if bool(((got.detach().to(torch.float64).cpu() - want).abs() <= allowed).all()):
         return row(NAME, True, "uᵀHu matches the truth on random directions", compared)
     if any(not ctx.first_ok.get(n, True) for n in names):

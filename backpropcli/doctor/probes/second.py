@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 import torch
 
+from backpropcli.core import finite_diff, tolerance
 from backpropcli.doctor.probes import ProbeContext
 from backpropcli.doctor.probes.common import call, fresh, vjp
 
@@ -62,15 +63,16 @@ def difference_hvp(ctx: ProbeContext, cots: tuple, u: Mapping[str, torch.Tensor]
     scale = max(float(ctx.leaves[n].detach().abs().max()) if ctx.leaves[n].numel() else 0.0 for n in u)
     h = FD_STEP * max(1.0, scale)
 
-    def central(step: float) -> dict[str, torch.Tensor]:
-        plus = custom_grad_at(ctx, cots, {n: step * u[n] for n in u})
-        minus = custom_grad_at(ctx, cots, {n: -step * u[n] for n in u})
-        return {n: (plus[n] - minus[n]) / (2 * step) for n in plus}
+    names = list(u)
 
-    coarse, fine = central(h), central(h / 2)
-    best = {n: (4 * fine[n] - coarse[n]) / 3 for n in fine}
-    allowed = {}
-    for n, b in best.items():
+    def moved(s: float) -> tuple[torch.Tensor, ...]:
+        grads = custom_grad_at(ctx, cots, {n: s * u[n] for n in names})
+        return tuple(grads[n] for n in names)
+
+    extrapolated, (coarse, fine) = finite_diff.along(moved, h, extrapolations=1)
+    best = dict(zip(names, extrapolated))
+    rtol, allowed = tolerance.agreement("second-by-differences"), {}
+    for n, b, c, f in zip(names, extrapolated, coarse, fine):
         top = float(b.abs().max()) if b.numel() else 0.0
-        allowed[n] = 1e-5 * (b.abs() + top) + 10 * (fine[n] - coarse[n]).abs() + 1e-12
+        allowed[n] = rtol * (b.abs() + top) + 10 * (f - c).abs() + 1e-12
     return best, allowed
