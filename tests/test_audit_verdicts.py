@@ -1,0 +1,41 @@
+"""Verdicts found wrong in an audit of `backprop check` on Functions written outside the gallery:
+each test is the smallest Function that showed it."""
+
+import torch
+
+from backpropcli.doctor import build
+from backpropcli.doctor.diagnose import diagnose
+
+F64 = torch.float64
+
+
+def _t(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=F64).requires_grad_()
+
+
+def _errors(result):
+    return [(f.code, f.input) for f in result.findings if f.severity == "error"]
+
+
+class ClippedSignSTE(torch.autograd.Function):
+    """sign(x) @ w with BinaryConnect's clipped straight-through estimator: the surrogate for x
+    is non-zero exactly where |x| <= 1, on purpose."""
+
+    @staticmethod
+    def forward(x, w):
+        return x.sign() @ w
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        return (g @ w.T) * (x.abs() <= 1), x.sign().T @ g
+
+
+def test_a_clipped_straight_through_estimator_is_a_warning_only():
+    result = diagnose(build.subject_of(ClippedSignSTE, lambda: (_t(5, 4, seed=1), _t(4, 3, seed=2))))
+    assert result.ok and _errors(result) == []
+    assert [f.input for f in result.findings if f.code == "surrogate-gradient"] == ["x"]
