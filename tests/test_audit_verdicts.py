@@ -39,3 +39,25 @@ def test_a_clipped_straight_through_estimator_is_a_warning_only():
     result = diagnose(build.subject_of(ClippedSignSTE, lambda: (_t(5, 4, seed=1), _t(4, 3, seed=2))))
     assert result.ok and _errors(result) == []
     assert [f.input for f in result.findings if f.code == "surrogate-gradient"] == ["x"]
+
+
+def _custom_op():
+    from probe_functions import scale_op  # backprop_probes::scale, x * a, with a right backward
+
+    return scale_op
+
+
+def test_a_custom_op_gets_opcheck_rows_through_the_whole_check():
+    result = diagnose(build.subject_of(_custom_op(), lambda: (_t(3, 4, seed=3), 2.0)))
+    rows = {c.name: c for c in result.capabilities}
+    assert "opcheck" in rows and rows["opcheck"].ok is True
+    assert "test_schema" in rows["opcheck"].detail
+
+
+def test_a_custom_op_is_named_by_its_parameters_and_no_forward_rule_is_no_error():
+    """A correct op whose forward AD torch drops silently (no tangent at all): not supported, a
+    warning; never a wrong derivative."""
+    result = diagnose(build.subject_of(_custom_op(), lambda: (_t(3, 4, seed=3), 2.0)))
+    assert result.ok and _errors(result) == []
+    assert [r.name for r in result.inputs] == ["x", "a"]
+    assert "no-jvp" in result.codes
