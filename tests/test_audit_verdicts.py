@@ -61,3 +61,28 @@ def test_a_custom_op_is_named_by_its_parameters_and_no_forward_rule_is_no_error(
     assert result.ok and _errors(result) == []
     assert [r.name for r in result.inputs] == ["x", "a"]
     assert "no-jvp" in result.codes
+
+
+class BiasTanhUnsummed(torch.autograd.Function):
+    """tanh(x + bias), bias (C,): backward returns x's gradient for bias too, unsummed; eager
+    autograd sums it to (C,), so the gradient the caller gets is right."""
+
+    @staticmethod
+    def forward(x, bias):
+        return (x + bias).tanh()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output)
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        gx = g * (1 - y * y)
+        return gx, gx
+
+
+def test_an_unsummed_bias_gradient_equal_to_xs_is_the_autograd_sums_warning_not_swapped():
+    result = diagnose(build.subject_of(BiasTanhUnsummed, lambda: (_t(6, 5, seed=4), _t(5, seed=5))))
+    assert result.ok and _errors(result) == []
+    assert [f.input for f in result.findings if f.code == "unsummed-broadcast-autograd-sums"] == ["bias"]
