@@ -92,7 +92,7 @@ def _forward_of(target: loader.Target) -> Callable[..., Any] | None:
 
 
 def _signature(target: loader.Target) -> inspect.Signature | None:
-    fn = target.obj.forward if target.is_function else target.obj
+    fn = target.obj.forward if target.is_function else loader.signed(target.obj)
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):

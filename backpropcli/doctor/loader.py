@@ -122,7 +122,13 @@ def _target(spec: str, name: str, obj: Any) -> Target:
     if not callable(obj):
         raise InputError(f"{name} is {_a(type(obj).__name__)}, neither a torch.autograd.Function subclass "
                          "nor a callable of tensors")
-    return Target(spec, name, obj, "callable", *_input_names(obj, skip_ctx=False))
+    return Target(spec, name, obj, "callable", *_input_names(signed(obj), skip_ctx=False))
+
+
+def signed(obj: Any) -> Any:
+    """What names a callable's inputs: a torch.library.custom_op's __call__ takes *args, its
+    parameters are those of the function it wraps."""
+    return getattr(obj, "_init_fn", obj) if type(obj).__name__ == "CustomOpDef" else obj
 
 
 def _a(noun: str) -> str:

@@ -49,6 +49,7 @@ def _count(fn: Callable, cost: Cost) -> Callable:
         with seeded():  # a random forward draws the same numbers at every call
             return fn(*args, **kwargs)
 
+    call.__wrapped__ = fn  # type: ignore[attr-defined]  # what is counted: opcheck needs the op itself
     return call
 
 

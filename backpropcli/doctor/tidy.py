@@ -45,9 +45,11 @@ def tidy(findings: list[Finding], reports: list[InputReport]) -> list[Finding]:
     explained: dict[str | None, set[str]] = {}
     for f in findings:
         explained.setdefault(f.input, set()).update(EXPLAINS.get(f.code, ()))
-    kept = [f for f in findings if _conditioned(f) or (f.code not in explained.get(f.input, set())
-            # an explanation about the whole Function explains every input's
-            and f.code not in explained.get(None, set()))]
+    surrogates = {f.input for f in findings if f.code == "surrogate-gradient"}
+    kept = [f for f in findings if (_conditioned(f) and f.input not in surrogates)
+            or (f.code not in explained.get(f.input, set())
+                # an explanation about the whole Function explains every input's
+                and f.code not in explained.get(None, set()))]
     if any(f.code in REJECTED for f in kept):
         kept = [f for f in kept if f.code not in ENGINE]
     whole = {f.code for f in kept if f.input is None}  # about the Function (backward raised): every input's
@@ -66,7 +68,8 @@ def _conditioned(f: Finding) -> bool:
     """Wrong exactly on a set a condition names (the rows an index repeats) is a finding of its
     own, never a consequence: an assignment grad[index] = g with repeated indices is wrong there
     *and* may differ between calls (which write wins is not defined), and the condition says
-    the fix (accumulate with index_add_)."""
+    the fix (accumulate with index_add_). A surrogate still explains it: a clipped
+    straight-through estimator is non-zero exactly where |x| <= 1, on purpose."""
     return f.code == "wrong-at-points" and f.extra.get("condition") is not None
 
 

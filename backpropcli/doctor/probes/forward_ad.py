@@ -49,8 +49,15 @@ def run(ctx: ProbeContext) -> ProbeResult:
         got = _tangents_out(ctx, u)
     except Exception as e:
         return refused(NAME, ctx, e, COMPARED)
-    if not _wrong_outputs(got, tuple(ctx.truth.jvp(u))):
+    want = tuple(ctx.truth.jvp(u))
+    if not _wrong_outputs(got, want):
         return row(NAME, True, "J·u matches the truth on a random tangent", COMPARED)
+    if ctx.subject.function is None and all(t is None for t in got):
+        # a callable none of whose outputs carries a tangent (a custom_op with no forward-mode rule
+        # drops it silently):
+        # forward AD is not supported, which says nothing about the first derivative
+        why = "no output carries a tangent (no forward-mode rule)"
+        return row(NAME, None, f"not supported: {why}", COMPARED, [Finding("no-jvp", extra={"why": why})])
     findings = []
     for name in ctx.subject.differentiable:
         only = tangents(ctx, 41, only=name)

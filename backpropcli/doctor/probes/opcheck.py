@@ -26,10 +26,17 @@ def custom_op(target) -> bool:
     return isinstance(target, (CustomOpDef, torch._ops.OpOverload, torch._ops.OpOverloadPacket))
 
 
+def _unwrapped(apply: Any) -> Any:
+    """The op under the doctor's call counter (which sets __wrapped__)."""
+    while not custom_op(apply) and getattr(apply, "__wrapped__", None) is not None:
+        apply = apply.__wrapped__
+    return apply
+
+
 def run(ctx: ProbeContext) -> ProbeResult:
-    if not custom_op(ctx.subject.apply):
+    op: Any = _unwrapped(ctx.subject.apply)
+    if not custom_op(op):
         return ProbeResult(None)
-    op: Any = ctx.subject.apply
     args, kwargs = ctx.subject.arguments(fresh(ctx), device=device(ctx))
     try:
         with seeded():
