@@ -285,3 +285,33 @@ def test_a_parameter_or_a_range_count_is_a_plain_number(runner, args):
     result = run(runner, "grad", *args)
     assert result.exit_code == 2 and ("plain decimal numbers only" in result.stderr
                                       or "is not a whole number" in result.stderr), result.output
+
+
+# ---- a term subtracted from itself is exactly 0, not a total cancellation -----------------------
+
+
+@pytest.mark.parametrize("text, x, want", [
+    ("sin(x) - sin(x) + x", 1.0, 1.0),
+    ("(x - x + x + x)*10", 0.7, 20.0),
+    ("cosh(x - x)**4 * x", 2.0, 1.0),
+])
+def test_a_term_minus_itself_is_judged_at_once(runner, text, x, want):
+    """u - u is 0 at every precision with no bits lost; it had been taken for a total cancellation
+    that sent the numerical truth to its 16384-bit ceiling (55 s a point, then "truth uncertain")."""
+    result, out = grad_json(runner, text, ("x", x))
+    point = out["points"][0]
+    assert result.exit_code == 0 and point["status"] == "checked"
+    assert point["gradients"]["x"]["analytic"] == want and point["ok"]
+
+
+def test_the_evaluator_loses_no_bits_on_a_term_minus_itself():
+    from backpropcli.expressions.evaluate import Tree
+    from backpropcli.expressions.parse import parse
+
+    tree = Tree(parse("(sin(x) - sin(x)) + (2.5*x - 2.5*x)").tree)
+    with mpmath.workprec(100):
+        value, loss = tree({"x": mpmath.mpf(1)})
+        assert value == 0 and loss < 8  # not a total cancellation (2^20 bits)
+        # a literal perturbed on its own (the conditioning does so) makes it an ordinary difference
+        moved, _ = tree({"x": mpmath.mpf(1)}, {1: mpmath.mpf(2) ** -40})
+        assert moved != 0
