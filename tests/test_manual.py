@@ -231,6 +231,15 @@ def test_json_is_one_object_in_the_issues_shape(runner, tmp_path):
     assert payload["plots"] and all(Path(p).is_file() for p in payload["plots"])
 
 
+def test_a_wrong_at_points_without_a_condition_lists_the_elements_its_fix_refers_to(runner):
+    """The fix says "at the elements listed": the terminal lists them (check's table has a place column)."""
+    result = runner.invoke(app, ["manual", str(HERE / "points.py")])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    at = lines.index("  at: [0, 1], [5, 3]")  # the two stray writes, before the fix that refers to them
+    assert lines[at - 1].endswith("is wrong at 2 of 32 elements") and "the elements listed" in lines[at + 1]
+
+
 def test_a_wrong_step_exits_1_and_names_the_root_cause(runner):
     result = runner.invoke(app, ["manual", str(HERE / "scaled.py")])
     assert result.exit_code == 1
