@@ -290,8 +290,8 @@ def test_debug_shows_the_users_traceback(runner):
 
 
 def test_html_writes_the_explorer_page_with_the_students_gradients(runner, tmp_path):
-    page = tmp_path / "page.html"
-    result = runner.invoke(app, ["manual", str(HERE / "correct.py"), "--html", str(page), "--trace"])
+    page = tmp_path / "manual-correct-explorer.html"  # into --out, named as grad's pages are
+    result = runner.invoke(app, ["manual", str(HERE / "correct.py"), "--html", "--out", str(tmp_path), "--trace"])
     assert result.exit_code == 0, result.output
     text = page.read_text()
     assert "yours" in text and "wrong gradient" not in text.split("<script>")[0]
@@ -320,8 +320,8 @@ def test_plot_writes_the_errors_and_the_root_causes_heatmaps(runner, tmp_path):
 
 
 def test_the_page_marks_only_the_steps_wrong_on_their_own(runner, tmp_path):
-    page = tmp_path / "buggy.html"
-    result = runner.invoke(app, ["manual", str(EXAMPLES / "mlp_manual_buggy.py"), "--html", str(page)])
+    page = tmp_path / "manual-mlp_manual_buggy-explorer.html"
+    result = runner.invoke(app, ["manual", str(EXAMPLES / "mlp_manual_buggy.py"), "--html", "--out", str(tmp_path)])
     assert result.exit_code == 1
     marked = page.read_text().count('class="jump wrong"')
     assert marked == 3  # logprobs, W2, b2: not the 18 steps that only inherit
