@@ -92,6 +92,15 @@ def test_the_readme_is_read_in_a_minute():
     assert "docs/index.md" in text
 
 
+def test_the_readme_shows_a_screenshot_of_a_backward_step_in_the_explorer():
+    """The explorer issue's "done when": the README itself shows a backward step, not only a link."""
+    text = (ROOT / "README.md").read_text()
+    shown = re.findall(r"!\[([^\]]*)\]\((docs/images/explorer[^)]*\.png)\)", text)
+    assert shown, "README.md shows no screenshot of the explorer"
+    words, path = shown[0]
+    assert "backward" in words and (ROOT / path).read_bytes().startswith(b"\x89PNG")
+
+
 def test_the_tree_of_the_code_names_every_folder():
     text = (ROOT / "docs" / "organisation.md").read_text()
     (tree,) = re.findall(r"^```tree\n(.*?)^```$", text, re.M | re.S)

@@ -231,6 +231,15 @@ def test_json_is_one_object_in_the_issues_shape(runner, tmp_path):
     assert payload["plots"] and all(Path(p).is_file() for p in payload["plots"])
 
 
+def test_a_wrong_at_points_without_a_condition_lists_the_elements_its_fix_refers_to(runner):
+    """The fix says "at the elements listed": the terminal lists them (check's table has a place column)."""
+    result = runner.invoke(app, ["manual", str(HERE / "points.py")])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    at = lines.index("  at: [0, 1], [5, 3]")  # the two stray writes, before the fix that refers to them
+    assert lines[at - 1].endswith("is wrong at 2 of 32 elements") and "the elements listed" in lines[at + 1]
+
+
 def test_a_wrong_step_exits_1_and_names_the_root_cause(runner):
     result = runner.invoke(app, ["manual", str(HERE / "scaled.py")])
     assert result.exit_code == 1
@@ -281,8 +290,8 @@ def test_debug_shows_the_users_traceback(runner):
 
 
 def test_html_writes_the_explorer_page_with_the_students_gradients(runner, tmp_path):
-    page = tmp_path / "page.html"
-    result = runner.invoke(app, ["manual", str(HERE / "correct.py"), "--html", str(page), "--trace"])
+    page = tmp_path / "manual-correct-explorer.html"  # into --out, named as grad's pages are
+    result = runner.invoke(app, ["manual", str(HERE / "correct.py"), "--html", "--out", str(tmp_path), "--trace"])
     assert result.exit_code == 0, result.output
     text = page.read_text()
     assert "yours" in text and "wrong gradient" not in text.split("<script>")[0]
@@ -311,8 +320,8 @@ def test_plot_writes_the_errors_and_the_root_causes_heatmaps(runner, tmp_path):
 
 
 def test_the_page_marks_only_the_steps_wrong_on_their_own(runner, tmp_path):
-    page = tmp_path / "buggy.html"
-    result = runner.invoke(app, ["manual", str(EXAMPLES / "mlp_manual_buggy.py"), "--html", str(page)])
+    page = tmp_path / "manual-mlp_manual_buggy-explorer.html"
+    result = runner.invoke(app, ["manual", str(EXAMPLES / "mlp_manual_buggy.py"), "--html", "--out", str(tmp_path)])
     assert result.exit_code == 1
     marked = page.read_text().count('class="jump wrong"')
     assert marked == 3  # logprobs, W2, b2: not the 18 steps that only inherit

@@ -53,9 +53,9 @@ ManualTraceOption = Annotated[bool, typer.Option("--trace", help="Show the graph
 ManualTimeoutOption = Annotated[float, typer.Option("--timeout", min=0.001, help="Seconds the user's code may run "
     "while importing, and again while being judged, before manual stops it and names the line it hung on "
     "(exit 2), e.g. [cyan]--timeout 10[/cyan].")]
-ManualHtmlOption = Annotated[Path | None, typer.Option("--html", show_default=False, help="Write an explorer page "
-    "there: one self-contained HTML file that steps through the true graph's forward and backward pass, your "
-    "gradient beside the true one at each node and each wrong one marked, e.g. [cyan]--html mlp.html[/cyan].")]
+ManualHtmlOption = Annotated[bool, typer.Option("--html", help="Write an explorer page into --out "
+    "(manual-<file>-explorer.html): one self-contained HTML file that steps through the true graph's forward and "
+    "backward pass, your gradient beside the true one at each node and each wrong one marked.")]
 ManualJsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else, "
     "e.g. [cyan]--json | jq .steps[0].status[/cyan].")]
 ManualDebugOption = Annotated[bool, typer.Option("--debug", help="On an error in the user's code show its full "
@@ -69,7 +69,7 @@ def manual(
     trace: ManualTraceOption = False,
     plot: PlotOption = False,
     out: OutOption = Path("outputs"),
-    html: ManualHtmlOption = None,
+    html: ManualHtmlOption = False,
     timeout: ManualTimeoutOption = 60.0,
     json_output: ManualJsonOption = False,
     debug: ManualDebugOption = False,
@@ -80,7 +80,8 @@ def manual(
 
     try:
         with debuggable(debug):
-            run = manuals.manual(manuals.ManualRequest(file, plot, out, html, timeout))
+            page = out / f"manual-{Path(file).stem}-explorer.html" if html else None
+            run = manuals.manual(manuals.ManualRequest(file, plot, out, page, timeout))
     except BackpropError as e:
         if json_output:
             emit_json(payloads.manual_error(e))

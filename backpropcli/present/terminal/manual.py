@@ -63,7 +63,12 @@ def findings(result) -> list[RenderableType]:
 
     for s in result.steps:
         for f in s.findings:
-            parts.append(Text.assemble((f"✗ {s.name}", "bold red"), f" [{f.code}]: {words.message(f)}"))
+            message, where = words.message(f), words.place(f)
+            parts.append(Text.assemble((f"✗ {s.name}", "bold red"), f" [{f.code}]: {message}"))
+            if where.startswith("[") and where not in message:  # the elements a fix may refer to
+                shown, count = where.count("["), f.extra.get("count")
+                more = f" (the {shown} worst of {count})" if isinstance(count, int) and count > shown else ""
+                parts.append(Text(f"  at: {where.removesuffix(', …')}{more}"))
             parts.append(Text(f"  fix: {words.fix(f)}"))
     return parts
 
