@@ -219,3 +219,17 @@ def test_the_sinc_page_shows_the_gradient_at_the_last_step(runner, tmp_path):
     cell = re.search(r'<td class="grad num" data-step="(\d+)">([^<]*)</td>', row)
     assert unescape(cell.group(2)) == "-0.43539777497999166"
     assert int(cell.group(1)) == len(_data(html)["steps"]) - 1  # complete at the last step
+
+
+def test_a_tensor_ops_edge_is_a_vector_jacobian_product_not_a_product(tmp_path):
+    """manual's graph holds matmuls and broadcasts: its page says downstream = Jᵀ·upstream there,
+    never upstream × local, which is false for them ([0.014, …] (n=160) × [2.04, …] (n=80))."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, "-m", "backpropcli", "manual", "examples/mlp_manual_buggy.py", "--html",
+                    "--out", str(out)], check=False, capture_output=True, cwd=Path(__file__).parent.parent)
+    page = next(out.glob("manual-*-explorer.html")).read_text()
+    assert "vector–Jacobian product" in page
+    assert "upstream × local" not in page

@@ -38,6 +38,9 @@ class TraceEdge:
     upstream: Number  # df/dtarget
     downstream: Number | None  # the contribution to df/dsource
     rule: str  # the local gradient in symbols, e.g. "cos(x)" or "v2 (mul swaps)"
+    # a tensor op (manual's graph): downstream is the vector–Jacobian product Jᵀ·upstream, which
+    # is upstream × local only for an elementwise op; local is then Jᵀ·1, for the picture
+    vjp: bool = False
 
 
 @dataclass

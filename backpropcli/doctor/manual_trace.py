@@ -127,5 +127,5 @@ def trace_of(result: ManualResult):
         expr = "input" if op == "input" else f"{op}({', '.join(result.parents.get(name, []))})"
         nodes.append(TraceNode(name, expr, op, flat(result.values[name]) or 0.0, grad))
     edges = [TraceEdge(e.source, e.target, e.local, e.upstream, e.downstream,
-                       f"Σ ∂{e.target}/∂{e.source} (a VJP with ones)") for e in result.edges]
+                       f"Σ ∂{e.target}/∂{e.source} (a VJP with ones)", vjp=True) for e in result.edges]
     return Trace(f"{result.file}: forward and the true backward", result.loss, nodes, edges, dtype=result.dtype)

@@ -117,6 +117,9 @@ def _tooltip(edge: EdgeView) -> str:
     """The edge in words, for a pointer that rests on it."""
     if edge.local is None:
         return f"{edge.source} → {edge.target}: data, no gradient flows"
+    if edge.vjp:
+        return (f"{edge.source} → {edge.target}: downstream = Jᵀ·upstream, the vector–Jacobian product of "
+                f"{edge.target}'s op = {edge.downstream} (step {edge.step}); Jᵀ·1 = {edge.local}")
     return (f"{edge.source} → {edge.target}: local ∂{edge.target}/∂{edge.source} = {edge.rule} = {edge.local}; "
             f"downstream = upstream × local = {edge.upstream} × {edge.local} = {edge.downstream} (step {edge.step})")
 

@@ -75,7 +75,7 @@
       const sum = n.terms.map((t) => t.downstream + " via " + t.via).join(" + ");
       line(lines, n.d + " = " + (n.output ? n.grad + " (the output)" : sum ? sum + " = " + n.grad : n.grad),
            "grad");
-      // one term per outgoing edge: upstream × local (summed over the elements where a scalar feeds a vector)
+      // one term per outgoing edge: the downstream it sends back (upstream times local, summed where a scalar feeds a vector)
       n.terms.forEach((t) => {
         const sum = t.summed ? "Σ " : "";
         line(lines, "via " + t.via + ": " + sum + t.d_via + " × " + t.d_local + " = " + sum + t.upstream + " × " +

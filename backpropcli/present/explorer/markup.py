@@ -52,8 +52,13 @@ def tables(explorer: Explorer) -> str:
             + _cell(e.local or "-", "num", e.step) + _cell(e.rule, "", e.step)
             + _cell(e.upstream, "grad num", e.step) + _cell(e.downstream or "-", "grad num", e.step) + "</tr>"
             for e in explorer.edges]
-    edge_table = _table(f"edges parent → child: downstream = upstream × local (local = ∂child/∂parent, "
-                        f"upstream = {partial(explorer.symbol, 'child')})",
+    upstream = partial(explorer.symbol, "child")
+    if any(e.vjp for e in explorer.edges):  # tensor ops (manual): no elementwise product gives downstream
+        caption = (f"edges parent → child: downstream = Jᵀ·upstream, the vector–Jacobian product of the "
+                   f"child's op (local = Jᵀ·1; upstream = {upstream})")
+    else:
+        caption = f"edges parent → child: downstream = upstream × local (local = ∂child/∂parent, upstream = {upstream})"
+    edge_table = _table(caption,
                         ["edge", "local", "rule", "upstream", "downstream"], rows)
     return node_table + edge_table
 

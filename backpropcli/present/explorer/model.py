@@ -75,6 +75,7 @@ class EdgeView:
     downstream: str | None
     step: int  # the step at which the gradient flows along it (data: the step its child says none does)
     downstream_box: str | None = None  # the picture's digits, for the graph
+    vjp: bool = False  # a tensor op: downstream = Jᵀ·upstream (core/trace.TraceEdge)
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def explore(trace: Trace, symbol: str = "f", students: dict[str, Student] | None
     edges = [EdgeView(e.source, e.target, edge_label(e), None if e.local is None else text(e.local, dt), e.rule,
                       text(e.upstream, dt), None if e.downstream is None else text(e.downstream, dt),
                       backward.get(e.target, 0),  # what the child sends back, at its backward step
-                      None if e.downstream is None else compact(e.downstream))
+                      None if e.downstream is None else compact(e.downstream), e.vjp)
              for e in trace.edges]
     steps = [Step(0, "start", None, "the graph, before the forward pass",
                   [f"{len(order)} nodes in topological order: {', '.join(order)}. Press → (or the buttons) "
@@ -207,7 +208,12 @@ def _summed(edge: TraceEdge) -> bool:
 
 
 def _product(edge: TraceEdge, dt: str) -> str:
-    """upstream × local as numbers: "Σ" and the element count where the products are summed."""
+    """upstream × local as numbers: "Σ" and the element count where the products are summed; for a
+    tensor op, the vector–Jacobian product it is (no product of those numbers gives it)."""
+    if edge.vjp:
+        count = len(edge.upstream) if isinstance(edge.upstream, list) else 1
+        return (f"Jᵀ·{text(edge.upstream, dt)}, the vector–Jacobian product of {edge.target}'s op "
+                f"({count} upstream number{'s' * (count != 1)} in)")
     both = f"{text(edge.upstream, dt)} × {text(edge.local, dt)}"
     if isinstance(edge.upstream, list) and _summed(edge):
         return f"Σ {both} (summed over its {len(edge.upstream)} elements)"
@@ -269,7 +275,8 @@ def _backward_step(trace: Trace, node: TraceNode, index: int, count: int, total:
     if not incoming:
         lines.append(f"{node.name} is an input: the backward pass ends here on this path.")
     else:
-        lines.append(f"{node.name} sends its gradient back to its inputs: downstream = upstream × local")
+        rule = "Jᵀ · upstream, the vector–Jacobian product" if any(e.vjp for e in incoming) else "upstream × local"
+        lines.append(f"{node.name} sends its gradient back to its inputs: downstream = {rule}")
     for e in incoming:
         if e.local is None:
             lines.append(f"  to {e.source}: data, no gradient flows")
@@ -307,7 +314,8 @@ def _backward_birth(trace: Trace, node: TraceNode, kind: str, symbol: str) -> tu
         if _has(e.local, kind) and clean:
             return f"{kind} is born here: the local ∂{node.name}/∂{e.source} = {e.rule} = {text(e.local, dt)}", index
         if _has(e.downstream, kind) and not _has(e.upstream, kind) and not _has(e.local, kind):
-            return (f"{kind} is born here: the downstream to {e.source} = upstream × local = {_product(e, dt)} = "
+            how = "" if e.vjp else "upstream × local = "
+            return (f"{kind} is born here: the downstream to {e.source} = {how}{_product(e, dt)} = "
                     f"{text(e.downstream, dt)}"), index
     return None
 
