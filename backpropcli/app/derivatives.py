@@ -21,7 +21,7 @@ class DerivativeRequest:
     ``function`` names a registered function or holds an expression's text.
     """
 
-    config: Any
+    config: Any  # a pydantic model generated per function (config/models.py): its variables and params
     order: int = 1
     plot: bool = False
     views: Views = Views()

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backpropcli.app.regress import regression_figures
 from backpropcli.app.views import write_explorer, write_graph
 from backpropcli.present.fmt import general
 from backpropcli.present.tables import trace_title
+
+if TYPE_CHECKING:
+    from backpropcli.core.derivatives import DerivativeCheck
+    from backpropcli.core.regression import RegressionResult
+    from backpropcli.core.trace import Trace
+    from backpropcli.functions.spec import FunctionSpec
 
 REGRESS_CONFIGS = {"report": "regress.yaml", "converged": "regress-converged.yaml"}
 
@@ -33,8 +39,8 @@ class Verdict:
 
 @dataclass
 class TracedFigure:
-    title: str  # "Figure 4"
-    trace: Any
+    title: str | None  # "Figure 4" (a function's graph_title)
+    trace: Trace
     file_stem: str
     symbol: str
 
@@ -43,10 +49,10 @@ class TracedFigure:
 class FunctionPart:
     """Part B for one function: its config, both checks and its traced figures."""
 
-    spec: Any
-    config: Any
-    gradient: Any  # checks.Check of order 1
-    hessian: Any  # checks.Check of order 2
+    spec: FunctionSpec
+    config: Any  # the function's config: a pydantic model generated per function (config/models.py)
+    gradient: DerivativeCheck  # of order 1
+    hessian: DerivativeCheck  # of order 2
     figures: list[TracedFigure] = field(default_factory=list)
 
 
@@ -54,18 +60,18 @@ class FunctionPart:
 class Breakage:
     """A point where the report's naive graph is expected to break: both checks there."""
 
-    spec: Any
-    gradient: Any
-    hessian: Any
+    spec: FunctionSpec
+    gradient: DerivativeCheck
+    hessian: DerivativeCheck
 
 
 @dataclass
 class ReportRun:
     source: str  # where the configs came from, in words
     folder: Path
-    regressions: dict[str, Any]  # "report" / "converged" -> RegressionResult
+    regressions: dict[str, RegressionResult]  # "report" / "converged"
     regression_figures: dict[str, list[Path]]
-    loss_trace: Any
+    loss_trace: Trace | None  # None only while the run is being built
     functions: list[FunctionPart]
     breakages: list[Breakage]
     verdicts: list[Verdict]
@@ -73,8 +79,8 @@ class ReportRun:
     markdown: Path | None = None
     html: Path | None = None
     sections: dict = field(repr=False, default_factory=dict)  # the commands' own JSON payloads
-    gate: Any = None  # Gate: Figure 3, one node of a traced figure
-    discussion: Any = None  # Discussion: the report's discussion points, run
+    gate: Gate | None = None  # Figure 3, one node of a traced figure
+    discussion: Discussion | None = None  # the report's discussion points, run
 
     @property
     def ok(self) -> bool:
@@ -101,7 +107,7 @@ class Discussion:
     same_grad_fn: bool
     grad_once: float  # dL/dW after one backward()
     grad_twice: float  # W.grad after a second backward() without zero_()
-    no_zero_grad: Any  # regression.Result of the report's config with zero_grad false
+    no_zero_grad: RegressionResult  # the report's config with zero_grad false
     no_zero_grad_figures: list[Path]
     no_grad_error: str  # PyTorch's exact message for `W -= lr * W.grad` outside no_grad
 
@@ -151,6 +157,7 @@ def _report(config_dir: Path, source: str, out: Path) -> ReportRun:
     run.folder, run.files = stage.out, [moved[p] for p in run.files]
     run.markdown, run.html = moved[run.markdown], moved[run.html]
     run.regression_figures = {k: [moved[p] for p in v] for k, v in run.regression_figures.items()}
+    assert run.gate is not None and run.discussion is not None  # both made above
     run.gate.file = moved[run.gate.file]
     run.discussion.no_zero_grad_figures = [moved[p] for p in run.discussion.no_zero_grad_figures]
     for section in run.sections.values():

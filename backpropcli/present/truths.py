@@ -23,6 +23,10 @@ def _kind(kind: str) -> str:
     return {"complex": "not real", "pole": "infinite", "costly": "too costly to evaluate"}.get(kind, kind)
 
 
+# the statuses whose line names the point itself ("f is not real at x = -1"); the others say "here"
+NAMES_THE_POINT = ("not-real", "undefined")
+
+
 def message(point, check=None) -> str:
     """One line: why this point has no verdict."""
     ref = point.reference

@@ -92,7 +92,7 @@ def unchecked_line(point, check, named: bool = False) -> Text:
     with the point first, under a table of several, where "here" alone would not say which."""
     reason = point.extra.get("reason")
     message = truths.message(point, check)
-    if named and " at " not in message.split(":")[0]:
+    if named and point.status not in truths.NAMES_THE_POINT:
         message = f"{_inputs(point)}: {message}"
     return Text(message + (f"; the graph: {reason}" if reason else ""), style="yellow")
 
