@@ -255,6 +255,7 @@ ERRORS = [  # file, what the one line says
     ("exits.py", "sys.exit(3)"),
     ("unwritten.py", "read grads['h'] before any step wrote it"),
     ("missing_file.py", "no such file"),
+    ("impossible_shape.py", "grads['W'] of shape (3, 5), which no gradient of W (4, 4) can have"),
 ]
 
 

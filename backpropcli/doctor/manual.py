@@ -390,6 +390,33 @@ def _changed_in_place(step: Step | None, by: str | None) -> None:
     step.findings = [Finding("changed-in-place", step.name, extra={"by": by, "when": when})]
 
 
+def _refuse_impossible_shapes(written: list[str], locals_: dict, truth: dict, values: dict) -> None:
+    """InputError (exit 2) for a gradient no mistake of backprop could shape: not the input's size
+    (a transpose, a reshape), not broadcast with it (a sum missing or over the wrong dim), and built
+    from no dims of any tensor of forward (another tensor's gradient, summed or not)."""
+    from collections import Counter
+
+    from backpropcli.errors import InputError
+
+    known = [Counter(d for d in v.shape if d != 1) for v in values.values() if isinstance(v, torch.Tensor)]
+    for name in written:
+        mine, t = locals_.get(name), truth.get(name)
+        if not isinstance(mine, torch.Tensor) or t is None or mine.numel() == t.numel():
+            continue
+        try:
+            torch.broadcast_shapes(tuple(mine.shape), tuple(t.shape))
+            continue
+        except RuntimeError:
+            pass
+        dims = Counter(d for d in mine.shape if d != 1)
+        if any(not dims - k for k in known) or any(mine.numel() == v.numel() for v in values.values()
+                                                     if isinstance(v, torch.Tensor)):
+            continue
+        raise InputError(f"backward writes grads[{name!r}] of shape {_shape(mine)}, which no gradient of "
+                         f"{name} {_shape(t)} can have: it matches neither {name}'s size nor the dims of any "
+                         "tensor of forward")
+
+
 def judge(written: list[str], ends: dict, locals_: dict, reads: dict, truth: dict, values: dict,
           leaves: Mapping[str, Any], stopped: bool = False, changed: dict | None = None,
           replaced: dict | None = None) -> list[Step]:
@@ -397,6 +424,7 @@ def judge(written: list[str], ends: dict, locals_: dict, reads: dict, truth: dic
     the end-to-end run raised part way (on the student's own wrong gradients); ``changed``: the
     gradients its own run changed in place after writing them, each by the step that did;
     ``replaced``: per name written again without being read back, its earlier values (alone)."""
+    _refuse_impossible_shapes(written, locals_, truth, values)
     steps: dict[str, Step] = {}
     for name in written:
         mine = locals_.get(name)
