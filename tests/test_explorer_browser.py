@@ -44,8 +44,12 @@ def pages(tmp_path_factory):
         assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["grad", "sinc", "--x", "0", "--html", "--out", str(out / "at0")])
     assert result.exit_code == 0, result.output
+    example = Path(__file__).parent.parent / "examples" / "mlp_manual_buggy.py"
+    result = runner.invoke(app, ["manual", str(example), "--html", "--out", str(out)])
+    assert result.exit_code == 1, result.output  # its three mistakes
     return {"sinc": out / "grad-sinc-explorer.html", "xsinx": out / "grad-x_sin_x-explorer.html",
-            "regress": out / "regress-explorer.html", "sinc0": out / "at0" / "grad-sinc-explorer.html"}
+            "regress": out / "regress-explorer.html", "sinc0": out / "at0" / "grad-sinc-explorer.html",
+            "manual": out / "manual-mlp_manual_buggy-explorer.html"}
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +195,23 @@ def test_printed_the_controls_go_and_the_numbers_stay(open_page):
     assert page.evaluate("getComputedStyle(document.querySelector('tr[data-node=\"x\"] td.grad')).color") == \
         "rgb(192, 57, 43)"
     assert page.pdf().startswith(b"%PDF")
+
+
+def test_a_large_graph_stays_legible_and_follows_its_step(open_page, screenshots):
+    """manual's 23 nodes: the graph keeps its text at 10 px or more (it scrolls rather than shrinks),
+    and at a step far down the graph the step's node is inside the visible frame."""
+    page = open_page("manual", "#step=26")
+    page.wait("document.body.dataset.step === '26'")
+    smallest = page.evaluate("Math.min(...Array.from(document.querySelectorAll('#graph text'))"
+                             ".filter(t => t.getBoundingClientRect().height > 0)"
+                             ".map(t => t.getBoundingClientRect().height))")
+    assert smallest >= 10, smallest
+    inside = page.evaluate("""(() => {
+        const name = document.querySelector('#step-heading').textContent.split('∂loss/∂').pop();
+        const node = document.querySelector('#graph [data-node="' + name + '"]').getBoundingClientRect();
+        const frame = document.getElementById('figure').getBoundingClientRect();
+        return [name, node.top >= frame.top && node.bottom <= frame.bottom
+                && node.left >= frame.left && node.right <= frame.right];
+    })()""")
+    assert inside[1], inside
+    (screenshots / "manual-step-26.png").write_bytes(page.screenshot(full_page=False))

@@ -7,6 +7,7 @@ down: every y is negated. Elements that belong to a step carry ``data-step`` (se
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 from backpropcli.core.layout import INCH_PER_UNIT, EdgePlace, label_box
@@ -16,6 +17,7 @@ from backpropcli.present.fmt import coordinate, partial
 
 PX_PER_UNIT = INCH_PER_UNIT * 96  # CSS pixels per layout unit: the PNG's scale at 96 dpi
 PAD = 0.04  # the picture's box pad (FancyBboxPatch pad)
+MIN_TEXT_PX = 10  # the smallest text the page may shrink the graph to
 
 Note = tuple[int, str]  # (step, kind): a mark shown on a node or an edge from that step on
 
@@ -152,6 +154,11 @@ def svg(explorer: Explorer) -> str:
     edges = [edge_svg(e, place, forward[e.target], on_edges.get(i, []))
              for i, (e, place) in enumerate(zip(explorer.edges, placed.edges))]
     nodes = [node_svg(n, placed.boxes[n.name], explorer.symbol, on_nodes.get(n.name, [])) for n in explorer.nodes]
+    # as wide as the page, but never so narrow that its smallest text (8 pt at the picture's scale)
+    # falls under MIN_TEXT_PX: a wide graph (manual's 23 nodes) scrolls sideways instead, following
+    # the step's node (explorer.js)
+    width = round(w * PX_PER_UNIT)
+    legible = min(width, math.ceil(width * MIN_TEXT_PX / (8 / 72 * 96)))
     return (f'<svg id="graph" xmlns="http://www.w3.org/2000/svg" viewBox="{num(lo_x)} {num(-hi_y)} {num(w)} {num(h)}"'
-            f' width="{round(w * PX_PER_UNIT)}" height="{round(h * PX_PER_UNIT)}" role="img"'
+            f' width="{width}" height="{round(h * PX_PER_UNIT)}" style="min-width: {legible}px" role="img"'
             f"{attrs(aria_label=explorer.title)}><defs>{markers}</defs>{''.join(edges)}{''.join(nodes)}</svg>")

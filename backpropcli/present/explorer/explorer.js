@@ -90,6 +90,22 @@
                                                                                   el.dataset.node === selected));
   }
 
+  // a graph wider than its frame (kept legible, so it scrolls) brings the step's node into view
+  function follow() {
+    const frame = document.getElementById("figure");
+    const name = data.steps[step].node;
+    if (!name || (frame.scrollWidth <= frame.clientWidth && frame.scrollHeight <= frame.clientHeight)) return;
+    const el = document.querySelector('#graph [data-node="' + CSS.escape(name) + '"]');
+    if (!el) return;
+    const box = el.getBoundingClientRect(), view = frame.getBoundingClientRect();
+    if (box.left < view.left || box.right > view.right) {
+      frame.scrollLeft += box.left + box.width / 2 - (view.left + view.width / 2);
+    }
+    if (box.top < view.top || box.bottom > view.bottom) {
+      frame.scrollTop += box.top + box.height / 2 - (view.top + view.height / 2);
+    }
+  }
+
   function show(n, fromHash) {
     step = Math.max(0, Math.min(last, n));
     for (const el of stepped) {
@@ -103,6 +119,7 @@
     buttons.next.disabled = buttons.last.disabled = step === last;
     renderStep();
     renderNode();
+    follow();
     document.body.dataset.step = String(step); // for the tests and for print
     if (!fromHash) writeHash();
   }
