@@ -351,3 +351,15 @@ def test_a_pattern_check_that_fails_still_gives_the_plain_finding(monkeypatch):
     t = torch.arange(1.0, 7.0, dtype=F64)
     found = classify("x", 2 * t, t, 1e-9, inputs={}, cotangents=(), outputs=())
     assert codes(found) == ["wrong-gradient"] and found[0].extra["unclassified"] == "RuntimeError"
+
+
+def test_a_doubled_gradient_is_not_explained_by_the_square_root_of_a_dim_of_4():
+    """A factor 2 with a last dimension of 4 is a constant of the maths, not √4 (the audit's
+    x.mul_(2) case): the finding names the factor without that meaning."""
+    gen = torch.Generator().manual_seed(28)
+    inputs = {"x": torch.randn(6, 4, dtype=F64, generator=gen)}
+    g = torch.randn(6, 4, dtype=F64, generator=gen)
+    out, truths = vjp(lambda x: torch.tanh(x), inputs, g)
+    found = run("x", 2 * truths["x"], truths, inputs, g, out)
+    assert codes(found) == ["scaled-by"]
+    assert found[0].extra.get("meaning_kind") != "sqrt-dim", found[0].extra

@@ -56,7 +56,8 @@ def _sqrt_dims(case: Case) -> list[tuple[float, Fraction | None, dict[str, Any]]
     backward or applied twice."""
     found: list[tuple[float, Fraction | None, dict[str, Any]]] = []
     for n, v in case.inputs.items():
-        if not (isinstance(v, Tensor) and v.is_floating_point() and v.ndim >= 2 and v.shape[-1] >= MIN_COUNT):
+        # √d itself at least MIN_COUNT: √4 = 2 would explain any doubled gradient by a coincidence
+        if not (isinstance(v, Tensor) and v.is_floating_point() and v.ndim >= 2 and v.shape[-1] >= MIN_COUNT**2):
             continue
         d = int(v.shape[-1])
         root = math.isqrt(d)
