@@ -337,3 +337,22 @@ def test_json_findings_carry_the_words_and_the_numbers(runner):
     assert finding["code"] == "scaled-by" and finding["severity"] == "error" and finding["input"] == "r"
     assert finding["factor"] == pytest.approx(32) and "32" in finding["message"] and finding["fix"]
     assert [s["inherits_from"] for s in payload["steps"]] == [None, "r", "r", "r"]
+
+
+def test_a_nodes_expression_shows_what_autograd_computed_it_from_in_order():
+    """The explorer's titles: the ops down to the named tensors, in their argument order, with ·
+    for the data (x has no gradient); the last op and the named parents alone read
+    "add(b, W)" for x @ W + b, hiding the matmul, and a subtraction backwards."""
+    import torch
+
+    from backpropcli.doctor import manual_trace
+
+    x = torch.randn(3, 4, dtype=torch.float64)
+    w = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, dtype=torch.float64, requires_grad=True)
+    h = x @ w + b
+    d = h - h.mean(0, keepdim=True)
+    named = {"W": w, "b": b, "h": h, "d": d}
+    assert manual_trace.expression_of(h, named) == "add(mm(·, W), b)"
+    assert manual_trace.expression_of(d, named) == "sub(h, mean(h))"
+    assert manual_trace.expression_of(w, named) == "input"

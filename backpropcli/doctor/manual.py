@@ -76,6 +76,7 @@ class ManualResult:
     values: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)  # forward's, detached
     ops: dict[str, str] = field(default_factory=dict)  # each tensor with a gradient: the op that made it
     edges: list = field(default_factory=list)  # manual_trace.Edge, recorded only when asked (graph=True)
+    expressions: dict[str, str] = field(default_factory=dict)  # "add(mm(·, W1), b1)": down to named tensors
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
@@ -207,7 +208,8 @@ def truth_of(forward: Callable, given: Any, graph: bool = False) -> tuple[dict[s
     truth = {k: (t.grad if t.grad is not None else torch.zeros_like(t)).detach().clone()
              for k, t in tensors.items() if k != loss}
     edges = manual_trace.edges_of(tensors, parents, truth, loss) if graph else []
-    return leaves, cache, loss, truth, parents, {k: manual_trace.op_of(t) for k, t in tensors.items()}, edges
+    ops = {k: (manual_trace.op_of(t), manual_trace.expression_of(t, tensors)) for k, t in tensors.items()}
+    return leaves, cache, loss, truth, parents, ops, edges
 
 
 # ---- running the student's backward ------------------------------------------------------------
@@ -466,7 +468,8 @@ def check_manual(forward: Callable, backward: Callable, inputs: Any, *, file: st
     The user's code is called as it is: guard it (sandbox.guarded)."""
     start = time.perf_counter()
     given = _user("inputs", inputs) if callable(inputs) else inputs
-    leaves, cache, loss, truth, parents, ops, edges = truth_of(forward, given, graph)
+    leaves, cache, loss, truth, parents, made, edges = truth_of(forward, given, graph)
+    ops, expressions = {k: op for k, (op, _) in made.items()}, {k: e for k, (_, e) in made.items()}
     end, failure, local = _both_runs(backward, leaves, cache, loss, truth)
     record = end.record if failure is None else local.record
     if loss in local.record.written():  # grads["loss"] = 1.0 to start from: judged against ∂loss/∂loss = 1
@@ -478,4 +481,4 @@ def check_manual(forward: Callable, backward: Callable, inputs: Any, *, file: st
     values = {k: v.detach() for k, v in {**leaves, **cache}.items() if isinstance(v, torch.Tensor)}
     return ManualResult(file, ok, wrong[0] if wrong else None, steps, loss, float(cache[loss].detach()),
                         str(cache[loss].dtype).removeprefix("torch."), failure, time.perf_counter() - start,
-                        parents, values, ops, edges)
+                        parents, values, ops, edges, expressions)

@@ -86,9 +86,33 @@ class Edge:
 
 def op_of(t: torch.Tensor) -> str:
     """The autograd node that made t, as a short lowercase name ("mm", "tanh", "add")."""
+    return "input" if t.grad_fn is None else _op_name(t.grad_fn)
+
+
+def expression_of(t: torch.Tensor, named: dict[str, torch.Tensor], depth: int = 4) -> str:
+    """What t is computed from, as autograd recorded it, down to the named tensors: "add(mm(·, W1),
+    b1)" for x @ W1 + b1 (· a tensor with no gradient, the data; … deeper than ``depth``), in the
+    ops' own argument order. Only the last op and the named parents would hide the matmul."""
     if t.grad_fn is None:
         return "input"
-    name = type(t.grad_fn).__name__
+    owner = {id(v.grad_fn) if v.grad_fn is not None else id(v): k for k, v in reversed(list(named.items()))}
+
+    def walk(fn, left: int) -> str:
+        if fn is None:
+            return "·"
+        variable = getattr(fn, "variable", None)
+        hit = owner.get(id(variable)) if variable is not None else owner.get(id(fn))
+        if hit is not None:
+            return hit
+        if variable is not None or left == 0:
+            return "·" if variable is not None else "…"
+        return f"{_op_name(fn)}({', '.join(walk(f, left - 1) for f, _ in fn.next_functions)})"
+
+    return f"{_op_name(t.grad_fn)}({', '.join(walk(f, depth) for f, _ in t.grad_fn.next_functions)})"
+
+
+def _op_name(fn) -> str:
+    name = type(fn).__name__
     for suffix in ("Backward0", "Backward1", "Backward"):
         name = name.removesuffix(suffix)
     return name.lower()
@@ -124,7 +148,8 @@ def trace_of(result: ManualResult):
         step = next((s for s in result.steps if s.name == name), None)
         grad = 1.0 if name == result.loss else flat(step.truth) if step is not None else None
         op = result.ops[name]
-        expr = "input" if op == "input" else f"{op}({', '.join(result.parents.get(name, []))})"
+        expr = "input" if op == "input" else result.expressions.get(name) or \
+            f"{op}({', '.join(result.parents.get(name, []))})"
         nodes.append(TraceNode(name, expr, op, flat(result.values[name]) or 0.0, grad))
     edges = [TraceEdge(e.source, e.target, e.local, e.upstream, e.downstream,
                        f"Σ ∂{e.target}/∂{e.source} (a VJP with ones)", vjp=True) for e in result.edges]
