@@ -42,6 +42,6 @@ def measure(spec, ref, inputs: dict[str, float], params: dict[str, float], order
             return tuple(quantities(spec.reference(at, pars, order), spec.variables, order))
 
         for i, slope in enumerate(finite_diff.along(moved, STEP, extrapolations=0)[0]):
-            if math.isfinite(abs(slope)):
+            if math.isfinite(slope):
                 total[i] += abs(slope)
     return total

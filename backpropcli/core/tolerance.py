@@ -77,6 +77,7 @@ def agreement(purpose: str) -> float:
     """The relative tolerance of one of the agreement tests (AGREEMENT), in float64."""
     return AGREEMENT[purpose]
 
+
 def rtol(dtype: str, order: int = 1, kind: TruthKind = "exact") -> float:
     """The relative tolerance of a derivative of ``order`` computed in ``dtype`` against a truth of ``kind``."""
     try:
@@ -187,7 +188,6 @@ class Rule:
         ratio = error / (self.u * (allowed / self.rtol))  # in this order: u·allowed may underflow
         return error <= allowed, 0.0 if ratio == 0 else min(self.every, max(0.0, math.log10(ratio))), cond
 
-
     def judge_many(self, values, truths) -> Pair:
         """`judge` for whole columns at once, where it needs no C: ``simple`` marks the values that
         are finite, whose truths are finite as the dtype holds them and that lost at most 2 digits
@@ -217,7 +217,7 @@ class Pair:
 
 
 def _held_many(truths, dtype: str):
-    """as_dtype for an array."""
+    """as_dtype for a numpy array: the truths as the dtype holds them (inf beyond its range)."""
     import torch
 
     return torch.from_numpy(truths).to(getattr(torch, dtype)).to(torch.float64).numpy()

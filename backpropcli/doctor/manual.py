@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -396,10 +397,6 @@ def _refuse_impossible_shapes(written: list[str], locals_: dict, truth: dict, va
     """InputError (exit 2) for a gradient no mistake of backprop could shape: not the input's size
     (a transpose, a reshape), not broadcast with it (a sum missing or over the wrong dim), and built
     from no dims of any tensor of forward (another tensor's gradient, summed or not)."""
-    from collections import Counter
-
-    from backpropcli.errors import InputError
-
     known = [Counter(d for d in v.shape if d != 1) for v in values.values() if isinstance(v, torch.Tensor)]
     for name in written:
         mine, t = locals_.get(name), truth.get(name)
